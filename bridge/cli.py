@@ -1,0 +1,131 @@
+"""The ``spico-bridge`` command: run, check-config, sandbox, db, demo.
+
+Heavy imports happen inside each command so that ``--help`` and ``check-config`` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge import __version__
+
+if TYPE_CHECKING:
+    from bridge.config import BridgeConfig
+
+DEFAULT_CONFIG = "/etc/spico-bridge/config.yaml"
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("SPICO_BRIDGE_CONFIG", DEFAULT_CONFIG),
+        help="YAML config file (default: $SPICO_BRIDGE_CONFIG or %(default)s)",
+    )
+
+
+def _load_config_or_exit(path: str) -> BridgeConfig:
+    from bridge.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"{path}: invalid configuration (see `spico-bridge check-config {path}`)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bridge.app import run
+
+    return run(_load_config_or_exit(args.config))
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from bridge.config import check_config_command
+
+    return check_config_command(args.path)
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from bridge.store import db
+
+    url = args.url or _load_config_or_exit(args.config).database_url
+    if args.action == "upgrade":
+        db.upgrade(url)
+        print(f"database schema at revision {db.current_revision(url)}")
+    else:
+        print(db.current_revision(url) or "empty database (run `spico-bridge db upgrade`)")
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from bridge.spico.sandbox.__main__ import sandbox_command
+
+    return sandbox_command(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bridge.demo import run_demo
+
+    return run_demo(Path(args.state_dir), config_path=Path(args.config))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spico-bridge",
+        description="Bridge SPICO conversations to Matrix rooms and secure mail (MSSanté).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bridge daemon")
+    _config_argument(run)
+    run.set_defaults(handler=_cmd_run)
+
+    check = commands.add_parser(
+        "check-config", help="validate a config file; print FILE:LINE: key.path: message"
+    )
+    check.add_argument("path")
+    check.set_defaults(handler=_cmd_check_config)
+
+    database = commands.add_parser("db", help="database schema management")
+    database.add_argument("action", choices=["upgrade", "current"])
+    _config_argument(database)
+    database.add_argument("--url", help="database URL (instead of the config's)")
+    database.set_defaults(handler=_cmd_db)
+
+    from bridge.spico.sandbox.__main__ import add_sandbox_arguments
+
+    sandbox = commands.add_parser("sandbox", help="run the SPICO sandbox server (test platform)")
+    add_sandbox_arguments(sandbox)
+    sandbox.set_defaults(handler=_cmd_sandbox)
+
+    demo = commands.add_parser(
+        "demo", help="start the sandbox and the bridge locally on embedded defaults"
+    )
+    demo.add_argument("--state-dir", default=".state", help="where everything is kept")
+    demo.add_argument("--config", default="config/spico-bridge.local.yaml")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Matrix world: portal rooms, relay bot, commands. Built in a later issue."""

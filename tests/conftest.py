@@ -1,0 +1,8 @@
+"""Shared pytest configuration: server fixtures live in tests/fixtures/ and are registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.ports",
+    "tests.fixtures.postgres",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.bridge",
+]
