@@ -1,0 +1,1 @@
+"""Pure domain code: identifiers, types, routing and policy. No I/O here."""
