@@ -1,0 +1,189 @@
+"""SQLAlchemy models: the bridge's durable state.
+
+Everything that must survive ``kill -9`` lives here: source cursors, the journal of SPICO events,
+the outbox of deliveries, the links between spoke ids and SPICO messages, the portal rooms and
+mail threads, and the audit trail. Timestamps are UTC; JSON columns hold SPICO payloads as the
+API returned them (never logged).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+#: Big integers that stay autoincrementing primary keys on SQLite (which needs INTEGER for that).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Cursor(Base):
+    """How far a source has been consumed (SPICO seq, IMAP UIDVALIDITY/UID, Matrix sync token)."""
+
+    __tablename__ = "cursors"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JournalEvent(Base):
+    """One SPICO event, recorded once, in the transaction that advances the SPICO cursor."""
+
+    __tablename__ = "journal"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationRecord(Base):
+    """The bridge's snapshot of a SPICO conversation, kept current from the journal."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    members: Mapped[list[Any]]
+    patient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProfessionalRecord(Base):
+    """What the bridge knows of a SPICO professional: directory entry and presence status.
+
+    Filled from the directory when a professional first appears in a conversation, and kept
+    current by ``status.changed`` events; routing and notifications read it.
+    """
+
+    __tablename__ = "professionals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    civility: Mapped[str | None] = mapped_column(String(16))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    profession: Mapped[str | None] = mapped_column(String(100))
+    mssante_address: Mapped[str | None] = mapped_column(String(320), index=True)
+    status: Mapped[str | None] = mapped_column(String(16))
+    has_account: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One event to hand to one destination (the outbox).
+
+    ``queue`` groups what must stay in order (conversation × destination): a delivery is only
+    claimed when no earlier one of its queue is pending or sending.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_seq", "destination", "kind", name="uq_delivery_event_destination"),
+        Index("ix_deliveries_queue", "queue", "id"),
+        Index("ix_deliveries_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal.seq"))
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    world: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(40))
+    queue: Mapped[str] = mapped_column(String(400))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class InboundLink(Base):
+    """A message from a spoke, recorded before it is posted to SPICO.
+
+    The idempotency key is derived from the spoke's own id (Matrix event id, mail Message-ID), so
+    a retried post is replayed by SPICO, and the returning ``message.posted`` event (which carries
+    the key) is recognised and not echoed to its origin.
+    """
+
+    __tablename__ = "inbound_links"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    world: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(320))
+    conversation_id: Mapped[str] = mapped_column(String(64), index=True)
+    author_id: Mapped[str] = mapped_column(String(32))
+    spico_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who relayed what to where, and how it ended (no bodies, no patient identities)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    world: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,637 @@
+"""Repositories: the only code that reads or writes the bridge's tables.
+
+Functions take an ``AsyncSession`` so callers decide the transaction: the SPICO fan-out records
+events, writes deliveries and advances its cursor in one commit (durable before acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bridge.store.db import make_async_engine, session_factory, upgrade_async
+from bridge.store.models import (
+    AuditEntry,
+    ConversationRecord,
+    Cursor,
+    Delivery,
+    InboundLink,
+    JournalEvent,
+    ProfessionalRecord,
+    utcnow,
+)
+
+PENDING = "pending"
+SENDING = "sending"
+DONE = "done"
+FAILED = "failed"
+DELIVERY_STATES = (PENDING, SENDING, DONE, FAILED)
+
+
+class Store:
+    """An engine and its session factory; ``transaction()`` is the unit of work."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._turn: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the database at ``url``, bringing its schema up to date first when asked."""
+        if migrate:
+            await upgrade_async(url)
+        return cls(make_async_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on normal exit and rolls back on error.
+
+        On SQLite the process's transactions take turns on an asyncio lock: every one is a
+        writer (BEGIN IMMEDIATE), and queueing them here costs nothing, where queueing them in
+        SQLite's busy handler ties up threads and ends in "database is locked" under load.
+        Transactions are never nested, so the lock cannot deadlock.
+        """
+        async with self._turn, self._sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _insert(session: AsyncSession, model: type) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+
+async def get_cursor(session: AsyncSession, source: str) -> str | None:
+    return await session.scalar(select(Cursor.value).where(Cursor.source == source))
+
+
+async def set_cursor(session: AsyncSession, source: str, value: str) -> None:
+    statement = _insert(session, Cursor).values(source=source, value=value, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=[Cursor.source],
+        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+    )
+    await session.execute(statement)
+
+
+# --- journal ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    seq: int
+    type: str
+    conversation_id: str | None
+    actor_id: str | None
+    occurred_at: str
+    payload: dict[str, Any]
+
+
+async def record_event(session: AsyncSession, event: JournalRow) -> bool:
+    """Journal an event once; False when its seq was already recorded (a replayed batch)."""
+    statement = (
+        _insert(session, JournalEvent)
+        .values(
+            seq=event.seq,
+            type=event.type,
+            conversation_id=event.conversation_id,
+            actor_id=event.actor_id,
+            occurred_at=event.occurred_at,
+            payload=event.payload,
+            recorded_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
+        .returning(JournalEvent.seq)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+def _journal_row(row: JournalEvent) -> JournalRow:
+    return JournalRow(
+        row.seq, row.type, row.conversation_id, row.actor_id, row.occurred_at, row.payload
+    )
+
+
+async def get_event(session: AsyncSession, seq: int) -> JournalRow | None:
+    row = await session.get(JournalEvent, seq)
+    return None if row is None else _journal_row(row)
+
+
+async def get_events(session: AsyncSession, seqs: Iterable[int]) -> dict[int, JournalRow]:
+    wanted = set(seqs)
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(JournalEvent).where(JournalEvent.seq.in_(wanted)))
+    return {row.seq: _journal_row(row) for row in rows}
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSnapshot:
+    id: str
+    subject: str
+    created_by: str | None
+    members: tuple[str, ...]
+    patient: dict[str, Any] | None
+    last_seq: int
+
+
+def _snapshot(row: ConversationRecord) -> ConversationSnapshot:
+    return ConversationSnapshot(
+        row.id, row.subject, row.created_by, tuple(row.members), row.patient, row.last_seq
+    )
+
+
+async def get_conversation(
+    session: AsyncSession, conversation_id: str
+) -> ConversationSnapshot | None:
+    row = await session.get(ConversationRecord, conversation_id)
+    return None if row is None else _snapshot(row)
+
+
+async def get_conversations(
+    session: AsyncSession, ids: Iterable[str]
+) -> dict[str, ConversationSnapshot]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(ConversationRecord).where(ConversationRecord.id.in_(wanted))
+    )
+    return {row.id: _snapshot(row) for row in rows}
+
+
+async def save_conversation(session: AsyncSession, snapshot: ConversationSnapshot) -> None:
+    values = {
+        "id": snapshot.id,
+        "subject": snapshot.subject,
+        "created_by": snapshot.created_by,
+        "members": list(snapshot.members),
+        "patient": snapshot.patient,
+        "last_seq": snapshot.last_seq,
+        "updated_at": utcnow(),
+    }
+    statement = _insert(session, ConversationRecord).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ConversationRecord.id],
+        set_={key: statement.excluded[key] for key in values if key != "id"},
+    )
+    await session.execute(statement)
+
+
+async def count_conversations(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(ConversationRecord)) or 0)
+
+
+# --- professionals ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfessionalRow:
+    id: str
+    civility: str | None
+    first_name: str
+    last_name: str
+    profession: str | None
+    mssante_address: str | None
+    status: str | None
+    has_account: bool
+
+
+_PROFESSIONAL_FIELDS = (
+    "civility",
+    "first_name",
+    "last_name",
+    "profession",
+    "mssante_address",
+    "status",
+    "has_account",
+)
+
+
+async def save_professional(session: AsyncSession, row: ProfessionalRow) -> None:
+    values = {"id": row.id, "updated_at": utcnow()}
+    values.update({field: getattr(row, field) for field in _PROFESSIONAL_FIELDS})
+    statement = _insert(session, ProfessionalRecord).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ProfessionalRecord.id],
+        set_={key: statement.excluded[key] for key in values if key != "id"},
+    )
+    await session.execute(statement)
+
+
+async def get_professionals(
+    session: AsyncSession, ids: Iterable[str]
+) -> dict[str, ProfessionalRow]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(ProfessionalRecord).where(ProfessionalRecord.id.in_(wanted))
+    )
+    return {
+        row.id: ProfessionalRow(row.id, *(getattr(row, f) for f in _PROFESSIONAL_FIELDS))
+        for row in rows
+    }
+
+
+async def set_professional_status(session: AsyncSession, professional_id: str, status: str) -> bool:
+    """Record a status change; False when the professional is not known to the bridge yet."""
+    result = await session.execute(
+        update(ProfessionalRecord)
+        .where(ProfessionalRecord.id == professional_id)
+        .values(status=status, updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+# --- deliveries (the outbox) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    event_seq: int
+    conversation_id: str
+    world: str
+    destination: str
+    kind: str
+
+    @property
+    def queue(self) -> str:
+        """Deliveries of one queue are handed over in order: conversation × destination."""
+        return f"{self.conversation_id}|{self.world}:{self.destination}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    id: int
+    event_seq: int
+    conversation_id: str
+    world: str
+    destination: str
+    kind: str
+    attempts: int
+
+
+async def enqueue(session: AsyncSession, deliveries: Iterable[NewDelivery]) -> int:
+    """Add deliveries, ignoring any already there (same event, destination and kind)."""
+    rows = [
+        {
+            "event_seq": d.event_seq,
+            "conversation_id": d.conversation_id,
+            "world": d.world,
+            "destination": d.destination,
+            "kind": d.kind,
+            "queue": d.queue,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_at": utcnow(),
+            "created_at": utcnow(),
+        }
+        for d in deliveries
+    ]
+    if not rows:
+        return 0
+    statement = (
+        _insert(session, Delivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["event_seq", "destination", "kind"])
+        .returning(Delivery.id)
+    )
+    return len((await session.execute(statement)).all())
+
+
+async def claim_due(
+    session: AsyncSession,
+    worker_id: str,
+    *,
+    limit: int = 10,
+    lease: timedelta = timedelta(minutes=5),
+    worlds: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[ClaimedDelivery]:
+    """Claim the due heads of their queues: pending, and nothing earlier pending or sending.
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so several workers (and
+    several processes) share the outbox without taking the same delivery twice.
+    """
+    now = now or utcnow()
+    # Two steps, not one query with a sub-select: PostgreSQL's planner, with stale statistics
+    # on a freshly filled outbox, turned the sub-select into a nested loop (~0.5 s a claim).
+    heads = (
+        await session.scalars(
+            select(func.min(Delivery.id))
+            .where(Delivery.state.in_((PENDING, SENDING)))
+            .group_by(Delivery.queue)
+        )
+    ).all()
+    if not heads:
+        return []
+    statement = (
+        select(Delivery)
+        .where(
+            Delivery.id.in_(heads),
+            Delivery.state == PENDING,
+            Delivery.next_attempt_at <= now,
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if worlds is not None:
+        statement = statement.where(Delivery.world.in_(tuple(worlds)))
+    rows = (await session.scalars(statement)).all()
+    claimed = []
+    for row in rows:
+        row.state = SENDING
+        row.claimed_by = worker_id
+        row.lease_until = now + lease
+        row.attempts += 1
+        claimed.append(
+            ClaimedDelivery(
+                row.id,
+                row.event_seq,
+                row.conversation_id,
+                row.world,
+                row.destination,
+                row.kind,
+                row.attempts,
+            )
+        )
+    return claimed
+
+
+async def _finish(session: AsyncSession, delivery_id: int, worker_id: str, **values: Any) -> bool:
+    """Update a claimed delivery; False when the claim was lost (lease expired, taken over)."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.state == SENDING,
+            Delivery.claimed_by == worker_id,
+        )
+        .values(claimed_by=None, lease_until=None, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_done(session: AsyncSession, delivery_id: int, worker_id: str) -> bool:
+    return await _finish(
+        session, delivery_id, worker_id, state=DONE, last_error=None, finished_at=utcnow()
+    )
+
+
+async def mark_done_many(
+    session: AsyncSession, delivery_ids: Sequence[int], worker_id: str
+) -> set[int]:
+    """Settle several deliveries at once; returns those whose claim was still held."""
+    if not delivery_ids:
+        return set()
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(delivery_ids),
+            Delivery.state == SENDING,
+            Delivery.claimed_by == worker_id,
+        )
+        .values(
+            state=DONE, last_error=None, finished_at=utcnow(), claimed_by=None, lease_until=None
+        )
+        .returning(Delivery.id)
+    )
+    return set(result.scalars())
+
+
+async def mark_retry(
+    session: AsyncSession, delivery_id: int, worker_id: str, *, at: datetime, error: str
+) -> bool:
+    return await _finish(
+        session, delivery_id, worker_id, state=PENDING, next_attempt_at=at, last_error=error
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, delivery_id: int, worker_id: str, *, error: str
+) -> bool:
+    return await _finish(
+        session, delivery_id, worker_id, state=FAILED, last_error=error, finished_at=utcnow()
+    )
+
+
+async def release_claims(
+    session: AsyncSession, *, worker_id: str | None = None, expired_before: datetime | None = None
+) -> int:
+    """Put claimed deliveries back to pending: a worker's own on shutdown, or expired leases."""
+    statement = update(Delivery).where(Delivery.state == SENDING)
+    if worker_id is not None:
+        statement = statement.where(Delivery.claimed_by == worker_id)
+    if expired_before is not None:
+        statement = statement.where(Delivery.lease_until < expired_before)
+    result = await session.execute(
+        statement.values(state=PENDING, claimed_by=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def claim_holders(session: AsyncSession) -> set[str]:
+    """The workers that hold claims right now."""
+    rows = await session.scalars(
+        select(Delivery.claimed_by).where(Delivery.state == SENDING).distinct()
+    )
+    return {row for row in rows if row}
+
+
+async def release_claims_of_process(session: AsyncSession, owner: str) -> int:
+    """Put back every claim held by the workers of process ``owner`` (``owner:w<n>``)."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.state == SENDING, Delivery.claimed_by.startswith(f"{owner}:"))
+        .values(state=PENDING, claimed_by=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+    counts = dict.fromkeys(DELIVERY_STATES, 0)
+    counts.update({state: int(count) for state, count in rows.all()})
+    return counts
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending delivery becomes due (lets idle workers sleep precisely)."""
+    return await session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(Delivery.state == PENDING)
+    )
+
+
+# --- inbound links ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    idempotency_key: str
+    world: str
+    origin: str
+    conversation_id: str
+    author_id: str
+    spico_message_id: str | None
+    state: str
+
+
+def _inbound(row: InboundLink) -> InboundRecord:
+    return InboundRecord(
+        row.idempotency_key,
+        row.world,
+        row.origin,
+        row.conversation_id,
+        row.author_id,
+        row.spico_message_id,
+        row.state,
+    )
+
+
+async def record_inbound(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    world: str,
+    origin: str,
+    conversation_id: str,
+    author_id: str,
+) -> InboundRecord:
+    """Record a spoke message before posting it; returns the existing record on a replay."""
+    statement = (
+        _insert(session, InboundLink)
+        .values(
+            idempotency_key=idempotency_key,
+            world=world,
+            origin=origin,
+            conversation_id=conversation_id,
+            author_id=author_id,
+            state=PENDING,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[InboundLink.idempotency_key])
+    )
+    await session.execute(statement)
+    row = await session.get(InboundLink, idempotency_key, populate_existing=True)
+    assert row is not None
+    return _inbound(row)
+
+
+async def find_inbound(session: AsyncSession, idempotency_key: str) -> InboundRecord | None:
+    row = await session.get(InboundLink, idempotency_key)
+    return None if row is None else _inbound(row)
+
+
+async def find_inbounds(session: AsyncSession, keys: Iterable[str]) -> dict[str, InboundRecord]:
+    wanted = {key for key in keys if key}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(InboundLink).where(InboundLink.idempotency_key.in_(wanted)))
+    return {row.idempotency_key: _inbound(row) for row in rows}
+
+
+async def pending_inbound(
+    session: AsyncSession, *, world: str, limit: int = 100
+) -> list[InboundRecord]:
+    """Inbound records of ``world`` still waiting to be posted, oldest first."""
+    rows = await session.scalars(
+        select(InboundLink)
+        .where(InboundLink.world == world, InboundLink.state == PENDING)
+        .order_by(InboundLink.created_at)
+        .limit(limit)
+    )
+    return [_inbound(row) for row in rows]
+
+
+async def mark_inbound(
+    session: AsyncSession, idempotency_key: str, *, state: str, spico_message_id: str | None
+) -> None:
+    await session.execute(
+        update(InboundLink)
+        .where(InboundLink.idempotency_key == idempotency_key)
+        .values(state=state, spico_message_id=spico_message_id, posted_at=utcnow())
+    )
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    world: str
+    action: str
+    outcome: str
+    actor_id: str | None = None
+    conversation_id: str | None = None
+    destination: str | None = None
+    detail: str | None = None
+
+
+def add_audits(session: AsyncSession, records: Iterable[AuditRecord]) -> None:
+    """Queue audit rows in the session (written with its commit)."""
+    now = utcnow()
+    session.add_all(
+        AuditEntry(
+            at=now,
+            world=r.world,
+            action=r.action,
+            outcome=r.outcome,
+            actor_id=r.actor_id,
+            conversation_id=r.conversation_id,
+            destination=r.destination,
+            detail=r.detail,
+        )
+        for r in records
+    )
+
+
+async def add_audit(
+    session: AsyncSession,
+    *,
+    world: str,
+    action: str,
+    outcome: str,
+    actor_id: str | None = None,
+    conversation_id: str | None = None,
+    destination: str | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=utcnow(),
+            world=world,
+            action=action,
+            outcome=outcome,
+            actor_id=actor_id,
+            conversation_id=conversation_id,
+            destination=destination,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,263 @@
+"""Repositories on SQLite and PostgreSQL: cursors, journal, outbox ordering, links, audit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bridge.store import repositories as repo
+from bridge.store.models import AuditEntry, utcnow
+from bridge.store.repositories import JournalRow, NewDelivery, Store
+
+
+def _event(seq: int, conversation: str = "c1") -> JournalRow:
+    return JournalRow(
+        seq,
+        "message.posted",
+        conversation,
+        "810000000001",
+        "2026-11-25T10:00:00Z",
+        {"message": {"id": f"m{seq}"}},
+    )
+
+
+async def _journal(store: Store, *seqs: int, conversation: str = "c1") -> None:
+    async with store.transaction() as session:
+        for seq in seqs:
+            await repo.record_event(session, _event(seq, conversation))
+
+
+async def test_cursor_is_created_then_moved(store: Store) -> None:
+    async with store.transaction() as session:
+        assert await repo.get_cursor(session, "spico") is None
+        await repo.set_cursor(session, "spico", "10")
+    async with store.transaction() as session:
+        await repo.set_cursor(session, "spico", "42")
+    async with store.transaction() as session:
+        assert await repo.get_cursor(session, "spico") == "42"
+
+
+async def test_cursor_and_journal_roll_back_together(store: Store) -> None:
+    try:
+        async with store.transaction() as session:
+            await repo.record_event(session, _event(1))
+            await repo.set_cursor(session, "spico", "1")
+            raise RuntimeError("crash before commit")
+    except RuntimeError:
+        pass
+    async with store.transaction() as session:
+        assert await repo.get_cursor(session, "spico") is None
+        assert await repo.get_event(session, 1) is None
+
+
+async def test_journal_records_an_event_once(store: Store) -> None:
+    async with store.transaction() as session:
+        assert await repo.record_event(session, _event(7)) is True
+    async with store.transaction() as session:
+        assert await repo.record_event(session, _event(7)) is False
+        stored = await repo.get_event(session, 7)
+    assert stored == _event(7)
+
+
+async def test_conversation_snapshot_upsert(store: Store) -> None:
+    snapshot = repo.ConversationSnapshot(
+        "c9", "Sortie d'hospitalisation", "81", ("81", "82"), None, 3
+    )
+    async with store.transaction() as session:
+        await repo.save_conversation(session, snapshot)
+    updated = repo.ConversationSnapshot("c9", "Sortie", "81", ("81", "82", "83"), {"id": "p1"}, 5)
+    async with store.transaction() as session:
+        await repo.save_conversation(session, updated)
+    async with store.transaction() as session:
+        assert await repo.get_conversation(session, "c9") == updated
+        assert await repo.count_conversations(session) == 1
+
+
+async def test_enqueue_ignores_duplicates(store: Store) -> None:
+    await _journal(store, 1)
+    delivery = NewDelivery(1, "c1", "matrix", "room", "message")
+    async with store.transaction() as session:
+        assert await repo.enqueue(session, [delivery]) == 1
+    async with store.transaction() as session:
+        assert await repo.enqueue(session, [delivery]) == 0
+        assert (await repo.delivery_counts(session))["pending"] == 1
+
+
+async def test_claim_keeps_order_within_a_queue(store: Store) -> None:
+    await _journal(store, 1, 2, 3)
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session, [NewDelivery(s, "c1", "mail", "a@x.mssante.fr", "message") for s in (1, 2, 3)]
+        )
+        await repo.enqueue(session, [NewDelivery(1, "c1", "matrix", "room", "message")])
+    async with store.transaction() as session:
+        first = await repo.claim_due(session, "w1", limit=10)
+    # Only the head of each queue: seq 1 by mail and seq 1 in Matrix, never seq 2 yet.
+    assert sorted((c.world, c.event_seq) for c in first) == [("mail", 1), ("matrix", 1)]
+    async with store.transaction() as session:
+        assert await repo.claim_due(session, "w2", limit=10) == []
+        mail_head = next(c for c in first if c.world == "mail")
+        assert await repo.mark_done(session, mail_head.id, "w1")
+    async with store.transaction() as session:
+        second = await repo.claim_due(session, "w2", limit=10)
+    assert [(c.world, c.event_seq) for c in second] == [("mail", 2)]
+
+
+async def test_retry_waits_and_blocks_its_queue(store: Store) -> None:
+    await _journal(store, 1, 2)
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)]
+        )
+    async with store.transaction() as session:
+        (claimed,) = await repo.claim_due(session, "w1")
+        later = utcnow() + timedelta(seconds=60)
+        assert await repo.mark_retry(session, claimed.id, "w1", at=later, error="429")
+    async with store.transaction() as session:
+        assert await repo.claim_due(session, "w1") == []
+        again = await repo.claim_due(session, "w1", now=later + timedelta(seconds=1))
+    assert [(c.event_seq, c.attempts) for c in again] == [(1, 2)]
+
+
+async def test_failed_delivery_unblocks_the_next(store: Store) -> None:
+    await _journal(store, 1, 2)
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)]
+        )
+    async with store.transaction() as session:
+        (claimed,) = await repo.claim_due(session, "w1")
+        assert await repo.mark_failed(session, claimed.id, "w1", error="550 refused")
+    async with store.transaction() as session:
+        (following,) = await repo.claim_due(session, "w1")
+        assert following.event_seq == 2
+        counts = await repo.delivery_counts(session)
+    assert counts == {"pending": 0, "sending": 1, "done": 0, "failed": 1}
+
+
+async def test_lost_claim_cannot_be_finished(store: Store) -> None:
+    await _journal(store, 1)
+    async with store.transaction() as session:
+        await repo.enqueue(session, [NewDelivery(1, "c1", "matrix", "room", "message")])
+    async with store.transaction() as session:
+        (claimed,) = await repo.claim_due(session, "dead-worker", lease=timedelta(seconds=1))
+    async with store.transaction() as session:
+        released = await repo.release_claims(
+            session, expired_before=utcnow() + timedelta(seconds=2)
+        )
+        assert released == 1
+    async with store.transaction() as session:
+        assert not await repo.mark_done(session, claimed.id, "dead-worker")
+        (reclaimed,) = await repo.claim_due(session, "w2")
+    assert reclaimed.id == claimed.id and reclaimed.attempts == 2
+
+
+async def test_release_claims_of_one_worker_on_shutdown(store: Store) -> None:
+    await _journal(store, 1, 2, conversation="c1")
+    await _journal(store, 3, conversation="c2")
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session,
+            [
+                NewDelivery(1, "c1", "matrix", "room", "message"),
+                NewDelivery(3, "c2", "matrix", "room", "message"),
+            ],
+        )
+        await repo.claim_due(session, "w1", limit=1)
+        await repo.claim_due(session, "w2", limit=1)
+    async with store.transaction() as session:
+        assert await repo.release_claims(session, worker_id="w1") == 1
+        assert (await repo.delivery_counts(session))["sending"] == 1
+
+
+async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
+    """Several workers claiming at once (SKIP LOCKED on PostgreSQL) take each delivery once."""
+    seqs = list(range(1, 41))
+    for seq in seqs:
+        await _journal(store, seq, conversation=f"c{seq % 8}")
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session, [NewDelivery(s, f"c{s % 8}", "matrix", "room", "message") for s in seqs]
+        )
+    taken: list[int] = []
+
+    async def worker(name: str) -> None:
+        while True:
+            async with store.transaction() as session:
+                batch = await repo.claim_due(session, name, limit=2)
+                for claimed in batch:
+                    taken.append(claimed.event_seq)
+                    assert await repo.mark_done(session, claimed.id, name)
+            if not batch:
+                async with store.transaction() as session:
+                    if (await repo.delivery_counts(session))["pending"] == 0:
+                        return
+                await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(worker(f"w{i}") for i in range(4)))
+    assert sorted(taken) == seqs
+
+
+async def test_inbound_link_is_recorded_once_and_marked(store: Store) -> None:
+    key = "matrix:$event1"
+    async with store.transaction() as session:
+        first = await repo.record_inbound(
+            session,
+            idempotency_key=key,
+            world="matrix",
+            origin="!room:localhost",
+            conversation_id="c1",
+            author_id="810000000001",
+        )
+    async with store.transaction() as session:
+        again = await repo.record_inbound(
+            session,
+            idempotency_key=key,
+            world="matrix",
+            origin="!room:localhost",
+            conversation_id="c1",
+            author_id="810000000001",
+        )
+        await repo.mark_inbound(session, key, state="posted", spico_message_id="m7")
+    assert first == again and first.state == "pending"
+    async with store.transaction() as session:
+        found = await repo.find_inbound(session, key)
+    assert found is not None and found.spico_message_id == "m7" and found.state == "posted"
+
+
+async def test_audit_rows_are_added(store: Store) -> None:
+    async with store.transaction() as session:
+        await repo.add_audit(
+            session,
+            world="matrix",
+            action="relay",
+            outcome="done",
+            actor_id="810000000001",
+            conversation_id="c1",
+            destination="room",
+        )
+    async with store.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 1
+
+
+async def test_professionals_are_saved_read_and_status_updated(store: Store) -> None:
+    row = repo.ProfessionalRow(
+        "810001234565",
+        "Dr",
+        "Anne",
+        "Martin",
+        "cardiologue",
+        "anne.martin@sandbox.mssante.fr",
+        "active",
+        True,
+    )
+    async with store.transaction() as session:
+        await repo.save_professional(session, row)
+        assert await repo.set_professional_status(session, row.id, "inactive")
+        assert not await repo.set_professional_status(session, "899999999999", "online")
+    async with store.transaction() as session:
+        found = await repo.get_professionals(session, [row.id, "899999999999"])
+    assert list(found) == [row.id]
+    assert found[row.id].status == "inactive" and found[row.id].last_name == "Martin"
