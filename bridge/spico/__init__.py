@@ -1,0 +1,1 @@
+"""SPICO world: API contract, client, event consumer and the sandbox server."""
