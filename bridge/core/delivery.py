@@ -1,0 +1,143 @@
+"""The contract between the hub and the worlds: sinks, their outcomes, inbound messages.
+
+Worlds (``matrix/``, ``mail/``) implement ``Sink`` and call an ``InboundPoster``; they never
+import the hub or the SPICO client, which the app wires in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from bridge.core.model import DeliveryKind, Participant, World
+
+
+class DeliveryError(Exception):
+    """Base of what a sink raises to say how a delivery went wrong."""
+
+
+class RetryLater(DeliveryError):
+    """Transient failure; ``retry_after`` (seconds) when the destination said when (429…)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryError):
+    """The destination refused for good (SMTP 5xx, room gone…): no retry, a notice instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryJob:
+    """Everything a sink needs to deliver one event to one destination.
+
+    ``txn_id`` is stable across retries and restarts (derived from the SPICO event), so a sink
+    can make the delivery idempotent at the destination (Matrix transaction id, Message-ID).
+    """
+
+    delivery_id: int
+    world: World
+    destination: str
+    kind: DeliveryKind
+    attempt: int
+    event_seq: int
+    event_type: str
+    conversation_id: str
+    payload: dict[str, Any]
+    conversation: dict[str, Any] | None = None
+    participants: dict[str, Participant] = field(default_factory=dict)
+
+    @property
+    def txn_id(self) -> str:
+        return f"spico-{self.event_seq}-{self.kind.value}"
+
+
+class Sink(Protocol):
+    """A world's outbound adapter. Returns normally when delivered; raises DeliveryError else."""
+
+    world: World
+
+    async def deliver(self, job: DeliveryJob) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter and a cap, and a bound on attempts."""
+
+    initial_seconds: float = 1.0
+    max_seconds: float = 300.0
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    after: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    reason: str
+
+
+def decide_retry(policy: RetryPolicy, attempts: int, error: Exception) -> Retry | GiveUp:
+    """After ``attempts`` failed tries: when to try again, or give up.
+
+    The wait is tenacity's exponential backoff with jitter, capped; a destination's own
+    ``retry_after`` (Matrix 429) wins when it gave one.
+    """
+    if isinstance(error, PermanentFailure):
+        return GiveUp(str(error) or type(error).__name__)
+    if attempts >= policy.max_attempts:
+        return GiveUp(f"gave up after {attempts} attempts: {error}")
+    if isinstance(error, RetryLater) and error.retry_after is not None:
+        return Retry(timedelta(seconds=min(max(error.retry_after, 0.0), policy.max_seconds)))
+    wait = wait_exponential_jitter(
+        initial=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds
+    )
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = max(attempts, 1)
+    return Retry(timedelta(seconds=min(wait(state), policy.max_seconds)))
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message from a spoke, authenticated and mapped to a SPICO professional.
+
+    ``source_id`` is the spoke's own id (Matrix event id, mail Message-ID): it makes the SPICO
+    post idempotent. ``origin`` is the destination it came from (the room's conversation, or the
+    member's mail thread), which the fan-out skips.
+    """
+
+    world: World
+    source_id: str
+    origin: str
+    conversation_id: str
+    author_id: str
+    acting_as: str
+    body: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """How posting an inbound message to SPICO ended."""
+
+    accepted: bool
+    spico_message_id: str | None = None
+    refusal: str | None = None
+    replayed: bool = False
+
+
+class InboundPoster(Protocol):
+    async def __call__(self, message: InboundMessage) -> PostResult: ...

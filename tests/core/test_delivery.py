@@ -1,0 +1,49 @@
+"""Retry decisions: backoff growth and cap, retry-after, permanent failures, attempt bound."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.core.delivery import (
+    GiveUp,
+    PermanentFailure,
+    Retry,
+    RetryLater,
+    RetryPolicy,
+    decide_retry,
+)
+
+POLICY = RetryPolicy(initial_seconds=1, max_seconds=60, max_attempts=8)
+
+
+@given(st.integers(1, 7))
+def test_backoff_grows_exponentially_with_bounded_jitter(attempts: int) -> None:
+    decision = decide_retry(POLICY, attempts, ConnectionError("refused"))
+    assert isinstance(decision, Retry)
+    base = min(2 ** (attempts - 1), 60)
+    assert timedelta(seconds=base) <= decision.after <= timedelta(seconds=min(base + 1, 60))
+
+
+def test_backoff_is_capped() -> None:
+    policy = RetryPolicy(initial_seconds=1, max_seconds=5, max_attempts=50)
+    decision = decide_retry(policy, 30, TimeoutError())
+    assert decision == Retry(timedelta(seconds=5))
+
+
+def test_retry_after_from_the_destination_wins() -> None:
+    assert decide_retry(POLICY, 1, RetryLater("429", 2.5)) == Retry(timedelta(seconds=2.5))
+    assert decide_retry(POLICY, 1, RetryLater("429", 9999)) == Retry(timedelta(seconds=60))
+
+
+def test_permanent_failure_gives_up_at_once() -> None:
+    assert decide_retry(POLICY, 1, PermanentFailure("550 mailbox unknown")) == GiveUp(
+        "550 mailbox unknown"
+    )
+
+
+def test_attempts_are_bounded() -> None:
+    decision = decide_retry(POLICY, 8, RetryLater("503"))
+    assert isinstance(decision, GiveUp) and "8 attempts" in decision.reason
