@@ -1,0 +1,190 @@
+"""Wiring and lifecycle: build the hub and the worlds from the config, run until told to stop.
+
+``SIGTERM``/``SIGINT`` stop the daemon cleanly: the event consumer stops polling (a batch being
+committed is finished), workers finish the delivery in hand, anything still claimed is released
+to pending, and the next start resumes from the stored cursors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+
+import sdnotify
+
+from bridge.config import BridgeConfig
+from bridge.core.delivery import RetryPolicy, Sink
+from bridge.core.model import RoutingPolicy, World
+from bridge.hub.fanout import FanOut
+from bridge.hub.inbound import NoticePoster
+from bridge.hub.outbox import OutboxWorkers
+from bridge.hub.participants import configured_participants
+from bridge.hub.recording import RecordingSink
+from bridge.spico.client import SpicoClient
+from bridge.spico.consumer import EventConsumer
+from bridge.store.repositories import Store
+
+log = logging.getLogger("bridge")
+
+#: How long in-flight deliveries may take to finish on stop before they are cancelled.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def configure_logging(config: BridgeConfig) -> None:
+    logging.basicConfig(
+        level=config.logging.level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy.engine", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_sinks(config: BridgeConfig) -> dict[World, Sink]:
+    """The outbound adapter of each running world."""
+    testing = config.testing
+    if testing is not None and testing.recording_sink is not None:
+        return {
+            World(world): RecordingSink(
+                World(world),
+                testing.recording_sink,
+                failure_rate=testing.failure_rate,
+                fail_permanently=testing.fail_permanently,
+            )
+            for world in testing.worlds
+        }
+    sinks: dict[World, Sink] = {}
+    for world, section in ((World.MATRIX, config.matrix), (World.MAIL, config.mail)):
+        if section.enabled:
+            log.warning(
+                "the %s world is enabled in the config but this version has no %s adapter "
+                "yet: its deliveries are not produced",
+                world.value,
+                world.value,
+            )
+    return sinks
+
+
+class Bridge:
+    """The running daemon: one store, one SPICO client, the hub's tasks and the worlds'."""
+
+    def __init__(
+        self, config: BridgeConfig, store: Store, client: SpicoClient, sinks: Mapping[World, Sink]
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        configured = configured_participants(config.participants)
+        delivery = config.delivery
+        self.notices = NoticePoster(store, client)
+        self.workers = OutboxWorkers(
+            store,
+            sinks,
+            configured,
+            RetryPolicy(
+                delivery.backoff_initial_seconds,
+                delivery.backoff_max_seconds,
+                delivery.max_attempts,
+            ),
+            workers=delivery.workers,
+            on_notice_queued=self.notices.wake,
+        )
+        self.fanout = FanOut(
+            store,
+            client,
+            configured,
+            RoutingPolicy(frozenset(sinks)),
+            on_enqueued=self.workers.wake,
+        )
+        self.consumer = EventConsumer(
+            client,
+            self.fanout.load_cursor,
+            self.fanout.handle_batch,
+            wait=config.spico.poll_wait_seconds,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.config.spico.bridge_existing == "new":
+            await _until_done_or_stopped(self.fanout.start_at_head, stop)
+        if stop.is_set():
+            return
+        workers = asyncio.create_task(self.workers.run(stop), name="outbox")
+        consumer = asyncio.create_task(self.consumer.run(stop), name="spico-consumer")
+        notices = asyncio.create_task(self.notices.run(stop), name="notices")
+        log.info("spico-bridge ready")
+        sdnotify.SystemdNotifier().notify("READY=1")
+        await stop.wait()
+        sdnotify.SystemdNotifier().notify("STOPPING=1")
+        log.info("stopping: finishing in-flight work")
+        await asyncio.gather(consumer, notices, return_exceptions=True)
+        try:
+            await asyncio.wait_for(workers, SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "deliveries still in flight after %.0fs; released for the next start",
+                SHUTDOWN_GRACE_SECONDS,
+            )
+
+
+async def _until_done_or_stopped(work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run start-up work, retrying while SPICO is unreachable, unless asked to stop."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await work()
+            return
+        except Exception as exc:
+            log.warning("start-up: SPICO not reachable yet (%s); retrying", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 30.0)
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task is waiting (file and line only, no values)."""
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=12)
+        where = " <- ".join(
+            f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+            for f in reversed(frames)
+        )
+        log.warning("task %s: %s", task.get_name(), where or "(not started)")
+
+
+async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
+    """Run the bridge until ``stop`` is set (or SIGTERM/SIGINT when it is not given)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    store = await Store.open(config.database_url)
+    spico = config.spico
+    client = SpicoClient(
+        str(spico.base_url),
+        spico.token.get(),
+        timeout=spico.request_timeout_seconds,
+        max_attempts=spico.max_attempts,
+    )
+    try:
+        await Bridge(config, store, client, build_sinks(config)).run(stop)
+    finally:
+        await client.close()
+        await store.close()
+        log.info("stopped")
+
+
+def run(config: BridgeConfig) -> int:
+    """The ``spico-bridge run`` command."""
+    configure_logging(config)
+    asyncio.run(serve(config))
+    return 0

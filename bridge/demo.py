@@ -1,0 +1,113 @@
+"""The one-command local demo: the SPICO sandbox and the bridge on embedded defaults.
+
+Everything lives under the state folder (``.state`` by default): the sandbox's SQLite file,
+the bridge's, generated secrets and logs. ``Ctrl-C`` stops everything this started. Later
+issues add the local Matrix homeserver and mail servers to the same command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+SANDBOX_PORT = 8089
+SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}/api/v1"
+DEMO_CONVERSATIONS = 5
+#: Secret files config/spico-bridge.local.yaml refers to, created once with random values.
+SECRET_FILES = ("spico-token", "matrix-bot-password", "mail-password", "mail-token-key")
+
+
+def ensure_secrets(state_dir: Path) -> Path:
+    folder = state_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in SECRET_FILES:
+        path = folder / name
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+            path.chmod(0o600)
+    return folder
+
+
+def start_sandbox(state_dir: Path, token_file: Path) -> subprocess.Popen[bytes]:
+    log = (state_dir / "sandbox.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge.spico.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(SANDBOX_PORT),
+            "--db",
+            str(state_dir / "spico-sandbox.sqlite3"),
+            "--token-file",
+            str(token_file),
+            "--demo-conversations",
+            str(DEMO_CONVERSATIONS),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the sandbox stopped at start; see {state_dir / 'sandbox.log'}")
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(f"{SANDBOX_URL}/health", timeout=1),
+        ):
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not answer within 60 s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_demo(state_dir: Path, *, config_path: Path) -> int:
+    from bridge.app import configure_logging, serve
+    from bridge.config import ConfigError, load_config
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret_folder = ensure_secrets(state_dir)
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    sandbox = start_sandbox(state_dir, secret_folder / "spico-token")
+    try:
+        print(
+            f"\nSPICO sandbox: {SANDBOX_URL} (bearer token in {secret_folder / 'spico-token'};"
+            f" {DEMO_CONVERSATIONS} demo conversations seeded)\n"
+            f'  try: curl -H "Authorization: Bearer $(cat {secret_folder / "spico-token"})" '
+            f"'{SANDBOX_URL}/directory/search?q=martin'\n"
+            f"Bridge database: {config.database_url}\n"
+            "Ctrl-C stops the bridge and the sandbox.\n",
+            flush=True,
+        )
+        configure_logging(config)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config))
+    finally:
+        _stop(sandbox)
+    return 0

@@ -1,0 +1,298 @@
+"""Fan-out: SPICO events → journal + conversation snapshots + one delivery per destination.
+
+A batch is handled in two steps. First, outside any transaction, the directory entries and
+conversations the batch needs but the bridge does not know yet are fetched from SPICO (I/O that
+may be retried freely). Then one transaction journals each new event, updates the snapshots,
+writes the deliveries chosen by ``core.routing.route`` and advances the SPICO cursor: the cursor
+never moves past an event whose deliveries are not committed (durable before acknowledged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.model import (
+    ConversationView,
+    DeliveryKind,
+    Destination,
+    EventType,
+    Origin,
+    Participant,
+    RoutedEvent,
+    RoutingPolicy,
+    World,
+)
+from bridge.core.routing import route
+from bridge.hub.participants import merge
+from bridge.spico.client import SpicoClient, SpicoNotFound
+from bridge.spico.models import Conversation, Professional, SpicoEvent
+from bridge.store import repositories as repo
+from bridge.store.repositories import ConversationSnapshot, Store
+
+log = logging.getLogger(__name__)
+
+SPICO_CURSOR = "spico:events"
+BRIDGE_WORLD = "bridge"
+
+
+def snapshot_from(conversation: Conversation, seq: int) -> ConversationSnapshot:
+    return ConversationSnapshot(
+        id=conversation.id,
+        subject=conversation.subject,
+        created_by=conversation.created_by,
+        members=tuple(conversation.member_ids),
+        patient=conversation.patient.model_dump(mode="json") if conversation.patient else None,
+        last_seq=seq,
+    )
+
+
+def apply_event(
+    snapshot: ConversationSnapshot | None, event: SpicoEvent
+) -> ConversationSnapshot | None:
+    """The conversation as it is after ``event`` (pure; None when it is still unknown)."""
+    data = event.data
+    if event.type == EventType.CONVERSATION_CREATED:
+        created = event.conversation
+        return snapshot_from(created, event.seq) if created else snapshot
+    if snapshot is None or event.seq <= snapshot.last_seq:
+        return snapshot
+    changes: dict[str, Any] = {"last_seq": event.seq}
+    if event.type == EventType.CONVERSATION_UPDATED and "subject" in data:
+        changes["subject"] = data["subject"]
+    elif event.type == EventType.MEMBER_ADDED and data.get("member_id") not in snapshot.members:
+        changes["members"] = (*snapshot.members, data["member_id"])
+    elif event.type == EventType.MEMBER_REMOVED:
+        changes["members"] = tuple(m for m in snapshot.members if m != data.get("member_id"))
+    elif event.type == EventType.PATIENT_LINKED:
+        changes["patient"] = data.get("patient")
+    elif event.type == EventType.PATIENT_UNLINKED:
+        changes["patient"] = None
+    return ConversationSnapshot(**{**_fields(snapshot), **changes})
+
+
+def _fields(snapshot: ConversationSnapshot) -> dict[str, Any]:
+    return {name: getattr(snapshot, name) for name in snapshot.__dataclass_fields__}
+
+
+def parse_about(value: str | None) -> Destination | None:
+    """A notice's ``about`` ("world:destination") as the destination it must not be sent to."""
+    if not value or ":" not in value:
+        return None
+    world, destination = value.split(":", 1)
+    try:
+        return Destination(World(world), destination, DeliveryKind.MESSAGE)
+    except ValueError:
+        return None
+
+
+def professional_row(professional: Professional) -> repo.ProfessionalRow:
+    return repo.ProfessionalRow(
+        id=professional.id,
+        civility=professional.civility,
+        first_name=professional.first_name,
+        last_name=professional.last_name,
+        profession=professional.profession,
+        mssante_address=professional.mssante_address,
+        status=professional.status,
+        has_account=professional.has_account,
+    )
+
+
+@dataclass
+class _BatchState:
+    """What a batch's events need from the store, read in three queries up front."""
+
+    snapshots: dict[str, ConversationSnapshot]
+    people: dict[str, repo.ProfessionalRow]
+    links: dict[str, repo.InboundRecord]
+
+    @classmethod
+    async def load(
+        cls,
+        session: AsyncSession,
+        events: list[SpicoEvent],
+        fetched: Mapping[str, Conversation],
+    ) -> _BatchState:
+        ids = {e.conversation_id for e in events if e.conversation_id}
+        snapshots = await repo.get_conversations(session, ids)
+        for conversation_id, conversation in fetched.items():
+            if conversation_id not in snapshots:
+                first_seq = min(e.seq for e in events if e.conversation_id == conversation_id)
+                snapshots[conversation_id] = snapshot_from(conversation, first_seq - 1)
+        members = {m for snapshot in snapshots.values() for m in snapshot.members}
+        for event in events:
+            if event.type == EventType.CONVERSATION_CREATED and event.conversation:
+                members.update(event.conversation.member_ids)
+            elif event.type == EventType.MEMBER_ADDED:
+                members.add(str(event.data.get("member_id")))
+        keys = {
+            str(e.data["message"].get("idempotency_key"))
+            for e in events
+            if e.type == EventType.MESSAGE_POSTED and e.data.get("message")
+        }
+        return cls(
+            snapshots,
+            await repo.get_professionals(session, members),
+            await repo.find_inbounds(session, keys),
+        )
+
+
+class FanOut:
+    """Turns SPICO event batches into journaled events and deliveries (the consumer's handler)."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: SpicoClient,
+        configured: Mapping[str, Participant],
+        policy: RoutingPolicy,
+        *,
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._configured = configured
+        self._policy = policy
+        self._on_enqueued = on_enqueued
+
+    async def load_cursor(self) -> int:
+        async with self._store.transaction() as session:
+            value = await repo.get_cursor(session, SPICO_CURSOR)
+        return int(value) if value is not None else 0
+
+    async def start_at_head(self) -> None:
+        """First start with ``bridge_existing: new``: skip the history that came before us."""
+        async with self._store.transaction() as session:
+            if await repo.get_cursor(session, SPICO_CURSOR) is not None:
+                return
+        page = await self._client.get_events(0, limit=1)
+        async with self._store.transaction() as session:
+            if await repo.get_cursor(session, SPICO_CURSOR) is None:
+                await repo.set_cursor(session, SPICO_CURSOR, str(page.head_seq))
+                log.info("first start: bridging SPICO events after seq %d", page.head_seq)
+
+    async def handle_batch(self, events: list[SpicoEvent]) -> None:
+        conversations = await self._fetch_missing_conversations(events)
+        await self._fetch_missing_professionals(events, conversations)
+        enqueued = 0
+        async with self._store.transaction() as session:
+            cursor = int(await repo.get_cursor(session, SPICO_CURSOR) or 0)
+            fresh = [event for event in events if event.seq > cursor]
+            if not fresh:
+                return
+            batch = await _BatchState.load(session, fresh, conversations)
+            for event in fresh:
+                enqueued += await self._record(session, event, batch)
+            await repo.set_cursor(session, SPICO_CURSOR, str(fresh[-1].seq))
+        if enqueued:
+            self._on_enqueued()
+
+    async def _record(self, session: AsyncSession, event: SpicoEvent, batch: _BatchState) -> int:
+        recorded = await repo.record_event(
+            session,
+            repo.JournalRow(
+                seq=event.seq,
+                type=event.type,
+                conversation_id=event.conversation_id,
+                actor_id=event.actor_id,
+                occurred_at=event.occurred_at.isoformat(),
+                payload=event.model_dump(mode="json"),
+            ),
+        )
+        if not recorded:
+            return 0
+        if event.type == EventType.STATUS_CHANGED:
+            await repo.set_professional_status(
+                session, str(event.data.get("professional_id")), str(event.data.get("status"))
+            )
+            return 0
+        if event.conversation_id is None:
+            return 0
+        snapshot = batch.snapshots.get(event.conversation_id)
+        updated = apply_event(snapshot, event)
+        if updated is None:
+            log.warning("event %d: conversation unknown to SPICO; nothing to deliver", event.seq)
+            return 0
+        if updated != snapshot:
+            await repo.save_conversation(session, updated)
+            batch.snapshots[updated.id] = updated
+        participants = {
+            m: merge(self._configured.get(m), batch.people.get(m), m) for m in updated.members
+        }
+        destinations = route(
+            self._routed_event(event, batch.links),
+            ConversationView(updated.id, updated.members),
+            participants,
+            self._policy,
+        )
+        return await repo.enqueue(
+            session,
+            [
+                repo.NewDelivery(event.seq, updated.id, d.world.value, d.destination, d.kind.value)
+                for d in destinations
+            ],
+        )
+
+    @staticmethod
+    def _routed_event(event: SpicoEvent, links: Mapping[str, repo.InboundRecord]) -> RoutedEvent:
+        message = event.data.get("message") if event.type == EventType.MESSAGE_POSTED else None
+        if not message:
+            return RoutedEvent(event.type, event.actor_id)
+        origin = None
+        link = links.get(message.get("idempotency_key") or "")
+        if link is not None and link.world != BRIDGE_WORLD:
+            origin = Origin(World(link.world), link.origin)
+        return RoutedEvent(
+            event.type,
+            author_id=message.get("author_id"),
+            about=parse_about(message.get("about")),
+            origin=origin,
+        )
+
+    async def _fetch_missing_conversations(
+        self, events: Iterable[SpicoEvent]
+    ) -> dict[str, Conversation]:
+        """Conversations this batch talks about that were created before the bridge watched."""
+        created = {e.conversation_id for e in events if e.type == EventType.CONVERSATION_CREATED}
+        wanted = {e.conversation_id for e in events if e.conversation_id} - created
+        if not wanted:
+            return {}
+        async with self._store.transaction() as session:
+            known = {cid for cid in wanted if await repo.get_conversation(session, cid)}
+        fetched: dict[str, Conversation] = {}
+        for conversation_id in sorted(wanted - known):
+            try:
+                fetched[conversation_id] = await self._client.get_conversation(conversation_id)
+            except SpicoNotFound:
+                log.warning("conversation %s is gone from SPICO", conversation_id)
+        return fetched
+
+    async def _fetch_missing_professionals(
+        self, events: Iterable[SpicoEvent], fetched: Mapping[str, Conversation]
+    ) -> None:
+        """Directory entries of every member the batch involves, fetched once and cached."""
+        wanted: set[str] = set()
+        for event in events:
+            if event.type == EventType.CONVERSATION_CREATED and event.conversation:
+                wanted.update(event.conversation.member_ids)
+            elif event.type == EventType.MEMBER_ADDED:
+                wanted.add(str(event.data.get("member_id")))
+        for conversation in fetched.values():
+            wanted.update(conversation.member_ids)
+        if not wanted:
+            return
+        async with self._store.transaction() as session:
+            missing = wanted - set(await repo.get_professionals(session, wanted))
+        for professional_id in sorted(missing):
+            try:
+                professional = await self._client.get_professional(professional_id)
+            except SpicoNotFound:
+                log.warning("professional %s is not in the SPICO directory", professional_id)
+                continue
+            async with self._store.transaction() as session:
+                await repo.save_professional(session, professional_row(professional))

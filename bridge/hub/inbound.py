@@ -1,0 +1,168 @@
+"""Inbound: what the worlds send back goes to SPICO, once, and is not echoed to its origin.
+
+A spoke message is recorded (``inbound_links``) before it is posted, under an idempotency key
+derived from the spoke's own id. A retry after a timeout, or a re-delivery after a crash, posts
+the same key again and SPICO replays the original message instead of making a copy. The
+``message.posted`` event that comes back carries the key, which the fan-out looks up to skip
+the origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+from bridge.core.delivery import InboundMessage, PostResult
+from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
+from bridge.hub.waiting import wait_any
+from bridge.spico.client import (
+    SpicoClient,
+    SpicoHTTPError,
+    SpicoNotFound,
+    SpicoUnavailable,
+)
+from bridge.spico.models import NewAttachment
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 200
+NOTICE_POLL_SECONDS = 5.0
+
+#: What a failed delivery's notice says in the conversation (SPICO shows it to every member).
+FAILURE_NOTICE = {
+    "matrix": "⚠ Un message n'a pas pu être remis dans le salon Matrix de cette conversation.",
+    "mail": "⚠ Un message n'a pas pu être remis par messagerie sécurisée à un participant "
+    "({destination}). Les autres participants l'ont bien reçu.",
+}
+
+
+def idempotency_key(world: str, source_id: str) -> str:
+    """``world:source_id``, hashed when too long for SPICO's key column."""
+    key = f"{world}:{source_id}"
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return f"{world}:sha256:{hashlib.sha256(source_id.encode()).hexdigest()}"
+
+
+class SpicoPoster:
+    """Posts authenticated spoke messages to SPICO as their author (an ``InboundPoster``)."""
+
+    def __init__(self, store: Store, client: SpicoClient) -> None:
+        self._store = store
+        self._client = client
+
+    async def __call__(self, message: InboundMessage) -> PostResult:
+        key = idempotency_key(message.world.value, message.source_id)
+        async with self._store.transaction() as session:
+            link = await repo.record_inbound(
+                session,
+                idempotency_key=key,
+                world=message.world.value,
+                origin=message.origin,
+                conversation_id=message.conversation_id,
+                author_id=message.author_id,
+            )
+        if link.state == "posted":
+            return PostResult(True, link.spico_message_id, replayed=True)
+        if link.state == "refused":
+            return PostResult(False, refusal="already refused", replayed=True)
+        try:
+            posted = await self._client.post_message(
+                message.conversation_id,
+                on_behalf_of=message.author_id,
+                acting_as=message.acting_as,
+                body=message.body,
+                idempotency_key=key,
+                attachments=[
+                    NewAttachment(filename=a.filename, content_type=a.content_type, content=a.data)
+                    for a in message.attachments
+                ],
+            )
+        except SpicoHTTPError as refusal:
+            async with self._store.transaction() as session:
+                await repo.mark_inbound(session, key, state="refused", spico_message_id=None)
+                await repo.add_audit(
+                    session,
+                    world=message.world.value,
+                    action="inbound.post",
+                    outcome="refused",
+                    actor_id=message.author_id,
+                    conversation_id=message.conversation_id,
+                    destination="spico",
+                    detail=refusal.code,
+                )
+            return PostResult(False, refusal=refusal.message)
+        # SpicoUnavailable propagates: the spoke keeps its cursor and offers the message again.
+        async with self._store.transaction() as session:
+            await repo.mark_inbound(session, key, state="posted", spico_message_id=posted.id)
+            await repo.add_audit(
+                session,
+                world=message.world.value,
+                action="inbound.post",
+                outcome="done",
+                actor_id=message.author_id,
+                conversation_id=message.conversation_id,
+                destination="spico",
+            )
+        return PostResult(True, posted.id)
+
+
+class NoticePoster:
+    """Posts the queued failure notices to their conversations (at least once, one each)."""
+
+    def __init__(self, store: Store, client: SpicoClient) -> None:
+        self._store = store
+        self._client = client
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def post_pending(self) -> int:
+        async with self._store.transaction() as session:
+            pending = await repo.pending_inbound(session, world=BRIDGE_WORLD)
+        posted = 0
+        for link in pending:
+            world, _, destination = link.origin.partition(":")
+            body = FAILURE_NOTICE.get(world, FAILURE_NOTICE["matrix"]).format(
+                destination=destination
+            )
+            try:
+                notice = await self._client.post_notice(
+                    link.conversation_id,
+                    body=body,
+                    about=link.origin,
+                    idempotency_key=link.idempotency_key,
+                )
+            except SpicoNotFound:
+                async with self._store.transaction() as session:
+                    await repo.mark_inbound(
+                        session, link.idempotency_key, state="refused", spico_message_id=None
+                    )
+                continue
+            except (SpicoUnavailable, SpicoHTTPError) as exc:
+                log.warning("failure notice not posted yet (%s); will retry", type(exc).__name__)
+                break
+            async with self._store.transaction() as session:
+                await repo.mark_inbound(
+                    session, link.idempotency_key, state="posted", spico_message_id=notice.id
+                )
+            posted += 1
+        return posted
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.post_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("failure notices: %s", type(exc).__name__)
+            self._wakeup.clear()
+            await wait_any(self._wakeup, stop, within=NOTICE_POLL_SECONDS)
+
+
+__all__ = ["FAILURE_NOTICE_PREFIX", "NoticePoster", "SpicoPoster", "idempotency_key"]

@@ -1,0 +1,350 @@
+"""Outbox workers: hand each pending delivery to its world's sink, in order, with retries.
+
+A worker claims the head of a queue (conversation × destination), builds the job from the
+journal and the snapshots, calls the sink, and records the outcome. Retries are durable (the
+next attempt time is stored), so a restart resumes them; a delivery given up ends ``failed``
+and, in the same transaction, a failure notice is queued for the conversation (posted to SPICO
+by ``NoticePoster``), unless the failed event was itself such a notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.delivery import (
+    DeliveryJob,
+    GiveUp,
+    PermanentFailure,
+    RetryPolicy,
+    Sink,
+    decide_retry,
+)
+from bridge.core.model import DeliveryKind, Participant, World
+from bridge.hub.participants import participants_for
+from bridge.hub.waiting import wait_any
+from bridge.store import repositories as repo
+from bridge.store.liveness import Liveness, owner_of
+from bridge.store.models import utcnow
+from bridge.store.repositories import ClaimedDelivery, Store
+
+log = logging.getLogger(__name__)
+
+#: How long a claim is held before another worker may take the delivery over.
+LEASE = timedelta(minutes=5)
+#: Idle workers look again this often even without a wake-up (other processes, due retries).
+IDLE_POLL_SECONDS = 1.0
+#: How often claims of dead processes are looked for (PostgreSQL: several processes share).
+RECOVERY_SECONDS = 5.0
+#: Queue heads a worker claims at once (all from different queues, delivered concurrently).
+BATCH = 16
+#: Tries at recording a batch's outcomes before its claims are given back.
+SETTLE_ATTEMPTS = 5
+BRIDGE_WORLD = "bridge"
+FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
+
+
+def is_notice(payload: Mapping[str, object]) -> bool:
+    data = payload.get("data")
+    message = data.get("message") if isinstance(data, Mapping) else None
+    return isinstance(message, Mapping) and message.get("kind") == "notice"
+
+
+class OutboxWorkers:
+    """A pool of delivery workers sharing the outbox (and, on PostgreSQL, other processes')."""
+
+    def __init__(
+        self,
+        store: Store,
+        sinks: Mapping[World, Sink],
+        configured: Mapping[str, Participant],
+        retry: RetryPolicy,
+        *,
+        workers: int = 4,
+        on_notice_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._sinks = dict(sinks)
+        self._configured = configured
+        self._retry = retry
+        self._count = workers
+        self._wakeup = asyncio.Event()
+        self._on_notice_queued = on_notice_queued
+        self._liveness = Liveness(store)
+
+    def wake(self) -> None:
+        """New deliveries were committed: idle workers look now instead of at their next poll."""
+        self._wakeup.set()
+
+    async def recover(self) -> int:
+        """Put back the claims of bridge processes that are gone (crashed, killed).
+
+        Runs at start and then every ``RECOVERY_SECONDS``; claims whose lease expired are put
+        back too, as a last resort.
+        """
+        released = 0
+        async with self._store.transaction() as session:
+            owners = {owner_of(holder) for holder in await repo.claim_holders(session)}
+            for owner in owners:
+                if await self._liveness.is_dead(session, owner):
+                    released += await repo.release_claims_of_process(session, owner)
+            released += await repo.release_claims(session, expired_before=utcnow())
+        if released:
+            log.info("released %d deliveries claimed by a bridge process that is gone", released)
+        return released
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._liveness.start()
+        try:
+            await self.recover()
+            names = [f"{self._liveness.owner}:w{i}" for i in range(self._count)]
+            recovery = asyncio.create_task(self._recover_periodically(stop))
+            try:
+                await asyncio.gather(*(self._worker(name, stop) for name in names))
+            finally:
+                recovery.cancel()
+                async with self._store.transaction() as session:
+                    await repo.release_claims_of_process(session, self._liveness.owner)
+        finally:
+            await self._liveness.stop()
+
+    async def _recover_periodically(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await wait_any(stop, within=RECOVERY_SECONDS)
+            try:
+                await self.recover()
+            except Exception as exc:
+                log.error("outbox recovery failed (%s); will retry", type(exc).__name__)
+
+    async def _worker(self, name: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.deliver_batch(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store itself failed: back off, keep the daemon up
+                log.error("outbox worker %s: store error (%s); retrying", name, _describe_db(exc))
+                handled = 0
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+            if handled:
+                continue
+            self._wakeup.clear()
+            await wait_any(self._wakeup, stop, within=IDLE_POLL_SECONDS)
+
+    async def deliver_batch(self, worker: str) -> int:
+        """Claim up to ``BATCH`` queue heads, deliver them concurrently, settle them together.
+
+        They belong to different queues (conversation × destination), so delivering them at
+        the same time keeps each queue's order; one claim and one settle transaction serve the
+        whole batch. Returns how many deliveries were handled (0: nothing was due).
+        """
+        async with self._store.transaction() as session:
+            claimed = await repo.claim_due(
+                session, worker, limit=BATCH, lease=LEASE, worlds=[w.value for w in self._sinks]
+            )
+            if not claimed:
+                return 0
+            jobs = await self._jobs(session, claimed)
+        try:
+            outcomes = await asyncio.gather(*(self._attempt(jobs.get(d.id)) for d in claimed))
+        except asyncio.CancelledError:
+            async with self._store.transaction() as session:
+                await repo.release_claims(session, worker_id=worker)
+            raise
+        notices = await self._settle_batch(worker, claimed, jobs, outcomes)
+        if notices:
+            self._on_notice_queued()
+        return len(claimed)
+
+    async def _settle_batch(
+        self,
+        worker: str,
+        claimed: list[ClaimedDelivery],
+        jobs: Mapping[int, DeliveryJob],
+        outcomes: list[Exception | None],
+    ) -> int:
+        """Record a batch's outcomes; returns how many failure notices were queued.
+
+        The deliveries already happened, so a store error here is retried; if the store stays
+        unusable the claims are given back (the sinks are idempotent, a repeat is harmless)
+        rather than left claimed by a live worker until their lease runs out.
+        """
+        for attempt in range(SETTLE_ATTEMPTS):
+            try:
+                return await self._settle_once(worker, claimed, jobs, outcomes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "settling %d deliveries failed (%s), attempt %d of %d",
+                    len(claimed),
+                    _describe_db(exc),
+                    attempt + 1,
+                    SETTLE_ATTEMPTS,
+                )
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        with contextlib.suppress(Exception):
+            async with self._store.transaction() as session:
+                await repo.release_claims(session, worker_id=worker)
+        return 0
+
+    async def _settle_once(
+        self,
+        worker: str,
+        claimed: list[ClaimedDelivery],
+        jobs: Mapping[int, DeliveryJob],
+        outcomes: list[Exception | None],
+    ) -> int:
+        notices = 0
+        async with self._store.transaction() as session:
+            delivered = [d for d, outcome in zip(claimed, outcomes, strict=True) if not outcome]
+            settled = await repo.mark_done_many(session, [d.id for d in delivered], worker)
+            repo.add_audits(
+                session,
+                (_audit(d, jobs.get(d.id), "done") for d in delivered if d.id in settled),
+            )
+            for delivery, outcome in zip(claimed, outcomes, strict=True):
+                if outcome is not None:
+                    notices += await self._settle_failure(
+                        session, worker, delivery, jobs.get(delivery.id), outcome
+                    )
+        return notices
+
+    async def _attempt(self, job: DeliveryJob | None) -> Exception | None:
+        """Run the sink; its exception (if any) is the outcome, never raised."""
+        if job is None:
+            return PermanentFailure("the journaled event is missing")
+        try:
+            await self._sinks[job.world].deliver(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return exc
+        return None
+
+    async def _jobs(
+        self, session: AsyncSession, claimed: list[ClaimedDelivery]
+    ) -> dict[int, DeliveryJob]:
+        """The jobs of a claimed batch, from three batched reads (events, snapshots, people)."""
+        events = await repo.get_events(session, (d.event_seq for d in claimed))
+        snapshots = await repo.get_conversations(session, (d.conversation_id for d in claimed))
+        members = {m for snapshot in snapshots.values() for m in snapshot.members}
+        people = await participants_for(session, members, self._configured)
+        jobs = {}
+        for delivery in claimed:
+            event = events.get(delivery.event_seq)
+            if event is None:
+                continue
+            snapshot = snapshots.get(delivery.conversation_id)
+            jobs[delivery.id] = DeliveryJob(
+                delivery_id=delivery.id,
+                world=World(delivery.world),
+                destination=delivery.destination,
+                kind=DeliveryKind(delivery.kind),
+                attempt=delivery.attempts,
+                event_seq=delivery.event_seq,
+                event_type=event.type,
+                conversation_id=delivery.conversation_id,
+                payload=event.payload,
+                conversation=None if snapshot is None else _conversation_view(snapshot),
+                participants={m: people[m] for m in snapshot.members} if snapshot else {},
+            )
+        return jobs
+
+    async def _settle_failure(
+        self,
+        session: AsyncSession,
+        worker: str,
+        delivery: ClaimedDelivery,
+        job: DeliveryJob | None,
+        error: Exception,
+    ) -> int:
+        """Record a failed attempt: retry later or give up; returns 1 when a notice was queued."""
+        decision = decide_retry(self._retry, delivery.attempts, error)
+        if not isinstance(decision, GiveUp):
+            await repo.mark_retry(
+                session, delivery.id, worker, at=utcnow() + decision.after, error=_describe(error)
+            )
+            log.info(
+                "delivery %d (%s) attempt %d failed (%s); next in %.1fs",
+                delivery.id,
+                delivery.world,
+                delivery.attempts,
+                _describe(error)[:200],
+                decision.after.total_seconds(),
+            )
+            return 0
+        if not await repo.mark_failed(session, delivery.id, worker, error=decision.reason):
+            return 0
+        repo.add_audits(session, [_audit(delivery, job, "failed", decision.reason[:500])])
+        log.warning(
+            "delivery %d (%s, conversation %s) failed for good: %s",
+            delivery.id,
+            delivery.world,
+            delivery.conversation_id,
+            decision.reason[:200],
+        )
+        if job is not None and is_notice(job.payload):
+            return 0  # a notice about a notice would never end
+        await repo.record_inbound(
+            session,
+            idempotency_key=f"{FAILURE_NOTICE_PREFIX}{delivery.id}",
+            world=BRIDGE_WORLD,
+            origin=f"{delivery.world}:{delivery.destination}",
+            conversation_id=delivery.conversation_id,
+            author_id=BRIDGE_WORLD,
+        )
+        return 1
+
+
+def _audit(
+    delivery: ClaimedDelivery, job: DeliveryJob | None, outcome: str, detail: str | None = None
+) -> repo.AuditRecord:
+    return repo.AuditRecord(
+        world=delivery.world,
+        action=f"relay.{delivery.kind}",
+        outcome=outcome,
+        actor_id=_actor(job),
+        conversation_id=delivery.conversation_id,
+        destination=delivery.destination,
+        detail=detail,
+    )
+
+
+def _conversation_view(snapshot: repo.ConversationSnapshot) -> dict[str, object]:
+    return {
+        "id": snapshot.id,
+        "subject": snapshot.subject,
+        "created_by": snapshot.created_by,
+        "members": list(snapshot.members),
+        "patient": snapshot.patient,
+    }
+
+
+def _actor(job: DeliveryJob | None) -> str | None:
+    if job is None:
+        return None
+    message = job.payload.get("data", {}).get("message") if job.payload else None
+    if isinstance(message, Mapping):
+        return message.get("author_id")
+    actor = job.payload.get("actor_id") if job.payload else None
+    return str(actor) if actor else None
+
+
+def _describe_db(error: Exception) -> str:
+    """A database error without its SQL parameters (they may hold payloads): the driver's
+    own first line only."""
+    original = getattr(error, "orig", None) or error
+    first_line = (str(original).splitlines() or [""])[0][:160]
+    return f"{type(original).__name__}: {first_line}"
+
+
+def _describe(error: Exception) -> str:
+    """A log-safe description: the error class and its message, never a payload."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

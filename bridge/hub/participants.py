@@ -1,0 +1,50 @@
+"""Who a SPICO member is in the other worlds: the config's mapping merged with the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.model import DeliveryPreference, Participant, Status
+from bridge.store import repositories as repo
+
+
+def configured_participants(entries: Iterable[object]) -> dict[str, Participant]:
+    """The ``participants`` section of the config, keyed by SPICO id."""
+    return {
+        entry.spico_id: Participant(  # type: ignore[attr-defined]
+            spico_id=entry.spico_id,  # type: ignore[attr-defined]
+            matrix_user=entry.matrix_user,  # type: ignore[attr-defined]
+            mail=entry.mail,  # type: ignore[attr-defined]
+            delivery=DeliveryPreference(entry.delivery),  # type: ignore[attr-defined]
+        )
+        for entry in entries
+    }
+
+
+def merge(
+    configured: Participant | None, known: repo.ProfessionalRow | None, spico_id: str
+) -> Participant:
+    """Config decides the Matrix user, preference and mail override; the directory gives the
+    status, whether they have an account, and their MSSanté address."""
+    base = configured or Participant(spico_id)
+    if known is None:
+        return base
+    status = Status(known.status) if known.status in Status.__members__.values() else None
+    return Participant(
+        spico_id=spico_id,
+        matrix_user=base.matrix_user,
+        mail=base.mail or known.mssante_address,
+        delivery=base.delivery,
+        status=status,
+        has_account=known.has_account,
+    )
+
+
+async def participants_for(
+    session: AsyncSession, members: Iterable[str], configured: Mapping[str, Participant]
+) -> dict[str, Participant]:
+    members = tuple(members)
+    known = await repo.get_professionals(session, members)
+    return {m: merge(configured.get(m), known.get(m), m) for m in members}
