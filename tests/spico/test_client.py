@@ -122,3 +122,20 @@ async def test_long_poll_outlives_the_client_timeout(
         head = (await client.get_events(0, limit=1)).head_seq
         page = await client.long_poll_events(head + 10_000, wait=1.5, limit=10)
     assert page.events == []
+
+
+async def test_post_whose_answer_was_lost_is_replayed_not_duplicated(
+    spico_client: SpicoClient, personas: Personas
+) -> None:
+    """SPICO commits the post but the answer is lost (a timeout): the retry gets the original."""
+    created = await start_conversation(spico_client, personas)
+    await spico_client.inject_failures(1, status=504, after_processing=True)
+    message = await spico_client.post_message(
+        created.conversation.id,
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        body="réponse perdue",
+        idempotency_key=str(uuid.uuid4()),
+    )
+    messages = await spico_client.list_messages(created.conversation.id)
+    assert [m.id for m in messages] == [created.message.id, message.id]

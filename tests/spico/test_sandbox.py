@@ -675,3 +675,65 @@ def test_contract_documents_exactly_the_served_routes() -> None:
         ("POST", "/sandbox/faults"),
     }
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+# ----------------------------------------------------------------------------- notices
+
+
+async def test_notice_is_posted_by_the_service_once(
+    spico_client: SpicoClient, personas: Personas
+) -> None:
+    created = await start_conversation(spico_client, personas)
+    conversation_id = created.conversation.id
+    before = await head_seq(spico_client)
+    key = f"bridge:delivery-failed:{uuid.uuid4()}"
+    about = f"mail:{personas.colleagues[0]}"
+    notice = await spico_client.post_notice(
+        conversation_id,
+        body="Un message n'a pas pu être remis.",
+        about=about,
+        idempotency_key=key,
+    )
+    again = await spico_client.post_notice(
+        conversation_id,
+        body="Un message n'a pas pu être remis.",
+        about=about,
+        idempotency_key=key,
+    )
+    assert again == notice
+    assert (notice.kind, notice.author_id, notice.sent_by, notice.about) == (
+        "notice",
+        None,
+        None,
+        about,
+    )
+    events = [
+        e for e in await events_after(spico_client, before) if e.conversation_id == conversation_id
+    ]
+    assert [(e.type, e.actor_id) for e in events] == [("message.posted", None)]
+    assert events[0].message is not None and events[0].message.kind == "notice"
+    listed = await spico_client.list_messages(conversation_id)
+    assert [m.kind for m in listed] == ["message", "notice"]
+
+
+async def test_notice_refusals(spico_sandbox: SandboxProcess, personas: Personas) -> None:
+    created = None
+    async with SpicoClient(spico_sandbox.base_url, spico_sandbox.token) as client:
+        created = await start_conversation(client, personas)
+        with pytest.raises(SpicoNotFound):
+            await client.post_notice("conv_missing", body="x", idempotency_key="k1")
+        with pytest.raises(SpicoBadRequest):
+            await client.post_notice(created.conversation.id, body="", idempotency_key="k2")
+    url = f"{spico_sandbox.base_url}/conversations/{created.conversation.id}/notices"
+    headers = {
+        "Authorization": f"Bearer {spico_sandbox.token}",
+        "Idempotency-Key": "k3",
+        "X-Spico-User": personas.doctor,
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"body": "x"}, headers=headers) as answer:
+            assert answer.status == 400  # a notice has no author
+        del headers["Idempotency-Key"], headers["X-Spico-User"]
+        async with session.post(url, json={"body": "x"}, headers=headers) as answer:
+            assert answer.status == 400
+            assert (await answer.json())["error"] == "missing_idempotency_key"
