@@ -544,9 +544,15 @@ async def test_list_conversations_by_member(spico_client: SpicoClient, personas:
     member = personas.colleagues[20]
     first = await start_conversation(spico_client, personas, members=[member])
     second = await start_conversation(spico_client, personas, members=[member])
-    page = await spico_client.list_conversations(member=member)
-    assert [c.id for c in page.conversations] == [second.conversation.id, first.conversation.id]
-    assert page.total == 2
+    page = await spico_client.list_conversations(member=member, limit=200)
+    ours = {first.conversation.id, second.conversation.id}
+    # The session's sandbox is shared: other tests may have put this member in conversations.
+    assert [c.id for c in page.conversations if c.id in ours] == [
+        second.conversation.id,
+        first.conversation.id,
+    ]
+    assert all(member in c.member_ids for c in page.conversations)
+    assert page.total == len(page.conversations) >= 2
     everything = await spico_client.list_conversations(limit=1)
     assert everything.total >= 2 and len(everything.conversations) == 1
 
@@ -621,7 +627,10 @@ async def test_event_feed_pages_are_ordered_and_gap_free(
     page = await spico_client.get_events(0, limit=5)
     assert [e.seq for e in page.events] == [1, 2, 3, 4, 5]
     following = await spico_client.get_events(page.last_seq, limit=1000)
-    assert [e.seq for e in following.events] == list(range(6, following.head_seq + 1))
+    seqs = [e.seq for e in following.events]
+    # Consecutive from 6, up to the head or to the page limit (other tests add events too).
+    assert seqs == list(range(6, 6 + len(seqs)))
+    assert seqs[-1] == following.head_seq or len(seqs) == 1000
     with pytest.raises(SpicoBadRequest):
         await spico_client.long_poll_events(0, wait=61, limit=10)
 
