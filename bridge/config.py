@@ -21,6 +21,7 @@ Rules worth knowing:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import os
@@ -1224,10 +1225,39 @@ def _semantic_warnings(
 # Public entry points
 
 
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> BridgeConfig:
+def _env_references(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every ``*_env`` key of the raw config: (key path, variable name)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            child = _join(path, key)
+            if str(key).endswith("_env") and isinstance(value, str):
+                found.append((child, value))
+            else:
+                found += _env_references(value, child)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found += _env_references(item, f"{path}[{index}]")
+    return found
+
+
+#: Stand for an unset variable while the rest is validated (they pass every value rule).
+_UNSET_PLACEHOLDER = "unset-environment-variable-placeholder-" + "x" * 32
+_UNSET_URL_PLACEHOLDER = "postgresql://unset@localhost/unset"
+
+
+def load_config(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_env: bool = True,
+) -> BridgeConfig:
     """Read, validate and resolve the configuration; raise :class:`ConfigError` listing all.
 
-    ``environ`` (default ``os.environ``) is where ``*_env`` secrets are looked up.
+    ``environ`` (default ``os.environ``) is where ``*_env`` secrets are looked up. With
+    ``require_env=False`` (check-config) an unset variable is a warning, not an error: the shell
+    of the admin checking a file rarely has the service's environment (systemd EnvironmentFile,
+    credentials), while ``run`` needs every secret.
     """
     file = str(path)
     try:
@@ -1258,7 +1288,25 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
         problems += more_problems
         warnings += more_warnings
 
-    env = os.environ if environ is None else environ
+    env = dict(os.environ if environ is None else environ)
+    for key_path, name in _env_references(data):
+        if name in env or not _ENV_NAME_RE.match(name):
+            continue
+        unset = ConfigProblem(
+            file,
+            _line_for(reader.lines, key_path),
+            key_path,
+            f"environment variable {name} is not set",
+        )
+        if require_env:
+            problems.append(unset)
+        else:
+            warnings.append(
+                dataclasses.replace(
+                    unset, message=f"warning: {unset.message} here; `spico-bridge run` needs it"
+                )
+            )
+        env[name] = _UNSET_URL_PLACEHOLDER if key_path.endswith("url_env") else _UNSET_PLACEHOLDER
     config: BridgeConfig | None = None
     try:
         config = BridgeConfig.model_validate(data, context={"environ": env})
@@ -1276,7 +1324,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
 def check_config_command(path: str | Path, *, environ: Mapping[str, str] | None = None) -> int:
     """``spico-bridge check-config``: problems and warnings on stderr; 0 if valid, else 2."""
     try:
-        config = load_config(path, environ=environ)
+        config = load_config(path, environ=environ, require_env=False)
     except ConfigError as exc:
         for problem in sorted([*exc.warnings, *exc.problems], key=lambda p: (p.line, p.path)):
             print(problem, file=sys.stderr)

@@ -1,0 +1,71 @@
+"""The ``spico-bridge`` command as an admin runs it (a real subprocess each time)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bridge.store import db
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "config" / "spico-bridge.example.yaml"
+COMMAND = Path(sys.executable).with_name("spico-bridge")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env=env or {k: v for k, v in os.environ.items() if not k.startswith("SPICO")},
+    )
+
+
+def test_console_command_is_installed_and_lists_its_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("run", "check-config", "db", "sandbox", "demo"):
+        assert command in result.stdout
+
+
+def test_check_config_accepts_the_example() -> None:
+    result = run("check-config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{EXAMPLE}: OK\n"
+    # Secrets named by *_env are not in this shell: said as warnings, with file and line.
+    assert "spico.token_env: warning: environment variable SPICO_TOKEN is not set" in (
+        result.stderr
+    )
+
+
+def test_check_config_reports_file_line_and_key_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spico:\n  base_url: ftp://example.org\n  token_env: T\n  pol_wait: 3\n")
+    result = run("check-config", str(bad), env={**os.environ, "T": "secret"})
+    assert result.returncode == 2
+    assert f"{bad}:2: spico.base_url: " in result.stderr
+    assert f"{bad}:4: spico.pol_wait: " in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_run_refuses_an_invalid_config_with_the_same_messages(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spico:\n  base_url: http://127.0.0.1:9/api/v1\n  token_env: UNSET_TOKEN\n")
+    result = run("run", "--config", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:3: spico.token_env: environment variable UNSET_TOKEN is not set" in (
+        result.stderr
+    )
+
+
+def test_db_upgrade_and_current(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state' / 'bridge.db'}"
+    assert run("db", "current", "--url", url).stdout.startswith("empty database")
+    upgraded = run("db", "upgrade", "--url", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"database schema at revision {db.current_revision(url)}"
+    assert run("db", "current", "--url", url).stdout.strip() == db.current_revision(url)
