@@ -106,13 +106,13 @@ def alembic_config(url: str | URL) -> AlembicConfig:
 _UPGRADE_LOCK = threading.Lock()
 
 
-def upgrade(url: str | URL, revision: str = "head") -> None:
+def upgrade(url: str | URL, revision: str = "heads") -> None:
     """Bring the schema to ``revision`` (synchronous; idempotent)."""
     with _UPGRADE_LOCK:
         command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str | URL, revision: str = "head") -> None:
+async def upgrade_async(url: str | URL, revision: str = "heads") -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 

@@ -187,3 +187,99 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# --- Matrix world ------------------------------------------------------------------------------
+
+
+class Portal(Base):
+    """The Matrix room of a SPICO conversation (one each), and what was last mirrored into it."""
+
+    __tablename__ = "matrix_portals"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), unique=True)
+    #: A digest of the name/topic/state last written, so unchanged state is not sent again.
+    state_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PatientSpace(Base):
+    """The Matrix space grouping one patient's portal rooms (``patient_spaces: true``)."""
+
+    __tablename__ = "matrix_patient_spaces"
+
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatrixEventLink(Base):
+    """A Matrix event ↔ the SPICO message it carries (edits, redactions, replies)."""
+
+    __tablename__ = "matrix_event_links"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    conversation_id: Mapped[str] = mapped_column(String(64), index=True)
+    spico_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # "in" (from Matrix) or "out"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- mail world ----------------------------------------------------------------------------------
+
+
+class MailThread(Base):
+    """One member's mail thread of a conversation: where its next message is chained."""
+
+    __tablename__ = "mail_threads"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    root_message_id: Mapped[str] = mapped_column(String(400))
+    last_message_id: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MailMessage(Base):
+    """A mail sent or received by the bridge, by Message-ID (threading and inbound dedupe)."""
+
+    __tablename__ = "mail_messages"
+
+    message_id: Mapped[str] = mapped_column(String(400), primary_key=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    member_id: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8))  # "in" or "out"
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    spico_message_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailAddress(Base):
+    """What the bridge learnt about an address: bounces, and when it last answered a refusal."""
+
+    __tablename__ = "mail_addresses"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failing: Mapped[bool] = mapped_column(default=False)
+    last_bounce_at: Mapped[datetime | None]
+    last_refusal_reply_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """Inactive-user notifications: at most one per (member, conversation) per period; what
+    arrives in between waits for the digest."""
+
+    __tablename__ = "mail_notifications"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_sent_at: Mapped[datetime | None]
+    #: SPICO message ids waiting for the next digest, in order.
+    pending: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
