@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -17,10 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 import sdnotify
 
 from bridge.config import BridgeConfig
-from bridge.core.delivery import RetryPolicy, Sink
-from bridge.core.model import RoutingPolicy, World
+from bridge.core.delivery import InboundPoster, RetryPolicy, Sink, WorldAdapter
+from bridge.core.model import Participant, RoutingPolicy, World
 from bridge.hub.fanout import FanOut
-from bridge.hub.inbound import NoticePoster
+from bridge.hub.inbound import NoticePoster, SpicoPoster
 from bridge.hub.outbox import OutboxWorkers
 from bridge.hub.participants import configured_participants
 from bridge.hub.recording import RecordingSink
@@ -45,41 +46,63 @@ def configure_logging(config: BridgeConfig) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_sinks(config: BridgeConfig) -> dict[World, Sink]:
-    """The outbound adapter of each running world."""
+#: Where each world's ``build_world(config, store, post, configured) -> WorldAdapter`` lives.
+WORLD_FACTORIES = {World.MATRIX: "bridge.matrix.world", World.MAIL: "bridge.mail.world"}
+
+
+def recording_sinks(config: BridgeConfig) -> dict[World, Sink]:
+    """Tests and benchmarks: a recording sink stands in for the worlds' adapters."""
     testing = config.testing
-    if testing is not None and testing.recording_sink is not None:
-        return {
-            World(world): RecordingSink(
-                World(world),
-                testing.recording_sink,
-                failure_rate=testing.failure_rate,
-                fail_permanently=testing.fail_permanently,
-            )
-            for world in testing.worlds
-        }
-    sinks: dict[World, Sink] = {}
+    if testing is None or testing.recording_sink is None:
+        return {}
+    return {
+        World(world): RecordingSink(
+            World(world),
+            testing.recording_sink,
+            failure_rate=testing.failure_rate,
+            fail_permanently=testing.fail_permanently,
+        )
+        for world in testing.worlds
+    }
+
+
+def build_worlds(
+    config: BridgeConfig,
+    store: Store,
+    post: InboundPoster,
+    configured: Mapping[str, Participant],
+) -> list[WorldAdapter]:
+    """The adapters of the worlds enabled in the config."""
+    adapters = []
     for world, section in ((World.MATRIX, config.matrix), (World.MAIL, config.mail)):
-        if section.enabled:
+        if not section.enabled:
+            continue
+        try:
+            module = importlib.import_module(WORLD_FACTORIES[world])
+        except ModuleNotFoundError:
             log.warning(
-                "the %s world is enabled in the config but this version has no %s adapter "
-                "yet: its deliveries are not produced",
+                "the %s world is enabled but this version has no %s adapter: nothing is "
+                "delivered there",
                 world.value,
                 world.value,
             )
-    return sinks
+            continue
+        adapters.append(module.build_world(config, store, post, configured))
+    return adapters
 
 
 class Bridge:
     """The running daemon: one store, one SPICO client, the hub's tasks and the worlds'."""
 
-    def __init__(
-        self, config: BridgeConfig, store: Store, client: SpicoClient, sinks: Mapping[World, Sink]
-    ) -> None:
+    def __init__(self, config: BridgeConfig, store: Store, client: SpicoClient) -> None:
         self.config = config
         self.store = store
         self.client = client
         configured = configured_participants(config.participants)
+        self.poster = SpicoPoster(store, client)
+        sinks = recording_sinks(config)
+        self.worlds = [] if sinks else build_worlds(config, store, self.poster, configured)
+        sinks.update({adapter.world: adapter.sink for adapter in self.worlds})
         delivery = config.delivery
         self.notices = NoticePoster(store, client)
         self.workers = OutboxWorkers(
@@ -116,12 +139,16 @@ class Bridge:
         workers = asyncio.create_task(self.workers.run(stop), name="outbox")
         consumer = asyncio.create_task(self.consumer.run(stop), name="spico-consumer")
         notices = asyncio.create_task(self.notices.run(stop), name="notices")
+        sources = [
+            asyncio.create_task(adapter.run(stop), name=f"world-{adapter.world.value}")
+            for adapter in self.worlds
+        ]
         log.info("spico-bridge ready")
         sdnotify.SystemdNotifier().notify("READY=1")
         await stop.wait()
         sdnotify.SystemdNotifier().notify("STOPPING=1")
         log.info("stopping: finishing in-flight work")
-        await asyncio.gather(consumer, notices, return_exceptions=True)
+        await asyncio.gather(consumer, notices, *sources, return_exceptions=True)
         try:
             await asyncio.wait_for(workers, SHUTDOWN_GRACE_SECONDS)
         except TimeoutError:
@@ -129,6 +156,9 @@ class Bridge:
                 "deliveries still in flight after %.0fs; released for the next start",
                 SHUTDOWN_GRACE_SECONDS,
             )
+        for adapter in self.worlds:
+            with contextlib.suppress(Exception):
+                await adapter.close()
 
 
 async def _until_done_or_stopped(work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
@@ -176,7 +206,7 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None
         max_attempts=spico.max_attempts,
     )
     try:
-        await Bridge(config, store, client, build_sinks(config)).run(stop)
+        await Bridge(config, store, client).run(stop)
     finally:
         await client.close()
         await store.close()

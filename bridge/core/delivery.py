@@ -6,6 +6,7 @@ import the hub or the SPICO client, which the app wires in.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -141,3 +142,17 @@ class PostResult:
 
 class InboundPoster(Protocol):
     async def __call__(self, message: InboundMessage) -> PostResult: ...
+
+
+class WorldAdapter(Protocol):
+    """A running world: its outbound sink and its sources (Matrix sync, IMAP), built by the
+    world's ``build_world(config, store, post, configured)`` and run by the app."""
+
+    world: World
+    sink: Sink
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the world's sources until ``stop`` is set; return when stopped."""
+        ...
+
+    async def close(self) -> None: ...
