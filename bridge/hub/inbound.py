@@ -82,32 +82,37 @@ class SpicoPoster:
                 ],
             )
         except SpicoHTTPError as refusal:
-            async with self._store.transaction() as session:
-                await repo.mark_inbound(session, key, state="refused", spico_message_id=None)
-                await repo.add_audit(
-                    session,
-                    world=message.world.value,
-                    action="inbound.post",
-                    outcome="refused",
-                    actor_id=message.author_id,
-                    conversation_id=message.conversation_id,
-                    destination="spico",
-                    detail=refusal.code,
-                )
+            await self._record_outcome(message, key, None, refusal.code)
             return PostResult(False, refusal=refusal.message)
         # SpicoUnavailable propagates: the spoke keeps its cursor and offers the message again.
+        await self._record_outcome(message, key, posted.id, None)
+        return PostResult(True, posted.id)
+
+    async def _record_outcome(
+        self,
+        message: InboundMessage,
+        key: str,
+        spico_message_id: str | None,
+        refusal_code: str | None,
+    ) -> None:
+        refused = spico_message_id is None
         async with self._store.transaction() as session:
-            await repo.mark_inbound(session, key, state="posted", spico_message_id=posted.id)
+            await repo.mark_inbound(
+                session,
+                key,
+                state="refused" if refused else "posted",
+                spico_message_id=spico_message_id,
+            )
             await repo.add_audit(
                 session,
                 world=message.world.value,
                 action="inbound.post",
-                outcome="done",
+                outcome="refused" if refused else "done",
                 actor_id=message.author_id,
                 conversation_id=message.conversation_id,
                 destination="spico",
+                detail=refusal_code,
             )
-        return PostResult(True, posted.id)
 
 
 class NoticePoster:

@@ -612,26 +612,6 @@ def add_audits(session: AsyncSession, records: Iterable[AuditRecord]) -> None:
     )
 
 
-async def add_audit(
-    session: AsyncSession,
-    *,
-    world: str,
-    action: str,
-    outcome: str,
-    actor_id: str | None = None,
-    conversation_id: str | None = None,
-    destination: str | None = None,
-    detail: str | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            world=world,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            conversation_id=conversation_id,
-            destination=destination,
-            detail=detail,
-        )
-    )
+async def add_audit(session: AsyncSession, **fields: str | None) -> None:
+    """Queue one audit row (see ``AuditRecord`` for the fields)."""
+    add_audits(session, [AuditRecord(**fields)])  # type: ignore[arg-type]
