@@ -12,12 +12,12 @@ import contextlib
 import importlib
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 import sdnotify
 
-from bridge.config import BridgeConfig
+from bridge import ops
+from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.core.delivery import InboundPoster, RetryPolicy, Sink, WorldAdapter
 from bridge.core.model import Participant, RoutingPolicy, World
 from bridge.hub.fanout import FanOut
@@ -25,6 +25,7 @@ from bridge.hub.inbound import NoticePoster, SpicoPoster
 from bridge.hub.outbox import OutboxWorkers
 from bridge.hub.participants import configured_participants
 from bridge.hub.recording import RecordingSink
+from bridge.hub.waiting import wait_any
 from bridge.spico.client import SpicoClient
 from bridge.spico.consumer import EventConsumer
 from bridge.store.repositories import Store
@@ -36,14 +37,7 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def configure_logging(config: BridgeConfig) -> None:
-    logging.basicConfig(
-        level=config.logging.level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy.engine", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ops.configure_logging(config.logging.level, config.logging.format)
 
 
 #: Where each world's ``build_world(config, store, post, configured) -> WorldAdapter`` lives.
@@ -98,6 +92,7 @@ class Bridge:
         self.config = config
         self.store = store
         self.client = client
+        self.reload_requested = asyncio.Event()
         configured = configured_participants(config.participants)
         self.poster = SpicoPoster(store, client)
         sinks = recording_sinks(config)
@@ -131,6 +126,40 @@ class Bridge:
             wait=config.spico.poll_wait_seconds,
         )
 
+    def _worlds_ready(self) -> dict[str, bool]:
+        return {a.world.value: bool(getattr(a, "ready", True)) for a in self.worlds}
+
+    async def _reload_on_request(self, stop: asyncio.Event) -> None:
+        """SIGHUP: re-read the config; apply what can change live, keep the rest as it was."""
+        while True:
+            await self.reload_requested.wait()
+            self.reload_requested.clear()
+            if stop.is_set():
+                return
+            self.reload()
+
+    def reload(self) -> bool:
+        source = self.config.source
+        if source is None:
+            return False
+        try:
+            fresh = load_config(source)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("reload refused, keeping the running config: %s", problem)
+            return False
+        configure_logging(fresh)
+        configured = configured_participants(fresh.participants)
+        self.fanout.set_participants(configured)
+        self.workers.set_participants(configured)
+        for adapter in self.worlds:
+            reload_world = getattr(adapter, "reload", None)
+            if reload_world is not None:
+                reload_world(fresh)
+        self.config = fresh
+        log.info("configuration reloaded from %s", source)
+        return True
+
     async def run(self, stop: asyncio.Event) -> None:
         if self.config.spico.bridge_existing == "new":
             await _until_done_or_stopped(self.fanout.start_at_head, stop)
@@ -143,12 +172,27 @@ class Bridge:
             asyncio.create_task(adapter.run(stop), name=f"world-{adapter.world.value}")
             for adapter in self.worlds
         ]
+        health = ops.Health(self.store, self.client.health, self._worlds_ready)
+        endpoint = await ops.serve_health(
+            health, self.config.http.listen_host, self.config.http.listen_port
+        )
+        # systemd's READY=1 (and our "ready" line) only once every part answers.
+        while not stop.is_set() and not all((await health.probe()).values()):
+            await wait_any(stop, within=1.0)
+        probes = asyncio.create_task(
+            ops.run_probes(health, self.store, self.config.audit.retention_days, stop),
+            name="probes",
+        )
+        reloads = asyncio.create_task(self._reload_on_request(stop), name="reload")
         log.info("spico-bridge ready")
         sdnotify.SystemdNotifier().notify("READY=1")
         await stop.wait()
         sdnotify.SystemdNotifier().notify("STOPPING=1")
         log.info("stopping: finishing in-flight work")
-        await asyncio.gather(consumer, notices, *sources, return_exceptions=True)
+        self.reload_requested.set()  # wakes the reload task so that it sees the stop
+        await asyncio.gather(consumer, notices, probes, reloads, *sources, return_exceptions=True)
+        if endpoint is not None:
+            await endpoint.cleanup()
         try:
             await asyncio.wait_for(workers, SHUTDOWN_GRACE_SECONDS)
         except TimeoutError:
@@ -206,7 +250,10 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None
         max_attempts=spico.max_attempts,
     )
     try:
-        await Bridge(config, store, client).run(stop)
+        bridge = Bridge(config, store, client)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, bridge.reload_requested.set)
+        await bridge.run(stop)
     finally:
         await client.close()
         await store.close()

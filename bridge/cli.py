@@ -68,6 +68,26 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_purge(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bridge.ops import purge_audit
+    from bridge.store.repositories import Store
+
+    config = _load_config_or_exit(args.config)
+
+    async def purge() -> int:
+        store = await Store.open(config.database_url)
+        try:
+            return await purge_audit(store, config.audit.retention_days)
+        finally:
+            await store.close()
+
+    removed = asyncio.run(purge())
+    print(f"{removed} audit rows older than {config.audit.retention_days} days removed")
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from bridge.spico.sandbox.__main__ import sandbox_command
 
@@ -103,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_argument(database)
     database.add_argument("--url", help="database URL (instead of the config's)")
     database.set_defaults(handler=_cmd_db)
+
+    purge = commands.add_parser(
+        "purge", help="delete audit rows older than audit.retention_days (the daemon does it daily)"
+    )
+    _config_argument(purge)
+    purge.set_defaults(handler=_cmd_purge)
 
     from bridge.spico.sandbox.__main__ import add_sandbox_arguments
 

@@ -818,6 +818,12 @@ class LoggingConfig(_Model):
     format: Literal["text", "json"] = "text"
 
 
+class AuditConfig(_Model):
+    """The audit trail: one row per relay and per refusal (no bodies, no patient identities)."""
+
+    retention_days: PositiveInt = 180
+
+
 class HttpConfig(_Model):
     """Metrics and health/readiness endpoint."""
 
@@ -863,6 +869,7 @@ class BridgeConfig(_Model):
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     http: HttpConfig = HttpConfig()
+    audit: AuditConfig = AuditConfig()
     testing: TestingConfig | None = None
 
     @model_validator(mode="before")

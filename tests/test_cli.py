@@ -69,3 +69,17 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout.strip() == f"database schema at revision {db.current_revision(url)}"
     assert run("db", "current", "--url", url).stdout.strip() == db.current_revision(url)
+
+
+def test_purge_uses_the_config_retention(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        f"database:\n  url: sqlite:///{tmp_path / 'bridge.db'}\n"
+        f"spico:\n  base_url: http://127.0.0.1:9/api/v1\n  token_file: {token}\n"
+        "audit:\n  retention_days: 30\n"
+    )
+    result = run("purge", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0 audit rows older than 30 days removed\n"

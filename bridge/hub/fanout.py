@@ -29,6 +29,7 @@ from bridge.core.model import (
 )
 from bridge.core.routing import route
 from bridge.hub.participants import merge
+from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
 from bridge.spico.models import Conversation, Professional, SpicoEvent
 from bridge.store import repositories as repo
@@ -160,6 +161,10 @@ class FanOut:
         self._policy = policy
         self._on_enqueued = on_enqueued
 
+    def set_participants(self, configured: Mapping[str, Participant]) -> None:
+        """A reloaded config's participant mappings apply from the next event on."""
+        self._configured = configured
+
     async def load_cursor(self) -> int:
         async with self._store.transaction() as session:
             value = await repo.get_cursor(session, SPICO_CURSOR)
@@ -206,6 +211,7 @@ class FanOut:
         )
         if not recorded:
             return 0
+        EVENTS.labels(event.type).inc()
         if event.type == EventType.STATUS_CHANGED:
             await repo.set_professional_status(
                 session, str(event.data.get("professional_id")), str(event.data.get("status"))

@@ -16,6 +16,7 @@ import logging
 from bridge.core.delivery import InboundMessage, PostResult
 from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.hub.waiting import wait_any
+from bridge.metrics import INBOUND
 from bridge.spico.client import (
     SpicoClient,
     SpicoHTTPError,
@@ -96,6 +97,7 @@ class SpicoPoster:
         refusal_code: str | None,
     ) -> None:
         refused = spico_message_id is None
+        INBOUND.labels(message.world.value, "refused" if refused else "done").inc()
         async with self._store.transaction() as session:
             await repo.mark_inbound(
                 session,

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ from bridge.core.delivery import (
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.hub.participants import participants_for
 from bridge.hub.waiting import wait_any
+from bridge.metrics import DELIVERIES, RELAY_LATENCY
 from bridge.store import repositories as repo
 from bridge.store.liveness import Liveness, owner_of
 from bridge.store.models import utcnow
@@ -76,6 +77,10 @@ class OutboxWorkers:
         self._wakeup = asyncio.Event()
         self._on_notice_queued = on_notice_queued
         self._liveness = Liveness(store)
+
+    def set_participants(self, configured: Mapping[str, Participant]) -> None:
+        """A reloaded config's participant mappings apply from the next event on."""
+        self._configured = configured
 
     def wake(self) -> None:
         """New deliveries were committed: idle workers look now instead of at their next poll."""
@@ -204,6 +209,9 @@ class OutboxWorkers:
         async with self._store.transaction() as session:
             delivered = [d for d, outcome in zip(claimed, outcomes, strict=True) if not outcome]
             settled = await repo.mark_done_many(session, [d.id for d in delivered], worker)
+            for delivery in delivered:
+                if delivery.id in settled:
+                    _observe_done(delivery, jobs.get(delivery.id))
             repo.add_audits(
                 session,
                 (_audit(d, jobs.get(d.id), "done") for d in delivered if d.id in settled),
@@ -266,6 +274,8 @@ class OutboxWorkers:
     ) -> int:
         """Record a failed attempt: retry later or give up; returns 1 when a notice was queued."""
         decision = decide_retry(self._retry, delivery.attempts, error)
+        outcome = "failed" if isinstance(decision, GiveUp) else "retry"
+        DELIVERIES.labels(delivery.world, delivery.kind, outcome).inc()
         if not isinstance(decision, GiveUp):
             await repo.mark_retry(
                 session, delivery.id, worker, at=utcnow() + decision.after, error=_describe(error)
@@ -300,6 +310,15 @@ class OutboxWorkers:
             author_id=BRIDGE_WORLD,
         )
         return 1
+
+
+def _observe_done(delivery: ClaimedDelivery, job: DeliveryJob | None) -> None:
+    DELIVERIES.labels(delivery.world, delivery.kind, "done").inc()
+    occurred = job.payload.get("occurred_at") if job is not None else None
+    if isinstance(occurred, str):
+        with contextlib.suppress(ValueError):
+            latency = (utcnow() - datetime.fromisoformat(occurred)).total_seconds()
+            RELAY_LATENCY.labels(delivery.world).observe(max(latency, 0.0))
 
 
 def _audit(
