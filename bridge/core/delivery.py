@@ -141,7 +141,13 @@ class PostResult:
 
 
 class InboundPoster(Protocol):
+    """The worlds' way to SPICO: post a message (call it), fetch an attachment's bytes."""
+
     async def __call__(self, message: InboundMessage) -> PostResult: ...
+
+    async def fetch_attachment(
+        self, attachment_id: str, filename: str, content_type: str
+    ) -> Attachment: ...
 
 
 class WorldAdapter(Protocol):

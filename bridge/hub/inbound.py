@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 
-from bridge.core.delivery import InboundMessage, PostResult
+from bridge.core.delivery import Attachment, InboundMessage, PostResult
 from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.hub.waiting import wait_any
 from bridge.metrics import INBOUND
@@ -88,6 +88,13 @@ class SpicoPoster:
         # SpicoUnavailable propagates: the spoke keeps its cursor and offers the message again.
         await self._record_outcome(message, key, posted.id, None)
         return PostResult(True, posted.id)
+
+    async def fetch_attachment(
+        self, attachment_id: str, filename: str, content_type: str
+    ) -> Attachment:
+        """The bytes of a SPICO attachment, for a world that forwards it (Matrix media, mail)."""
+        content = await self._client.get_attachment(attachment_id)
+        return Attachment(filename, content.content_type or content_type, content.content)
 
     async def _record_outcome(
         self,

@@ -210,3 +210,39 @@ async def test_permanent_failure_ends_failed_with_one_notice(
     assert len(await posted_notices()) == 1
     counts = await failed_deliveries()
     assert counts["failed"] == 1 and counts["pending"] == counts["sending"] == 0
+
+
+async def test_worlds_fetch_attachment_bytes_through_the_poster(
+    running_bridge: RunningBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    from bridge.spico.models import NewAttachment
+
+    doctor, reader = personas.doctor, personas.colleagues[0]
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[reader],
+        subject="Pièce jointe",
+        message="voir le compte rendu",
+    )
+    posted = await spico_client.post_message(
+        created.conversation.id,
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        body="ci-joint",
+        idempotency_key=f"attachment-{created.conversation.id}",
+        attachments=[
+            NewAttachment(
+                filename="cr.pdf", content_type="application/pdf", content=b"%PDF-1.4 test"
+            )
+        ],
+    )
+    (meta,) = posted.attachments
+    fetched = await running_bridge.poster.fetch_attachment(
+        meta.id, meta.filename, meta.content_type
+    )
+    assert (fetched.filename, fetched.content_type, fetched.data) == (
+        "cr.pdf",
+        "application/pdf",
+        b"%PDF-1.4 test",
+    )
