@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_argument(purge)
     purge.set_defaults(handler=_cmd_purge)
 
+    bench = commands.add_parser(
+        "bench", help="measure the bridge against direct use of the same servers", add_help=False
+    )
+    bench.set_defaults(handler=lambda _args: _cmd_bench([]))
+
     from bridge.spico.sandbox.__main__ import add_sandbox_arguments
 
     sandbox = commands.add_parser("sandbox", help="run the SPICO sandbox server (test platform)")
@@ -145,8 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_bench(argv: list[str]) -> int:
+    from bridge.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # its own options (--sections…) are parsed by bridge.bench
+        return _cmd_bench(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
