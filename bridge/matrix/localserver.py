@@ -1,0 +1,363 @@
+"""A private Synapse (PyPI ``matrix-synapse`` in ``.venv-synapse``) for tests and the demo.
+
+SQLite, one client listener on loopback, no federation listener, rate limits raised (tests and
+the demo create many rooms and users quickly), ``bcrypt_rounds: 4`` (register and log in in
+~50 ms instead of ~1 s). Started detached (``setsid``, stdio to a log file, ``</dev/null``) and
+stopped by PID. Users are registered through the admin shared-secret API.
+
+Synapse is not a dependency of the bridge: ``scripts/synapse`` installs it in its own venv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SYNAPSE_VENV = REPO / ".venv-synapse"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+#: Every rate limit raised: tests and the demo create users, rooms and messages in bursts.
+_FAST = {"per_second": 1000, "burst_count": 10000}
+RATE_LIMITS: dict[str, Any] = {
+    "rc_message": _FAST,
+    "rc_registration": _FAST,
+    "rc_registration_token_validity": _FAST,
+    "rc_login": {"address": _FAST, "account": _FAST, "failed_attempts": _FAST},
+    "rc_joins": {"local": _FAST, "remote": _FAST},
+    "rc_joins_per_room": _FAST,
+    "rc_invites": {"per_room": _FAST, "per_user": _FAST, "per_issuer": _FAST},
+    "rc_3pid_validation": _FAST,
+    "rc_room_creation": _FAST,
+    "rc_presence": {"per_user": _FAST},
+    "rc_delayed_event_mgmt": _FAST,
+    "rc_reports": _FAST,
+    "rc_media_create": _FAST,
+    "rc_profile": _FAST,
+    "rc_user_directory": _FAST,
+    "rc_admin_redaction": _FAST,
+    "rc_key_requests": _FAST,
+}
+
+
+class SynapseMissing(RuntimeError):
+    """``.venv-synapse`` is not installed."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def synapse_python(venv: Path = SYNAPSE_VENV) -> Path:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        raise SynapseMissing(
+            f"Synapse is not installed in {venv}: run scripts/synapse (scripts/test runs it)"
+        )
+    return python
+
+
+def homeserver_config(
+    state: Path, *, server_name: str, port: int, shared_secret: str, rate_limited: bool = False
+) -> dict[str, Any]:
+    """The homeserver.yaml of a private test/demo instance (see test-servers.md)."""
+    config: dict[str, Any] = {
+        "server_name": server_name,
+        "pid_file": str(state / "homeserver.pid"),
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ],
+        "database": {"name": "sqlite3", "args": {"database": str(state / "homeserver.db")}},
+        "log_config": str(state / "log.config"),
+        "media_store_path": str(state / "media"),
+        "signing_key_path": str(state / "signing.key"),
+        "report_stats": False,
+        "trusted_key_servers": [],
+        "suppress_key_server_warning": True,
+        "presence": {"enabled": False},
+        "url_preview_enabled": False,
+        "registration_shared_secret": shared_secret,
+        "enable_registration": True,
+        "enable_registration_without_verification": True,
+        "bcrypt_rounds": 4,
+        "macaroon_secret_key": secrets.token_hex(32),
+        "form_secret": secrets.token_hex(32),
+        "federation_domain_whitelist": [],
+        "enable_metrics": False,
+    }
+    if not rate_limited:
+        config.update(RATE_LIMITS)
+    return config
+
+
+LOG_CONFIG = """\
+version: 1
+formatters:
+  precise:
+    format: '%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(message)s'
+handlers:
+  console:
+    class: logging.StreamHandler
+    formatter: precise
+loggers:
+  synapse.storage.SQL:
+    level: WARNING
+root:
+  level: WARNING
+  handlers: [console]
+disable_existing_loggers: false
+"""
+
+
+@dataclass
+class Synapse:
+    """One private Synapse instance whose state lives in ``state``."""
+
+    state: Path
+    server_name: str = "localhost"
+    port: int = field(default_factory=free_port)
+    shared_secret: str = field(default_factory=lambda: secrets.token_hex(24))
+    rate_limited: bool = False
+    venv: Path = SYNAPSE_VENV
+    pid: int | None = None
+
+    def __post_init__(self) -> None:
+        self.state = self.state.absolute()  # Synapse runs with the state folder as cwd
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state / "homeserver.log"
+
+    def prepare(self) -> None:
+        """Write homeserver.yaml and the signing key (kept when they exist: same identity)."""
+        python = synapse_python(self.venv)
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        (self.state / "media").mkdir(exist_ok=True)
+        (self.state / "log.config").write_text(LOG_CONFIG, encoding="utf-8")
+        config = homeserver_config(
+            self.state,
+            server_name=self.server_name,
+            port=self.port,
+            shared_secret=self.shared_secret,
+            rate_limited=self.rate_limited,
+        )
+        (self.state / "homeserver.yaml").write_text(
+            yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+        )
+        key = self.state / "signing.key"
+        if not key.exists():
+            subprocess.run(
+                [str(python), "-m", "synapse._scripts.generate_signing_key", "-o", str(key)],
+                check=True,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+            )
+
+    def start(self) -> None:
+        """Start detached and wait until the client API answers."""
+        python = synapse_python(self.venv)
+        self.prepare()
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    str(python),
+                    "-m",
+                    "synapse.app.homeserver",
+                    "-c",
+                    str(self.state / "homeserver.yaml"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.state,
+                start_new_session=True,
+            )
+        self.pid = process.pid
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid = None
+                raise RuntimeError(
+                    f"Synapse exited at start; see {self.log_path}:\n"
+                    + self.log_path.read_text(errors="replace")[-3000:]
+                )
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(f"{self.url}/_matrix/client/versions", timeout=1),
+            ):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"Synapse did not answer within {START_TIMEOUT:.0f}s; see {self.log_path}"
+        )
+
+    def alive(self) -> bool:
+        """Read /proc (an exited daemon can linger as a zombie, so kill -0 would lie)."""
+        if self.pid is None:
+            return False
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return False
+        return "\nState:\tZ" not in status
+
+    def stop(self) -> None:
+        """SIGTERM by PID, SIGKILL if it hangs."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done == pid:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+    # ------------------------------------------------------------------ users
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read() or b"{}")
+
+    def register(self, localpart: str, password: str, *, admin: bool = False) -> str:
+        """Register a user through the admin shared-secret API; returns the user id.
+
+        An existing user is kept (idempotent for the demo's second start)."""
+        nonce = self._call("GET", "/_synapse/admin/v1/register")["nonce"]
+        # The MAC covers nonce NUL user NUL password NUL admin|notadmin (no trailing NUL).
+        parts = (nonce, localpart, password, "admin" if admin else "notadmin")
+        mac = hmac.new(self.shared_secret.encode(), digestmod=hashlib.sha1)
+        mac.update(b"\x00".join(part.encode() for part in parts))
+        body = {
+            "nonce": nonce,
+            "username": localpart,
+            "password": password,
+            "admin": admin,
+            "mac": mac.hexdigest(),
+        }
+        try:
+            return str(self._call("POST", "/_synapse/admin/v1/register", body)["user_id"])
+        except urllib.error.HTTPError as error:
+            if error.code == 400 and b"M_USER_IN_USE" in error.read():
+                return f"@{localpart}:{self.server_name}"
+            raise
+
+
+# ---------------------------------------------------------------------- the demo
+
+
+DEMO_PASSWORD_FILE = "matrix-demo-password"
+
+
+@dataclass
+class MatrixDemo:
+    """The demo's Synapse, and the config that maps its users to SPICO professionals."""
+
+    synapse: Synapse
+    config_path: Path
+    users: dict[str, str]  # Matrix user → SPICO idNat
+    password_file: Path
+
+    def banner(self) -> str:
+        sample = ", ".join(sorted(self.users)[:3])
+        return (
+            f"Matrix: Synapse at {self.synapse.url} (server name {self.synapse.server_name}); "
+            f"{len(self.users)} demo users, one per member of the demo conversations "
+            f"(e.g. {sample}), password in {self.password_file}.\n"
+            f"  Open the rooms with any Matrix client (Element: homeserver {self.synapse.url})."
+        )
+
+    def stop(self) -> None:
+        self.synapse.stop()
+
+
+def start_demo(
+    state_dir: Path, config_path: Path, secrets_dir: Path, members: list[str]
+) -> MatrixDemo:
+    """Start the demo Synapse where the config's ``matrix.homeserver`` says, register the bot
+    (password from the config's secret file) and one user per SPICO ``members`` entry, and write
+    a config (``state_dir/spico-bridge.demo.yaml``) that maps them as participants."""
+    from urllib.parse import urlsplit
+
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    matrix = data["matrix"]
+    address = urlsplit(str(matrix["homeserver"]))
+    server_name = str(matrix["server_name"])
+    synapse = Synapse(
+        state_dir / "synapse",
+        server_name=server_name,
+        port=address.port or 8008,
+        shared_secret=_stable_secret(secrets_dir / "synapse-registration"),
+    )
+    synapse.start()
+    bot_password = Path(str(matrix["password_file"])).read_text(encoding="utf-8").strip()
+    synapse.register(str(matrix["bot_user_id"]).split(":", 1)[0][1:], bot_password, admin=True)
+    password_file = secrets_dir / DEMO_PASSWORD_FILE
+    password = _stable_secret(password_file)
+    users: dict[str, str] = {}
+    for member in members:
+        users[synapse.register(f"pro{member}", password)] = member
+    configured = {p.get("spico_id") for p in data.get("participants") or []}
+    data["participants"] = list(data.get("participants") or []) + [
+        {"spico_id": spico_id, "matrix_user": user}
+        for user, spico_id in users.items()
+        if spico_id not in configured
+    ]
+    overlay = state_dir / "spico-bridge.demo.yaml"
+    overlay.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+    return MatrixDemo(synapse, overlay, users, password_file)
+
+
+def _stable_secret(path: Path) -> str:
+    """A secret kept across demo runs (so Synapse's users keep their passwords)."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

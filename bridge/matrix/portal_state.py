@@ -1,0 +1,221 @@
+"""What a portal room must look like (pure): creation request, state, membership plan.
+
+The sink reads the room's current state, asks these functions what to change, and applies
+only the difference: a retried or repeated delivery changes nothing (idempotent), and the room
+converges on the SPICO conversation whatever was missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.matrix.formatting import Person, patient_tag, room_name, topic
+
+#: The custom state event carrying the SPICO ids.
+CONVERSATION_STATE = "fr.spico.conversation"
+SPACE_STATE = "fr.spico.patient_space"
+#: Membership the room must reflect (a pending invite counts as being there).
+PRESENT = frozenset({"invite", "join"})
+KICK_REASON = "Ce salon reflète la conversation SPICO : seuls ses participants peuvent y être."
+
+#: Everything that shapes the room is the bridge's alone (power 100); members may talk (0).
+_BRIDGE_ONLY_EVENTS = (
+    "m.room.name",
+    "m.room.topic",
+    "m.room.avatar",
+    "m.room.power_levels",
+    "m.room.history_visibility",
+    "m.room.canonical_alias",
+    "m.room.join_rules",
+    "m.room.guest_access",
+    "m.room.encryption",
+    "m.room.tombstone",
+    "m.room.server_acl",
+    "m.room.pinned_events",
+    "m.space.child",
+    "m.space.parent",
+    CONVERSATION_STATE,
+    SPACE_STATE,
+)
+
+
+def power_levels(bot_user_id: str) -> dict[str, Any]:
+    """Invites, kicks, bans, name/topic and every state change: the bridge only.
+
+    ``users`` is left to the server: it gives the creator (the bot) 100 in rooms before
+    version 12, and from version 12 the creator is above power levels and must not be listed.
+    ``bot_user_id`` is kept for callers that want to check it."""
+    del bot_user_id
+    return {
+        "users_default": 0,
+        "events_default": 0,
+        "state_default": 100,
+        "invite": 100,
+        "kick": 100,
+        "ban": 100,
+        "redact": 100,
+        "events": {event: 100 for event in _BRIDGE_ONLY_EVENTS},
+        "notifications": {"room": 100},
+    }
+
+
+def alias_localpart(prefix: str, identifier: str) -> str:
+    """A deterministic alias localpart: creating the room twice fails on the alias instead.
+
+    Opaque SPICO ids are kept when they are alias-safe; anything else is hashed."""
+    if re.fullmatch(r"[A-Za-z0-9._=-]{1,80}", identifier):
+        return f"{prefix}{identifier.lower()}"
+    return f"{prefix}{hashlib.sha256(identifier.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalState:
+    """The name, topic and SPICO state event a portal room must carry."""
+
+    name: str
+    topic: str
+    spico: dict[str, Any]
+
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            ("m.room.join_rules", {"join_rule": "invite"}),
+            ("m.room.guest_access", {"guest_access": "forbidden"}),
+            ("m.room.name", {"name": self.name}),
+            ("m.room.topic", {"topic": self.topic}),
+            (CONVERSATION_STATE, self.spico),
+        ]
+
+
+def portal_state(
+    conversation: Mapping[str, Any],
+    members: Sequence[Person],
+    *,
+    tag_policy: str,
+    language: str = "fr",
+) -> PortalState:
+    """The room's look for a conversation snapshot (``DeliveryJob.conversation``)."""
+    patient = conversation.get("patient")
+    tag = patient_tag(patient, tag_policy)
+    subject = str(conversation.get("subject") or "")
+    return PortalState(
+        name=room_name(subject, tag),
+        topic=topic(subject, tag, members, language),
+        spico={
+            "conversation_id": str(conversation["id"]),
+            "patient_id": (patient or {}).get("id"),
+            "members": [m.spico_id for m in members],
+        },
+    )
+
+
+def create_room_request(
+    *,
+    bot_user_id: str,
+    alias: str,
+    state: PortalState,
+    invite: Iterable[str],
+    federate: bool,
+    encryption: bool,
+    space: bool = False,
+) -> dict[str, Any]:
+    """Arguments of ``AsyncClient.room_create``: private, invite-only, no guests, history
+    visible to members only from their invitation, power levels for the bridge alone."""
+    initial_state: list[dict[str, Any]] = [
+        {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "invite"}},
+        {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+        {
+            "type": "m.room.history_visibility",
+            "state_key": "",
+            "content": {"history_visibility": "invited"},
+        },
+        {
+            "type": CONVERSATION_STATE if not space else SPACE_STATE,
+            "state_key": "",
+            "content": state.spico,
+        },
+    ]
+    if encryption and not space:
+        initial_state.append(
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        )
+    return {
+        "alias": alias,
+        "name": state.name,
+        "topic": state.topic,
+        "federate": federate,
+        "invite": sorted(set(invite)),
+        "initial_state": initial_state,
+        "power_level_override": power_levels(bot_user_id),
+        "space": space,
+    }
+
+
+def current_state(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """A room's state events (``/state``) as {(type, state_key): content}."""
+    return {
+        (str(e.get("type")), str(e.get("state_key", ""))): dict(e.get("content") or {})
+        for e in events
+        if "state_key" in e
+    }
+
+
+def state_changes(
+    wanted: PortalState, current: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The state events whose content differs from what the room has (keys the server adds,
+    like ``m.topic`` next to ``topic``, do not count)."""
+    changes = []
+    for event_type, content in wanted.events():
+        have = current.get((event_type, ""), {})
+        if any(have.get(key) != value for key, value in content.items()):
+            changes.append((event_type, content))
+    return changes
+
+
+def memberships(current: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str]:
+    """{user id: membership} from a room's state."""
+    return {
+        key: str(content.get("membership"))
+        for (kind, key), content in current.items()
+        if kind == "m.room.member"
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipPlan:
+    invite: tuple[str, ...]
+    kick: tuple[str, ...]
+
+
+def membership_plan(
+    wanted: Iterable[str], present: Mapping[str, str], bot_user_id: str
+) -> MembershipPlan:
+    """Who to invite (wanted, not there) and kick (there, not wanted): the room mirrors SPICO.
+
+    Banned users are left alone (an admin decided); the bot never kicks itself."""
+    wanted_set = set(wanted) - {bot_user_id}
+    invite = sorted(u for u in wanted_set if present.get(u) not in (*PRESENT, "ban"))
+    kick = sorted(
+        u for u, m in present.items() if m in PRESENT and u not in wanted_set and u != bot_user_id
+    )
+    return MembershipPlan(tuple(invite), tuple(kick))
+
+
+def wanted_matrix_users(
+    members: Iterable[str], matrix_user_of: Mapping[str, str | None]
+) -> dict[str, str]:
+    """{matrix user: SPICO id} of the conversation's mapped members."""
+    wanted: dict[str, str] = {}
+    for member in members:
+        user = matrix_user_of.get(member)
+        if user:
+            wanted[user] = member
+    return wanted

@@ -1,0 +1,412 @@
+"""SPICO → Matrix: the portal room of each conversation, its state, members and messages.
+
+Idempotent by construction: the portal is looked up first, and created under a deterministic
+alias (a crash between creating and recording it finds the room by its alias instead of making a
+second one); state and membership are reconciled against the room's current state (a repeat
+changes nothing); messages carry the delivery's transaction id (Synapse replays it) and are
+linked to their SPICO id once sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nio import (
+    RoomCreateResponse,
+    RoomGetStateResponse,
+    RoomResolveAliasResponse,
+    RoomSendResponse,
+    UploadResponse,
+)
+
+from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
+from bridge.core.model import DeliveryKind, Participant, World
+from bridge.matrix.client import MatrixClient, MatrixError
+from bridge.matrix.formatting import Person, message_content, patient_tag, sender_header
+from bridge.matrix.portal_state import (
+    CONVERSATION_STATE,
+    KICK_REASON,
+    SPACE_STATE,
+    PortalState,
+    alias_localpart,
+    create_room_request,
+    current_state,
+    membership_plan,
+    memberships,
+    portal_state,
+    state_changes,
+)
+from bridge.store import matrix as mrepo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+PORTAL_ALIAS_PREFIX = "spico_"
+SPACE_ALIAS_PREFIX = "spico_patient_"
+
+
+class PortalSettings:
+    """The parts of the config the sink and source read (swapped whole on reload)."""
+
+    def __init__(
+        self,
+        *,
+        bot_user_id: str,
+        server_name: str,
+        federate: bool,
+        encryption: bool,
+        patient_spaces: bool,
+        tag_policy: str,
+        language: str,
+        command_prefix: str = "!spico",
+    ) -> None:
+        self.bot_user_id = bot_user_id
+        self.server_name = server_name
+        self.federate = federate
+        self.encryption = encryption
+        self.patient_spaces = patient_spaces
+        self.tag_policy = tag_policy
+        self.language = language
+        self.command_prefix = command_prefix
+
+
+def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
+    if row is None:
+        return Person(spico_id)
+    return Person(spico_id, row.civility, row.first_name, row.last_name, row.profession, row.status)
+
+
+class MatrixSink:
+    """The Matrix world's ``Sink``: destination = SPICO conversation id."""
+
+    world = World.MATRIX
+
+    def __init__(
+        self,
+        client: MatrixClient,
+        store: Store,
+        settings: PortalSettings,
+        post: InboundPoster,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self.settings = settings
+        self._post = post
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        if job.kind not in (DeliveryKind.STATE, DeliveryKind.MESSAGE):
+            return  # notifications are mail's
+        await self._client.ensure_logged_in()
+        room_id, reconciled = await self.ensure_portal(job)
+        if job.kind is DeliveryKind.STATE and not reconciled:
+            await self.reconcile(job, room_id)
+        elif job.kind is DeliveryKind.MESSAGE:
+            await self.send_message(job, room_id)
+
+    # ------------------------------------------------------------------ portals
+
+    async def _people(self, ids: Iterable[str]) -> dict[str, Person]:
+        ids = list(dict.fromkeys(i for i in ids if i))
+        async with self._store.transaction() as session:
+            rows = await repo.get_professionals(session, ids)
+        return {i: person_of(i, rows.get(i)) for i in ids}
+
+    def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
+        wanted = set()
+        for member in members:
+            participant: Participant | None = job.participants.get(member)
+            if participant is not None and participant.matrix_user:
+                wanted.add(participant.matrix_user)
+        return wanted
+
+    async def ensure_portal(self, job: DeliveryJob) -> tuple[str, bool]:
+        """The conversation's room id, creating the room on first need.
+
+        Returns (room id, whether the room was just reconciled with the conversation)."""
+        async with self._store.transaction() as session:
+            portal = await mrepo.get_portal(session, job.conversation_id)
+        if portal is not None:
+            return portal.room_id, False
+        conversation = job.conversation
+        if conversation is None:
+            raise PermanentFailure("the conversation is unknown to the bridge")
+        settings = self.settings
+        alias_local = alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id)
+        alias = f"#{alias_local}:{settings.server_name}"
+        room_id = await self._resolve_alias(
+            alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
+        )
+        if room_id is None:
+            members = [str(m) for m in conversation.get("members") or []]
+            people = await self._people(members)
+            state = portal_state(
+                conversation,
+                [people[m] for m in members],
+                tag_policy=settings.tag_policy,
+                language=settings.language,
+            )
+            request = create_room_request(
+                bot_user_id=settings.bot_user_id,
+                alias=alias_local,
+                state=state,
+                invite=(),
+                federate=settings.federate,
+                encryption=settings.encryption,
+            )
+            outcome = await self._client.request(
+                "create room", self._client.nio.room_create(**request)
+            )
+            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
+                # A concurrent creation won (then use its room), or the alias is squatted by a
+                # room that is not ours (then create one without the alias).
+                room_id = await self._resolve_alias(
+                    alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
+                )
+                if room_id is None:
+                    request["alias"] = None
+                    outcome = await self._client.request(
+                        "create room", self._client.nio.room_create(**request)
+                    )
+            if room_id is None:
+                if isinstance(outcome, MatrixError):
+                    raise PermanentFailure(str(outcome))
+                assert isinstance(outcome, RoomCreateResponse)
+                room_id = outcome.room_id
+        async with self._store.transaction() as session:
+            portal = await mrepo.save_portal(session, job.conversation_id, room_id)
+        log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
+        await self.reconcile(job, portal.room_id)
+        return portal.room_id, True
+
+    async def _resolve_alias(self, alias: str, state_type: str, key: str, value: str) -> str | None:
+        """The bridge's room behind ``alias``, or None.
+
+        A room is only taken when the bot is in it and its SPICO state event names ``value``
+        under ``key``: an alias squatted by someone else is never trusted."""
+        found = await self._client.request(
+            "resolve alias", self._client.nio.room_resolve_alias(alias)
+        )
+        if not isinstance(found, RoomResolveAliasResponse):
+            return None
+        got = await self._client.request(
+            "check room", self._client.nio.room_get_state(found.room_id)
+        )
+        ours = isinstance(got, RoomGetStateResponse) and (
+            current_state(got.events).get((state_type, ""), {}).get(key) == value
+        )
+        if ours:
+            return found.room_id
+        log.warning("matrix: a deterministic alias belongs to a room that is not ours; not used")
+        return None
+
+    async def reconcile(self, job: DeliveryJob, room_id: str) -> None:
+        """Bring name, topic, SPICO state and membership in line with the conversation."""
+        conversation = job.conversation
+        if conversation is None:
+            return
+        settings = self.settings
+        members = [str(m) for m in conversation.get("members") or []]
+        people = await self._people(members)
+        wanted = portal_state(
+            conversation,
+            [people[m] for m in members],
+            tag_policy=settings.tag_policy,
+            language=settings.language,
+        )
+        got = await self._client.call("get state", self._client.nio.room_get_state(room_id))
+        assert isinstance(got, RoomGetStateResponse)
+        current = current_state(got.events)
+        for event_type, content in state_changes(wanted, current):
+            await self._client.call(
+                "put state", self._client.nio.room_put_state(room_id, event_type, content)
+            )
+        plan = membership_plan(
+            self._wanted_users(job, members), memberships(current), settings.bot_user_id
+        )
+        for user in plan.invite:
+            result = await self._client.request(
+                "invite", self._client.nio.room_invite(room_id, user)
+            )
+            if isinstance(result, MatrixError):
+                log.warning("matrix: cannot invite %s to %s: %s", user, room_id, result.code)
+        for user in plan.kick:
+            await self._client.request(
+                "kick", self._client.nio.room_kick(room_id, user, KICK_REASON)
+            )
+        if settings.patient_spaces:
+            await self._patient_space(job, room_id, conversation, current)
+
+    # ------------------------------------------------------------------ patient spaces
+
+    async def _patient_space(
+        self,
+        job: DeliveryJob,
+        room_id: str,
+        conversation: Mapping[str, Any],
+        current: Mapping[tuple[str, str], Mapping[str, Any]],
+    ) -> None:
+        """The room is a child of its patient's space (and of no other); the space's members
+        are invited from every room of the patient."""
+        patient = conversation.get("patient") or {}
+        patient_id = str(patient.get("id") or "") or None
+        previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
+        if previous and previous != patient_id:
+            async with self._store.transaction() as session:
+                old_space = await mrepo.get_space(session, str(previous))
+            if old_space:
+                await self._client.request(
+                    "unlink space",
+                    self._client.nio.room_put_state(old_space, "m.space.child", {}, room_id),
+                )
+        if not patient_id:
+            return
+        tag = patient_tag(patient, self.settings.tag_policy)
+        space_id = await self._ensure_space(patient_id, f"Patient [{tag}]" if tag else "Patient")
+        via = [self.settings.server_name]
+        await self._client.call(
+            "space child",
+            self._client.nio.room_put_state(space_id, "m.space.child", {"via": via}, room_id),
+        )
+        members = [str(m) for m in conversation.get("members") or []]
+        got = await self._client.call("space state", self._client.nio.room_get_state(space_id))
+        assert isinstance(got, RoomGetStateResponse)
+        present = memberships(current_state(got.events))
+        for user in sorted(self._wanted_users(job, members)):
+            if present.get(user) not in ("invite", "join", "ban"):
+                await self._client.request(
+                    "space invite", self._client.nio.room_invite(space_id, user)
+                )
+
+    async def _ensure_space(self, patient_id: str, name: str) -> str:
+        async with self._store.transaction() as session:
+            space = await mrepo.get_space(session, patient_id)
+        if space is not None:
+            return space
+        settings = self.settings
+        alias_local = alias_localpart(SPACE_ALIAS_PREFIX, patient_id)
+        alias = f"#{alias_local}:{settings.server_name}"
+        space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
+        if space is None:
+            state = PortalState(
+                name=name,
+                topic="Conversations SPICO de ce patient",
+                spico={"patient_id": patient_id},
+            )
+            request = create_room_request(
+                bot_user_id=settings.bot_user_id,
+                alias=alias_local,
+                state=state,
+                invite=(),
+                federate=settings.federate,
+                encryption=False,
+                space=True,
+            )
+            outcome = await self._client.request(
+                "create space", self._client.nio.room_create(**request)
+            )
+            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
+                space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
+                if space is None:
+                    request["alias"] = None
+                    outcome = await self._client.request(
+                        "create space", self._client.nio.room_create(**request)
+                    )
+            if space is None:
+                if isinstance(outcome, MatrixError):
+                    raise PermanentFailure(f"cannot create the patient space: {outcome}")
+                assert isinstance(outcome, RoomCreateResponse)
+                space = outcome.room_id
+        async with self._store.transaction() as session:
+            return await mrepo.save_space(session, patient_id, space)
+
+    # ------------------------------------------------------------------ messages
+
+    async def send_message(self, job: DeliveryJob, room_id: str) -> None:
+        message = (job.payload.get("data") or {}).get("message") or {}
+        spico_id = str(message.get("id") or "")
+        if spico_id:
+            async with self._store.transaction() as session:
+                if await mrepo.find_out_link(session, spico_id, room_id):
+                    return
+        notice = message.get("kind") == "notice"
+        header = None
+        if not notice:
+            author_id = str(message.get("author_id") or "")
+            sent_by_id = str(message.get("sent_by") or "") or None
+            people = await self._people([author_id, sent_by_id or ""])
+            header = sender_header(
+                people.get(author_id, Person(author_id)),
+                people.get(sent_by_id) if sent_by_id else None,
+            )
+        attachments = list(message.get("attachments") or [])
+        content = message_content(
+            header,
+            str(message.get("body") or ""),
+            notice=notice,
+            language=self.settings.language,
+            spico_message_id=spico_id or None,
+        )
+        sent = await self._client.call(
+            "send",
+            self._client.nio.room_send(
+                room_id,
+                "m.room.message",
+                content,
+                tx_id=job.txn_id,
+                ignore_unverified_devices=True,
+            ),
+        )
+        assert isinstance(sent, RoomSendResponse)
+        for index, attachment in enumerate(attachments):
+            await self._send_attachment(room_id, attachment, f"{job.txn_id}-a{index}")
+        async with self._store.transaction() as session:
+            await mrepo.save_event_link(
+                session,
+                event_id=sent.event_id,
+                room_id=room_id,
+                conversation_id=job.conversation_id,
+                spico_message_id=spico_id or None,
+                direction="out",
+            )
+
+    async def _send_attachment(
+        self, room_id: str, attachment: Mapping[str, Any], txn_id: str
+    ) -> None:
+        """A SPICO attachment as Matrix media (fetched from SPICO, uploaded, then posted)."""
+        filename = str(attachment.get("filename") or "fichier")
+        content_type = str(attachment.get("content_type") or "application/octet-stream")
+        try:
+            fetched = await self._post.fetch_attachment(
+                str(attachment.get("id")), filename, content_type
+            )
+        except Exception as exc:
+            raise RetryLater(f"attachment not fetched from SPICO ({type(exc).__name__})") from None
+        data = fetched.data
+        try:
+            uploaded, _ = await self._client.nio.upload(
+                lambda _got_429, _timeouts: data,
+                content_type=fetched.content_type,
+                filename=filename,
+                filesize=len(data),
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RetryLater(f"upload failed ({type(exc).__name__})") from None
+        if not isinstance(uploaded, UploadResponse):
+            raise RetryLater(f"upload failed: {uploaded}")
+        msgtype = "m.image" if fetched.content_type.startswith("image/") else "m.file"
+        content = {
+            "msgtype": msgtype,
+            "body": filename,
+            "filename": filename,
+            "url": uploaded.content_uri,
+            "info": {"mimetype": fetched.content_type, "size": len(data)},
+        }
+        await self._client.call(
+            "send file",
+            self._client.nio.room_send(
+                room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
+            ),
+        )

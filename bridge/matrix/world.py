@@ -1,0 +1,147 @@
+"""The Matrix world as the app runs it: relay bot, portal sink, sync source."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from bridge.config import BridgeConfig
+from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
+from bridge.core.model import DeliveryKind, Participant, World
+from bridge.matrix.client import MatrixClient
+from bridge.matrix.sink import MatrixSink, PortalSettings
+from bridge.matrix.source import MatrixSource
+from bridge.store import matrix as mrepo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+
+def settings_from(config: BridgeConfig) -> PortalSettings:
+    matrix = config.matrix
+    assert matrix.bot_user_id and matrix.server_name  # guaranteed by validation when enabled
+    return PortalSettings(
+        bot_user_id=matrix.bot_user_id,
+        server_name=matrix.server_name,
+        federate=matrix.federate,
+        encryption=matrix.encryption,
+        patient_spaces=matrix.patient_spaces,
+        tag_policy=config.policy.room_patient_tag,
+        language=matrix.language,
+        command_prefix=matrix.command_prefix,
+    )
+
+
+def spico_ids_by_matrix_user(configured: Mapping[str, Participant]) -> dict[str, str]:
+    """{Matrix user: SPICO idNat} from the configured participants."""
+    return {p.matrix_user: spico_id for spico_id, p in configured.items() if p.matrix_user}
+
+
+def _participants_of(config: BridgeConfig) -> dict[str, str]:
+    return {p.matrix_user: p.spico_id for p in config.participants if p.matrix_user}
+
+
+class MatrixWorld:
+    """A ``WorldAdapter``: ``sink`` for the outbox, ``run`` for the sync loop."""
+
+    world = World.MATRIX
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: Store,
+        post: InboundPoster,
+        configured: Mapping[str, Participant],
+    ) -> None:
+        matrix = config.matrix
+        credential = matrix.bot_credential
+        assert matrix.homeserver and matrix.bot_user_id and credential is not None
+        self.client = MatrixClient(
+            matrix.homeserver,
+            matrix.bot_user_id,
+            credential.get(),
+            uses_access_token=matrix.uses_access_token,
+        )
+        settings = settings_from(config)
+        self._mapping = spico_ids_by_matrix_user(configured)
+        self._store = store
+        self._bridge_existing = matrix.bridge_existing
+        self.sink = MatrixSink(self.client, store, settings, post)
+        self.source = MatrixSource(self.client, store, settings, post, lambda: self._mapping)
+
+    @property
+    def ready(self) -> bool:
+        """Ready once logged in and the first sync is recorded."""
+        return self.client.logged_in and self.source.synced.is_set()
+
+    def reload(self, config: BridgeConfig) -> None:
+        """SIGHUP: new participant mappings and room policy apply from now on."""
+        self._mapping = _participants_of(config)
+        self._bridge_existing = config.matrix.bridge_existing
+        settings = settings_from(config)
+        self.sink.settings = settings
+        self.source.settings = settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self._bridge_existing == "all":
+            await self._portals_for_existing(stop)
+        await self.source.run(stop)
+
+    async def _portals_for_existing(self, stop: asyncio.Event) -> None:
+        """``matrix.bridge_existing: all``: conversations the bridge knew before Matrix was
+        enabled get their portal too (the outbox only serves events from then on)."""
+        while not stop.is_set():
+            try:
+                await self.client.ensure_logged_in()
+                async with self._store.transaction() as session:
+                    missing = await mrepo.conversations_without_portal(session)
+                    snapshots = await repo.get_conversations(session, missing)
+                for conversation_id in missing:
+                    snapshot = snapshots[conversation_id]
+                    if stop.is_set():
+                        return
+                    await self.sink.deliver(self._state_job(snapshot))
+                return
+            except DeliveryError as error:
+                log.warning("matrix: portals of existing conversations: %s; retrying", error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
+
+    def _state_job(self, snapshot: repo.ConversationSnapshot) -> DeliveryJob:
+        by_member = {spico: user for user, spico in self._mapping.items()}
+        return DeliveryJob(
+            delivery_id=0,
+            world=World.MATRIX,
+            destination=snapshot.id,
+            kind=DeliveryKind.STATE,
+            attempt=0,
+            event_seq=snapshot.last_seq,
+            event_type="conversation.updated",
+            conversation_id=snapshot.id,
+            payload={},
+            conversation={
+                "id": snapshot.id,
+                "subject": snapshot.subject,
+                "created_by": snapshot.created_by,
+                "members": list(snapshot.members),
+                "patient": snapshot.patient,
+            },
+            participants={
+                m: Participant(m, matrix_user=by_member.get(m)) for m in snapshot.members
+            },
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def build_world(
+    config: BridgeConfig,
+    store: Store,
+    post: InboundPoster,
+    configured: Mapping[str, Participant],
+) -> MatrixWorld:
+    return MatrixWorld(config, store, post, configured)

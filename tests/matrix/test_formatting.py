@@ -1,0 +1,94 @@
+"""Pure: patient tags, room names, sender headers, HTML escaping, topics and notices."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.matrix.formatting import (
+    Person,
+    message_content,
+    notice_content,
+    patient_tag,
+    room_name,
+    sender_header,
+    topic,
+)
+
+PATIENT = {"id": "pat-1", "first_name": "Jean-Pierre", "last_name": "Dupont"}
+
+
+def test_patient_tag_follows_the_room_policy() -> None:
+    assert patient_tag(PATIENT, "initials") == "J-P.D."
+    assert patient_tag({"first_name": "Marie", "last_name": "Curie"}, "initials") == "M.C."
+    assert patient_tag(PATIENT, "full") == "Jean-Pierre DUPONT"
+    assert patient_tag(PATIENT, "id") == "pat-1"
+    assert patient_tag(PATIENT, "none") is None
+    assert patient_tag(None, "initials") is None
+
+
+def test_room_name_prefixes_the_tag() -> None:
+    assert room_name("Suivi  plaie", "J.D.") == "[J.D.] Suivi plaie"
+    assert room_name("Suivi plaie", None) == "Suivi plaie"
+
+
+def test_sender_header_has_civility_name_and_profession() -> None:
+    author = Person("810000000001", "Dr", "Jean", "Dupont", "Médecin généraliste")
+    assert sender_header(author) == "Dr Jean DUPONT — Médecin généraliste"
+    secretary = Person("810000000002", "Mme", "Léa", "Martin", "Secrétaire médicale")
+    assert sender_header(author, secretary) == (
+        "Dr Jean DUPONT — Médecin généraliste (par Mme Léa MARTIN)"
+    )
+    assert sender_header(Person("810000000003")) == "810000000003"
+
+
+def test_message_content_escapes_html_and_keeps_plain_body() -> None:
+    content = message_content("Dr A <B>", "x < y & <script>alert(1)</script>\nligne 2")
+    assert content["msgtype"] == "m.text"
+    assert content["body"] == "Dr A <B>\nx < y & <script>alert(1)</script>\nligne 2"
+    html = content["formatted_body"]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<strong>Dr A &lt;B&gt;</strong>" in html and "<br>ligne 2" in html
+    assert message_content(None, "avis", notice=True)["msgtype"] == "m.notice"
+
+
+@given(st.text())
+def test_formatted_body_never_carries_raw_markup(text: str) -> None:
+    html = message_content("h", text)["formatted_body"]
+    stripped = html.replace("<p>", "").replace("</p>", "").replace("<br>", "")
+    stripped = stripped.replace("<strong>", "").replace("</strong>", "")
+    assert "<" not in stripped and ">" not in stripped
+
+
+def test_attachments_are_named_when_not_carried() -> None:
+    content = message_content("h", "voir pj", attachments=["cr.pdf"])
+    assert "cr.pdf" in content["body"] and "cr.pdf" in content["formatted_body"]
+
+
+def test_topic_lists_members_with_statuses() -> None:
+    members = [
+        Person("1", "Dr", "Ana", "Roux", "Médecin", "online"),
+        Person("2", "M.", "Luc", "Blanc", "Infirmier", "inactive"),
+    ]
+    text = topic("Suivi", "J.D.", members)
+    assert "Sujet : Suivi" in text and "Patient : J.D." in text
+    assert "Dr Ana ROUX (en ligne)" in text and "M. Luc BLANC (inactif)" in text
+    assert "Patient" not in topic("Suivi", None, members)
+    assert "(away)" in topic("Suivi", None, [Person("3", status="absent")], "en")
+
+
+def test_notice_content_is_an_escaped_notice() -> None:
+    content = notice_content("a <b>")
+    assert content["msgtype"] == "m.notice" and content["formatted_body"] == "a &lt;b&gt;"
+
+
+def test_members_text_shows_each_status() -> None:
+    from bridge.matrix.formatting import members_text
+
+    text = members_text(
+        [Person("1", "Dr", "Ana", "Roux", "Médecin", "absent"), Person("2")],
+        {"1": "@ana:x"},
+        "fr",
+    )
+    assert "• Dr Ana ROUX — Médecin : absent (@ana:x)" in text
+    assert "• 2 : statut inconnu" in text

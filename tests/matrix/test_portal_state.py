@@ -1,0 +1,102 @@
+"""Pure: the portal room's creation request, state changes and membership plan."""
+
+from __future__ import annotations
+
+from bridge.matrix.formatting import Person
+from bridge.matrix.portal_state import (
+    CONVERSATION_STATE,
+    alias_localpart,
+    create_room_request,
+    current_state,
+    membership_plan,
+    memberships,
+    portal_state,
+    power_levels,
+    state_changes,
+)
+
+BOT = "@bot:localhost"
+CONVERSATION = {
+    "id": "conv-1",
+    "subject": "Plaie",
+    "members": ["1", "2"],
+    "patient": {"id": "pat-9", "first_name": "Jean", "last_name": "Dupont"},
+}
+
+
+def _state(policy: str = "initials"):
+    return portal_state(CONVERSATION, [Person("1"), Person("2")], tag_policy=policy)
+
+
+def test_portal_state_names_the_room_and_carries_the_ids() -> None:
+    state = _state()
+    assert state.name == "[J.D.] Plaie"
+    assert state.spico == {
+        "conversation_id": "conv-1",
+        "patient_id": "pat-9",
+        "members": ["1", "2"],
+    }
+    assert _state("none").name == "Plaie" and "Dupont" not in _state().topic
+
+
+def test_create_request_is_private_invite_only_unfederated_bot_only() -> None:
+    request = create_room_request(
+        bot_user_id=BOT,
+        alias="spico_conv-1",
+        state=_state(),
+        invite=(),
+        federate=False,
+        encryption=True,
+    )
+    assert request["federate"] is False
+    initial = {e["type"]: e["content"] for e in request["initial_state"]}
+    assert initial["m.room.join_rules"] == {"join_rule": "invite"}
+    assert initial["m.room.guest_access"] == {"guest_access": "forbidden"}
+    assert initial[CONVERSATION_STATE]["conversation_id"] == "conv-1"
+    assert "m.room.encryption" in initial
+    levels = request["power_level_override"]
+    assert "users" not in levels, "the server ranks the creator (the bot) itself"
+    assert levels["invite"] == levels["kick"] == levels["state_default"] == 100
+    assert levels["events"]["m.room.name"] == 100 and levels["events_default"] == 0
+
+
+def test_state_changes_only_what_differs() -> None:
+    state = _state()
+    current = current_state(
+        [
+            {"type": "m.room.name", "state_key": "", "content": {"name": "[J.D.] Plaie"}},
+            {"type": "m.room.topic", "state_key": "", "content": {"topic": "old"}},
+            {"type": "m.room.message", "content": {}},
+        ]
+    )
+    changes = dict(state_changes(state, current))
+    assert set(changes) == {
+        "m.room.topic",
+        CONVERSATION_STATE,
+        "m.room.join_rules",
+        "m.room.guest_access",
+    }
+
+
+def test_membership_plan_mirrors_the_conversation() -> None:
+    present = memberships(
+        current_state(
+            [
+                {"type": "m.room.member", "state_key": BOT, "content": {"membership": "join"}},
+                {"type": "m.room.member", "state_key": "@a:x", "content": {"membership": "join"}},
+                {"type": "m.room.member", "state_key": "@s:x", "content": {"membership": "join"}},
+                {"type": "m.room.member", "state_key": "@l:x", "content": {"membership": "leave"}},
+                {"type": "m.room.member", "state_key": "@b:x", "content": {"membership": "ban"}},
+            ]
+        )
+    )
+    plan = membership_plan({"@a:x", "@l:x", "@n:x", "@b:x", BOT}, present, BOT)
+    assert plan.invite == ("@l:x", "@n:x")
+    assert plan.kick == ("@s:x",)
+
+
+def test_alias_is_deterministic_and_safe() -> None:
+    assert alias_localpart("spico_", "Conv-1") == "spico_conv-1"
+    odd = alias_localpart("spico_", "a b/c")
+    assert odd == alias_localpart("spico_", "a b/c") and " " not in odd and "/" not in odd
+    assert power_levels(BOT)["ban"] == 100

@@ -1,0 +1,639 @@
+"""The Matrix world against a real Synapse and the SPICO sandbox (bridge in-process).
+
+Each test registers its own bot and users, so it only sees its own rooms. Assertions poll with
+deadlines; nothing waits a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from nio import AsyncClient, JoinedRoomsResponse, RoomGetStateResponse, RoomMessagesResponse
+from sqlalchemy import delete
+
+from bridge.app import serve
+from bridge.config import load_config
+from bridge.matrix.formatting import patient_tag
+from bridge.matrix.localserver import Synapse
+from bridge.matrix.portal_state import CONVERSATION_STATE
+from bridge.spico.client import SpicoClient
+from bridge.spico.models import NewAttachment
+from bridge.store import matrix as mrepo
+from bridge.store import repositories as repo
+from bridge.store.models import Portal
+from bridge.store.repositories import Store
+from tests.fixtures.bridge import BridgeProcess, bridge_config
+from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.synapse import MatrixUser, MatrixUsers
+
+TIMEOUT = 30.0
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str) -> T:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class World:
+    """A bridge on the sandbox and Synapse, with a mapped Matrix user per SPICO colleague."""
+
+    config_path: Path
+    store: Store
+    bot: MatrixUser
+    alice: MatrixUser  # mapped to colleague a
+    bob: MatrixUser  # mapped to colleague b
+    stranger: MatrixUser  # mapped to nobody
+    a: str
+    b: str
+    users: MatrixUsers
+    task: asyncio.Task[None] | None = None
+    stop_event: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        config = load_config(self.config_path)
+        self.stop_event = asyncio.Event()
+        self.task = asyncio.create_task(serve(config, self.stop_event))
+
+        async def ready() -> bool:
+            assert self.task is not None and not self.task.done(), "the bridge stopped"
+            async with self.store.transaction() as session:
+                spico = await repo.get_cursor(session, "spico:events")
+                matrix = await repo.get_cursor(session, "matrix:sync")
+            return spico is not None and matrix is not None
+
+        await eventually(ready, "the bridge to start")
+
+    async def stop(self) -> None:
+        if self.task is None or self.stop_event is None:
+            return
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 30)
+        self.task = None
+
+    async def portal(self, conversation_id: str) -> str:
+        async def found() -> str | None:
+            async with self.store.transaction() as session:
+                row = await mrepo.get_portal(session, conversation_id)
+            return row.room_id if row else None
+
+        return await eventually(found, "the portal room")
+
+
+@dataclass
+class Setup:
+    """A bridge config on the sandbox and Synapse; its own bot and users."""
+
+    config_path: Path
+    database: str
+    bot: MatrixUser
+    alice: MatrixUser
+    bob: MatrixUser
+    stranger: MatrixUser
+    a: str
+    b: str
+    users: MatrixUsers
+
+
+@pytest.fixture
+def setup(
+    synapse: Synapse,
+    spico_sandbox: SandboxProcess,
+    personas: Personas,
+    matrix_users: MatrixUsers,
+    tmp_path: Path,
+) -> Setup:
+    bot, alice, bob, stranger = (matrix_users.new(n) for n in ("bot", "alice", "bob", "eve"))
+    a, b = personas.colleagues[10], personas.colleagues[11]
+    password = tmp_path / "bot-password"
+    password.write_text(bot.password, encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'bridge.db'}"
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=database,
+        poll_wait_seconds=2,
+        participants=[
+            {"spico_id": a, "matrix_user": alice.user_id},
+            {"spico_id": b, "matrix_user": bob.user_id},
+        ],
+        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        matrix={
+            "homeserver": synapse.url,
+            "server_name": synapse.server_name,
+            "bot_user_id": bot.user_id,
+            "password_file": str(password),
+            "patient_spaces": True,
+        },
+    )
+    return Setup(path, database, bot, alice, bob, stranger, a, b, matrix_users)
+
+
+@pytest.fixture
+async def world(setup: Setup) -> AsyncIterator[World]:
+    store = await Store.open(setup.database)
+    running = World(
+        setup.config_path,
+        store,
+        setup.bot,
+        setup.alice,
+        setup.bob,
+        setup.stranger,
+        setup.a,
+        setup.b,
+        setup.users,
+    )
+    await running.start()
+    try:
+        yield running
+    finally:
+        with contextlib.suppress(Exception):
+            await running.stop()
+        await store.close()
+
+
+async def state_of(client: AsyncClient, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    response = await client.room_get_state(room_id)
+    assert isinstance(response, RoomGetStateResponse), response
+    return {(e["type"], e.get("state_key", "")): e["content"] for e in response.events}
+
+
+async def timeline(client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
+    """Every message event of the room the client may see, oldest first."""
+    events: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        page = await client.room_messages(room_id, start=token, limit=200)
+        assert isinstance(page, RoomMessagesResponse), page
+        events.extend(e.source for e in page.chunk)
+        if not page.chunk or not page.end:
+            break
+        token = page.end
+    events.reverse()
+    return [e for e in events if e.get("type") == "m.room.message"]
+
+
+async def membership(client: AsyncClient, room_id: str, user_id: str) -> str | None:
+    """The user's membership as ``client`` sees it (None while it may not look yet)."""
+    response = await client.room_get_state(room_id)
+    if not isinstance(response, RoomGetStateResponse):
+        return None
+    for event in response.events:
+        if event["type"] == "m.room.member" and event.get("state_key") == user_id:
+            return event["content"].get("membership")
+    return None
+
+
+async def test_conversation_gets_exactly_one_portal_room(
+    world: World, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[world.a, world.b],
+        subject="Suivi de plaie",
+        message="Bonjour",
+        patient_id=personas.patient_id,
+    )
+    conversation = created.conversation
+    room_id = await world.portal(conversation.id)
+    observer = await world.users.login(world.bot, device_id="OBSERVER")
+    patient = conversation.patient.model_dump() if conversation.patient else None
+    tag = patient_tag(patient, "initials")
+    assert tag and "." in tag
+
+    async def settled() -> dict[tuple[str, str], dict[str, Any]] | None:
+        state = await state_of(observer, room_id)
+        invited = {
+            u for (t, u), c in state.items() if t == "m.room.member" and c["membership"] == "invite"
+        }
+        return state if invited == {world.alice.user_id, world.bob.user_id} else None
+
+    state = await eventually(settled, "both mapped members invited")
+    assert state[("m.room.name", "")]["name"] == f"[{tag}] Suivi de plaie"
+    topic = state[("m.room.topic", "")]["topic"]
+    assert "Suivi de plaie" in topic and tag in topic and "Participants" in topic
+    assert patient and patient["last_name"] not in topic, "initials only, by default"
+    spico_state = state[(CONVERSATION_STATE, "")]
+    assert spico_state["conversation_id"] == conversation.id
+    assert spico_state["patient_id"] == personas.patient_id
+    assert state[("m.room.join_rules", "")]["join_rule"] == "invite"
+    assert state[("m.room.create", "")].get("m.federate") is False
+    levels = state[("m.room.power_levels", "")]
+    assert levels["invite"] == 100 and levels["kick"] == 100 and levels["state_default"] == 100
+    assert set(levels.get("users", {})) <= {world.bot.user_id}, "only the bot ranks above 0"
+
+    # A second start, even one that lost the portal record (crash right after creating the
+    # room), finds the room again instead of making a second one.
+    await world.stop()
+    async with world.store.transaction() as session:
+        await session.execute(delete(Portal).where(Portal.conversation_id == conversation.id))
+    await world.start()
+    await spico_client.rename_conversation(
+        conversation.id, on_behalf_of=doctor, acting_as=doctor, subject="Plaie (J+3)"
+    )
+
+    async def renamed() -> bool:
+        name = (await state_of(observer, room_id)).get(("m.room.name", ""), {})
+        return name.get("name") == f"[{tag}] Plaie (J+3)"
+
+    await eventually(renamed, "the rename in the same room")
+    assert await world.portal(conversation.id) == room_id
+    rooms = await observer.joined_rooms()
+    assert isinstance(rooms, JoinedRoomsResponse)
+    portals = [
+        r
+        for r in rooms.rooms
+        if (await state_of(observer, r)).get((CONVERSATION_STATE, ""), {}).get("conversation_id")
+        == conversation.id
+    ]
+    assert portals == [room_id]
+
+
+async def test_messages_flow_both_ways_without_echo(
+    world: World, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[world.a, world.b],
+        subject="Échanges",
+        message="Premier <b>message</b> & co",
+        attachments=[
+            NewAttachment(filename="cr.txt", content_type="text/plain", content=b"compte rendu")
+        ],
+    )
+    conversation = created.conversation.id
+    room_id = await world.portal(conversation)
+    alice = await world.users.login(world.alice)
+
+    async def joined() -> bool:
+        await alice.join(room_id)
+        return await membership(alice, room_id, world.alice.user_id) == "join"
+
+    await eventually(joined, "alice joining")
+
+    async def first_message() -> dict[str, Any] | None:
+        for event in await timeline(alice, room_id):
+            if "Premier" in event["content"].get("body", ""):
+                return event
+        return None
+
+    event = await eventually(first_message, "the SPICO message in the room")
+    assert event["sender"] == world.bot.user_id
+    content = event["content"]
+    header = content["body"].splitlines()[0]
+    assert " — " in header and header.split(" — ")[0].split()[-1].isupper()
+    assert "&lt;b&gt;message&lt;/b&gt; &amp; co" in content["formatted_body"]
+
+    async def attachment() -> dict[str, Any] | None:
+        for event in await timeline(alice, room_id):
+            if event["content"].get("msgtype") == "m.file":
+                return event["content"]
+        return None
+
+    media = await eventually(attachment, "the attachment as Matrix media")
+    assert media["body"] == "cr.txt"
+    downloaded = await alice.download(mxc=media["url"])
+    assert getattr(downloaded, "body", None) == b"compte rendu"
+
+    sent = await alice.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "Réponse depuis Matrix"}
+    )
+    event_id = sent.event_id  # type: ignore[union-attr]
+
+    async def in_spico() -> list[Any]:
+        messages = await spico_client.list_messages(conversation)
+        return [m for m in messages if m.body == "Réponse depuis Matrix"]
+
+    posted = await eventually(in_spico, "alice's message in SPICO")
+    assert len(posted) == 1 and posted[0].author_id == world.a
+    assert posted[0].idempotency_key == f"matrix:{event_id}"
+
+    later = await spico_client.post_message(
+        conversation,
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        body="Barrière",
+        idempotency_key=f"barrier-{conversation}",
+    )
+    assert later.id
+
+    async def barrier() -> list[dict[str, Any]] | None:
+        events = await timeline(alice, room_id)
+        return events if any("Barrière" in e["content"]["body"] for e in events) else None
+
+    events = await eventually(barrier, "the later SPICO message")
+    echoes = [e for e in events if "Réponse depuis Matrix" in e["content"]["body"]]
+    assert [e["sender"] for e in echoes] == [world.alice.user_id], "no echo into the room"
+
+    # Statuses are visible in Matrix: `!spico membres` answers, and is not relayed.
+    await spico_client.set_status(world.b, "absent")
+
+    async def status_known() -> bool:
+        async with world.store.transaction() as session:
+            rows = await repo.get_professionals(session, [world.b])
+        return world.b in rows and rows[world.b].status == "absent"
+
+    await eventually(status_known, "the status change reaching the bridge")
+    asked = await alice.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "!spico membres"}
+    )
+
+    async def answer() -> str | None:
+        for event in await timeline(alice, room_id):
+            content = event["content"]
+            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+            if reply == asked.event_id:  # type: ignore[union-attr]
+                return str(content["body"])
+        return None
+
+    text = await eventually(answer, "the members list")
+    assert "absent" in text and world.bob.user_id in text
+    assert not any("!spico" in m.body for m in await spico_client.list_messages(conversation))
+
+
+async def test_stranger_is_removed_and_unmapped_message_refused(
+    world: World, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[world.a],
+        subject="Confidentiel",
+        message="Début",
+    )
+    conversation = created.conversation.id
+    room_id = await world.portal(conversation)
+    observer = await world.users.login(world.bot, device_id="OBSERVER")
+    await eventually(
+        lambda: _is(membership(observer, room_id, world.alice.user_id), "invite"), "alice invited"
+    )
+
+    # While the bridge is down, a second session of the bot account lets a stranger in, and
+    # the stranger speaks: the bridge must catch up on all of it when it is back.
+    await world.stop()
+    await observer.room_invite(room_id, world.stranger.user_id)
+    stranger = await world.users.login(world.stranger)
+    await stranger.join(room_id)
+    said = await stranger.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "Je ne devrais pas être là"}
+    )
+    stranger_event = said.event_id  # type: ignore[union-attr]
+    await world.start()
+
+    await eventually(
+        lambda: _is(membership(observer, room_id, world.stranger.user_id), "leave"),
+        "the stranger kicked",
+    )
+
+    async def refusal() -> dict[str, Any] | None:
+        for event in await timeline(observer, room_id):
+            content = event["content"]
+            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+            if content.get("msgtype") == "m.notice" and reply == stranger_event:
+                return event
+        return None
+
+    notice = await eventually(refusal, "a notice answering the unmapped user")
+    assert "SPICO" in notice["content"]["body"]
+
+    await spico_client.post_message(
+        conversation,
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        body="Après le départ",
+        idempotency_key=f"after-{conversation}",
+    )
+
+    async def delivered() -> bool:
+        return any(
+            "Après le départ" in e["content"]["body"] for e in await timeline(observer, room_id)
+        )
+
+    await eventually(delivered, "the next message in the room")
+    seen = await stranger.room_messages(room_id, start="", limit=200)
+    if isinstance(seen, RoomMessagesResponse):
+        bodies = [e.source.get("content", {}).get("body", "") for e in seen.chunk]
+        assert not any("Après le départ" in b for b in bodies), "the stranger receives nothing"
+    messages = await spico_client.list_messages(conversation)
+    assert not any("pas être là" in m.body for m in messages), "nothing relayed from them"
+
+
+async def test_patient_and_members_changes_are_reflected(
+    world: World, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[world.a],
+        subject="Coordination",
+        message="Début",
+    )
+    conversation = created.conversation.id
+    room_id = await world.portal(conversation)
+    observer = await world.users.login(world.bot, device_id="OBSERVER")
+
+    linked = await spico_client.link_patient(
+        conversation, personas.patient_id, on_behalf_of=doctor, acting_as=doctor
+    )
+    tag = patient_tag(linked.patient.model_dump() if linked.patient else None, "initials")
+
+    async def tagged() -> bool:
+        state = await state_of(observer, room_id)
+        return (
+            state.get(("m.room.name", ""), {}).get("name") == f"[{tag}] Coordination"
+            and state.get((CONVERSATION_STATE, ""), {}).get("patient_id") == personas.patient_id
+        )
+
+    await eventually(tagged, "the patient tag in name and state")
+
+    async def space() -> str | None:
+        async with world.store.transaction() as session:
+            return await mrepo.get_space(session, personas.patient_id)
+
+    space_id = await eventually(space, "the patient's space")
+
+    async def grouped() -> dict[tuple[str, str], dict[str, Any]] | None:
+        state = await state_of(observer, space_id)
+        member = state.get(("m.room.member", world.alice.user_id), {})
+        child = ("m.space.child", room_id) in state
+        return state if child and member.get("membership") == "invite" else None
+
+    space_state = await eventually(grouped, "the room in the space, its members invited")
+    assert space_state[("m.room.create", "")].get("type") == "m.space"
+
+    await spico_client.unlink_patient(conversation, on_behalf_of=doctor, acting_as=doctor)
+
+    async def untagged() -> bool:
+        state = await state_of(observer, room_id)
+        children = await state_of(observer, space_id)
+        return (
+            state.get(("m.room.name", ""), {}).get("name") == "Coordination"
+            and state.get((CONVERSATION_STATE, ""), {}).get("patient_id") is None
+            and children.get(("m.space.child", room_id)) == {}
+        )
+
+    await eventually(untagged, "the patient tag removed")
+
+    await spico_client.add_member(conversation, world.b, on_behalf_of=doctor, acting_as=doctor)
+    await eventually(
+        lambda: _is(membership(observer, room_id, world.bob.user_id), "invite"), "bob invited"
+    )
+    await spico_client.remove_member(conversation, world.a, on_behalf_of=doctor, acting_as=doctor)
+    await eventually(
+        lambda: _is(membership(observer, room_id, world.alice.user_id), "leave"), "alice removed"
+    )
+
+
+async def _is(value: Awaitable[str | None], expected: str) -> bool:
+    return await value == expected
+
+
+async def test_no_loss_no_duplicate_across_sigkill_mid_burst(
+    setup: Setup,
+    spico_client: SpicoClient,
+    personas: Personas,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    bridge = BridgeProcess(setup.config_path, tmp_path / "bridge.log")
+    bridge_processes.append(bridge)
+    bridge.start()
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[setup.a],
+        subject="Rafale",
+        message="Début de rafale",
+    )
+    conversation = created.conversation.id
+    store = await Store.open(setup.database)
+    try:
+
+        async def portal() -> str | None:
+            async with store.transaction() as session:
+                row = await mrepo.get_portal(session, conversation)
+            return row.room_id if row else None
+
+        room_id = await eventually(portal, "the portal room")
+    finally:
+        await store.close()
+    alice = await setup.users.login(setup.alice)
+
+    async def joined() -> bool:
+        await alice.join(room_id)
+        return await membership(alice, room_id, setup.alice.user_id) == "join"
+
+    await eventually(joined, "alice joining")
+
+    count = 12
+    for i in range(count):
+        await spico_client.post_message(
+            conversation,
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            body=f"spico-{i}",
+            idempotency_key=f"burst-{conversation}-{i}",
+        )
+        await alice.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": f"matrix-{i}"}
+        )
+        if i == count // 2:
+            bridge.kill()
+    bridge.start()
+
+    async def all_in_room() -> list[dict[str, Any]] | None:
+        events = await timeline(alice, room_id)
+        bodies = [e["content"]["body"] for e in events if e["sender"] == setup.bot.user_id]
+        done = all(any(b.endswith(f"spico-{i}") for b in bodies) for i in range(count))
+        return events if done else None
+
+    async def all_in_spico() -> list[Any] | None:
+        messages = await spico_client.list_messages(conversation, limit=500)
+        bodies = [m.body for m in messages]
+        return messages if all(f"matrix-{i}" in bodies for i in range(count)) else None
+
+    events = await eventually(all_in_room, "every SPICO message in the room")
+    messages = await eventually(all_in_spico, "every Matrix message in SPICO")
+    from_bot = [e["content"]["body"] for e in events if e["sender"] == setup.bot.user_id]
+    for i in range(count):
+        assert sum(b.endswith(f"\nspico-{i}") for b in from_bot) == 1, f"spico-{i} once"
+        assert [m.body for m in messages].count(f"matrix-{i}") == 1, f"matrix-{i} once"
+    assert not any("matrix-" in b for b in from_bot), "no echo of Matrix messages"
+    bridge.stop()
+
+
+async def test_existing_conversations_get_portals_when_asked(
+    setup: Setup, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """``matrix.bridge_existing: all``: a conversation the bridge knew before Matrix was
+    enabled gets its room at start."""
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[setup.a],
+        subject="Antérieure",
+        message="Avant Matrix",
+    )
+    conversation = created.conversation
+    data = yaml.safe_load(setup.config_path.read_text(encoding="utf-8"))
+    data["matrix"]["bridge_existing"] = "all"
+    setup.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    store = await Store.open(setup.database)
+    async with store.transaction() as session:
+        await repo.save_conversation(
+            session,
+            repo.ConversationSnapshot(
+                id=conversation.id,
+                subject=conversation.subject,
+                created_by=doctor,
+                members=tuple(m.id for m in conversation.members),
+                patient=None,
+                last_seq=0,
+            ),
+        )
+    running = World(
+        setup.config_path,
+        store,
+        setup.bot,
+        setup.alice,
+        setup.bob,
+        setup.stranger,
+        setup.a,
+        setup.b,
+        setup.users,
+    )
+    await running.start()
+    try:
+        room_id = await running.portal(conversation.id)
+        observer = await setup.users.login(setup.bot, device_id="OBSERVER")
+        await eventually(
+            lambda: _is(membership(observer, room_id, setup.alice.user_id), "invite"),
+            "the member invited",
+        )
+        name = (await state_of(observer, room_id))[("m.room.name", "")]["name"]
+        assert name == "Antérieure"
+    finally:
+        await running.stop()
+        await store.close()
