@@ -1,1 +1,2 @@
-"""Secure-mail world (MSSanté): compose, parse, SMTP out, IMAP in. Built in a later issue."""
+"""Secure-mail world (MSSanté): compose, parse, tokens, trust space, SMTP out, IMAP in,
+inactive-user notifications, and private Postfix + Dovecot for tests and the demo."""

@@ -1,0 +1,326 @@
+"""Outbound mail composition (pure): one thread per (conversation, member).
+
+Why each header: ``Message-ID`` is derived (HMAC) from the SPICO message and the member, so a
+retried delivery produces the same mail (receivers dedupe) and nobody can guess ids to thread
+into a conversation; ``In-Reply-To``/``References`` chain the member's thread; ``Reply-To``
+carries the signed reply token as a sub-address, and ``References`` carries it again for clients
+that answer to ``From``; ``X-MSS-NIL`` is required by MSSanté on every mail sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+SUBJECT_PREFIX = "[SPICO]"
+TOKEN_REF_PREFIX = "rt."
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The bridge's mailbox and how its mails present themselves."""
+
+    address: str
+    display_name: str = "SPICO"
+    mss_nil: str | None = None
+    web_url: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+    def reply_address(self, token: str) -> str:
+        local, _, domain = self.address.partition("@")
+        return f"{local}+{token}@{domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """Where the next mail of a member's thread is chained."""
+
+    root_message_id: str
+    last_message_id: str
+
+
+def _digest(key: bytes, *parts: str) -> str:
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def message_id(key: bytes, domain: str, kind: str, source: str, member_id: str) -> str:
+    """Deterministic and unguessable: the same delivery always gets the same Message-ID."""
+    return f"<spico.{_digest(key, kind, source, member_id)}@{domain}>"
+
+
+def token_reference(token: str, domain: str) -> str:
+    return f"<{TOKEN_REF_PREFIX}{token}@{domain}>"
+
+
+def patient_tag(patient: Mapping[str, Any] | None, policy: str) -> str:
+    """How the patient shows in a subject (initials by default: data minimisation)."""
+    if not patient or policy == "none":
+        return ""
+    first = str(patient.get("first_name") or "").strip()
+    last = str(patient.get("last_name") or "").strip()
+    if policy == "initials":
+        initials = "".join(f"{name[0].upper()}." for name in (first, last) if name)
+        return initials
+    if policy == "id":
+        return str(patient.get("id") or "")
+    birth = str(patient.get("birth_date") or "")
+    return " ".join(part for part in (last.upper(), first, birth) if part)
+
+
+def subject_line(subject: str, patient: Mapping[str, Any] | None, policy: str) -> str:
+    tag = patient_tag(patient, policy)
+    text = " ".join(part for part in (SUBJECT_PREFIX, tag, subject.strip()) if part)
+    return " ".join(text.split())  # no newlines can reach the header
+
+
+def _html_paragraphs(text: str) -> str:
+    return "".join(
+        f"<p>{html.escape(block).replace(chr(10), '<br>')}</p>"
+        for block in text.split("\n\n")
+        if block.strip()
+    )
+
+
+def _base(
+    sender: Sender,
+    from_name: str,
+    recipient: str,
+    recipient_name: str | None,
+    subject: str,
+    mid: str,
+    token: str,
+    thread: Thread | None,
+    now: datetime,
+) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = Address(f"{from_name} (via {sender.display_name})", addr_spec=sender.address)
+    mail["To"] = Address(recipient_name or "", addr_spec=recipient)
+    mail["Reply-To"] = Address(sender.display_name, addr_spec=sender.reply_address(token))
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(now.astimezone(UTC))
+    mail["Message-ID"] = mid
+    references = [token_reference(token, sender.domain)]
+    if thread is not None:
+        mail["In-Reply-To"] = thread.last_message_id
+        chain = [thread.root_message_id]
+        if thread.last_message_id != thread.root_message_id:
+            chain.append(thread.last_message_id)
+        references = chain + references
+    mail["References"] = " ".join(references)
+    if sender.mss_nil:
+        mail["X-MSS-NIL"] = sender.mss_nil
+    return mail
+
+
+def _attachment_lines(attachments: Sequence[Mapping[str, Any]], french: bool) -> str:
+    if not attachments:
+        return ""
+    title = "Pièces jointes (dans SPICO) :" if french else "Attachments (in SPICO):"
+    lines = [
+        f"- {a.get('filename', '?')} ({int(a.get('size') or 0) // 1024 + 1} Ko)"
+        for a in attachments
+    ]
+    return "\n\n" + title + "\n" + "\n".join(lines)
+
+
+def compose_message(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    recipient_name: str | None,
+    member_id: str,
+    author_name: str,
+    conversation: Mapping[str, Any],
+    message: Mapping[str, Any],
+    token: str,
+    thread: Thread | None,
+    patient_policy: str,
+    now: datetime,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> EmailMessage:
+    """A conversation message as a mail of the member's thread (text + HTML alternatives).
+
+    ``attachments`` are (filename, content type, bytes) to attach; the message's attachment
+    metadata is listed in the text either way (SPICO keeps the files).
+    """
+    mid = message_id(key, sender.domain, "message", str(message.get("id")), member_id)
+    subject = subject_line(
+        str(conversation.get("subject") or ""), conversation.get("patient"), patient_policy
+    )
+    if thread is not None:
+        subject = "Re: " + subject
+    mail = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
+    body = str(message.get("body") or "")
+    listed = _attachment_lines(message.get("attachments") or [], french=True)
+    footer = "Répondez à ce message pour répondre dans la conversation SPICO."
+    text = f"{body}{listed}\n\n-- \n{footer}\n"
+    mail.set_content(text, charset="utf-8")
+    mail.add_alternative(
+        f"<html><body>{_html_paragraphs(body + listed)}"
+        f"<hr><p><small>{html.escape(footer)}</small></p></body></html>",
+        subtype="html",
+        charset="utf-8",
+    )
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        mail.add_attachment(
+            data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=filename,
+        )
+    return mail
+
+
+def load_template(templates_dir: Path | None, name: str, language: str) -> str:
+    """``<name>.<language>.txt`` from the configured folder or the project's, English fallback."""
+    for folder in (templates_dir, DEFAULT_TEMPLATES):
+        if folder is None:
+            continue
+        for lang in (language, "en"):
+            path = folder / f"{name}.{lang}.txt"
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+    return FALLBACK_TEMPLATE
+
+
+FALLBACK_TEMPLATE = """\
+Subject: [SPICO] $patient_tag $subject
+$who wants to reach you in the SPICO conversation "$subject".
+
+$messages
+
+Open the conversation in SPICO: $link
+Reply to this mail to answer in the conversation.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifiedMessage:
+    author_name: str
+    body: str
+    created_at: str
+
+
+def compose_notification(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    recipient_name: str | None,
+    member_id: str,
+    conversation: Mapping[str, Any],
+    messages: Sequence[NotifiedMessage],
+    source: str,
+    token: str,
+    thread: Thread | None,
+    patient_policy: str,
+    template: str,
+    now: datetime,
+) -> EmailMessage:
+    """An inactive-user notification (one message) or digest (several), as automatic mail.
+
+    The template's first line is ``Subject: …``; both use ``string.Template`` placeholders
+    ($who, $subject, $patient_tag, $messages, $link, $count).
+    """
+    who = ", ".join(dict.fromkeys(m.author_name for m in messages)) or "SPICO"
+    subject = str(conversation.get("subject") or "")
+    tag = patient_tag(conversation.get("patient"), patient_policy)
+    link = f"{sender.web_url or ''}/conversations/{conversation.get('id')}"
+    rendered_messages = "\n\n".join(
+        f"{m.author_name} ({m.created_at[:16].replace('T', ' ')}) :\n{m.body}" for m in messages
+    )
+    values = {
+        "who": who,
+        "subject": subject,
+        "patient_tag": tag,
+        "messages": rendered_messages,
+        "link": link,
+        "count": str(len(messages)),
+    }
+    text = string.Template(template).safe_substitute(values)
+    first, _, rest = text.partition("\n")
+    if first.lower().startswith("subject:"):
+        subject_text = " ".join(first.partition(":")[2].split())
+        text = rest.lstrip("\n")
+    else:
+        subject_text = subject_line(subject, conversation.get("patient"), patient_policy)
+    mid = message_id(key, sender.domain, "notify", source, member_id)
+    mail = _base(sender, who, recipient, recipient_name, subject_text, mid, token, thread, now)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail.set_content(text, charset="utf-8")
+    mail.add_alternative(
+        f"<html><body>{_html_paragraphs(text)}</body></html>", subtype="html", charset="utf-8"
+    )
+    return mail
+
+
+def compose_refusal(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    original_id: str,
+    original_subject: str,
+    reason: str,
+    now: datetime,
+) -> EmailMessage:
+    """The one polite answer to a refused mail (automatic: never answered in turn)."""
+    mail = EmailMessage()
+    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
+    mail["To"] = recipient
+    subject = " ".join(original_subject.split())[:150]
+    mail["Subject"] = f"Non distribué / Not delivered: {subject}"
+    mail["Date"] = format_datetime(now.astimezone(UTC))
+    mail["Message-ID"] = message_id(key, sender.domain, "refusal", original_id, recipient)
+    if original_id:
+        mail["In-Reply-To"] = original_id
+        mail["References"] = original_id
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Auto-Response-Suppress"] = "All"
+    if sender.mss_nil:
+        mail["X-MSS-NIL"] = sender.mss_nil
+    mail.set_content(
+        "Bonjour,\n\nVotre message n'a pas été transmis à la conversation SPICO : "
+        f"{REASONS_FR.get(reason, reason)}.\n\n"
+        "Your message was not passed on to the SPICO conversation: "
+        f"{REASONS_EN.get(reason, reason)}.\n\n-- \nSPICO\n",
+        charset="utf-8",
+    )
+    return mail
+
+
+REASONS_FR = {
+    "no_token": "il ne répond à aucun message de SPICO (répondez au message reçu)",
+    "forged_token": "le lien de réponse est invalide",
+    "expired_token": "le lien de réponse a expiré ; répondez depuis SPICO",
+    "stranger": "votre adresse n'est pas celle d'un participant de la conversation",
+    "untrusted_domain": "votre domaine n'appartient pas à l'espace de confiance MSSanté",
+    "empty": "il ne contient aucun texte",
+    "spico_refused": "SPICO l'a refusé",
+}
+REASONS_EN = {
+    "no_token": "it does not answer a SPICO mail (reply to the mail you received)",
+    "forged_token": "the reply link is invalid",
+    "expired_token": "the reply link has expired; answer from SPICO",
+    "stranger": "your address is not a member's of the conversation",
+    "untrusted_domain": "your domain is outside the MSSanté trust space",
+    "empty": "it contains no text",
+    "spico_refused": "SPICO refused it",
+}

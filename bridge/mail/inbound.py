@@ -1,0 +1,454 @@
+"""Reply by mail: the bridge's mailbox read over IMAP (IDLE, polling as fallback).
+
+Each mail is handled once, in UID order, and only then is the cursor ``mail:imap:<mailbox>`` =
+``UIDVALIDITY:UID`` advanced; a crash in between replays the mail, which is harmless: the SPICO
+post is idempotent (its key is the mail's Message-ID) and mails are deduped by Message-ID. A
+mail the bridge could not pass on because SPICO or the store is unavailable stops the batch:
+it is offered again later, never skipped. Processed mail is flagged (``\\Seen`` and
+``$SpicoBridged``) or moved, per config.
+
+aioimaplib 2.0 has no STARTTLS (MSSanté operators use it on 143): ``open_imap`` sends the
+command through the library's protocol and upgrades the transport with ``loop.start_tls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import aioimaplib
+
+from bridge.config import BridgeConfig, ImapConfig
+from bridge.core.delivery import InboundMessage, InboundPoster
+from bridge.core.model import Participant, World
+from bridge.mail import compose, parse
+from bridge.mail.outbound import MailSink, tls_context
+from bridge.store import mail as mailrepo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+PROCESSED_KEYWORD = "$SpicoBridged"
+#: The hub posts failure notices queued under these (see bridge/hub/outbox.py; worlds do not
+#: import the hub).
+NOTICE_WORLD = "bridge"
+FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
+REFUSAL_REPLY_INTERVAL = timedelta(hours=24)
+RECONNECT_MAX_SECONDS = 10.0
+#: IDLE is renewed this often (RFC 2177: servers may drop it after 30 min).
+IDLE_RENEW_SECONDS = 25 * 60
+_UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
+
+
+class ImapUnavailable(Exception):
+    """The IMAP server could not be used; the reader reconnects."""
+
+
+async def open_imap(config: ImapConfig, on_lost: object = None) -> aioimaplib.IMAP4:
+    """Connected, authenticated client: implicit TLS, STARTTLS (hand-made) or loopback plain."""
+    context = (
+        tls_context(config.ca_file, config.client_cert_file, config.client_key_file)
+        if config.security != "none"
+        else None
+    )
+    # IMAP4 with an SSL context is implicit TLS (IMAP4_SSL would drop conn_lost_cb).
+    client = aioimaplib.IMAP4(
+        config.host,
+        config.port,
+        timeout=config.timeout_seconds,
+        conn_lost_cb=on_lost,  # type: ignore[arg-type]
+        ssl_context=context if config.security == "tls" else None,
+    )
+    await client.wait_hello_from_server()
+    if config.security == "starttls":
+        await starttls(client, context, config.host, config.timeout_seconds)
+    if config.username:
+        password = config.password.get() if config.password else ""
+        response = await client.login(config.username, password)
+        if response.result != "OK":
+            raise ImapUnavailable("IMAP login refused")
+    return client
+
+
+async def starttls(client: aioimaplib.IMAP4, context: object, host: str, seconds: float) -> None:
+    """RFC 2595 STARTTLS on an aioimaplib client, then re-read the capabilities (RFC 3501)."""
+    protocol = client.protocol
+    if "STARTTLS" not in protocol.capabilities:
+        raise ImapUnavailable("the IMAP server does not offer STARTTLS")
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), seconds)
+    if response.result != "OK":
+        raise ImapUnavailable("STARTTLS refused")
+    loop = asyncio.get_running_loop()
+    transport = await asyncio.wait_for(
+        loop.start_tls(protocol.transport, protocol, context, server_hostname=host), seconds
+    )
+    protocol.transport = transport
+    await asyncio.wait_for(protocol.capability(), seconds)
+
+
+def _literal(lines: list[object]) -> bytes | None:
+    for line in lines:
+        if isinstance(line, bytearray | memoryview):
+            return bytes(line)
+    return None
+
+
+class MailInbox:
+    """Reads the bridge's mailbox and hands each mail to SPICO (or answers/records it)."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: Store,
+        post: InboundPoster,
+        configured: Mapping[str, Participant],
+        sink: MailSink,
+    ) -> None:
+        assert config.mail.imap is not None and config.mail.address
+        self._config = config
+        self._imap = config.mail.imap
+        self._store = store
+        self._post = post
+        self._configured = configured
+        self._sink = sink
+        self._cursor = f"mail:imap:{self._imap.mailbox}"
+        self._lost = asyncio.Event()
+        self._folder_ready = False
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            client = None
+            try:
+                self._lost.clear()
+                client = await open_imap(self._imap, on_lost=lambda exc: self._lost.set())
+                uidvalidity = await self._select(client)
+                log.info("IMAP: reading %s", self._imap.mailbox)
+                delay = 1.0
+                await self._follow(client, uidvalidity, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "IMAP: %s; reconnecting in %.0fs", type(exc).__name__ + _short(exc), delay
+                )
+            finally:
+                if client is not None:
+                    await _logout(client)
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _select(self, client: aioimaplib.IMAP4) -> int:
+        response = await client.select(self._imap.mailbox)
+        if response.result != "OK":
+            raise ImapUnavailable("SELECT refused")
+        for line in response.lines:
+            if isinstance(line, bytes) and (match := _UIDVALIDITY_RE.search(line)):
+                return int(match.group(1))
+        raise ImapUnavailable("no UIDVALIDITY")
+
+    async def _follow(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, stop: asyncio.Event
+    ) -> None:
+        use_idle = self._imap.idle and client.has_capability("IDLE")
+        while not stop.is_set():
+            if self._lost.is_set():
+                raise ImapUnavailable("connection lost")
+            await self.fetch_new(client, uidvalidity)
+            if use_idle:
+                await self._idle(client, stop)
+            else:
+                await _wait_first(stop, self._lost, seconds=self._imap.poll_interval_seconds)
+
+    async def _idle(self, client: aioimaplib.IMAP4, stop: asyncio.Event) -> None:
+        idle = await client.idle_start(timeout=IDLE_RENEW_SECONDS)
+        push = asyncio.ensure_future(client.wait_server_push(timeout=IDLE_RENEW_SECONDS + 5))
+        stopped = asyncio.ensure_future(stop.wait())
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait(
+                {push, stopped, lost},
+                timeout=self._imap.poll_interval_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in (push, stopped, lost):
+                task.cancel()
+        if self._lost.is_set():
+            raise ImapUnavailable("connection lost during IDLE")
+        client.idle_done()
+        await asyncio.wait_for(idle, self._imap.timeout_seconds)
+
+    async def fetch_new(self, client: aioimaplib.IMAP4, uidvalidity: int) -> int:
+        """Handle every mail after the cursor, in UID order; returns how many were handled."""
+        async with self._store.transaction() as session:
+            stored = await repo.get_cursor(session, self._cursor)
+        last = 0
+        if stored is None and self._config.spico.bridge_existing == "new":
+            # First start: the mailbox's history predates the bridge (bridge_existing: new).
+            response = await client.uid_search("ALL")
+            found = (
+                [int(u) for line in response.lines[:1] for u in bytes(line).split() if u.isdigit()]
+                if response.result == "OK"
+                else []
+            )
+            async with self._store.transaction() as session:
+                await repo.set_cursor(
+                    session, self._cursor, f"{uidvalidity}:{max(found, default=0)}"
+                )
+            log.info("IMAP: first start, %d earlier mails left aside", len(found))
+            return 0
+        if stored:
+            valid, _, uid = stored.partition(":")
+            if valid == str(uidvalidity):
+                last = int(uid or 0)
+            else:
+                log.warning("IMAP: UIDVALIDITY changed; re-reading (deduped by Message-ID)")
+        await client.noop()  # make the server sync the mailbox (polling mode sees new mail)
+        response = await client.uid_search(f"UID {last + 1}:*")
+        if response.result != "OK":
+            raise ImapUnavailable("UID SEARCH refused")
+        uids = sorted(
+            {int(u) for line in response.lines[:1] for u in bytes(line).split() if u.isdigit()}
+        )
+        handled = 0
+        for uid in (u for u in uids if u > last):
+            fetched = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
+            raw = _literal(fetched.lines) if fetched.result == "OK" else None
+            if raw is None:
+                raise ImapUnavailable("FETCH gave no message")
+            await self.handle(raw)
+            await self._mark_processed(client, uid)
+            async with self._store.transaction() as session:
+                await repo.set_cursor(session, self._cursor, f"{uidvalidity}:{uid}")
+            handled += 1
+        return handled
+
+    async def _mark_processed(self, client: aioimaplib.IMAP4, uid: int) -> None:
+        """Move the mail (when configured and the server can), else flag it."""
+        folder = self._imap.processed_folder
+        if self._imap.processed == "move" and folder and client.has_capability("MOVE"):
+            quoted = '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            if not self._folder_ready:
+                await client.create(quoted)  # fails harmlessly when it exists
+                self._folder_ready = True
+            response = await client.uid("move", str(uid), quoted)
+            if response.result == "OK":
+                return
+        await client.uid("store", str(uid), "+FLAGS", f"(\\Seen {PROCESSED_KEYWORD})")
+
+    # --- one mail ----------------------------------------------------------------------------
+
+    async def handle(self, raw: bytes) -> parse.Judgement:
+        """Judge one mail and act on it. Raises only when it must be offered again later."""
+        mail = self._config.mail
+        facts = parse.read_mail(raw, max_attachment_bytes=mail.max_attachment_bytes)
+        async with self._store.transaction() as session:
+            seen = await mailrepo.get_messages(session, [facts.message_id])
+        previous = seen.get(facts.message_id)
+        if previous is not None and previous.direction == "in" and previous.verdict != "error":
+            return parse.Judgement(parse.Verdict(previous.verdict or "refused"), "duplicate")
+        try:
+            lookup = await self._lookup(facts)
+            judgement = parse.judge(
+                facts,
+                lookup,
+                key=self._sink.key,
+                today=datetime.now(UTC).date(),
+                own_address=mail.address or "",
+                is_trusted=self._sink.trust.is_trusted,
+                allow_patient_mailboxes=mail.allow_patient_mailboxes,
+            )
+        except Exception as exc:  # one bad mail never stops the reader
+            log.error("IMAP: a mail could not be judged (%s); refused", type(exc).__name__)
+            judgement = parse.Judgement(parse.Verdict.REFUSED, "unreadable")
+        spico_id = None
+        if judgement.verdict is parse.Verdict.ACCEPTED:
+            assert judgement.conversation_id and judgement.member_id
+            result = await self._post(  # SPICO unavailable: raises, the mail is offered again
+                InboundMessage(
+                    world=World.MAIL,
+                    source_id=facts.message_id,
+                    origin=judgement.member_id,
+                    conversation_id=judgement.conversation_id,
+                    author_id=judgement.member_id,
+                    acting_as=judgement.member_id,
+                    body=judgement.text,
+                    attachments=judgement.attachments,
+                )
+            )
+            if result.accepted:
+                spico_id = result.spico_message_id
+            else:
+                judgement = parse.Judgement(
+                    parse.Verdict.REFUSED,
+                    "spico_refused",
+                    judgement.conversation_id,
+                    judgement.member_id,
+                )
+        elif judgement.verdict is parse.Verdict.BOUNCE:
+            await self._bounced(facts)
+        log.info(
+            "mail in: %s%s (conversation %s)",
+            judgement.verdict.value,
+            f" ({judgement.reason})" if judgement.reason else "",
+            judgement.conversation_id or "-",
+        )
+        async with self._store.transaction() as session:
+            await mailrepo.record_message(
+                session,
+                facts.message_id,
+                direction="in",
+                conversation_id=judgement.conversation_id,
+                member_id=judgement.member_id,
+                verdict=judgement.verdict.value,
+                spico_message_id=spico_id,
+            )
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action="mail.in",
+                outcome=judgement.verdict.value,
+                actor_id=judgement.member_id,
+                conversation_id=judgement.conversation_id,
+                destination="spico",
+                detail=judgement.reason,
+            )
+        if judgement.answer_refusal and not facts.auto_reply and not facts.bounce:
+            await self._answer_refusal(facts, judgement)
+        return judgement
+
+    async def _bounced(self, facts: parse.MailFacts) -> None:
+        """Mark the addresses failing and, when the returned mail is ours, queue a notice for
+        its conversation (posted by the hub's notice poster, once: keyed by the Message-ID)."""
+        async with self._store.transaction() as session:
+            for address in facts.bounced_recipients:
+                await mailrepo.mark_failing(session, address)
+            original = facts.bounced_message_id
+            sent = (await mailrepo.get_messages(session, [original])).get(original or "")
+            if sent is None or sent.direction != "out" or not sent.conversation_id:
+                return
+            digest = hashlib.sha256((original or "").encode()).hexdigest()[:32]
+            await repo.record_inbound(
+                session,
+                idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
+                world=NOTICE_WORLD,
+                origin=f"{World.MAIL.value}:{sent.member_id}",
+                conversation_id=sent.conversation_id,
+                author_id=NOTICE_WORLD,
+            )
+
+    async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:
+        own = self._config.mail.address or ""
+        async with self._store.transaction() as session:
+            rows = await mailrepo.get_messages(session, facts.references)
+            messages = {
+                mid: (row.conversation_id, row.member_id)
+                for mid, row in rows.items()
+                if row.direction == "out" and row.conversation_id and row.member_id
+            }
+            handles = await mailrepo.resolve_handles(session, parse.candidate_handles(facts, own))
+            subjects: dict[str, tuple[str, str]] = {}
+            for thread in await mailrepo.threads_by_address(session, facts.from_address):
+                snapshot = await repo.get_conversation(session, thread.conversation_id)
+                if snapshot is not None:
+                    subjects[parse.normalise_subject(snapshot.subject)] = (
+                        thread.conversation_id,
+                        thread.member_id,
+                    )
+                    # Subjects as mailed carry the prefix and patient tag: match those too.
+                    mailed = compose.subject_line(
+                        snapshot.subject,
+                        snapshot.patient,
+                        self._config.policy.mail_patient_tag,
+                    )
+                    subjects[parse.normalise_subject(mailed)] = (
+                        thread.conversation_id,
+                        thread.member_id,
+                    )
+            conversations = {c for c, _ in (*messages.values(), *handles.values())}
+            conversations |= {c for c, _ in subjects.values()}
+            members: dict[str, dict[str, str]] = {}
+            for conversation_id in conversations:
+                snapshot = await repo.get_conversation(session, conversation_id)
+                if snapshot is None:
+                    continue
+                people = await repo.get_professionals(session, snapshot.members)
+                addresses: dict[str, str] = {}
+                for member in snapshot.members:
+                    configured = self._configured.get(member)
+                    known = people.get(member)
+                    for address in (
+                        configured.mail if configured else None,
+                        known.mssante_address if known else None,
+                    ):
+                        if address:
+                            addresses.setdefault(address.lower(), member)
+                for thread in await mailrepo.threads_of(session, [conversation_id]):
+                    if thread.member_id in snapshot.members:
+                        addresses.setdefault(thread.address.lower(), thread.member_id)
+                members[conversation_id] = addresses
+        return parse.Lookup(messages, handles, subjects, members)
+
+    async def _answer_refusal(self, facts: parse.MailFacts, judgement: parse.Judgement) -> None:
+        """One polite answer per address and day, only inside the trust space."""
+        address = facts.from_address
+        if not address or not self._sink.allowed(address):
+            return
+        now = datetime.now(UTC)
+        async with self._store.transaction() as session:
+            known = await mailrepo.get_address(session, address)
+            if (
+                known is not None
+                and known.last_refusal_reply_at is not None
+                and now - known.last_refusal_reply_at < REFUSAL_REPLY_INTERVAL
+            ):
+                return
+            await mailrepo.mark_refusal_replied(session, address, now)
+        answer = compose.compose_refusal(
+            key=self._sink.key,
+            sender=self._sink.sender,
+            recipient=address,
+            original_id=facts.message_id,
+            original_subject=facts.subject,
+            reason=judgement.reason or "refused",
+            now=now,
+        )
+        try:
+            await self._sink.send_raw(answer, address)
+        except Exception as exc:
+            log.warning("refusal answer not sent (%s)", type(exc).__name__)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)[:120]
+    return f": {text}" if text else ""
+
+
+async def _wait_first(*events: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _logout(client: aioimaplib.IMAP4) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.logout(), 3)
+    with contextlib.suppress(Exception):
+        if client.protocol and client.protocol.transport:
+            client.protocol.transport.close()

@@ -1,0 +1,392 @@
+"""The mail sink: conversation messages as threaded mail, notifications as rate-limited digests.
+
+SMTP submission through aiosmtplib on one reused connection (opening a STARTTLS + AUTH session
+costs ~45 ms); STARTTLS or implicit TLS with a configurable CA file and client certificate,
+plaintext only to loopback (the config refuses anything else). SMTP 4xx → ``RetryLater``, 5xx →
+``PermanentFailure`` (the hub then posts a notice to the conversation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+
+from bridge.config import BridgeConfig, SmtpConfig
+from bridge.core.delivery import DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.model import DeliveryKind, World
+from bridge.mail import compose, tokens
+from bridge.mail.compose import NotifiedMessage, Sender, Thread
+from bridge.mail.trust import TrustSpace
+from bridge.store import mail as mailrepo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(ca_file: Any, cert_file: Any = None, key_file: Any = None) -> ssl.SSLContext:
+    """TLS 1.2+ with the configured CA (MSSanté: IGC Santé) and optional client certificate."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file is not None:
+        context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    return context
+
+
+class SmtpSender:
+    """One SMTP submission connection, reused, reopened when it dropped."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self._config = config
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    def _new_client(self) -> aiosmtplib.SMTP:
+        config = self._config
+        secure = config.security != "none"
+        password = config.password.get() if config.password else None
+        return aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            use_tls=config.security == "tls",
+            start_tls=config.security == "starttls",
+            tls_context=tls_context(config.ca_file, config.client_cert_file, config.client_key_file)
+            if secure
+            else None,
+            username=config.username,
+            password=password,
+            timeout=config.timeout_seconds,
+        )
+
+    async def send(self, mail: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
+        """Send; raise ``RetryLater`` (4xx, connection trouble) or ``PermanentFailure`` (5xx)."""
+        async with self._lock:
+            for attempt in range(2):
+                try:
+                    if self._client is None or not self._client.is_connected:
+                        await self._close()
+                        self._client = self._new_client()
+                        await self._client.connect()
+                    await self._client.send_message(mail, sender=sender, recipients=recipients)
+                    return
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    codes = [r.code for r in exc.recipients]
+                    code = min(codes) if codes else 451
+                    if code < 500:  # the next try gets a fresh session (maybe another server)
+                        await self._close()
+                    raise _by_code(code, "recipient refused") from None
+                except aiosmtplib.SMTPAuthenticationError as exc:
+                    await self._close()
+                    raise RetryLater(f"SMTP authentication failed ({exc.code})") from None
+                except aiosmtplib.SMTPResponseException as exc:
+                    if exc.code in (421,) and attempt == 0:
+                        await self._close()
+                        continue
+                    if exc.code < 500:
+                        await self._close()
+                    raise _by_code(exc.code, type(exc).__name__) from None
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    await self._close()
+                    if attempt == 0 and isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+                        continue  # the reused connection had been closed by the server
+                    raise RetryLater(f"SMTP unavailable ({type(exc).__name__})") from None
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                if client.is_connected:
+                    await asyncio.wait_for(client.quit(), 5)
+            with contextlib.suppress(Exception):
+                client.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+
+def _by_code(code: int, what: str) -> Exception:
+    if 400 <= code < 500:
+        return RetryLater(f"SMTP {code}: {what}")
+    return PermanentFailure(f"SMTP {code}: {what}")
+
+
+def display_name(row: repo.ProfessionalRow | None, fallback: str) -> str:
+    if row is None:
+        return fallback
+    name = f"{row.first_name} {row.last_name.upper()}".strip()
+    if row.civility and row.civility.lower().startswith("dr"):
+        name = f"Dr {name}"
+    return name or fallback
+
+
+class MailSink:
+    """The mail world's ``Sink``: kinds ``message`` (thread) and ``notify`` (notification)."""
+
+    world = World.MAIL
+
+    def __init__(self, config: BridgeConfig, store: Store, smtp: SmtpSender | None = None) -> None:
+        mail = config.mail
+        assert mail.address and mail.smtp and mail.token_key
+        self._config = config
+        self._store = store
+        self._key = mail.token_key.get().encode()
+        self.sender = Sender(mail.address, mail.display_name, mail.mss_nil, config.spico.web_url)
+        self.smtp = smtp or SmtpSender(mail.smtp)
+        self.trust = TrustSpace(mail)
+        self._template = compose.load_template(
+            mail.templates_dir, "notification", config.notifications.language
+        )
+
+    @property
+    def key(self) -> bytes:
+        return self._key
+
+    def allowed(self, address: str) -> bool:
+        """Only the trust space, and never patients' own mailboxes unless enabled."""
+        return self.trust.is_trusted(address)
+
+    def token_for(self, conversation_id: str, member_id: str, now: datetime) -> str:
+        expires = (now + timedelta(days=self._config.mail.token_ttl_days)).date()
+        return tokens.issue(self._key, conversation_id, member_id, expires)
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        member = job.destination
+        participant = job.participants.get(member)
+        address = participant.mail if participant else None
+        if not address:
+            raise PermanentFailure("no mail address for this member")
+        if not self.allowed(address):
+            raise PermanentFailure("the member's mail domain is outside the trust space")
+        message = (job.payload.get("data") or {}).get("message")
+        if not isinstance(message, Mapping):
+            return  # nothing to mail (not a message event)
+        if job.conversation is None:  # no snapshot (should not happen): mail it all the same
+            job = replace(job, conversation={"id": job.conversation_id, "subject": ""})
+        if job.kind is DeliveryKind.NOTIFY:
+            await self._notify(job, address, message)
+        else:
+            await self._send_message(job, address, message)
+
+    async def _names(self, *ids: str | None) -> dict[str, repo.ProfessionalRow]:
+        async with self._store.transaction() as session:
+            return await repo.get_professionals(session, [i for i in ids if i])
+
+    async def _send_message(
+        self, job: DeliveryJob, address: str, message: Mapping[str, Any]
+    ) -> None:
+        member, conversation = job.destination, job.conversation or {}
+        mid = compose.message_id(
+            self._key, self.sender.domain, "message", str(message.get("id")), member
+        )
+        async with self._store.transaction() as session:
+            if await mailrepo.get_messages(session, [mid]):
+                return  # sent before a crash or a lost settle: same Message-ID, done
+            thread = await mailrepo.get_thread(session, job.conversation_id, member)
+        author = message.get("sent_by") or message.get("author_id")
+        people = await self._names(author, member)
+        now = datetime.now(UTC)
+        token = self.token_for(job.conversation_id, member, now)
+        mail = compose.compose_message(
+            key=self._key,
+            sender=self.sender,
+            recipient=address,
+            recipient_name=display_name(people.get(member), "") or None,
+            member_id=member,
+            author_name=display_name(people.get(str(author)), "SPICO"),
+            conversation=conversation,
+            message=message,
+            token=token,
+            thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
+            patient_policy=self._config.policy.mail_patient_tag,
+            now=now,
+        )
+        await self.smtp.send(mail, self.sender.address, [address])
+        await self._record_sent(
+            job.conversation_id, member, address, mid, thread, token, str(message.get("id"))
+        )
+
+    async def _record_sent(
+        self,
+        conversation_id: str,
+        member: str,
+        address: str,
+        mid: str,
+        thread: mailrepo.ThreadRow | None,
+        token: str,
+        spico_message_id: str | None,
+    ) -> None:
+        async with self._store.transaction() as session:
+            await mailrepo.record_message(
+                session,
+                mid,
+                direction="out",
+                conversation_id=conversation_id,
+                member_id=member,
+                spico_message_id=spico_message_id,
+            )
+            await mailrepo.save_thread(
+                session,
+                mailrepo.ThreadRow(
+                    conversation_id,
+                    member,
+                    address,
+                    thread.root_message_id if thread else mid,
+                    mid,
+                ),
+            )
+            decoded = tokens.decode(token)
+            assert decoded is not None
+            await mailrepo.record_handle(session, decoded.handle, conversation_id, member)
+
+    # --- notifications ---------------------------------------------------------------------
+
+    async def _notify(self, job: DeliveryJob, address: str, message: Mapping[str, Any]) -> None:
+        """First message of a period: a notification now; later ones wait for the digest."""
+        settings = self._config.notifications
+        if not settings.enabled:
+            return
+        period = timedelta(minutes=settings.period_minutes)
+        now = datetime.now(UTC)
+        key = (job.conversation_id, job.destination)
+        async with self._store.transaction() as session:
+            state = await mailrepo.get_notification(session, *key)
+        if state is not None and job.event_seq in state.pending:
+            return  # already waiting for the digest (a retried delivery)
+        if state is not None and state.last_sent_at and now - state.last_sent_at < period:
+            if settings.digest:
+                await self._add_pending(key, job.event_seq, now)
+            return
+        # The period is over (or never started): what waited goes with this message.
+        earlier = state.pending if state else ()
+        messages = [*(await self._pending_messages(earlier)), message]
+        await self.send_notification(
+            *key, address, job.conversation or {}, messages, source=f"seq-{job.event_seq}"
+        )
+        await self._sent(key, {*earlier, job.event_seq}, now)
+
+    async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
+        async with self._store.transaction() as session:
+            current = await mailrepo.get_notification(session, *key)
+            pending = tuple(dict.fromkeys((*(current.pending if current else ()), seq)))
+            last = current.last_sent_at if current and current.last_sent_at else now
+            await mailrepo.save_notification(session, mailrepo.NotificationRow(*key, last, pending))
+
+    async def _sent(self, key: tuple[str, str], seqs: set[int], now: datetime) -> None:
+        """Start a new period; keep what was queued meanwhile (the digest loop runs apart)."""
+        async with self._store.transaction() as session:
+            current = await mailrepo.get_notification(session, *key)
+            left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
+            await mailrepo.save_notification(session, mailrepo.NotificationRow(*key, now, left))
+
+    async def _pending_messages(self, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
+        if not seqs:
+            return []
+        async with self._store.transaction() as session:
+            events = await repo.get_events(session, seqs)
+        return [
+            events[seq].payload.get("data", {}).get("message") or {}
+            for seq in seqs
+            if seq in events
+        ]
+
+    async def send_notification(
+        self,
+        conversation_id: str,
+        member: str,
+        address: str,
+        conversation: Mapping[str, Any],
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        source: str,
+    ) -> None:
+        authors = [str(m.get("sent_by") or m.get("author_id") or "") for m in messages]
+        people = await self._names(member, *authors)
+        notified = [
+            NotifiedMessage(
+                display_name(people.get(a), "SPICO"),
+                str(m.get("body") or ""),
+                str(m.get("created_at") or ""),
+            )
+            for a, m in zip(authors, messages, strict=True)
+        ]
+        async with self._store.transaction() as session:
+            thread = await mailrepo.get_thread(session, conversation_id, member)
+        now = datetime.now(UTC)
+        token = self.token_for(conversation_id, member, now)
+        mail = compose.compose_notification(
+            key=self._key,
+            sender=self.sender,
+            recipient=address,
+            recipient_name=display_name(people.get(member), "") or None,
+            member_id=member,
+            conversation=conversation,
+            messages=notified,
+            source=source,
+            token=token,
+            thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
+            patient_policy=self._config.policy.mail_patient_tag,
+            template=self._template,
+            now=now,
+        )
+        await self.smtp.send(mail, self.sender.address, [address])
+        mid = str(mail["Message-ID"])
+        await self._record_sent(conversation_id, member, address, mid, thread, token, None)
+
+    async def send_due_digests(self) -> int:
+        """Send the digests whose period is over; returns how many were sent."""
+        period = timedelta(minutes=self._config.notifications.period_minutes)
+        now = datetime.now(UTC)
+        async with self._store.transaction() as session:
+            due = await mailrepo.due_digests(session, now - period)
+        sent = 0
+        for row in due:
+            key = (row.conversation_id, row.member_id)
+            async with self._store.transaction() as session:
+                snapshot = await repo.get_conversation(session, row.conversation_id)
+                people = await repo.get_professionals(session, [row.member_id])
+            messages = await self._pending_messages(row.pending)
+            address = self._address_for(row.member_id, people.get(row.member_id))
+            if snapshot is not None and messages and address and self.allowed(address):
+                conversation = {
+                    "id": snapshot.id,
+                    "subject": snapshot.subject,
+                    "patient": snapshot.patient,
+                }
+                try:
+                    await self.send_notification(
+                        *key,
+                        address,
+                        conversation,
+                        messages,
+                        source="digest-" + "-".join(str(s) for s in row.pending),
+                    )
+                except RetryLater as exc:
+                    log.warning("digest not sent yet (%s); will retry", exc)
+                    continue
+                except PermanentFailure as exc:
+                    log.warning("digest refused (%s); dropped", exc)
+                sent += 1
+            await self._sent(key, set(row.pending), now)
+        return sent
+
+    def _address_for(self, member: str, known: repo.ProfessionalRow | None) -> str | None:
+        for entry in self._config.participants:
+            if entry.spico_id == member and entry.mail:
+                return entry.mail
+        return known.mssante_address if known else None
+
+    async def send_raw(self, mail: EmailMessage, recipient: str) -> None:
+        await self.smtp.send(mail, self.sender.address, [recipient])
+
+    async def close(self) -> None:
+        await self.smtp.close()

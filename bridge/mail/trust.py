@@ -1,0 +1,62 @@
+"""The MSSanté trust space: which domains mail may be sent to and accepted from.
+
+``mail.trusted_domains`` (patterns, default ``*.mssante.fr``) decides, unless a local copy of
+the operators' published whitelist is configured (``mail.whitelist_file``): the list, not the
+suffix, is then the authority (domains at ``//Domaine/Nom``, some in Unicode, compared in IDNA
+form), plus any ``trusted_domains`` the admin wrote explicitly. Patients' own mailboxes
+(``patient.mssante.fr``) are refused unless ``allow_patient_mailboxes`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from bridge.config import MailConfig
+
+log = logging.getLogger(__name__)
+
+PATIENT_DOMAIN = "patient.mssante.fr"
+
+
+def _idna(domain: str) -> str:
+    text = domain.strip().lower().rstrip(".")
+    try:
+        return text.encode("idna").decode("ascii")
+    except UnicodeError:
+        return text
+
+
+def load_whitelist(path: Path) -> frozenset[str]:
+    """The domain names of an MSSanté whitelist XML (any namespace), in IDNA form."""
+    tree = ElementTree.parse(path)  # a local file the admin installed, not remote input
+    names = set()
+    for element in tree.iter():
+        if element.tag.rpartition("}")[2] != "Domaine":
+            continue
+        for child in element:
+            if child.tag.rpartition("}")[2] == "Nom" and child.text and child.text.strip():
+                names.add(_idna(child.text))
+    return frozenset(names)
+
+
+class TrustSpace:
+    def __init__(self, mail: MailConfig) -> None:
+        self._mail = mail
+        self._whitelist: frozenset[str] | None = None
+        if mail.whitelist_file is not None:
+            self._whitelist = load_whitelist(mail.whitelist_file)
+            log.info("trust space: %d domains from the MSSanté whitelist", len(self._whitelist))
+        self._explicit_patterns = "trusted_domains" in mail.model_fields_set
+
+    def is_trusted(self, address: str) -> bool:
+        domain = _idna(address.rpartition("@")[2])
+        patient = domain == PATIENT_DOMAIN or domain.endswith("." + PATIENT_DOMAIN)
+        if patient and not self._mail.allow_patient_mailboxes:
+            return False
+        if self._whitelist is None:
+            return self._mail.is_trusted(address)
+        if domain in self._whitelist:
+            return True
+        return self._explicit_patterns and self._mail.is_trusted(address)

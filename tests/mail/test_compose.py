@@ -1,0 +1,125 @@
+"""Outbound composition (pure): threading, subject policy, token, MSSanté headers."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+from bridge.mail import compose, parse, tokens
+
+KEY = b"k" * 48
+SENDER = compose.Sender("bridge@sandbox.mssante.fr", "SPICO", "NIL-42", "https://spico.test")
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+CONVERSATION = {
+    "id": "conv_1",
+    "subject": "Suivi plaie",
+    "patient": {
+        "id": "pat-1",
+        "first_name": "Jeanne",
+        "last_name": "Dupuis",
+        "birth_date": "1950-02-03",
+    },
+}
+
+
+def _compose(thread: compose.Thread | None = None, message_id: str = "msg_1"):
+    token = tokens.issue(KEY, "conv_1", "810000000017", NOW.date())
+    return token, compose.compose_message(
+        key=KEY,
+        sender=SENDER,
+        recipient="anne.martin@sandbox.mssante.fr",
+        recipient_name="Anne MARTIN",
+        member_id="810000000017",
+        author_name="Dr Jean DUPONT",
+        conversation=CONVERSATION,
+        message={
+            "id": message_id,
+            "body": "Bonjour <b>&",
+            "attachments": [{"filename": "a.pdf", "size": 2048}],
+        },
+        token=token,
+        thread=thread,
+        patient_policy="initials",
+        now=NOW,
+    )
+
+
+def test_message_headers_and_parts() -> None:
+    token, mail = _compose()
+    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == "[SPICO] J.D. Suivi plaie"
+    assert parsed["From"].addresses[0].display_name == "Dr Jean DUPONT (via SPICO)"
+    assert parsed["Reply-To"].addresses[0].addr_spec == f"bridge+{token}@sandbox.mssante.fr"
+    assert f"<rt.{token}@sandbox.mssante.fr>" in parsed["References"]
+    assert parsed["X-MSS-NIL"] == "NIL-42"
+    assert "Auto-Submitted" not in parsed
+    assert parsed.get_body(("plain",)).get_content().startswith("Bonjour <b>&")
+    assert "Bonjour &lt;b&gt;&amp;" in parsed.get_body(("html",)).get_content()
+    assert "a.pdf" in parsed.get_body(("plain",)).get_content()
+    assert len(f"bridge+{token}") <= 64
+
+
+def test_message_ids_are_deterministic_and_threads_chain() -> None:
+    _, first = _compose()
+    _, again = _compose()
+    assert first["Message-ID"] == again["Message-ID"]
+    root = str(first["Message-ID"])
+    _, second = _compose(compose.Thread(root, root), "msg_2")
+    _, third = _compose(compose.Thread(root, str(second["Message-ID"])), "msg_3")
+    assert second["In-Reply-To"] == root and third["In-Reply-To"] == second["Message-ID"]
+    assert str(third["References"]).startswith(f"{root} {second['Message-ID']}")
+    assert str(third["Subject"]).startswith("Re: [SPICO]")
+
+
+def test_patient_tag_policies() -> None:
+    patient = CONVERSATION["patient"]
+    assert compose.patient_tag(patient, "initials") == "J.D."
+    assert compose.patient_tag(patient, "none") == ""
+    assert compose.patient_tag(patient, "id") == "pat-1"
+    assert compose.patient_tag(patient, "full") == "DUPUIS Jeanne 1950-02-03"
+    assert compose.subject_line("x\r\nBcc: y", None, "initials") == "[SPICO] x Bcc: y"
+
+
+def test_notification_is_automatic_mail_from_the_french_template() -> None:
+    template = compose.load_template(None, "notification", "fr")
+    mail = compose.compose_notification(
+        key=KEY,
+        sender=SENDER,
+        recipient="a@sandbox.mssante.fr",
+        recipient_name=None,
+        member_id="810000000017",
+        conversation=CONVERSATION,
+        messages=[compose.NotifiedMessage("Dr Jean DUPONT", "Pouvez-vous passer ?", "2026-11-25")],
+        source="seq-1",
+        token="a" * 32,
+        thread=None,
+        patient_policy="initials",
+        template=template,
+        now=NOW,
+    )
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["X-Auto-Response-Suppress"] == "All"
+    assert mail["Subject"] == "[SPICO] J.D. Suivi plaie"
+    text = mail.get_body(("plain",)).get_content()
+    assert "Dr Jean DUPONT souhaite vous joindre" in text
+    assert "https://spico.test/conversations/conv_1" in text
+    assert "Répondez à ce message pour répondre dans la conversation." in text
+
+
+def test_english_fallback_template(tmp_path) -> None:
+    assert "wants to reach you" in compose.load_template(tmp_path, "notification", "en")
+
+
+def test_our_own_mail_read_back_is_a_loop() -> None:
+    _, mail = _compose()
+    facts = parse.read_mail(mail.as_bytes())
+    judgement = parse.judge(
+        facts,
+        parse.Lookup(),
+        key=KEY,
+        today=NOW.date(),
+        own_address=SENDER.address,
+        is_trusted=lambda a: True,
+    )
+    assert judgement.reason == "loop" and not judgement.answer_refusal

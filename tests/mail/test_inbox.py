@@ -1,0 +1,127 @@
+"""The IMAP reader against Dovecot: cursor after each mail, flag or move, never twice."""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load_config
+from bridge.core.delivery import InboundMessage, PostResult
+from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, open_imap
+from bridge.mail.localserver import LocalMailServer
+from bridge.mail.outbound import MailSink
+from bridge.store import mail as mailrepo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+from tests.fixtures.bridge import bridge_config
+from tests.fixtures.sandbox import SandboxProcess
+
+PASSWORD = "inbox-password"
+
+
+class Poster:
+    def __init__(self) -> None:
+        self.posted: list[InboundMessage] = []
+
+    async def __call__(self, message: InboundMessage) -> PostResult:
+        self.posted.append(message)
+        return PostResult(True, f"msg-{len(self.posted)}")
+
+
+def _append(server: LocalMailServer, user: str, raw: bytes) -> None:
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with imaplib.IMAP4_SSL("127.0.0.1", server.ports.imaps, ssl_context=context) as client:
+        client.login(user, PASSWORD)
+        client.append("INBOX", "", imaplib.Time2Internaldate(0), raw)
+
+
+def _stranger_mail(number: int) -> bytes:
+    return (
+        "From: Eve <eve.inbox@sandbox.mssante.fr>\r\nTo: x@sandbox.mssante.fr\r\n"
+        f"Subject: question {number}\r\nMessage-ID: <inbox-{number}@test>\r\n\r\nBonjour\r\n"
+    ).encode()
+
+
+@pytest.fixture
+async def inbox_setup(
+    mail_server: LocalMailServer,
+    spico_sandbox: SandboxProcess,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[MailInbox, Store, str, dict]]:
+    user = f"inbox.{request.node.name.split('[')[-1].strip(']')}@sandbox.mssante.fr"
+    mail_server.add_mailboxes({user: PASSWORD})
+    (tmp_path / "pw").write_text(PASSWORD)
+    (tmp_path / "key").write_text("k" * 40)
+    mode = request.param
+    transport = {
+        "host": "127.0.0.1",
+        "username": user,
+        "password_file": str(tmp_path / "pw"),
+        "ca_file": str(mail_server.ca_file),
+    }
+    imap = {**transport, "port": mail_server.ports.imaps, "security": "tls", "processed": mode}
+    if mode == "move":
+        imap["processed_folder"] = "Processed"
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=url,
+        mail={
+            "address": user,
+            "smtp": {**transport, "port": mail_server.ports.submission},
+            "imap": imap,
+            "token_key_file": str(tmp_path / "key"),
+        },
+    )
+    config = load_config(path)
+    store = await Store.open(url)
+    async with store.transaction() as session:  # not a first start: read what is there
+        await repo.set_cursor(session, "mail:imap:INBOX", "0:0")
+    sink = MailSink(config, store)
+    inbox = MailInbox(config, store, Poster(), {}, sink)
+    try:
+        yield inbox, store, user, imap
+    finally:
+        await sink.close()
+        await store.close()
+
+
+@pytest.mark.parametrize("inbox_setup", ["flag", "move"], indirect=True)
+async def test_each_mail_once_cursor_after_each(
+    inbox_setup: tuple[MailInbox, Store, str, dict], mail_server: LocalMailServer
+) -> None:
+    inbox, store, user, imap = inbox_setup
+    for number in (1, 2):
+        _append(mail_server, user, _stranger_mail(number))
+    client = await open_imap(inbox._imap)
+    try:
+        uidvalidity = await inbox._select(client)
+        assert await inbox.fetch_new(client, uidvalidity) == 2
+        assert await inbox.fetch_new(client, uidvalidity) == 0, "never twice"
+        async with store.transaction() as session:
+            cursor = await repo.get_cursor(session, "mail:imap:INBOX")
+            seen = await mailrepo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
+        assert cursor == f"{uidvalidity}:2"
+        assert {row.verdict for row in seen.values()} == {"refused"}
+        # The same mail again under a new UID (copied back): deduped by Message-ID.
+        _append(mail_server, user, _stranger_mail(1))
+        assert await inbox.fetch_new(client, uidvalidity) == 1
+        async with store.transaction() as session:
+            assert len(await mailrepo.get_messages(session, ["<inbox-1@test>"])) == 1
+        if imap["processed"] == "flag":
+            response = await client.uid("fetch", "1:*", "(FLAGS)")
+            flags = b" ".join(line for line in response.lines if isinstance(line, bytes))
+            assert PROCESSED_KEYWORD.encode() in flags and b"\\Seen" in flags
+        else:
+            status = await client.status("Processed", "(MESSAGES)")
+            assert b"MESSAGES 3" in b" ".join(
+                line for line in status.lines if isinstance(line, bytes)
+            )
+    finally:
+        await client.logout()

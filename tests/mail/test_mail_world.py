@@ -1,0 +1,430 @@
+"""The mail world end to end: the sandbox (SPICO), the bridge in-process, and real Postfix →
+LMTP → Dovecot started by the test session. Professionals reply with a real SMTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import smtplib
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from bridge.app import serve
+from bridge.config import load_config
+from bridge.mail import world as mail_world
+from bridge.mail.localserver import LocalMailServer
+from bridge.spico.client import SpicoClient
+from bridge.spico.sandbox.seed import Directory
+from bridge.store import mail as mailrepo
+from bridge.store import repositories as repo
+from bridge.store.models import Delivery, Notification
+from bridge.store.repositories import Store
+from tests.fixtures.bridge import bridge_config
+from tests.fixtures.mailserver import BRIDGE_ADDRESS, BRIDGE_PASSWORD
+from tests.fixtures.sandbox import Personas, SandboxProcess
+
+TIMEOUT = 30.0
+PASSWORD = "pro-password"
+
+
+@dataclass
+class MailBridge:
+    store: Store
+    server: LocalMailServer
+    by_mail: str
+    by_mail_address: str
+    inactive: str
+    inactive_address: str
+
+    def mails(self, address: str, subject_part: str) -> list[EmailMessage]:
+        found = []
+        for raw in self.server.messages(address):
+            mail = email.message_from_bytes(raw, policy=email.policy.default)
+            if subject_part in str(mail["Subject"]):
+                found.append(mail)  # type: ignore[arg-type]
+        return found
+
+    def reply(
+        self,
+        original: EmailMessage,
+        body: str,
+        *,
+        port: int | None = None,
+        mid: str | None = None,
+        sender: str | None = None,
+    ) -> str:
+        """Answer like a mail client: Reply-To, threading headers, quoted original."""
+        reply = EmailMessage()
+        reply["From"] = sender or self.by_mail_address
+        reply["To"] = str(original["Reply-To"])
+        reply["Subject"] = "Re: " + str(original["Subject"])
+        reply["In-Reply-To"] = str(original["Message-ID"])
+        reply["References"] = f"{original['References']} {original['Message-ID']}"
+        mid = mid or email.utils.make_msgid(domain="client.sandbox.mssante.fr")
+        reply["Message-ID"] = mid
+        quoted = "\n".join(
+            "> " + line for line in original.get_body(("plain",)).get_content().splitlines()
+        )
+        reply.set_content(
+            f"{body}\n\nLe 25/11/2026 à 10:00, SPICO <{BRIDGE_ADDRESS}> a écrit :\n{quoted}\n"
+        )
+        context = ssl.create_default_context(cafile=str(self.server.ca_file))
+        if port is None:
+            with smtplib.SMTP("127.0.0.1", self.server.ports.submission, timeout=10) as client:
+                client.starttls(context=context)
+                client.login(sender or self.by_mail_address, PASSWORD)
+                client.send_message(reply)
+        else:  # the MX port: as another operator's server delivers
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.send_message(reply)
+        return mid
+
+
+async def eventually(check: Callable[[], object], what: str, within: float = TIMEOUT) -> object:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+async def mail_bridge(
+    database_url: str,
+    spico_sandbox: SandboxProcess,
+    spico_directory: Directory,
+    personas: Personas,
+    mail_server: LocalMailServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[MailBridge]:
+    monkeypatch.setattr(mail_world, "DIGEST_POLL_SECONDS", 0.3)
+    people = {p.id: p for p in spico_directory.professionals}
+    taken = {personas.doctor, *personas.colleagues[:3]}
+    by_mail = personas.colleagues[0]
+    inactive = next(
+        p.id
+        for p in spico_directory.professionals
+        if p.status == "inactive" and p.has_account and p.id not in taken
+    )
+    addresses = {m: people[m].mssante_address.lower() for m in (by_mail, inactive)}
+    mail_server.add_mailboxes({address: PASSWORD for address in addresses.values()})
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "bridge-password").write_text(BRIDGE_PASSWORD)
+    (secrets / "token-key").write_text("k" * 48)
+    transport = {
+        "host": "127.0.0.1",
+        "security": "starttls",
+        "username": BRIDGE_ADDRESS,
+        "password_file": str(secrets / "bridge-password"),
+        "ca_file": str(mail_server.ca_file),
+        "timeout_seconds": 10,
+    }
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=database_url,
+        poll_wait_seconds=2,
+        participants=[
+            {"spico_id": by_mail, "mail": addresses[by_mail], "delivery": "mail"},
+            {
+                "spico_id": personas.colleagues[1],
+                "matrix_user": "@m:localhost",
+                "delivery": "matrix",
+            },
+        ],
+        delivery={
+            "workers": 2,
+            "backoff_initial_seconds": 0.2,
+            "backoff_max_seconds": 1,
+            "max_attempts": 100,
+        },
+        mail={
+            "address": BRIDGE_ADDRESS,
+            "smtp": {**transport, "port": mail_server.ports.submission},
+            "imap": {**transport, "port": mail_server.ports.imap, "poll_interval_seconds": 5},
+            "token_key_file": str(secrets / "token-key"),
+            "mss_nil": "SPICO-BRIDGE-TEST",
+        },
+        sections={"notifications": {"period_minutes": 60}},
+    )
+    config = load_config(path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(config, stop))
+    store = await Store.open(config.database_url)
+
+    async def started() -> bool:
+        async with store.transaction() as session:
+            return await repo.get_cursor(session, "spico:events") is not None
+
+    await eventually(started, "the bridge to start")
+    try:
+        yield MailBridge(
+            store, mail_server, by_mail, addresses[by_mail], inactive, addresses[inactive]
+        )
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 30)
+        await store.close()
+
+
+async def _replies(client: SpicoClient, conversation: str, body: str) -> list:
+    return [m for m in await client.list_messages(conversation) if m.body == body]
+
+
+async def test_thread_out_and_reply_in_once_without_quotes(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    subject = f"Plaie {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[mail_bridge.by_mail],
+        subject=subject,
+        message="Premier message",
+    )
+    conversation = created.conversation.id
+    first = (
+        await eventually(
+            lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the first mail"
+        )
+    )[0]
+    assert str(first["Subject"]).startswith("[SPICO]")
+    assert "(via SPICO)" in str(first["From"]) and BRIDGE_ADDRESS in str(first["From"])
+    assert str(first["Reply-To"]).split("@")[0].startswith("<bridge+") or "bridge+" in str(
+        first["Reply-To"]
+    )
+    assert first["X-MSS-NIL"] == "SPICO-BRIDGE-TEST"
+    assert first.get_body(("plain",)).get_content().startswith("Premier message")
+    assert first.get_body(("html",)) is not None
+
+    await spico_client.post_message(
+        conversation,
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        body="Second message",
+        idempotency_key=f"second-{conversation}",
+    )
+    mails = await eventually(
+        lambda: (m := mail_bridge.mails(mail_bridge.by_mail_address, subject))[1:] and m,
+        "the second mail",
+    )
+    second = mails[1]
+    assert second["In-Reply-To"] == first["Message-ID"]
+    assert str(first["Message-ID"]) in str(second["References"])
+
+    mid = mail_bridge.reply(second, "Je passe demain matin.")
+    posted = await eventually(
+        lambda: _replies(spico_client, conversation, "Je passe demain matin."),
+        "the reply in SPICO",
+    )
+    assert posted[0].author_id == mail_bridge.by_mail
+    # The same mail delivered again (a client resending it): still once.
+    mail_bridge.reply(second, "Je passe demain matin.", mid=mid)
+    await asyncio.sleep(2)
+    assert len(await _replies(spico_client, conversation, "Je passe demain matin.")) == 1
+    keyed = [
+        m
+        for m in await spico_client.list_messages(conversation)
+        if m.idempotency_key == f"mail:{mid}"
+    ]
+    assert len(keyed) == 1
+
+
+async def test_inactive_member_gets_one_notification_then_a_digest(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    subject = f"Avis {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[mail_bridge.inactive],
+        subject=subject,
+        message="Un",
+    )
+    conversation = created.conversation.id
+    for index, body in enumerate(("Deux", "Trois")):
+        await spico_client.post_message(
+            conversation,
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            body=body,
+            idempotency_key=f"burst-{index}-{conversation}",
+        )
+
+    async def pending() -> int:
+        async with mail_bridge.store.transaction() as session:
+            counts = await repo.delivery_counts(session)
+            row = await session.get(Notification, (conversation, mail_bridge.inactive))
+            return bool(row and len(row.pending) == 2 and counts["pending"] == 0)
+
+    await eventually(pending, "the burst to be handled")
+    notices = mail_bridge.mails(mail_bridge.inactive_address, subject)
+    assert len(notices) == 1, "one notification for the burst"
+    assert notices[0]["Auto-Submitted"] == "auto-generated"
+    assert notices[0]["X-Auto-Response-Suppress"] == "All"
+    text = notices[0].get_body(("plain",)).get_content()
+    assert "Un" in text and "Répondez à ce message" in text
+
+    async with mail_bridge.store.transaction() as session:  # the period is over
+        await session.execute(
+            update(Notification)
+            .where(Notification.conversation_id == conversation)
+            .values(last_sent_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+    mails = await eventually(
+        lambda: (m := mail_bridge.mails(mail_bridge.inactive_address, subject))[1:] and m,
+        "the digest",
+    )
+    assert len(mails) == 2
+    digest = mails[1].get_body(("plain",)).get_content()
+    assert "Deux" in digest and "Trois" in digest
+
+    # Replying to a notification works like any reply.
+    mail_bridge.reply(mails[1], "Vu, merci.", sender=mail_bridge.inactive_address)
+    posted = await eventually(
+        lambda: _replies(spico_client, conversation, "Vu, merci."), "the reply in SPICO"
+    )
+    assert posted[0].author_id == mail_bridge.inactive
+
+
+async def test_smtp_4xx_delays_and_imap_outage_loses_nothing(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor, server = personas.doctor, mail_bridge.server
+    subject = f"Panne {time.time_ns()}"
+    server.set_fault(mail_bridge.by_mail_address, "450 4.2.0 Try again later")
+    try:
+        created = await spico_client.create_conversation(
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            members=[mail_bridge.by_mail],
+            subject=subject,
+            message="Malgré la panne",
+        )
+
+        async def retried() -> bool:
+            async with mail_bridge.store.transaction() as session:
+                rows = (
+                    await session.scalars(
+                        select(Delivery).where(Delivery.conversation_id == created.conversation.id)
+                    )
+                ).all()
+            return any(r.attempts >= 2 and "450" in (r.last_error or "") for r in rows)
+
+        await eventually(retried, "a retried delivery after a 450")
+        assert not mail_bridge.mails(mail_bridge.by_mail_address, subject)
+    finally:
+        server.set_fault(mail_bridge.by_mail_address, None)
+    mail = (
+        await eventually(
+            lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the delayed mail"
+        )
+    )[0]
+
+    # Dovecot goes away; a reply arrives meanwhile (queued by Postfix); nothing is lost.
+    server.stop_dovecot()
+    try:
+        mail_bridge.reply(mail, "Réponse pendant la coupure", port=server.ports.mx)
+        await asyncio.sleep(6)
+    finally:
+        server.start_dovecot()
+    await eventually(
+        lambda: _replies(spico_client, created.conversation.id, "Réponse pendant la coupure"),
+        "the reply sent during the outage",
+        within=60,
+    )
+
+
+async def test_a_stranger_gets_one_polite_refusal_and_nothing_is_posted(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor, server = personas.doctor, mail_bridge.server
+    stranger = "inconnu.passant@sandbox.mssante.fr"
+    server.add_mailboxes({stranger: PASSWORD})
+    subject = f"Intrus {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[mail_bridge.by_mail],
+        subject=subject,
+        message="Pour Anne seulement",
+    )
+    mail = (
+        await eventually(
+            lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the mail"
+        )
+    )[0]
+    before = len(server.messages(stranger))
+    for attempt in range(2):
+        mail_bridge.reply(mail, f"Intrusion {attempt}", port=server.ports.mx, sender=stranger)
+    answers = await eventually(lambda: server.messages(stranger)[before:], "the refusal answer")
+    await asyncio.sleep(2)
+    answers = server.messages(stranger)[before:]
+    assert len(answers) == 1, "one answer, rate-limited"
+    answer = email.message_from_bytes(answers[0], policy=email.policy.default)
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert "participant" in answer.get_body(("plain",)).get_content()
+    bodies = [m.body for m in await spico_client.list_messages(created.conversation.id)]
+    assert not any(b.startswith("Intrusion") for b in bodies)
+
+
+async def test_a_bounce_marks_the_address_and_tells_the_conversation(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor, server = personas.doctor, mail_bridge.server
+    subject = f"Rebond {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[mail_bridge.by_mail],
+        subject=subject,
+        message="Sera renvoyé",
+    )
+    mail = (
+        await eventually(
+            lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the mail"
+        )
+    )[0]
+    dsn = (
+        "From: MAILER-DAEMON@sandbox.mssante.fr (Mail Delivery System)\r\n"
+        f"To: {BRIDGE_ADDRESS}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <dsn.{time.time_ns()}@sandbox.mssante.fr>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nCould not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        f"Final-Recipient: rfc822; {mail_bridge.by_mail_address}\r\nAction: failed\r\n"
+        "Status: 5.2.2\r\n\r\n"
+        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {mail['Message-ID']}\r\n"
+        "\r\n--b--\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", server.ports.mx, timeout=10) as client:
+        client.sendmail("", [BRIDGE_ADDRESS], dsn.encode())
+
+    async def notices() -> list:
+        found = await spico_client.list_messages(created.conversation.id)
+        return [m for m in found if m.kind == "notice"]
+
+    notice = (await eventually(notices, "a notice in the conversation"))[0]
+    assert notice.about == f"mail:{mail_bridge.by_mail}"
+    async with mail_bridge.store.transaction() as session:
+        known = await mailrepo.get_address(session, mail_bridge.by_mail_address)
+    assert known is not None and known.failing
