@@ -17,6 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bridge.matrix.localserver import MatrixDemo
 
 SANDBOX_PORT = 8089
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}/api/v1"
@@ -95,7 +99,13 @@ def run_demo(state_dir: Path, *, config_path: Path) -> int:
             print(problem, file=sys.stderr)
         return 2
     sandbox = start_sandbox(state_dir, secret_folder / "spico-token")
+    matrix_demo = None
     try:
+        if config.matrix.enabled:
+            matrix_demo = start_matrix_demo(state_dir, config_path, secret_folder)
+            if matrix_demo is not None:
+                config = load_config(matrix_demo.config_path)
+                print(matrix_demo.banner(), flush=True)
         print(
             f"\nSPICO sandbox: {SANDBOX_URL} (bearer token in {secret_folder / 'spico-token'};"
             f" {DEMO_CONVERSATIONS} demo conversations seeded)\n"
@@ -109,5 +119,30 @@ def run_demo(state_dir: Path, *, config_path: Path) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config))
     finally:
+        if matrix_demo is not None:
+            matrix_demo.stop()
         _stop(sandbox)
     return 0
+
+
+def start_matrix_demo(
+    state_dir: Path, config_path: Path, secret_folder: Path
+) -> MatrixDemo | None:
+    """The local Synapse with the bot and one user per member of the demo conversations
+    (None, with a message, when Synapse is not installed: run scripts/synapse)."""
+    import json
+
+    from bridge.matrix.localserver import SynapseMissing, start_demo
+
+    token = (secret_folder / "spico-token").read_text(encoding="utf-8").strip()
+    request = urllib.request.Request(
+        f"{SANDBOX_URL}/conversations?limit=50", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        conversations = json.load(answer)["conversations"]
+    members = sorted({m["id"] for c in conversations for m in c["members"]})
+    try:
+        return start_demo(state_dir, config_path, secret_folder, members)
+    except SynapseMissing as missing:
+        print(f"demo: no Matrix: {missing}", file=sys.stderr, flush=True)
+        return None

@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.sandbox",
     "tests.fixtures.bridge",
+    "tests.fixtures.synapse",
+    "tests.fixtures.mailserver",
 ]
