@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,7 +21,7 @@ from typing import Any
 import aiosmtplib
 
 from bridge.config import BridgeConfig, SmtpConfig
-from bridge.core.delivery import DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
 from bridge.core.model import DeliveryKind, World
 from bridge.mail import compose, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
@@ -129,16 +129,27 @@ def display_name(row: repo.ProfessionalRow | None, fallback: str) -> str:
     return name or fallback
 
 
+#: How the sink gets an attachment's bytes from SPICO (the hub's poster offers it).
+FetchAttachment = Callable[[str, str, str], Awaitable[Attachment]]
+
+
 class MailSink:
     """The mail world's ``Sink``: kinds ``message`` (thread) and ``notify`` (notification)."""
 
     world = World.MAIL
 
-    def __init__(self, config: BridgeConfig, store: Store, smtp: SmtpSender | None = None) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: Store,
+        smtp: SmtpSender | None = None,
+        fetch_attachment: FetchAttachment | None = None,
+    ) -> None:
         mail = config.mail
         assert mail.address and mail.smtp and mail.token_key
         self._config = config
         self._store = store
+        self._fetch_attachment = fetch_attachment
         self._key = mail.token_key.get().encode()
         self.sender = Sender(mail.address, mail.display_name, mail.mss_nil, config.spico.web_url)
         self.smtp = smtp or SmtpSender(mail.smtp)
@@ -209,11 +220,30 @@ class MailSink:
             thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
             patient_policy=self._config.policy.mail_patient_tag,
             now=now,
+            attachments=await self._attachments(message),
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             job.conversation_id, member, address, mid, thread, token, str(message.get("id"))
         )
+
+    async def _attachments(self, message: Mapping[str, Any]) -> list[tuple[str, str, bytes]]:
+        """The message's files within ``mail.max_attachment_bytes`` (larger ones stay listed as
+        "in SPICO" only); fetched from SPICO through the hub."""
+        if self._fetch_attachment is None:
+            return []
+        limit = self._config.mail.max_attachment_bytes
+        files = []
+        for meta in message.get("attachments") or []:
+            if int(meta.get("size") or 0) > limit:
+                continue
+            fetched = await self._fetch_attachment(
+                str(meta["id"]),
+                str(meta.get("filename") or "piece-jointe"),
+                str(meta.get("content_type") or "application/octet-stream"),
+            )
+            files.append((fetched.filename, fetched.content_type, fetched.data))
+        return files
 
     async def _record_sent(
         self,

@@ -32,7 +32,7 @@ class MailWorld:
         post: InboundPoster,
         configured: Mapping[str, Participant],
     ) -> None:
-        self.sink = MailSink(config, store)
+        self.sink = MailSink(config, store, fetch_attachment=post.fetch_attachment)
         self.inbox = MailInbox(config, store, post, configured, self.sink)
         self._config = config
 

@@ -428,3 +428,33 @@ async def test_a_bounce_marks_the_address_and_tells_the_conversation(
     async with mail_bridge.store.transaction() as session:
         known = await mailrepo.get_address(session, mail_bridge.by_mail_address)
     assert known is not None and known.failing
+
+
+async def test_attachments_travel_with_the_mail(
+    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
+) -> None:
+    from bridge.spico.models import NewAttachment
+
+    doctor = personas.doctor
+    subject = f"Compte rendu {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[mail_bridge.by_mail],
+        subject=subject,
+        message="Compte rendu joint.",
+        attachments=[
+            NewAttachment(
+                filename="cr.pdf", content_type="application/pdf", content=b"%PDF-1.4 compte rendu"
+            )
+        ],
+    )
+    assert created.message.attachments
+    (mail,) = await eventually(
+        lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the mail"
+    )
+    files = [
+        (part.get_filename(), part.get_content_type(), part.get_content())
+        for part in mail.iter_attachments()
+    ]
+    assert files == [("cr.pdf", "application/pdf", b"%PDF-1.4 compte rendu")]
