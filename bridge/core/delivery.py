@@ -97,7 +97,7 @@ def decide_retry(policy: RetryPolicy, attempts: int, error: Exception) -> Retry 
     if isinstance(error, RetryLater) and error.retry_after is not None:
         return Retry(timedelta(seconds=min(max(error.retry_after, 0.0), policy.max_seconds)))
     wait = wait_exponential_jitter(
-        initial=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds
+        multiplier=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds
     )
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = max(attempts, 1)

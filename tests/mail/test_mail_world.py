@@ -306,6 +306,9 @@ async def test_inactive_member_gets_one_notification_then_a_digest(
     assert posted[0].author_id == mail_bridge.inactive
 
 
+DOVECOT_OUTAGE_SECONDS = 30
+
+
 async def test_smtp_4xx_delays_and_imap_outage_loses_nothing(
     mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
 ) -> None:
@@ -340,11 +343,12 @@ async def test_smtp_4xx_delays_and_imap_outage_loses_nothing(
         )
     )[0]
 
-    # Dovecot goes away; a reply arrives meanwhile (queued by Postfix); nothing is lost.
+    # Dovecot goes away for 30 s (the figure); a reply arrives meanwhile (queued by
+    # Postfix); the bridge's IMAP side reconnects and nothing is lost.
     server.stop_dovecot()
     try:
         mail_bridge.reply(mail, "Réponse pendant la coupure", port=server.ports.mx)
-        await asyncio.sleep(6)
+        await asyncio.sleep(DOVECOT_OUTAGE_SECONDS)
     finally:
         server.start_dovecot()
     await eventually(
