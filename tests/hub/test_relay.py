@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.waiting import eventually
 
 TIMEOUT = 30.0
 
@@ -43,16 +44,6 @@ class RunningBridge:
             return connection.execute(
                 "SELECT world, destination, kind, message_id FROM received ORDER BY rowid"
             ).fetchall()
-
-
-async def _eventually(check: Callable[[], object], what: str) -> object:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -152,7 +143,7 @@ async def test_spoke_message_is_posted_once_and_not_echoed_even_when_retried(
         body="suite",
         idempotency_key=f"relay-later-{conversation}",
     )
-    await _eventually(
+    await eventually(
         lambda: ("matrix", conversation, "message", later.id) in running_bridge.received(),
         "the later message in the room",
     )
@@ -193,11 +184,11 @@ async def test_permanent_failure_ends_failed_with_one_notice(
     notice = found[0]
     assert notice.about == f"mail:{refused}"
     # The notice reaches the others (the room, the other mail reader), never the failed one.
-    await _eventually(
+    await eventually(
         lambda: ("matrix", conversation, "message", notice.id) in running_bridge.received(),
         "the notice in the room",
     )
-    await _eventually(
+    await eventually(
         lambda: ("mail", by_mail, "message", notice.id) in running_bridge.received(),
         "the notice by mail",
     )

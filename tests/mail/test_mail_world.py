@@ -10,7 +10,7 @@ import email.policy
 import smtplib
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -32,8 +32,8 @@ from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS, BRIDGE_PASSWORD
 from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.waiting import eventually
 
-TIMEOUT = 30.0
 PASSWORD = "pro-password"
 
 
@@ -88,18 +88,6 @@ class MailBridge:
             with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
                 client.send_message(reply)
         return mid
-
-
-async def eventually(check: Callable[[], object], what: str, within: float = TIMEOUT) -> object:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -33,19 +32,7 @@ from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
-
-TIMEOUT = 30.0
-T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str) -> T:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.fixtures.waiting import eventually
 
 
 @dataclass
