@@ -140,7 +140,9 @@ class Health:
         except Exception:
             parts["spico"] = False
         CONNECTED.labels("spico").set(1 if parts["spico"] else 0)
-        parts.update(self._worlds_ready())
+        for world, up in self._worlds_ready().items():
+            parts[world] = up
+            CONNECTED.labels(world).set(1 if up else 0)
         self.parts = parts
         READY.set(1 if self.ready else 0)
         return parts

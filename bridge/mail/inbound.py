@@ -121,6 +121,8 @@ class MailInbox:
         self._cursor = f"mail:imap:{self._imap.mailbox}"
         self._lost = asyncio.Event()
         self._folder_ready = False
+        #: True while a session is logged in and following the mailbox (readiness, metrics).
+        self.connected = False
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class MailInbox:
                 uidvalidity = await self._select(client)
                 log.info("IMAP: reading %s", self._imap.mailbox)
                 delay = 1.0
+                self.connected = True
                 await self._follow(client, uidvalidity, stop)
             except asyncio.CancelledError:
                 raise
@@ -142,6 +145,7 @@ class MailInbox:
                     "IMAP: %s; reconnecting in %.0fs", type(exc).__name__ + _short(exc), delay
                 )
             finally:
+                self.connected = False
                 if client is not None:
                     await _logout(client)
             if stop.is_set():

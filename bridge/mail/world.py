@@ -36,6 +36,11 @@ class MailWorld:
         self.inbox = MailInbox(config, store, post, configured, self.sink)
         self._config = config
 
+    @property
+    def ready(self) -> bool:
+        """Ready while the IMAP side follows the mailbox (SMTP connects on demand)."""
+        return self.inbox.connected
+
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self.inbox.run(stop), self._digests(stop))
 
