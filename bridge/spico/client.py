@@ -470,60 +470,60 @@ class SpicoClient:
         response = await self._request("GET", f"/attachments/{attachment_id}")
         return AttachmentContent(content_type=response.content_type, content=response.body)
 
+    async def _conversation_change(self, method: str, path: str, **kwargs: Any) -> Conversation:
+        """A change to a conversation (subject, members, patient): SPICO answers with it."""
+        response = await self._request(method, path, **kwargs)
+        return Conversation.model_validate_json(response.body)
+
     async def rename_conversation(
         self, conversation_id: str, *, on_behalf_of: str, acting_as: str, subject: str
     ) -> Conversation:
-        response = await self._request(
+        return await self._conversation_change(
             "PATCH",
             f"/conversations/{conversation_id}",
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "subject": subject},
         )
-        return Conversation.model_validate_json(response.body)
 
     async def add_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
     ) -> Conversation:
-        response = await self._request(
+        return await self._conversation_change(
             "POST",
             f"/conversations/{conversation_id}/members",
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "member_id": member_id},
         )
-        return Conversation.model_validate_json(response.body)
 
     async def remove_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
     ) -> Conversation:
-        response = await self._request(
+        return await self._conversation_change(
             "DELETE",
             f"/conversations/{conversation_id}/members/{member_id}",
             on_behalf_of=on_behalf_of,
             params={"acting_as": acting_as},
         )
-        return Conversation.model_validate_json(response.body)
 
     async def link_patient(
         self, conversation_id: str, patient_id: str, *, on_behalf_of: str, acting_as: str
     ) -> Conversation:
-        response = await self._request(
+        return await self._conversation_change(
             "PUT",
             f"/conversations/{conversation_id}/patient",
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "patient_id": patient_id},
         )
-        return Conversation.model_validate_json(response.body)
 
     async def unlink_patient(
         self, conversation_id: str, *, on_behalf_of: str, acting_as: str
     ) -> Conversation:
-        response = await self._request(
+        return await self._conversation_change(
             "DELETE",
             f"/conversations/{conversation_id}/patient",
             on_behalf_of=on_behalf_of,
             params={"acting_as": acting_as},
         )
-        return Conversation.model_validate_json(response.body)
 
     # ------------------------------------------------------------------ events
 
