@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
+from bridge.core.composer import SpicoComposer
 from bridge.core.model import DeliveryKind, Participant, World
 
 
@@ -141,7 +142,10 @@ class PostResult:
 
 
 class InboundPoster(Protocol):
-    """The worlds' way to SPICO: post a message (call it), fetch an attachment's bytes."""
+    """The worlds' way to SPICO: post a message (call it), fetch an attachment's bytes, and
+    the composer's features (``composer``: search, start a conversation, members…)."""
+
+    composer: SpicoComposer
 
     async def __call__(self, message: InboundMessage) -> PostResult: ...
 

@@ -14,6 +14,7 @@ import hashlib
 import logging
 
 from bridge.core.delivery import Attachment, InboundMessage, PostResult
+from bridge.hub.composer import SpicoComposerAdapter
 from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.hub.waiting import wait_any
 from bridge.metrics import INBOUND
@@ -54,6 +55,8 @@ class SpicoPoster:
     def __init__(self, store: Store, client: SpicoClient) -> None:
         self._store = store
         self._client = client
+        #: The composer features (search, new conversation…) for the worlds' commands.
+        self.composer = SpicoComposerAdapter(client)
 
     async def __call__(self, message: InboundMessage) -> PostResult:
         key = idempotency_key(message.world.value, message.source_id)

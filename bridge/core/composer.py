@@ -1,0 +1,192 @@
+"""What the worlds may ask SPICO besides posting messages: the composer's features.
+
+SPICO's "start a conversation" screen offers directory search with statuses, favorites,
+recent searches, delegations ("act as"), the active file list, care circles, resource teams
+and conversation changes (members, patient). The worlds offer the same from Matrix commands
+and from mail; they reach SPICO only through this protocol, with plain data, so they depend on
+``core`` and never on ``spico``. The hub implements it over the SPICO client.
+
+Everything goes through SPICO, which enforces delegations and patient access: a refusal comes
+back as :class:`ComposerRefusal` with SPICO's code and sentence, never as a bridge shortcut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+EntryKind = Literal["professional", "structure"]
+
+
+class ComposerError(Exception):
+    """SPICO could not do what was asked."""
+
+
+class ComposerRefusal(ComposerError):
+    """SPICO refused (4xx): ``code`` is its machine code (``no_delegation``, ``not_found``,
+    ``forbidden``…), ``message`` its sentence, ``status`` the HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ComposerUnavailable(ComposerError):
+    """SPICO did not answer (network, 5xx after retries): try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """A directory result: a professional (with status) or a structure."""
+
+    id: str
+    kind: EntryKind
+    name: str  # "Dr Jeanne MARTIN" or the structure's name
+    #: The profession ("Médecin généraliste") or the structure's kind ("EHPAD").
+    description: str
+    city: str
+    #: "rpps", "adeli" or "finess".
+    id_kind: str
+    mssante_address: str
+    #: "online", "active", "absent" or "inactive"; None for a structure.
+    status: str | None = None
+    #: Whether the professional has a SPICO account (structures: always False).
+    has_account: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PatientEntry:
+    id: str
+    ins: str
+    first_name: str
+    last_name: str
+    birth_date: str
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class CircleMember:
+    professional: DirectoryEntry
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class CareCircleView:
+    patient: PatientEntry
+    members: tuple[CircleMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamEntry:
+    id: str
+    name: str
+    description: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentSearchEntry:
+    q: str
+    kind: EntryKind | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """A conversation as SPICO answered after a change."""
+
+    id: str
+    subject: str
+    created_by: str
+    members: tuple[str, ...]
+    patient_id: str | None = None
+
+
+class SpicoComposer(Protocol):
+    """SPICO's composer features, as the worlds call them (implemented by the hub)."""
+
+    async def search(
+        self, q: str, *, structures: bool = False, on_behalf_of: str | None = None, limit: int = 10
+    ) -> list[DirectoryEntry]:
+        """Directory search; with ``on_behalf_of`` SPICO records it as a recent search."""
+        ...
+
+    async def professional(self, professional_id: str) -> DirectoryEntry: ...
+
+    async def lookup_address(self, mssante_address: str) -> DirectoryEntry | None:
+        """The directory entry of an MSSanté address, or None when the directory has none."""
+        ...
+
+    async def delegations(self, account_id: str) -> list[DirectoryEntry]:
+        """The accounts ``account_id`` may act as, their own first."""
+        ...
+
+    async def favorites(self, account_id: str) -> list[DirectoryEntry]: ...
+
+    async def add_favorite(self, account_id: str, target_id: str) -> None: ...
+
+    async def remove_favorite(self, account_id: str, target_id: str) -> None: ...
+
+    async def recent_searches(self, account_id: str) -> list[RecentSearchEntry]: ...
+
+    async def patients(self, account_id: str) -> list[PatientEntry]:
+        """The account's active file list."""
+        ...
+
+    async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry: ...
+
+    async def care_circle(self, patient_id: str, *, on_behalf_of: str) -> CareCircleView: ...
+
+    async def teams(self) -> list[TeamEntry]: ...
+
+    async def request_team(
+        self,
+        team_id: str,
+        *,
+        on_behalf_of: str,
+        acting_as: str,
+        message: str,
+        subject: str | None = None,
+        patient_id: str | None = None,
+        idempotency_key: str,
+    ) -> ConversationRef: ...
+
+    async def create_conversation(
+        self,
+        *,
+        on_behalf_of: str,
+        acting_as: str,
+        members: Sequence[str],
+        subject: str,
+        message: str,
+        patient_id: str | None = None,
+        idempotency_key: str,
+    ) -> ConversationRef:
+        """Start a conversation; the key (a Matrix event id, a Message-ID) makes a retry
+        return the same conversation."""
+        ...
+
+    async def conversation(self, conversation_id: str) -> ConversationRef: ...
+
+    async def add_member(
+        self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
+    ) -> ConversationRef: ...
+
+    async def remove_member(
+        self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
+    ) -> ConversationRef: ...
+
+    async def link_patient(
+        self, conversation_id: str, patient_id: str, *, on_behalf_of: str, acting_as: str
+    ) -> ConversationRef: ...
+
+    async def unlink_patient(
+        self, conversation_id: str, *, on_behalf_of: str, acting_as: str
+    ) -> ConversationRef: ...
