@@ -513,9 +513,14 @@ class SandboxDB:
         text = q.strip()
         if not text:
             return
+        # Delete then insert (not an upsert): a repeated search takes a new rowid, so it is
+        # the newest even when two searches share a millisecond timestamp.
         self.conn.execute(
-            "INSERT INTO recent_searches VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (account_id, q, kind) DO UPDATE SET at = excluded.at",
+            "DELETE FROM recent_searches WHERE account_id = ? AND q = ? AND kind = ?",
+            (account_id, text, kind or ""),
+        )
+        self.conn.execute(
+            "INSERT INTO recent_searches VALUES (?, ?, ?, ?)",
             (account_id, text, kind or "", now_iso()),
         )
         self.conn.execute(
