@@ -7,7 +7,7 @@ never gets their own message back, and a message that came from a spoke is not e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from bridge.core.model import (
     STATE_EVENTS,
@@ -76,3 +76,16 @@ def route(
             if (d.world, d.destination) != (event.about.world, event.about.destination)
         ]
     return destinations
+
+
+def route_status_change(
+    conversation_ids: Iterable[str], policy: RoutingPolicy
+) -> list[Destination]:
+    """A member's SPICO status changed: the rooms of their conversations refresh their topic
+    (it lists every member with their status). Mail has nothing to update."""
+    if World.MATRIX not in policy.worlds:
+        return []
+    return [
+        Destination(World.MATRIX, conversation_id, DeliveryKind.STATE)
+        for conversation_id in sorted(set(conversation_ids))
+    ]

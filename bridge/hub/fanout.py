@@ -27,7 +27,7 @@ from bridge.core.model import (
     RoutingPolicy,
     World,
 )
-from bridge.core.routing import route
+from bridge.core.routing import route, route_status_change
 from bridge.hub.participants import merge
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
@@ -213,10 +213,22 @@ class FanOut:
             return 0
         EVENTS.labels(event.type).inc()
         if event.type == EventType.STATUS_CHANGED:
+            professional_id = str(event.data.get("professional_id"))
             await repo.set_professional_status(
-                session, str(event.data.get("professional_id")), str(event.data.get("status"))
+                session, professional_id, str(event.data.get("status"))
             )
-            return 0
+            refresh = route_status_change(
+                await repo.conversations_with_member(session, professional_id), self._policy
+            )
+            return await repo.enqueue(
+                session,
+                [
+                    repo.NewDelivery(
+                        event.seq, d.destination, d.world.value, d.destination, d.kind.value
+                    )
+                    for d in refresh
+                ],
+            )
         if event.conversation_id is None:
             return 0
         snapshot = batch.snapshots.get(event.conversation_id)

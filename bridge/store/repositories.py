@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -183,6 +184,27 @@ async def get_conversations(
         select(ConversationRecord).where(ConversationRecord.id.in_(wanted))
     )
     return {row.id: _snapshot(row) for row in rows}
+
+
+async def members_of_patient_conversations(session: AsyncSession, patient_id: str) -> set[str]:
+    """Everyone in a conversation about ``patient_id`` (a patient space's membership)."""
+    rows = await session.scalars(
+        select(ConversationRecord.members).where(
+            ConversationRecord.patient["id"].as_string() == patient_id
+        )
+    )
+    return {str(member) for members in rows for member in members or ()}
+
+
+async def conversations_with_member(session: AsyncSession, member_id: str) -> list[str]:
+    """Ids of the conversations ``member_id`` is in (portable: the JSON list as text)."""
+    needle = json.dumps(str(member_id))
+    rows = await session.scalars(
+        select(ConversationRecord.id).where(
+            cast(ConversationRecord.members, Text).contains(needle, autoescape=True)
+        )
+    )
+    return list(rows)
 
 
 async def save_conversation(session: AsyncSession, snapshot: ConversationSnapshot) -> None:

@@ -21,7 +21,7 @@ from bridge.core.model import (
     Status,
     World,
 )
-from bridge.core.routing import mail_kind_for, route
+from bridge.core.routing import mail_kind_for, route, route_status_change
 
 BOTH_WORLDS = RoutingPolicy(frozenset({World.MATRIX, World.MAIL}))
 AUTHOR, READER = "810000000001", "810000000002"
@@ -163,6 +163,14 @@ def test_state_changes_go_to_the_room_only(event_type: EventType) -> None:
 def test_status_changes_and_unknown_types_are_not_fanned_out() -> None:
     for event_type in (EventType.STATUS_CHANGED, "something.new"):
         assert route(RoutedEvent(event_type), CONVERSATION, {}, BOTH_WORLDS) == []
+
+
+def test_a_status_change_refreshes_each_room_of_the_member_once() -> None:
+    assert route_status_change(["c2", "c1", "c2"], BOTH_WORLDS) == [
+        Destination(World.MATRIX, "c1", DeliveryKind.STATE),
+        Destination(World.MATRIX, "c2", DeliveryKind.STATE),
+    ]
+    assert route_status_change(["c1"], RoutingPolicy(frozenset({World.MAIL}))) == []
 
 
 ids = st.sampled_from([f"8100000000{n:02d}" for n in range(8)])

@@ -75,6 +75,23 @@ async def test_conversation_snapshot_upsert(store: Store) -> None:
         assert await repo.count_conversations(session) == 1
 
 
+async def test_conversations_are_found_by_member_and_by_patient(store: Store) -> None:
+    async with store.transaction() as session:
+        for snapshot in (
+            repo.ConversationSnapshot("c1", "a", "81", ("81", "812"), {"id": "p1"}, 1),
+            repo.ConversationSnapshot("c2", "b", "82", ("82", "81"), {"id": "p1"}, 1),
+            repo.ConversationSnapshot("c3", "c", "82", ("82", "83"), {"id": "p2"}, 1),
+            repo.ConversationSnapshot("c4", "d", "83", ("83",), None, 1),
+        ):
+            await repo.save_conversation(session, snapshot)
+    async with store.transaction() as session:
+        # "81" is a prefix of "812": only exact members count.
+        assert sorted(await repo.conversations_with_member(session, "81")) == ["c1", "c2"]
+        assert await repo.conversations_with_member(session, "8") == []
+        assert await repo.members_of_patient_conversations(session, "p1") == {"81", "812", "82"}
+        assert await repo.members_of_patient_conversations(session, "p9") == set()
+
+
 async def test_enqueue_ignores_duplicates(store: Store) -> None:
     await _journal(store, 1)
     delivery = NewDelivery(1, "c1", "matrix", "room", "message")
