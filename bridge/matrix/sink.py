@@ -10,7 +10,7 @@ linked to their SPICO id once sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nio import (
@@ -90,11 +90,14 @@ class MatrixSink:
         store: Store,
         settings: PortalSettings,
         post: InboundPoster,
+        matrix_user_of: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self._client = client
         self._store = store
         self.settings = settings
         self._post = post
+        #: {SPICO id: Matrix user} of every mapped professional (patient spaces span rooms).
+        self._matrix_user_of = matrix_user_of
 
     async def deliver(self, job: DeliveryJob) -> None:
         if job.kind not in (DeliveryKind.STATE, DeliveryKind.MESSAGE):
@@ -248,8 +251,9 @@ class MatrixSink:
         conversation: Mapping[str, Any],
         current: Mapping[tuple[str, str], Mapping[str, Any]],
     ) -> None:
-        """The room is a child of its patient's space (and of no other); the space's members
-        are invited from every room of the patient."""
+        """The room is a child of its patient's space (and of no other). A space's members are
+        the union of its rooms' members: a room moving to another patient, or a member leaving
+        the patient's last conversation, takes them out of the old space."""
         patient = conversation.get("patient") or {}
         patient_id = str(patient.get("id") or "") or None
         previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
@@ -261,6 +265,7 @@ class MatrixSink:
                     "unlink space",
                     self._client.nio.room_put_state(old_space, "m.space.child", {}, room_id),
                 )
+                await self._space_members(job, old_space, str(previous))
         if not patient_id:
             return
         tag = patient_tag(patient, self.settings.tag_policy)
@@ -270,15 +275,26 @@ class MatrixSink:
             "space child",
             self._client.nio.room_put_state(space_id, "m.space.child", {"via": via}, room_id),
         )
-        members = [str(m) for m in conversation.get("members") or []]
+        await self._space_members(job, space_id, patient_id)
+
+    async def _space_members(self, job: DeliveryJob, space_id: str, patient_id: str) -> None:
+        """Invite the mapped members of the patient's conversations; remove the others."""
+        async with self._store.transaction() as session:
+            members = await repo.members_of_patient_conversations(session, patient_id)
+        mapped = dict(self._matrix_user_of())
+        mapped.update({m: p.matrix_user for m, p in job.participants.items() if p.matrix_user})
+        wanted = {mapped[m] for m in members if m in mapped}
         got = await self._client.call("space state", self._client.nio.room_get_state(space_id))
         assert isinstance(got, RoomGetStateResponse)
-        present = memberships(current_state(got.events))
-        for user in sorted(self._wanted_users(job, members)):
-            if present.get(user) not in ("invite", "join", "ban"):
-                await self._client.request(
-                    "space invite", self._client.nio.room_invite(space_id, user)
-                )
+        plan = membership_plan(
+            wanted, memberships(current_state(got.events)), self.settings.bot_user_id
+        )
+        for user in plan.invite:
+            await self._client.request("space invite", self._client.nio.room_invite(space_id, user))
+        for user in plan.kick:
+            await self._client.request(
+                "space kick", self._client.nio.room_kick(space_id, user, KICK_REASON)
+            )
 
     async def _ensure_space(self, patient_id: str, name: str) -> str:
         async with self._store.transaction() as session:

@@ -69,7 +69,13 @@ class MatrixWorld:
         self._mapping = spico_ids_by_matrix_user(configured)
         self._store = store
         self._bridge_existing = matrix.bridge_existing
-        self.sink = MatrixSink(self.client, store, settings, post)
+        self.sink = MatrixSink(
+            self.client,
+            store,
+            settings,
+            post,
+            lambda: {spico: user for user, spico in self._mapping.items()},
+        )
         self.source = MatrixSource(self.client, store, settings, post, lambda: self._mapping)
 
     @property

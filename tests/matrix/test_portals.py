@@ -477,9 +477,12 @@ async def test_patient_and_members_changes_are_reflected(
             state.get(("m.room.name", ""), {}).get("name") == "Coordination"
             and state.get((CONVERSATION_STATE, ""), {}).get("patient_id") is None
             and children.get(("m.space.child", room_id)) == {}
+            # The space's members are those of the patient's rooms: none are left.
+            and children.get(("m.room.member", world.alice.user_id), {}).get("membership")
+            == "leave"
         )
 
-    await eventually(untagged, "the patient tag removed")
+    await eventually(untagged, "the patient tag removed, the room and its member out of the space")
 
     await spico_client.add_member(conversation, world.b, on_behalf_of=doctor, acting_as=doctor)
     await eventually(
@@ -489,6 +492,31 @@ async def test_patient_and_members_changes_are_reflected(
     await eventually(
         lambda: _is(membership(observer, room_id, world.alice.user_id), "leave"), "alice removed"
     )
+
+
+async def test_a_status_change_in_spico_shows_in_the_topic(
+    world: World, spico_client: SpicoClient, personas: Personas
+) -> None:
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[world.a],
+        subject="Statuts",
+        message="Début",
+    )
+    room_id = await world.portal(created.conversation.id)
+    observer = await world.users.login(world.bot, device_id="OBSERVER")
+    alice = await spico_client.get_professional(world.a)
+    name = f"{alice.civility} {alice.first_name} {alice.last_name.upper()}"
+    for status, label in (("absent", "absent"), ("online", "en ligne")):
+        await spico_client.set_status(world.a, status)
+
+        async def shown(label: str = label) -> bool:
+            state = await state_of(observer, room_id)
+            return f"{name} ({label})" in state.get(("m.room.topic", ""), {}).get("topic", "")
+
+        await eventually(shown, f"the topic saying alice is {label}")
 
 
 async def _is(value: Awaitable[str | None], expected: str) -> bool:
