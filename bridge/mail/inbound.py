@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import aioimaplib
+from imapclient import imap_utf7
 
 from bridge.config import BridgeConfig, ImapConfig
 from bridge.core.delivery import InboundMessage, InboundPoster
@@ -100,6 +101,12 @@ def _literal(lines: list[object]) -> bytes | None:
     return None
 
 
+def imap_mailbox_name(name: str) -> str:
+    """A folder name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
+    encoded = imap_utf7.encode(name).decode("ascii")
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class MailInbox:
     """Reads the bridge's mailbox and hands each mail to SPICO (or answers/records it)."""
 
@@ -155,7 +162,7 @@ class MailInbox:
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     async def _select(self, client: aioimaplib.IMAP4) -> int:
-        response = await client.select(self._imap.mailbox)
+        response = await client.select(imap_mailbox_name(self._imap.mailbox))
         if response.result != "OK":
             raise ImapUnavailable("SELECT refused")
         for line in response.lines:
@@ -244,7 +251,7 @@ class MailInbox:
         """Move the mail (when configured and the server can), else flag it."""
         folder = self._imap.processed_folder
         if self._imap.processed == "move" and folder and client.has_capability("MOVE"):
-            quoted = '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            quoted = imap_mailbox_name(folder)
             if not self._folder_ready:
                 await client.create(quoted)  # fails harmlessly when it exists
                 self._folder_ready = True

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.config import load_config
 from bridge.core.delivery import InboundMessage, PostResult
-from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, open_imap
+from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mailrepo
@@ -66,7 +66,7 @@ async def inbox_setup(
     }
     imap = {**transport, "port": mail_server.ports.imaps, "security": "tls", "processed": mode}
     if mode == "move":
-        imap["processed_folder"] = "Processed"
+        imap["processed_folder"] = "Traités SPICO"  # non-ASCII: modified UTF-7 on the wire
     url = f"sqlite:///{tmp_path / 'inbox.db'}"
     path = bridge_config(
         tmp_path,
@@ -119,9 +119,15 @@ async def test_each_mail_once_cursor_after_each(
             flags = b" ".join(line for line in response.lines if isinstance(line, bytes))
             assert PROCESSED_KEYWORD.encode() in flags and b"\\Seen" in flags
         else:
-            status = await client.status("Processed", "(MESSAGES)")
+            status = await client.status(imap_mailbox_name("Traités SPICO"), "(MESSAGES)")
             assert b"MESSAGES 3" in b" ".join(
                 line for line in status.lines if isinstance(line, bytes)
             )
     finally:
         await client.logout()
+
+
+def test_folder_names_are_modified_utf7_and_quoted() -> None:
+    assert imap_mailbox_name("INBOX") == '"INBOX"'
+    assert imap_mailbox_name("Traités") == '"Trait&AOk-s"'
+    assert imap_mailbox_name('Dossier "A" & B') == '"Dossier \\"A\\" &- B"'
