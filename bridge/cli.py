@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import __version__
@@ -95,9 +94,9 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bridge.demo import run_demo
+    from bridge.demo import demo_command
 
-    return run_demo(Path(args.state_dir), config_path=Path(args.config))
+    return demo_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,10 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=_cmd_sandbox)
 
     demo = commands.add_parser(
-        "demo", help="start the sandbox and the bridge locally on embedded defaults"
+        "demo",
+        help="start the sandbox, Synapse, Postfix + Dovecot and the bridge locally (scripts/demo)",
     )
-    demo.add_argument("--state-dir", default=".state", help="where everything is kept")
-    demo.add_argument("--config", default="config/spico-bridge.local.yaml")
+    from bridge.demo import add_demo_arguments
+
+    add_demo_arguments(demo)
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

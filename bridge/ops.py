@@ -2,6 +2,9 @@
 
 Logs are structured (``logging.format: json``) and pass through a redaction filter, a second
 line of defence after the rule that no code logs bodies, patient identities or reply tokens.
+``logging.level: DEBUG`` is the bridge's own debug output: libraries never log below INFO
+(their DEBUG is wire traffic: aioimaplib logs every IMAP line, fetched mails included), and
+those that put payloads in higher levels too are held at WARNING (:data:`QUIET_LOGGERS`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ PURGE_EVERY = timedelta(days=1)
 _REDACTIONS = (
     # Reply tokens in sub-addresses (bridge+TOKEN@domain) and bare tokens after "token=".
     (re.compile(r"(\+)[A-Za-z0-9_\-.=]{12,}(@)"), r"\1[token]\2"),
+    # Reply tokens in References (<rt.TOKEN@domain>).
+    (re.compile(r"(<rt\.)[A-Za-z0-9_\-=]{12,}(@)"), r"\1[token]\2"),
     (re.compile(r"(token[=:]\s*)[A-Za-z0-9_\-.=]{8,}", re.IGNORECASE), r"\1[token]"),
     # INS / NIR: 13 characters (Corsica 2A/2B) followed by a 2-digit key.
     (re.compile(r"\b[12478]\d{4}(?:\d{2}|2[AB])\d{6}\d{2}\b"), "[INS]"),
@@ -80,8 +85,38 @@ class JsonFormatter(logging.Formatter):
         )
 
 
+#: The bridge's own loggers (``bridge``, ``bridge.*``): the only ones allowed below INFO.
+OWN_LOGGER = "bridge"
+#: Third-party loggers held at WARNING whatever ``logging.level`` says: they log protocol
+#: traffic or payloads (aioimaplib even at INFO: "unknown data received <line>"), SQL with its
+#: parameters, or one line per request.
+QUIET_LOGGERS = (
+    "aioimaplib",
+    "aiosmtplib",
+    "imapclient",
+    "nio",
+    "peewee",
+    "aiohttp.access",
+    "aiohttp.client",
+    "aiosqlite",
+    "sqlalchemy",
+    "alembic.runtime.migration",
+)
+
+
+class LibraryDebugFilter(logging.Filter):
+    """Drops DEBUG records of every logger but the bridge's: libraries' debug output is wire
+    level (requests, responses, fetched mails), whichever library a later change brings in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO:
+            return True
+        return record.name == OWN_LOGGER or record.name.startswith(OWN_LOGGER + ".")
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(LibraryDebugFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter()
@@ -89,8 +124,9 @@ def configure_logging(level: str, fmt: str) -> None:
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy.engine", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in QUIET_LOGGERS:
+        if logging.getLogger(noisy).getEffectiveLevel() < logging.WARNING:
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 # --- audit retention ----------------------------------------------------------------------------

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.bridge",
     "tests.fixtures.synapse",
     "tests.fixtures.mailserver",
+    "tests.fixtures.worlds",
 ]

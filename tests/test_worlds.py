@@ -9,44 +9,46 @@ Assertions poll with deadlines; nothing waits a fixed time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import email
-import email.policy
-import email.utils
-import smtplib
-import ssl
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import AsyncClient, RoomGetStateResponse, RoomMessagesResponse
+from nio import AsyncClient
 
-from bridge.app import serve
-from bridge.config import load_config
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
-from bridge.store import matrix as mrepo
-from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
-from tests.fixtures.mailserver import BRIDGE_ADDRESS, BRIDGE_PASSWORD
+from tests.fixtures.mailserver import BRIDGE_ADDRESS
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
+from tests.fixtures.worlds import (
+    MATRIX_CURSOR,
+    SPICO_CURSOR,
+    InProcessBridge,
+    StartBridge,
+    bodies,
+    join_when_invited,
+    mail_section,
+    mails,
+    matrix_section,
+    reply_by_mail,
+    text_of,
+    timeline,
+)
 
 PASSWORD = "worlds-password"
 
 
 @dataclass
 class Worlds:
-    store: Store
+    bridge: InProcessBridge
     server: LocalMailServer
     bot: MatrixUser
     reader: str  # SPICO id of the professional who follows by mail
@@ -55,87 +57,28 @@ class Worlds:
     matrix_user: MatrixUser
     users: MatrixUsers
 
+    @property
+    def store(self) -> Store:
+        return self.bridge.store
+
     def mails(self, subject_part: str) -> list[EmailMessage]:
         """The mails in the reader's mailbox whose subject contains ``subject_part``."""
-        found = []
-        for raw in self.server.messages(self.reader_address):
-            mail = email.message_from_bytes(raw, policy=email.policy.default)
-            if subject_part in str(mail["Subject"]):
-                found.append(mail)  # type: ignore[arg-type]
-        return found
+        return mails(self.server, self.reader_address, subject_part)
 
     def reply(self, original: EmailMessage, body: str) -> str:
         """Answer like a mail client through the submission port, original quoted."""
-        reply = EmailMessage()
-        reply["From"] = self.reader_address
-        reply["To"] = str(original["Reply-To"])
-        reply["Subject"] = "Re: " + str(original["Subject"])
-        reply["In-Reply-To"] = str(original["Message-ID"])
-        reply["References"] = f"{original['References'] or ''} {original['Message-ID']}".strip()
-        mid = email.utils.make_msgid(domain="client.sandbox.mssante.fr")
-        reply["Message-ID"] = mid
-        quoted = "\n".join("> " + line for line in text_of(original).splitlines())
-        reply.set_content(
-            f"{body}\n\nLe 25/11/2026 à 10:00, SPICO <{BRIDGE_ADDRESS}> a écrit :\n{quoted}\n"
+        return reply_by_mail(
+            self.server, original, body, sender=self.reader_address, password=PASSWORD
         )
-        context = ssl.create_default_context(cafile=str(self.server.ca_file))
-        with smtplib.SMTP("127.0.0.1", self.server.ports.submission, timeout=10) as client:
-            client.starttls(context=context)
-            client.login(self.reader_address, PASSWORD)
-            client.send_message(reply)
-        return mid
 
     async def portal(self, conversation_id: str) -> str:
-        async def found() -> str | None:
-            async with self.store.transaction() as session:
-                row = await mrepo.get_portal(session, conversation_id)
-            return row.room_id if row else None
-
-        return await eventually(found, "the portal room")
+        return await self.bridge.portal(conversation_id)
 
     async def joined(self, room_id: str) -> AsyncClient:
         """The Matrix user, logged in and joined to the portal once invited."""
         client = await self.users.login(self.matrix_user)
-
-        async def join() -> bool:
-            await client.join(room_id)
-            return await membership(client, room_id, self.matrix_user.user_id) == "join"
-
-        await eventually(join, "the Matrix user joining the portal")
+        await join_when_invited(client, room_id, self.matrix_user.user_id)
         return client
-
-
-def text_of(mail: EmailMessage) -> str:
-    return str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
-
-
-async def membership(client: AsyncClient, room_id: str, user_id: str) -> str | None:
-    response = await client.room_get_state(room_id)
-    if not isinstance(response, RoomGetStateResponse):
-        return None
-    for event in response.events:
-        if event["type"] == "m.room.member" and event.get("state_key") == user_id:
-            return event["content"].get("membership")
-    return None
-
-
-async def timeline(client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
-    """Every m.room.message event the client may see in the room, oldest first."""
-    events: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        page = await client.room_messages(room_id, start=token, limit=200)
-        assert isinstance(page, RoomMessagesResponse), page
-        events.extend(e.source for e in page.chunk)
-        if not page.chunk or not page.end:
-            break
-        token = page.end
-    events.reverse()
-    return [e for e in events if e.get("type") == "m.room.message"]
-
-
-def bodies(events: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
-    return [e for e in events if text in e["content"].get("body", "")]
 
 
 async def in_spico(client: SpicoClient, conversation: str, body: str) -> list[Any]:
@@ -150,8 +93,9 @@ async def worlds(
     spico_sandbox: SandboxProcess,
     spico_directory: Directory,
     personas: Personas,
+    in_process_bridge: StartBridge,
     tmp_path: Path,
-) -> AsyncIterator[Worlds]:
+) -> Worlds:
     people = {p.id: p for p in spico_directory.professionals}
     # Colleagues no other test file maps, active (an inactive one gets notifications instead).
     reader, talker = [
@@ -162,25 +106,11 @@ async def worlds(
     reader_address = people[reader].mssante_address.lower()
     mail_server.add_mailboxes({reader_address: PASSWORD})
     bot, matrix_user = matrix_users.new("wbot"), matrix_users.new("wtalker")
-
     secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "bridge-password").write_text(BRIDGE_PASSWORD)
-    (secrets / "token-key").write_text("k" * 48)
-    (secrets / "bot-password").write_text(bot.password)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": str(secrets / "bridge-password"),
-        "ca_file": str(mail_server.ca_file),
-        "timeout_seconds": 10,
-    }
-    database = f"sqlite:///{tmp_path / 'bridge.db'}"
     path = bridge_config(
         tmp_path,
         spico_sandbox,
-        database_url=database,
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
         poll_wait_seconds=2,
         participants=[
             {"spico_id": reader, "mail": reader_address, "delivery": "mail"},
@@ -192,42 +122,13 @@ async def worlds(
             "backoff_max_seconds": 1,
             "max_attempts": 100,
         },
-        matrix={
-            "homeserver": synapse.url,
-            "server_name": synapse.server_name,
-            "bot_user_id": bot.user_id,
-            "password_file": str(secrets / "bot-password"),
-        },
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": mail_server.ports.submission},
-            "imap": {**transport, "port": mail_server.ports.imap, "poll_interval_seconds": 5},
-            "token_key_file": str(secrets / "token-key"),
-            "mss_nil": "SPICO-BRIDGE-TEST",
-        },
+        matrix=matrix_section(synapse, bot, secrets),
+        mail=mail_section(mail_server, secrets),
     )
-    config = load_config(path)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(config, stop))
-    store = await Store.open(database)
-
-    async def ready() -> bool:
-        assert not task.done(), "the bridge stopped"
-        async with store.transaction() as session:
-            spico = await repo.get_cursor(session, "spico:events")
-            matrix = await repo.get_cursor(session, "matrix:sync")
-        return spico is not None and matrix is not None
-
-    try:
-        await eventually(ready, "the bridge to start")
-        yield Worlds(
-            store, mail_server, bot, reader, reader_address, talker, matrix_user, matrix_users
-        )
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 30)
-        await store.close()
+    bridge = await in_process_bridge(path, cursors=(SPICO_CURSOR, MATRIX_CURSOR))
+    return Worlds(
+        bridge, mail_server, bot, reader, reader_address, talker, matrix_user, matrix_users
+    )
 
 
 async def start_conversation(

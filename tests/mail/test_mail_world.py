@@ -4,13 +4,10 @@ LMTP → Dovecot started by the test session. Professionals reply with a real SM
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import smtplib
-import ssl
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -19,8 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from bridge.app import serve
-from bridge.config import load_config
 from bridge.mail import world as mail_world
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
@@ -30,9 +25,10 @@ from bridge.store import repositories as repo
 from bridge.store.models import Delivery, Notification
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
-from tests.fixtures.mailserver import BRIDGE_ADDRESS, BRIDGE_PASSWORD
+from tests.fixtures.mailserver import BRIDGE_ADDRESS
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.waiting import eventually
+from tests.fixtures.worlds import StartBridge, mail_section, mails, reply_by_mail
 
 PASSWORD = "pro-password"
 
@@ -47,12 +43,7 @@ class MailBridge:
     inactive_address: str
 
     def mails(self, address: str, subject_part: str) -> list[EmailMessage]:
-        found = []
-        for raw in self.server.messages(address):
-            mail = email.message_from_bytes(raw, policy=email.policy.default)
-            if subject_part in str(mail["Subject"]):
-                found.append(mail)  # type: ignore[arg-type]
-        return found
+        return mails(self.server, address, subject_part)
 
     def reply(
         self,
@@ -64,30 +55,15 @@ class MailBridge:
         sender: str | None = None,
     ) -> str:
         """Answer like a mail client: Reply-To, threading headers, quoted original."""
-        reply = EmailMessage()
-        reply["From"] = sender or self.by_mail_address
-        reply["To"] = str(original["Reply-To"])
-        reply["Subject"] = "Re: " + str(original["Subject"])
-        reply["In-Reply-To"] = str(original["Message-ID"])
-        reply["References"] = f"{original['References']} {original['Message-ID']}"
-        mid = mid or email.utils.make_msgid(domain="client.sandbox.mssante.fr")
-        reply["Message-ID"] = mid
-        quoted = "\n".join(
-            "> " + line for line in original.get_body(("plain",)).get_content().splitlines()
+        return reply_by_mail(
+            self.server,
+            original,
+            body,
+            sender=sender or self.by_mail_address,
+            password=PASSWORD,
+            port=port,
+            mid=mid,
         )
-        reply.set_content(
-            f"{body}\n\nLe 25/11/2026 à 10:00, SPICO <{BRIDGE_ADDRESS}> a écrit :\n{quoted}\n"
-        )
-        context = ssl.create_default_context(cafile=str(self.server.ca_file))
-        if port is None:
-            with smtplib.SMTP("127.0.0.1", self.server.ports.submission, timeout=10) as client:
-                client.starttls(context=context)
-                client.login(sender or self.by_mail_address, PASSWORD)
-                client.send_message(reply)
-        else:  # the MX port: as another operator's server delivers
-            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-                client.send_message(reply)
-        return mid
 
 
 @pytest.fixture
@@ -99,7 +75,8 @@ async def mail_bridge(
     mail_server: LocalMailServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[MailBridge]:
+    in_process_bridge: StartBridge,  # last: it stops the bridge before the others tear down
+) -> MailBridge:
     monkeypatch.setattr(mail_world, "DIGEST_POLL_SECONDS", 0.3)
     people = {p.id: p for p in spico_directory.professionals}
     taken = {personas.doctor, *personas.colleagues[:3]}
@@ -111,18 +88,6 @@ async def mail_bridge(
     )
     addresses = {m: people[m].mssante_address.lower() for m in (by_mail, inactive)}
     mail_server.add_mailboxes({address: PASSWORD for address in addresses.values()})
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "bridge-password").write_text(BRIDGE_PASSWORD)
-    (secrets / "token-key").write_text("k" * 48)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": str(secrets / "bridge-password"),
-        "ca_file": str(mail_server.ca_file),
-        "timeout_seconds": 10,
-    }
     path = bridge_config(
         tmp_path,
         spico_sandbox,
@@ -142,34 +107,13 @@ async def mail_bridge(
             "backoff_max_seconds": 1,
             "max_attempts": 100,
         },
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": mail_server.ports.submission},
-            "imap": {**transport, "port": mail_server.ports.imap, "poll_interval_seconds": 5},
-            "token_key_file": str(secrets / "token-key"),
-            "mss_nil": "SPICO-BRIDGE-TEST",
-        },
+        mail=mail_section(mail_server, tmp_path / "secrets"),
         sections={"notifications": {"period_minutes": 60}},
     )
-    config = load_config(path)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(config, stop))
-    store = await Store.open(config.database_url)
-
-    async def started() -> bool:
-        async with store.transaction() as session:
-            return await repo.get_cursor(session, "spico:events") is not None
-
-    await eventually(started, "the bridge to start")
-    try:
-        yield MailBridge(
-            store, mail_server, by_mail, addresses[by_mail], inactive, addresses[inactive]
-        )
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 30)
-        await store.close()
+    bridge = await in_process_bridge(path)
+    return MailBridge(
+        bridge.store, mail_server, by_mail, addresses[by_mail], inactive, addresses[inactive]
+    )
 
 
 async def _replies(client: SpicoClient, conversation: str, body: str) -> list:

@@ -1,0 +1,336 @@
+"""The one-command demo, driven as a person would: ``scripts/demo`` (the README's run command)
+brings up the sandbox, Synapse, Postfix + Dovecot and the bridge; a demo member reads the
+sample conversation's mail over IMAP and answers it over SMTP submission; the answer shows up
+in the conversation's Matrix room for that member's Matrix account; Ctrl-C stops everything.
+
+The demo runs on its own servers (``--ports auto``, state in a temporary folder), never on the
+session's. Everything it tells the user is read from its output and its ``demo.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import imaplib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomResolveAliasResponse
+
+from bridge.demo import (
+    DEFAULT_PORTS,
+    INFO_NAME,
+    READY_LINE,
+    DemoError,
+    choose_ports,
+    demo_config,
+    parse_port_overrides,
+    run_demo,
+)
+from bridge.mail.localserver import LocalMailServer
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worlds import bodies, compose_reply, join_when_invited, submit, timeline
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "scripts" / "demo"
+LOCAL_CONFIG = REPO / "config" / "spico-bridge.local.yaml"
+#: scripts/demo first checks the set-up (a changed pyproject.toml means a reinstall).
+START_TIMEOUT = 300.0
+STOP_TIMEOUT = 60.0
+RELAY_TIMEOUT = 120.0
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (an exited daemon lingers as one until reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    state = next((line for line in status.splitlines() if line.startswith("State:")), "")
+    fields = state.split()
+    return len(fields) > 1 and fields[1] not in ("Z", "X")
+
+
+def _port_free(port: int) -> bool:
+    """Nothing listens there: a server could bind it now (TIME_WAIT leftovers allowed, as
+    servers set SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _processes_mentioning(folder: Path) -> list[str]:
+    """Live processes whose command line mentions ``folder`` or whose working directory is
+    inside it (Postfix's daemons run in their queue folder: ``master -w`` names no path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        inside = cwd == str(folder) or cwd.startswith(f"{folder}/")
+        if (str(folder) in command or inside) and _alive(int(entry.name)):
+            found.append(f"{entry.name} (in {cwd}): {command.strip()}")
+    return found
+
+
+@dataclass
+class DemoRun:
+    """``scripts/demo --state-dir STATE --ports auto`` in its own process group (a terminal's
+    foreground job: Ctrl-C signals the whole group)."""
+
+    process: subprocess.Popen[bytes]
+    state: Path
+    output: Path
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace") if self.output.exists() else ""
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.text().splitlines()[-lines:])
+
+    def wait_for_line(self, line: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while line not in self.text():
+            if self.process.poll() is not None:
+                pytest.fail(f"the demo exited ({self.process.returncode}):\n{self.tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the demo did not print {line!r} in {timeout:.0f}s:\n{self.tail()}")
+            time.sleep(0.2)
+
+    def info(self) -> dict[str, Any]:
+        return json.loads((self.state / INFO_NAME).read_text(encoding="utf-8"))
+
+    def ctrl_c(self) -> int:
+        """SIGINT to the process group, as Ctrl-C does; the exit code."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=STOP_TIMEOUT)
+
+    def clean_up(self) -> None:
+        """After a failure: whatever is left, by PID (the group, then the recorded daemons)."""
+        if self.process.poll() is None:
+            try:
+                self.ctrl_c()
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the sandbox, if it outlived the demo
+        with contextlib.suppress(Exception):
+            LocalMailServer(self.state / "mail").stop()  # by the PID files
+        with contextlib.suppress(Exception):
+            pid = int(self.info()["pids"]["synapse"])
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def demo_run() -> Iterator[DemoRun]:
+    state = Path(tempfile.mkdtemp(prefix="spico-demo-"))
+    state.chmod(0o755)  # Dovecot's mail processes (user mail) traverse it
+    output = state / "demo-output.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(DEMO), "--state-dir", str(state), "--ports", "auto"],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    run = DemoRun(process, state, output)
+    try:
+        yield run
+    finally:
+        run.clean_up()
+        with contextlib.suppress(OSError):
+            shutil.rmtree(state)
+
+
+def _secret(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
+def read_inbox(address: str, password: str, port: int, ca_file: str) -> list[EmailMessage]:
+    """Every mail in the mailbox's INBOX, over IMAPS (read-only, nothing marked seen)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    found: list[EmailMessage] = []
+    with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=context, timeout=10) as imap:
+        imap.login(address, password)
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("SEARCH", "ALL")
+        for uid in data[0].split():
+            _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = next(p[1] for p in parts if isinstance(p, tuple))
+            found.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        imap.logout()
+    return found
+
+
+@pytest.mark.timeout(START_TIMEOUT + 3 * RELAY_TIMEOUT + STOP_TIMEOUT)
+async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
+    demo_run: DemoRun,
+) -> None:
+    demo_run.wait_for_line(READY_LINE, START_TIMEOUT)
+    info = demo_run.info()
+    output = demo_run.text()
+    sample, matrix, mail = info["sample"], info["matrix"], info["mail"]
+    assert sample and "mailbox" in sample and "matrix_user" in sample, info
+    for told in (sample["mailbox"], sample["matrix_user"], sample["room_alias"]):
+        assert told in output, f"the demo tells the user about {told}"
+    assert all(port != 2024 for port in info["ports"].values())
+
+    # The member's mailbox holds the sample conversation's mail (bridged at start).
+    mail_password = _secret(mail["password_file"])
+
+    def bridged() -> list[EmailMessage]:
+        inbox = read_inbox(sample["mailbox"], mail_password, mail["imaps"]["port"], mail["ca_file"])
+        return [m for m in inbox if sample["subject"] in str(m["Subject"])]
+
+    original = (await eventually(bridged, "the sample mail in the mailbox", RELAY_TIMEOUT))[-1]
+    assert "bridge+" in str(original["Reply-To"])
+
+    # The member answers it with their mail client.
+    text = f"Réponse tapée dans la messagerie de démo {uuid.uuid4().hex[:10]}"
+    submit(
+        compose_reply(original, text, sender=sample["mailbox"]),
+        port=mail["submission"]["port"],
+        ca_file=mail["ca_file"],
+        username=sample["mailbox"],
+        password=mail_password,
+    )
+
+    # The same member, in Matrix, sees it in the conversation's room.
+    client = AsyncClient(
+        matrix["homeserver"],
+        sample["matrix_user"],
+        config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0),
+    )
+    try:
+        login = await client.login(_secret(matrix["password_file"]))
+        assert isinstance(login, LoginResponse), login
+
+        async def room() -> str | None:
+            answer = await client.room_resolve_alias(sample["room_alias"])
+            return answer.room_id if isinstance(answer, RoomResolveAliasResponse) else None
+
+        room_id = await eventually(room, "the portal room", RELAY_TIMEOUT)
+        await join_when_invited(client, room_id, sample["matrix_user"])
+
+        async def relayed() -> list[dict[str, Any]]:
+            return bodies(await timeline(client, room_id), text)
+
+        events = await eventually(relayed, "the mail reply in the Matrix room", RELAY_TIMEOUT)
+        assert len(events) == 1 and events[0]["sender"] == matrix["bot_user_id"]
+        assert "a écrit" not in events[0]["content"]["body"], "the quote stays out of the room"
+    finally:
+        await client.close()
+
+    output = demo_run.text()
+    assert text not in output, "the demo's log shows no message body"
+    token = str(original["Reply-To"]).split("+", 1)[1].split("@", 1)[0]
+    assert token not in output, "nor a reply token"
+
+    # Ctrl-C: the demo stops, and so does everything it started (which the checks below see
+    # while it runs: Postfix's master, Dovecot, Synapse, the sandbox).
+    running = "\n".join(_processes_mentioning(demo_run.state))
+    for daemon in (
+        "postfix/sbin/master",
+        "dovecot",
+        "synapse.app.homeserver",
+        "bridge.spico.sandbox",
+    ):
+        assert daemon in running, f"{daemon} not seen among:\n{running}"
+    assert demo_run.ctrl_c() == 0, demo_run.tail()
+    pids = {name: pid for name, pid in info["pids"].items() if name != "demo"}
+    assert {"sandbox", "synapse", "postfix", "dovecot"} <= set(pids), pids
+
+    def all_gone() -> bool:
+        return (
+            not any(_alive(pid) for pid in pids.values())
+            and all(_port_free(port) for port in info["ports"].values())
+            and not _processes_mentioning(demo_run.state)
+        )
+
+    with contextlib.suppress(AssertionError):  # the asserts below say what is left
+        await eventually(all_gone, "every process and port of the demo gone", within=20)
+    assert not [name for name, pid in pids.items() if _alive(pid)], "a process outlived the demo"
+    busy = [f"{n} {p}" for n, p in info["ports"].items() if not _port_free(p)]
+    assert not busy, f"ports still taken after the demo: {busy}"
+    assert not _processes_mentioning(demo_run.state)
+
+
+# --- the demo's options, without starting anything -----------------------------------------------
+
+
+def test_ports_are_fixed_by_default_or_picked_free_and_overridable() -> None:
+    assert choose_ports() == DEFAULT_PORTS
+    auto = choose_ports("auto", {"sandbox": 18089})
+    assert auto["sandbox"] == 18089 and set(auto) == set(DEFAULT_PORTS)
+    assert len(set(auto.values())) == len(auto) and 2024 not in auto.values()
+    assert all(_port_free(port) for name, port in auto.items() if name != "sandbox")
+    assert parse_port_overrides(["imaps=12993", "http=19464"]) == {"imaps": 12993, "http": 19464}
+    for wrong in (["imaps"], ["imaps=x"], ["imaps=70000"]):
+        with pytest.raises(DemoError):
+            parse_port_overrides(wrong)
+    with pytest.raises(DemoError, match="unknown port name"):
+        choose_ports("fixed", {"smtp": 2525})
+    with pytest.raises(DemoError, match="same port"):
+        choose_ports("fixed", {"mx": DEFAULT_PORTS["submission"]})
+
+
+def test_the_base_config_moves_to_the_state_folder_and_ports(tmp_path: Path) -> None:
+    base = yaml.safe_load(LOCAL_CONFIG.read_text("utf-8"))
+    ports = choose_ports("auto")
+    data = demo_config(base, tmp_path, ports)
+    assert ".state" not in json.dumps(data), "every path follows --state-dir"
+    assert data["state_dir"] == str(tmp_path)
+    assert data["spico"]["token_file"] == str(tmp_path / "secrets" / "spico-token")
+    assert data["spico"]["base_url"] == f"http://127.0.0.1:{ports['sandbox']}/api/v1"
+    assert data["matrix"]["homeserver"] == f"http://127.0.0.1:{ports['synapse']}"
+    assert data["mail"]["smtp"]["port"] == ports["submission"]
+    assert data["mail"]["imap"]["port"] == ports["imaps"]  # security: tls in the base config
+    assert data["http"] == {"listen_host": "127.0.0.1", "listen_port": ports["http"]}
+    assert base["state_dir"] == ".state", "the base config is left as it was"
+
+
+def test_a_port_in_use_stops_the_demo_before_it_starts_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = choose_ports("auto", {"sandbox": port})
+        code = run_demo(
+            tmp_path, config_path=REPO / "config" / "spico-bridge.local.yaml", ports=ports
+        )
+    assert code == 2
+    assert f"sandbox {port}" in capsys.readouterr().err
+    assert not (tmp_path / "sandbox.log").exists() and not (tmp_path / INFO_NAME).exists()
