@@ -230,8 +230,11 @@ def dump_tasks() -> None:
         log.warning("task %s: %s", task.get_name(), where or "(not started)")
 
 
-async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
-    """Run the bridge until ``stop`` is set (or SIGTERM/SIGINT when it is not given)."""
+async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
+    """Run the bridge until ``stop`` is set (or SIGTERM/SIGINT when it is not given).
+
+    Returns the exit status: 1 when a world refused to run (e.g. another process holds the
+    Matrix encryption device), so that the service manager sees a failure, else 0."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -254,14 +257,15 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, bridge.reload_requested.set)
         await bridge.run(stop)
+        refusals = [r for r in (getattr(a, "refused", None) for a in bridge.worlds) if r]
     finally:
         await client.close()
         await store.close()
         log.info("stopped")
+    return 1 if refusals else 0
 
 
 def run(config: BridgeConfig) -> int:
     """The ``spico-bridge run`` command."""
     configure_logging(config)
-    asyncio.run(serve(config))
-    return 0
+    return asyncio.run(serve(config))

@@ -560,6 +560,12 @@ class MatrixConfig(_Model):
     access_token_env: SecretEnv | None = None
     federate: bool = False
     encryption: bool = False
+    #: End-to-end encryption: where the bot's Olm/Megolm keys live (default
+    #: ``<state_dir>/matrix-crypto``) and the key that encrypts them at rest (optional: a random
+    #: key is generated next to the store when none is given).
+    crypto_store: LocalPath | None = None
+    crypto_pickle_key_file: SecretFile | None = None
+    crypto_pickle_key_env: SecretEnv | None = None
     patient_spaces: bool = False
     bridge_existing: BridgeExisting = "new"
     command_prefix: str = "!spico"
@@ -590,6 +596,7 @@ class MatrixConfig(_Model):
                 )
             elif self.appservice is None:
                 checks.add("appservice", "is required when matrix.mode is appservice")
+        _one_secret(self, checks, ["crypto_pickle_key"], required=False)
         if self.bot_user_id and self.server_name:
             bot_server = self.bot_user_id.split(":", 1)[1]
             if bot_server != self.server_name:
@@ -614,6 +621,15 @@ class MatrixConfig(_Model):
     @property
     def uses_access_token(self) -> bool:
         return self.access_token_file is not None or self.access_token_env is not None
+
+    @property
+    def crypto_pickle_key(self) -> Secret | None:
+        """The passphrase encrypting the Olm/Megolm store, when the admin gives one."""
+        return self.crypto_pickle_key_file or self.crypto_pickle_key_env
+
+    def crypto_store_dir(self, state_dir: Path) -> Path:
+        """Where the bot's end-to-end keys are kept (only used when ``encryption`` is true)."""
+        return self.crypto_store or state_dir / "matrix-crypto"
 
 
 class _MailTransport(_Model):
@@ -1201,6 +1217,17 @@ def _semantic_warnings(
         warn("mail.address", "the bridge's own address is outside mail.trusted_domains")
     if config.matrix.appservice is not None and config.matrix.mode != "appservice":
         warn("matrix.appservice", "ignored: matrix.mode is not appservice")
+    matrix = config.matrix
+    if matrix.enabled and not matrix.encryption:
+        for key in ("crypto_store", "crypto_pickle_key_file", "crypto_pickle_key_env"):
+            if getattr(matrix, key) is not None:
+                warn(f"matrix.{key}", "ignored: matrix.encryption is false")
+    if matrix.enabled and matrix.encryption and config.database_url.startswith("postgresql"):
+        warn(
+            "matrix.encryption",
+            "with encryption only one bridge process may run the Matrix side (one bot device, "
+            "one key store): a second process using the same bot is refused at start",
+        )
     if config.notifications.enabled and not config.mail.enabled and "notifications" in lines:
         warn("notifications", "ignored: notifications are sent by mail and mail is not enabled")
     for index, participant in enumerate(config.participants):

@@ -138,6 +138,8 @@ class PostResult:
     accepted: bool
     spico_message_id: str | None = None
     refusal: str | None = None
+    #: SPICO's machine code for the refusal (``no_delegation``, ``not_a_member``…).
+    refusal_code: str | None = None
     replayed: bool = False
 
 

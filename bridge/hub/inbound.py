@@ -87,7 +87,7 @@ class SpicoPoster:
             )
         except SpicoHTTPError as refusal:
             await self._record_outcome(message, key, None, refusal.code)
-            return PostResult(False, refusal=refusal.message)
+            return PostResult(False, refusal=refusal.message, refusal_code=refusal.code)
         # SpicoUnavailable propagates: the spoke keeps its cursor and offers the message again.
         await self._record_outcome(message, key, posted.id, None)
         return PostResult(True, posted.id)

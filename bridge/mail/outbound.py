@@ -23,6 +23,7 @@ import aiosmtplib
 from bridge.config import BridgeConfig, SmtpConfig
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
 from bridge.core.model import DeliveryKind, World
+from bridge.core.notifications import notification_allowed
 from bridge.mail import compose, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
 from bridge.mail.trust import TrustSpace
@@ -292,7 +293,7 @@ class MailSink:
             state = await mailrepo.get_notification(session, *key)
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
-        if state is not None and state.last_sent_at and now - state.last_sent_at < period:
+        if state is not None and not notification_allowed(state.last_sent_at, now, period):
             if settings.digest:
                 await self._add_pending(key, job.event_seq, now)
             return

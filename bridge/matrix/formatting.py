@@ -184,12 +184,9 @@ NOTICES = {
         "Envoyez un nouveau message si besoin.",
         "redaction": "⚠ Suppression non transmise : SPICO ne permet pas de supprimer un message.",
         "unsupported": "⚠ Ce type de message n'est pas transmis à SPICO.",
+        "undecryptable": "⚠ Message chiffré illisible par le pont : il n'a pas été transmis à "
+        "SPICO. Renvoyez-le (la clé de chiffrement n'est pas parvenue au pont).",
         "kicked": "Ce salon reflète la conversation SPICO : seuls ses participants peuvent y être.",
-        "help": "Commandes : {prefix} membres — les participants et leur statut SPICO ; "
-        "{prefix} aide — cette aide. Les autres commandes (new, search, invite, patient…) "
-        "viendront plus tard.",
-        "unknown": "Commande inconnue : {name}. Tapez « {prefix} aide ».",
-        "members_title": "Participants de la conversation SPICO :",
     },
     "en": {
         "unmapped": "⚠ Not sent to SPICO: your Matrix account is not mapped to a SPICO "
@@ -199,29 +196,12 @@ NOTICES = {
         "edit": "⚠ Edit not carried: SPICO messages cannot be edited. Send a new message.",
         "redaction": "⚠ Deletion not carried: SPICO messages cannot be deleted.",
         "unsupported": "⚠ This kind of message is not carried to SPICO.",
+        "undecryptable": "⚠ Encrypted message the bridge cannot read: not carried to SPICO. "
+        "Please send it again (its key did not reach the bridge).",
         "kicked": "This room mirrors the SPICO conversation: only its members may be here.",
-        "help": "Commands: {prefix} members — the members and their SPICO status; "
-        "{prefix} help — this help. Other commands (new, search, invite, patient…) come later.",
-        "unknown": "Unknown command: {name}. Type “{prefix} help”.",
-        "members_title": "Members of the SPICO conversation:",
     },
 }
 
 
 def notice_text(key: str, language: str = "fr", **values: str) -> str:
     return NOTICES.get(language, NOTICES["fr"])[key].format(**values)
-
-
-def members_text(members: Sequence[Person], matrix_users: Mapping[str, str], language: str) -> str:
-    """``!spico members``: each member, their profession, SPICO status and Matrix account."""
-    lines = [notice_text("members_title", language)]
-    for member in members:
-        line = f"• {display_name(member)}"
-        if member.profession:
-            line += f" — {member.profession}"
-        line += f" : {status_label(member.status, language)}"
-        user = matrix_users.get(member.spico_id)
-        if user:
-            line += f" ({user})"
-        lines.append(line)
-    return "\n".join(lines)

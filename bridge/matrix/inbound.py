@@ -7,7 +7,7 @@ sender's mapping to ``verdict``; only then does it do I/O (post to SPICO, notice
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FILE_MSGTYPES = frozenset({"m.file", "m.image", "m.audio", "m.video"})
@@ -35,6 +35,10 @@ class Relay:
     file_url: str | None = None
     filename: str | None = None
     content_type: str | None = None
+    #: An encrypted room's file (EncryptedFile): its AES key (JWK ``k``), IV and SHA-256.
+    file_key: str | None = None
+    file_iv: str | None = None
+    file_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class Command:
     sender: str
     name: str
     args: tuple[str, ...] = ()
+    #: The command line as typed after the prefix (quotes, free text after ``--``).
+    text: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,9 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
     if kind == "m.room.redaction":
         return Refuse(sender, "redaction")
     if kind == "m.room.encrypted":
-        return Refuse(sender, "unsupported")
+        # Still encrypted after the sync: the bridge has no key for it (decrypted events
+        # arrive as m.room.message).
+        return Refuse(sender, "undecryptable")
     if kind != "m.room.message":
         return Ignore()
     relation = content.get("m.relates_to") or {}
@@ -84,7 +92,8 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
             return Ignore()
         words = body.split()
         if msgtype == "m.text" and words[0] == command_prefix:
-            return Command(sender, (words[1:2] or ["help"])[0].lower(), tuple(words[2:]))
+            line = body.strip()[len(command_prefix) :].strip()
+            return Command(sender, (words[1:2] or ["help"])[0].lower(), tuple(words[2:]), line)
         return Relay(sender, body)
     if msgtype in FILE_MSGTYPES and content.get("url"):
         info = content.get("info") or {}
@@ -95,6 +104,22 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
             filename=str(content.get("filename") or body or "fichier"),
             content_type=str(info.get("mimetype") or "application/octet-stream"),
         )
+    encrypted_file = content.get("file")
+    if msgtype in FILE_MSGTYPES and isinstance(encrypted_file, Mapping):
+        info = content.get("info") or {}
+        key = (encrypted_file.get("key") or {}).get("k")
+        sha256 = (encrypted_file.get("hashes") or {}).get("sha256")
+        if encrypted_file.get("url") and key and sha256 and encrypted_file.get("iv"):
+            return Relay(
+                sender,
+                "",
+                file_url=str(encrypted_file["url"]),
+                filename=str(content.get("filename") or body or "fichier"),
+                content_type=str(info.get("mimetype") or "application/octet-stream"),
+                file_key=str(key),
+                file_iv=str(encrypted_file["iv"]),
+                file_sha256=str(sha256),
+            )
     if msgtype == "m.notice":
         return Ignore()  # other bots: never relayed, never answered (no notice loops)
     return Refuse(sender, "unsupported")

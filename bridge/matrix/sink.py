@@ -17,7 +17,6 @@ from nio import (
     RoomCreateResponse,
     RoomGetStateResponse,
     RoomResolveAliasResponse,
-    RoomSendResponse,
     UploadResponse,
 )
 
@@ -45,6 +44,7 @@ from bridge.store.repositories import Store
 log = logging.getLogger(__name__)
 
 PORTAL_ALIAS_PREFIX = "spico_"
+MEGOLM = "m.megolm.v1.aes-sha2"
 SPACE_ALIAS_PREFIX = "spico_patient_"
 
 
@@ -222,7 +222,11 @@ class MatrixSink:
         got = await self._client.call("get state", self._client.nio.room_get_state(room_id))
         assert isinstance(got, RoomGetStateResponse)
         current = current_state(got.events)
-        for event_type, content in state_changes(wanted, current):
+        changes = state_changes(wanted, current)
+        if settings.encryption and ("m.room.encryption", "") not in current:
+            # Encryption switched on for a room made before: from now on (never switched off).
+            changes.append(("m.room.encryption", {"algorithm": MEGOLM}))
+        for event_type, content in changes:
             await self._client.call(
                 "put state", self._client.nio.room_put_state(room_id, event_type, content)
             )
@@ -365,19 +369,22 @@ class MatrixSink:
             language=self.settings.language,
             spico_message_id=spico_id or None,
         )
-        sent = await self._client.call(
-            "send",
-            self._client.nio.room_send(
-                room_id,
-                "m.room.message",
-                content,
-                tx_id=job.txn_id,
-                ignore_unverified_devices=True,
-            ),
-        )
-        assert isinstance(sent, RoomSendResponse)
+        # In an encrypted room nio first learns its members and their devices (once per job).
+        encrypted = await self._client.prepare_room(room_id)
+        if self.settings.encryption and self._client.encrypted and not encrypted:
+            # A room made before encryption was switched on: never post clear text into it.
+            await self._client.call(
+                "encrypt room",
+                self._client.nio.room_put_state(
+                    room_id, "m.room.encryption", {"algorithm": MEGOLM}
+                ),
+            )
+            encrypted = await self._client.prepare_room(room_id)
+        sent = await self._client.send("send", room_id, content, job.txn_id, encrypted=encrypted)
         for index, attachment in enumerate(attachments):
-            await self._send_attachment(room_id, attachment, f"{job.txn_id}-a{index}")
+            await self._send_attachment(
+                room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
+            )
         async with self._store.transaction() as session:
             await mrepo.save_event_link(
                 session,
@@ -389,9 +396,13 @@ class MatrixSink:
             )
 
     async def _send_attachment(
-        self, room_id: str, attachment: Mapping[str, Any], txn_id: str
+        self, room_id: str, attachment: Mapping[str, Any], txn_id: str, *, encrypted: bool
     ) -> None:
-        """A SPICO attachment as Matrix media (fetched from SPICO, uploaded, then posted)."""
+        """A SPICO attachment as Matrix media (fetched from SPICO, uploaded, then posted).
+
+        In an encrypted room the file is encrypted before upload (AES-CTR, nio) and the event
+        carries its key in ``file`` (an EncryptedFile) instead of a clear ``url``; the event
+        itself is Megolm-encrypted, so the key never travels in clear."""
         filename = str(attachment.get("filename") or "fichier")
         content_type = str(attachment.get("content_type") or "application/octet-stream")
         try:
@@ -402,27 +413,27 @@ class MatrixSink:
             raise RetryLater(f"attachment not fetched from SPICO ({type(exc).__name__})") from None
         data = fetched.data
         try:
-            uploaded, _ = await self._client.nio.upload(
+            uploaded, keys = await self._client.nio.upload(
                 lambda _got_429, _timeouts: data,
-                content_type=fetched.content_type,
-                filename=filename,
-                filesize=len(data),
+                # An encrypted upload is opaque bytes to the server.
+                content_type="application/octet-stream" if encrypted else fetched.content_type,
+                filename=None if encrypted else filename,
+                filesize=len(data),  # AES-CTR keeps the length
+                encrypt=encrypted,
             )
         except (OSError, TimeoutError) as exc:
             raise RetryLater(f"upload failed ({type(exc).__name__})") from None
         if not isinstance(uploaded, UploadResponse):
             raise RetryLater(f"upload failed: {uploaded}")
         msgtype = "m.image" if fetched.content_type.startswith("image/") else "m.file"
-        content = {
+        content: dict[str, Any] = {
             "msgtype": msgtype,
             "body": filename,
             "filename": filename,
-            "url": uploaded.content_uri,
             "info": {"mimetype": fetched.content_type, "size": len(data)},
         }
-        await self._client.call(
-            "send file",
-            self._client.nio.room_send(
-                room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
-            ),
-        )
+        if encrypted:
+            content["file"] = {"url": uploaded.content_uri, **(keys or {})}
+        else:
+            content["url"] = uploaded.content_uri
+        await self._client.send("send file", room_id, content, txn_id, encrypted=encrypted)

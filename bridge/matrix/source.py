@@ -13,10 +13,18 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from nio import MessageDirection, RoomMessagesResponse, SyncResponse
+from nio import (
+    MegolmEvent,
+    MessageDirection,
+    RoomGetStateResponse,
+    RoomMessagesResponse,
+    SyncResponse,
+)
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
 
 from bridge.core.delivery import (
     Attachment,
@@ -27,10 +35,15 @@ from bridge.core.delivery import (
 )
 from bridge.core.model import World
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
-from bridge.matrix.formatting import members_text, notice_content, notice_text
+from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
+from bridge.matrix.commands.management import RoomInput, management_input
+from bridge.matrix.commands.texts import REFUSALS, refusal_text
+from bridge.matrix.commands.texts import text as command_text
+from bridge.matrix.formatting import notice_content, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
 from bridge.matrix.portal_state import KICK_REASON
-from bridge.matrix.sink import PortalSettings, person_of
+from bridge.matrix.sink import PortalSettings
+from bridge.store import commands as crepo
 from bridge.store import matrix as mrepo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
@@ -75,13 +88,28 @@ class MatrixSource:
         settings: PortalSettings,
         post: InboundPoster,
         spico_id_of: Callable[[], Mapping[str, str]],
+        commands: CommandSettings | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self.settings = settings
         self._post = post
         self._spico_id_of = spico_id_of
+        #: The ``!spico`` commands (portal rooms with the prefix, management rooms without).
+        self.commands = CommandExecutor(
+            post.composer,
+            store,
+            spico_id_of,
+            commands
+            or CommandSettings(
+                language=settings.language,
+                prefix=settings.command_prefix,
+                bot_user_id=settings.bot_user_id,
+            ),
+        )
         self.synced = asyncio.Event()
+        #: Encrypted events nio could not decrypt in the batch at hand (for key requests).
+        self._undecrypted: dict[str, MegolmEvent] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
@@ -93,6 +121,8 @@ class MatrixSource:
                 response = await self._sync(since, stop)
                 if response is None:
                     return
+                # End-to-end keys: upload ours, query changed devices, claim one-time keys.
+                await self._client.maintain_keys()
                 if since is not None:
                     await self.process(response, since)
                 async with self._store.transaction() as session:
@@ -113,7 +143,8 @@ class MatrixSource:
             self._client.call(
                 "sync",
                 self._client.nio.sync(
-                    timeout=SYNC_TIMEOUT_MS if since else 0,
+                    # The first sync of a run returns at once (ready without waiting for news).
+                    timeout=SYNC_TIMEOUT_MS if since and self.synced.is_set() else 0,
                     sync_filter=SYNC_FILTER if since else FIRST_SYNC_FILTER,
                     since=since,
                     full_state=False,
@@ -135,13 +166,19 @@ class MatrixSource:
         return response
 
     async def process(self, response: SyncResponse, since: str) -> None:
+        self._undecrypted.clear()
         rooms = response.rooms.join
+        await self._invites(response)
         async with self._store.transaction() as session:
             portals = await mrepo.portals_by_room(session, rooms)
+            managed = await crepo.management_rooms(session, (r for r in rooms if r not in portals))
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
+                if room_id in managed:
+                    await self._management(room_id, managed[room_id], room.timeline.events)
                 continue
+            self._note_undecrypted(room.timeline.events)
             events = [event_fields(e) for e in room.state] + [
                 event_fields(e) for e in room.timeline.events
             ]
@@ -177,6 +214,7 @@ class MatrixSource:
                 ),
             )
             assert isinstance(page, RoomMessagesResponse)
+            self._note_undecrypted(page.chunk)
             older.extend(event_fields(e) for e in page.chunk)
             if not page.chunk or not page.end or page.end == token:
                 break
@@ -202,9 +240,13 @@ class MatrixSource:
         language = self.settings.language
         spico_message_id: str | None = None
         if isinstance(action, Refuse):
+            undecrypted = self._undecrypted.pop(event_id, None)
+            if undecrypted is not None:
+                await self._client.request_key(undecrypted)
             await self._notice(room_id, event_id, notice_text(action.reason, language))
         elif isinstance(action, Command):
-            await self._command(room_id, event_id, action, members)
+            await self._command(conversation_id, room_id, event_id, action, members)
+            return  # the executor marked the event handled with the user's new state
         else:
             outcome, spico_id = verdict(action.sender, members, self._spico_id_of())
             if spico_id is None:
@@ -216,6 +258,8 @@ class MatrixSource:
                     spico_message_id = result.spico_message_id
                 elif not result.replayed:
                     reason = result.refusal or "refus"
+                    if result.refusal_code in REFUSALS:  # a sentence rather than SPICO's
+                        reason = refusal_text(result.refusal_code, reason, language)
                     await self._notice(
                         room_id, event_id, notice_text("refused", language, reason=reason)
                     )
@@ -246,12 +290,25 @@ class MatrixSource:
     async def _relay(
         self, conversation_id: str, room_id: str, event_id: str, spico_id: str, action: Relay
     ) -> PostResult:
+        # "Agir en tant que": the account the user chose with ``as`` (SPICO checks delegations).
+        async with self._store.transaction() as session:
+            acting = await crepo.acting_as(session, action.sender, spico_id)
         attachments: tuple[Attachment, ...] = ()
         if action.file_url:
             downloaded = await self._client.call(
                 "download", self._client.nio.download(mxc=action.file_url)
             )
             body = getattr(downloaded, "body", b"")
+            if action.file_key is not None:
+                # A file from an encrypted room (EncryptedFile): check its hash, decrypt it.
+                try:
+                    body = decrypt_attachment(
+                        bytes(body), action.file_key, action.file_sha256 or "", action.file_iv or ""
+                    )
+                except EncryptionError:
+                    text = notice_text("undecryptable", self.settings.language)
+                    await self._notice(room_id, event_id, text)
+                    return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             attachments = (
                 Attachment(
                     action.filename or "fichier",
@@ -267,47 +324,157 @@ class MatrixSource:
                 origin=conversation_id,
                 conversation_id=conversation_id,
                 author_id=spico_id,
-                acting_as=spico_id,
-                body=action.body,
+                acting_as=acting or spico_id,
+                # SPICO wants a text with every message: a file alone is sent under its name.
+                body=action.body or action.filename or "",
                 attachments=attachments,
             )
         )
 
     async def _command(
-        self, room_id: str, event_id: str, command: Command, members: tuple[str, ...]
+        self,
+        conversation_id: str,
+        room_id: str,
+        event_id: str,
+        command: Command,
+        members: tuple[str, ...],
     ) -> None:
-        """Answer a command in the room. Only the conversation's mapped members get answers."""
-        language = self.settings.language
-        prefix = self.settings.command_prefix
+        """A ``!spico`` command in a portal room: only the conversation's mapped members get
+        answers; the executor answers and marks the event handled."""
         outcome, _ = verdict(command.sender, members, self._spico_id_of())
         if outcome != "ok":
-            await self._notice(room_id, event_id, notice_text(outcome, language))
+            await self._notice(room_id, event_id, notice_text(outcome, self.settings.language))
+            await self._remember(conversation_id, room_id, {"event_id": event_id})
             return
-        if command.name in ("members", "membres"):
-            async with self._store.transaction() as session:
-                rows = await repo.get_professionals(session, members)
-            matrix_users = {spico: user for user, spico in self._spico_id_of().items()}
-            people = [person_of(m, rows.get(m)) for m in members]
-            text = members_text(people, matrix_users, language)
-        elif command.name in ("help", "aide"):
-            text = notice_text("help", language, prefix=prefix)
-        else:
-            text = notice_text("unknown", language, name=command.name[:40], prefix=prefix)
-        await self._notice(room_id, event_id, text)
+        line = command.text or " ".join((command.name, *command.args))
+        where = Where(room_id, event_id, conversation_id, members)
+        await self.commands.run(command.sender, where, line, self._replier(event_id))
 
-    async def _notice(self, room_id: str, event_id: str, text: str) -> None:
+    def _replier(self, event_id: str) -> Callable[[Reply], Awaitable[None]]:
+        """Sends a command's replies: the first in reply to the command, the others (e.g. in
+        the management room) as plain notices; transaction ids derive from the command."""
+        count = 0
+
+        async def send(reply: Reply) -> None:
+            nonlocal count
+            count += 1
+            if reply.in_reply:
+                txn = _txn("notice" if count == 1 else f"notice{count}", event_id)
+                await self._notice(
+                    room_id=reply.room_id, event_id=event_id, text=reply.text, txn=txn
+                )
+            else:
+                await self._say(reply.room_id, _txn(f"notice{count}", event_id), reply.text)
+
+        return send
+
+    # ------------------------------------------------------------------ management rooms
+
+    async def _invites(self, response: SyncResponse) -> None:
+        """A mapped user invites the bot: it joins, and the room becomes that user's
+        management room (commands without prefix). Anyone else's invite is rejected, without
+        a notice."""
+        for room_id, info in response.rooms.invite.items():
+            inviter = None
+            for event in info.invite_state:
+                # nio moves an invite member event's content into attributes.
+                if (
+                    getattr(event, "state_key", None) == self.settings.bot_user_id
+                    and getattr(event, "membership", None) == "invite"
+                ):
+                    inviter = str(getattr(event, "sender", "") or "")
+            if not inviter or inviter not in self._spico_id_of():
+                await self._client.request("reject", self._client.nio.room_leave(room_id))
+                log.info("matrix: refused an invite from an unmapped user to %s", room_id)
+                continue
+            joined = await self._client.request("join", self._client.nio.join(room_id))
+            if isinstance(joined, MatrixError):
+                log.warning("matrix: could not join management room %s: %s", room_id, joined)
+                continue
+            if await self._others_in(room_id, inviter):
+                await self._client.request("leave", self._client.nio.room_leave(room_id))
+                log.info("matrix: left %s: not a private room", room_id)
+                continue
+            async with self._store.transaction() as session:
+                await crepo.save_management_room(session, room_id, inviter)
+            log.info("matrix: management room %s joined", room_id)
+            await self._say(
+                room_id, _txn("welcome", room_id), command_text("welcome", self.settings.language)
+            )
+
+    async def _others_in(self, room_id: str, owner: str) -> bool:
+        """Is anyone but the owner and the bot in (or invited to) the room?"""
+        got = await self._client.request("state", self._client.nio.room_get_state(room_id))
+        if not isinstance(got, RoomGetStateResponse):
+            return False
+        for event in got.events:
+            if event.get("type") != "m.room.member":
+                continue
+            user = event.get("state_key")
+            membership = (event.get("content") or {}).get("membership")
+            if user not in (owner, self.settings.bot_user_id) and membership in ("join", "invite"):
+                return True
+        return False
+
+    async def _management(self, room_id: str, owner: str, timeline: list[Any]) -> None:
+        """Events of a management room: the owner's lines are commands (prefix optional)."""
+        for raw in timeline:
+            event = event_fields(raw)
+            event_id = str(event.get("event_id") or "")
+            found = management_input(
+                event, owner, self.settings.bot_user_id, self.settings.command_prefix
+            )
+            if found is None or not event_id:
+                continue
+            async with self._store.transaction() as session:
+                if await mrepo.get_event_link(session, event_id) is not None:
+                    continue  # handled before a restart or a retried batch
+            if found.kind != "command":
+                await self._management_change(room_id, event_id, found)
+                if found.kind in ("left", "not_private"):
+                    return
+                await self._remember("", room_id, event)
+                continue
+            where = Where(room_id, event_id)
+            try:
+                await self.commands.run(owner, where, found.text, self._replier(event_id))
+            except PermanentFailure as failure:
+                log.warning("matrix: command in %s not answered: %s", room_id, failure)
+                await self._remember("", room_id, event)
+
+    async def _management_change(self, room_id: str, event_id: str, found: RoomInput) -> None:
+        """The owner left, or someone else came in: the room stops being a management room."""
+        if found.kind == "undecryptable":
+            await self._notice(
+                room_id, event_id, notice_text("undecryptable", self.settings.language)
+            )
+            return
+        if found.kind == "not_private":
+            await self._say(
+                room_id,
+                _txn("private", event_id),
+                command_text("no_longer_private", self.settings.language),
+            )
+        async with self._store.transaction() as session:
+            await crepo.forget_management_room(session, room_id)
+        await self._client.request("leave", self._client.nio.room_leave(room_id))
+        log.info("matrix: management room %s given up", room_id)
+
+    async def _say(self, room_id: str, txn: str, text: str) -> None:
+        """A notice that answers no event (welcome, replies sent to the management room)."""
+        await self._client.send("notice", room_id, notice_content(text), txn)
+
+    async def _notice(self, room_id: str, event_id: str, text: str, txn: str | None = None) -> None:
         content = notice_content(text)
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": event_id}}
-        await self._client.call(
-            "notice",
-            self._client.nio.room_send(
-                room_id,
-                "m.room.message",
-                content,
-                tx_id=_txn("notice", event_id),
-                ignore_unverified_devices=True,
-            ),
-        )
+        # Megolm-encrypted in an encrypted room.
+        await self._client.send("notice", room_id, content, txn or _txn("notice", event_id))
+
+    def _note_undecrypted(self, events: list[Any]) -> None:
+        """Keep the encrypted events nio could not decrypt, to ask for their keys."""
+        for event in events:
+            if isinstance(event, MegolmEvent) and event.event_id:
+                self._undecrypted[event.event_id] = event
 
     async def _check_member(self, conversation_id: str, room_id: str, user_id: str) -> None:
         """Membership mirrors SPICO: anyone who is not a mapped member goes."""

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from bridge.config import BridgeConfig
 from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
 from bridge.core.model import DeliveryKind, Participant, World
-from bridge.matrix.client import MatrixClient
+from bridge.matrix.client import DEVICE_ID, CryptoOptions, MatrixClient
+from bridge.matrix.commands.executor import CommandSettings
+from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
 from bridge.store import matrix as mrepo
@@ -32,6 +34,18 @@ def settings_from(config: BridgeConfig) -> PortalSettings:
         tag_policy=config.policy.room_patient_tag,
         language=matrix.language,
         command_prefix=matrix.command_prefix,
+    )
+
+
+def command_settings_from(config: BridgeConfig) -> CommandSettings:
+    """What the ``!spico`` commands read of the config (language, prefix, mail notifications)."""
+    return CommandSettings(
+        language=config.matrix.language,
+        prefix=config.matrix.command_prefix,
+        bot_user_id=config.matrix.bot_user_id or "",
+        mail_enabled=config.mail.enabled,
+        notifications_enabled=config.notifications.enabled,
+        notification_period_minutes=config.notifications.period_minutes,
     )
 
 
@@ -59,11 +73,22 @@ class MatrixWorld:
         matrix = config.matrix
         credential = matrix.bot_credential
         assert matrix.homeserver and matrix.bot_user_id and credential is not None
+        crypto = None
+        if matrix.encryption:
+            store_dir = matrix.crypto_store_dir(config.state_dir)
+            pickle_key = matrix.crypto_pickle_key
+            crypto = CryptoOptions(
+                store_dir,
+                pickle_key.get() if pickle_key is not None else None,
+                CryptoGuard(store_dir, store, matrix.bot_user_id, DEVICE_ID),
+            )
+        self._crypto = crypto
         self.client = MatrixClient(
             matrix.homeserver,
             matrix.bot_user_id,
             credential.get(),
             uses_access_token=matrix.uses_access_token,
+            crypto=crypto,
         )
         settings = settings_from(config)
         self._mapping = spico_ids_by_matrix_user(configured)
@@ -76,7 +101,16 @@ class MatrixWorld:
             post,
             lambda: {spico: user for user, spico in self._mapping.items()},
         )
-        self.source = MatrixSource(self.client, store, settings, post, lambda: self._mapping)
+        self.source = MatrixSource(
+            self.client,
+            store,
+            settings,
+            post,
+            lambda: self._mapping,
+            command_settings_from(config),
+        )
+        #: Why this process refused to run the Matrix side (encryption device in use), if so.
+        self.refused: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -90,8 +124,18 @@ class MatrixWorld:
         settings = settings_from(config)
         self.sink.settings = settings
         self.source.settings = settings
+        self.source.commands.settings = command_settings_from(config)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self._crypto is not None:
+            try:
+                await self._crypto.guard.acquire()
+            except CryptoStoreBusy as busy:
+                # Two processes on one bot device would corrupt its Olm/Megolm sessions.
+                log.error("matrix: %s: refusing to run, stopping this bridge process", busy)
+                self.refused = str(busy)
+                stop.set()
+                return
         if self._bridge_existing == "all":
             await self._portals_for_existing(stop)
         await self.source.run(stop)

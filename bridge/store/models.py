@@ -228,6 +228,36 @@ class MatrixEventLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ManagementRoom(Base):
+    """A room a mapped Matrix user invited the bot to: there, commands need no prefix."""
+
+    __tablename__ = "matrix_management_rooms"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    matrix_user: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CommandState(Base):
+    """What the ``!spico`` commands remember of a Matrix user across restarts: the account they
+    act as, the numbered lists they were last shown (ids only for patients), and the guided
+    dialogue of ``new`` in progress."""
+
+    __tablename__ = "matrix_command_state"
+
+    matrix_user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: The SPICO professional the user was mapped to when this state was written.
+    spico_id: Mapped[str] = mapped_column(String(32))
+    acting_as: Mapped[str | None] = mapped_column(String(32))
+    acting_name: Mapped[str | None] = mapped_column(String(200))
+    #: {"directory"|"patients"|"accounts"|"teams"|"recent": [{"id": …, "label": …}, …]}.
+    lists: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The last directory list's origin and, after ``circle``, its patient.
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dialogue: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # --- mail world ----------------------------------------------------------------------------------
 
 

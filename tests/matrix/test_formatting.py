@@ -80,15 +80,3 @@ def test_topic_lists_members_with_statuses() -> None:
 def test_notice_content_is_an_escaped_notice() -> None:
     content = notice_content("a <b>")
     assert content["msgtype"] == "m.notice" and content["formatted_body"] == "a &lt;b&gt;"
-
-
-def test_members_text_shows_each_status() -> None:
-    from bridge.matrix.formatting import members_text
-
-    text = members_text(
-        [Person("1", "Dr", "Ana", "Roux", "Médecin", "absent"), Person("2")],
-        {"1": "@ana:x"},
-        "fr",
-    )
-    assert "• Dr Ana ROUX — Médecin : absent (@ana:x)" in text
-    assert "• 2 : statut inconnu" in text

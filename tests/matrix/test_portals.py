@@ -6,8 +6,6 @@ deadlines; nothing waits a fixed time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +16,6 @@ import yaml
 from nio import AsyncClient, JoinedRoomsResponse, RoomGetStateResponse, RoomMessagesResponse
 from sqlalchemy import delete
 
-from bridge.app import serve
-from bridge.config import load_config
 from bridge.matrix.formatting import patient_tag
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import CONVERSATION_STATE
@@ -33,52 +29,14 @@ from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
-
-
-@dataclass
-class World:
-    """A bridge on the sandbox and Synapse, with a mapped Matrix user per SPICO colleague."""
-
-    config_path: Path
-    store: Store
-    bot: MatrixUser
-    alice: MatrixUser  # mapped to colleague a
-    bob: MatrixUser  # mapped to colleague b
-    stranger: MatrixUser  # mapped to nobody
-    a: str
-    b: str
-    users: MatrixUsers
-    task: asyncio.Task[None] | None = None
-    stop_event: asyncio.Event | None = None
-
-    async def start(self) -> None:
-        config = load_config(self.config_path)
-        self.stop_event = asyncio.Event()
-        self.task = asyncio.create_task(serve(config, self.stop_event))
-
-        async def ready() -> bool:
-            assert self.task is not None and not self.task.done(), "the bridge stopped"
-            async with self.store.transaction() as session:
-                spico = await repo.get_cursor(session, "spico:events")
-                matrix = await repo.get_cursor(session, "matrix:sync")
-            return spico is not None and matrix is not None
-
-        await eventually(ready, "the bridge to start")
-
-    async def stop(self) -> None:
-        if self.task is None or self.stop_event is None:
-            return
-        self.stop_event.set()
-        await asyncio.wait_for(self.task, 30)
-        self.task = None
-
-    async def portal(self, conversation_id: str) -> str:
-        async def found() -> str | None:
-            async with self.store.transaction() as session:
-                row = await mrepo.get_portal(session, conversation_id)
-            return row.room_id if row else None
-
-        return await eventually(found, "the portal room")
+from tests.fixtures.worlds import (
+    MATRIX_CURSOR,
+    SPICO_CURSOR,
+    InProcessBridge,
+    matrix_section,
+    membership,
+    timeline,
+)
 
 
 @dataclass
@@ -88,12 +46,37 @@ class Setup:
     config_path: Path
     database: str
     bot: MatrixUser
-    alice: MatrixUser
-    bob: MatrixUser
-    stranger: MatrixUser
+    alice: MatrixUser  # mapped to colleague a
+    bob: MatrixUser  # mapped to colleague b
+    stranger: MatrixUser  # mapped to nobody
     a: str
     b: str
     users: MatrixUsers
+
+
+@dataclass
+class World(Setup):
+    """The setup with its bridge running in-process: start, stop, portal."""
+
+    bridge: InProcessBridge
+
+    @classmethod
+    def of(cls, setup: Setup) -> World:
+        cursors = (SPICO_CURSOR, MATRIX_CURSOR)
+        return cls(**vars(setup), bridge=InProcessBridge(setup.config_path, cursors=cursors))
+
+    @property
+    def store(self) -> Store:
+        return self.bridge.store
+
+    async def start(self) -> None:
+        await self.bridge.start()
+
+    async def stop(self) -> None:
+        await self.bridge.stop()
+
+    async def portal(self, conversation_id: str) -> str:
+        return await self.bridge.portal(conversation_id)
 
 
 @pytest.fixture
@@ -106,8 +89,6 @@ def setup(
 ) -> Setup:
     bot, alice, bob, stranger = (matrix_users.new(n) for n in ("bot", "alice", "bob", "eve"))
     a, b = personas.colleagues[10], personas.colleagues[11]
-    password = tmp_path / "bot-password"
-    password.write_text(bot.password, encoding="utf-8")
     database = f"sqlite:///{tmp_path / 'bridge.db'}"
     path = bridge_config(
         tmp_path,
@@ -119,70 +100,25 @@ def setup(
             {"spico_id": b, "matrix_user": bob.user_id},
         ],
         delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
-        matrix={
-            "homeserver": synapse.url,
-            "server_name": synapse.server_name,
-            "bot_user_id": bot.user_id,
-            "password_file": str(password),
-            "patient_spaces": True,
-        },
+        matrix=matrix_section(synapse, bot, tmp_path / "secrets", patient_spaces=True),
     )
     return Setup(path, database, bot, alice, bob, stranger, a, b, matrix_users)
 
 
 @pytest.fixture
 async def world(setup: Setup) -> AsyncIterator[World]:
-    store = await Store.open(setup.database)
-    running = World(
-        setup.config_path,
-        store,
-        setup.bot,
-        setup.alice,
-        setup.bob,
-        setup.stranger,
-        setup.a,
-        setup.b,
-        setup.users,
-    )
-    await running.start()
+    running = World.of(setup)
     try:
+        await running.start()
         yield running
     finally:
-        with contextlib.suppress(Exception):
-            await running.stop()
-        await store.close()
+        await running.bridge.close()
 
 
 async def state_of(client: AsyncClient, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
     response = await client.room_get_state(room_id)
     assert isinstance(response, RoomGetStateResponse), response
     return {(e["type"], e.get("state_key", "")): e["content"] for e in response.events}
-
-
-async def timeline(client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
-    """Every message event of the room the client may see, oldest first."""
-    events: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        page = await client.room_messages(room_id, start=token, limit=200)
-        assert isinstance(page, RoomMessagesResponse), page
-        events.extend(e.source for e in page.chunk)
-        if not page.chunk or not page.end:
-            break
-        token = page.end
-    events.reverse()
-    return [e for e in events if e.get("type") == "m.room.message"]
-
-
-async def membership(client: AsyncClient, room_id: str, user_id: str) -> str | None:
-    """The user's membership as ``client`` sees it (None while it may not look yet)."""
-    response = await client.room_get_state(room_id)
-    if not isinstance(response, RoomGetStateResponse):
-        return None
-    for event in response.events:
-        if event["type"] == "m.room.member" and event.get("state_key") == user_id:
-            return event["content"].get("membership")
-    return None
 
 
 async def test_conversation_gets_exactly_one_portal_room(
@@ -628,19 +564,9 @@ async def test_existing_conversations_get_portals_when_asked(
                 last_seq=0,
             ),
         )
-    running = World(
-        setup.config_path,
-        store,
-        setup.bot,
-        setup.alice,
-        setup.bob,
-        setup.stranger,
-        setup.a,
-        setup.b,
-        setup.users,
-    )
-    await running.start()
+    running = World.of(setup)
     try:
+        await running.start()
         room_id = await running.portal(conversation.id)
         observer = await setup.users.login(setup.bot, device_id="OBSERVER")
         await eventually(
@@ -650,5 +576,5 @@ async def test_existing_conversations_get_portals_when_asked(
         name = (await state_of(observer, room_id))[("m.room.name", "")]["name"]
         assert name == "Antérieure"
     finally:
-        await running.stop()
+        await running.bridge.close()
         await store.close()
