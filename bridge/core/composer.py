@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bridge.core.delivery import Attachment
 
 EntryKind = Literal["professional", "structure"]
 
@@ -167,10 +170,11 @@ class SpicoComposer(Protocol):
         subject: str,
         message: str,
         patient_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
         idempotency_key: str,
     ) -> ConversationRef:
-        """Start a conversation; the key (a Matrix event id, a Message-ID) makes a retry
-        return the same conversation."""
+        """Start a conversation (files go with the first message); the key (a Matrix event
+        id, a Message-ID) makes a retry return the same conversation."""
         ...
 
     async def conversation(self, conversation_id: str) -> ConversationRef: ...

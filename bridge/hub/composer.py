@@ -17,8 +17,9 @@ from bridge.core.composer import (
     RecentSearchEntry,
     TeamEntry,
 )
+from bridge.core.delivery import Attachment
 from bridge.spico.client import SpicoClient, SpicoHTTPError, SpicoNotFound, SpicoUnavailable
-from bridge.spico.models import Conversation, Patient, Professional, Structure
+from bridge.spico.models import Conversation, NewAttachment, Patient, Professional, Structure
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -191,6 +192,7 @@ class SpicoComposerAdapter:
         subject: str,
         message: str,
         patient_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
         idempotency_key: str,
     ) -> ConversationRef:
         created = await self._client.create_conversation(
@@ -200,6 +202,10 @@ class SpicoComposerAdapter:
             subject=subject,
             message=message,
             patient_id=patient_id,
+            attachments=[
+                NewAttachment(filename=a.filename, content_type=a.content_type, content=a.data)
+                for a in attachments
+            ],
             idempotency_key=idempotency_key,
         )
         return conversation_of(created.conversation)

@@ -324,3 +324,220 @@ REASONS_EN = {
     "empty": "it contains no text",
     "spico_refused": "SPICO refused it",
 }
+
+
+# --- starting a conversation by mail (bridge/mail/newconv.py) ---------------------------------
+
+NEWCONV_REASONS = {
+    "fr": {
+        "sender_unknown": "votre adresse n'est pas celle d'un professionnel de l'annuaire SPICO",
+        "sender_no_account": "vous n'avez pas de compte SPICO",
+        "no_subject": "l'objet est obligatoire : il devient le sujet de la conversation",
+        "no_members": "il ne nomme aucun participant : mettez leurs adresses MSSanté en "
+        "destinataires ou en copie (pour répondre à une conversation, répondez au message "
+        "reçu de SPICO)",
+        "too_many_members": "il nomme trop de participants (au plus {max_members})",
+        "empty": "il ne contient aucun texte : le texte devient le premier message",
+        "addresses": "certaines adresses ne peuvent pas être des participants",
+        "several_patients": "plusieurs lignes « Patient : » nomment des patients différents ; "
+        "une conversation concerne au plus un patient",
+        "invalid_ins": "l'INS de la ligne « Patient : » est invalide (sa clé ne correspond pas)",
+        "patient_not_found": "le patient de la ligne « Patient : » n'est pas dans votre file "
+        "active SPICO : indiquez son identifiant SPICO, ou ajoutez-le à votre file active",
+        "spico_refused": "SPICO l'a refusé",
+    },
+    "en": {
+        "sender_unknown": "your address is not a professional's in the SPICO directory",
+        "sender_no_account": "you have no SPICO account",
+        "no_subject": "the subject is required: it becomes the conversation's subject",
+        "no_members": "it names no member: put their MSSanté addresses in To or Cc (to answer "
+        "a conversation, reply to the mail you received from SPICO)",
+        "too_many_members": "it names too many members (at most {max_members})",
+        "empty": "it contains no text: the text becomes the first message",
+        "addresses": "some addresses cannot be members",
+        "several_patients": 'several "Patient:" lines name different patients; a '
+        "conversation is about one patient at most",
+        "invalid_ins": 'the INS on the "Patient:" line is invalid (its key does not match)',
+        "patient_not_found": 'the patient on the "Patient:" line is not in your SPICO active '
+        "files: give their SPICO patient id, or add them to your active files",
+        "spico_refused": "SPICO refused it",
+    },
+}
+NEWCONV_ADDRESS_PROBLEMS = {
+    "fr": {
+        "unknown": "absente de l'annuaire SPICO (vérifiez l'adresse MSSanté du professionnel)",
+        "untrusted": "hors de l'espace de confiance MSSanté",
+        "structure": "adresse d'une structure : une conversation SPICO réunit des "
+        "professionnels, écrivez à l'adresse personnelle de l'un d'eux",
+    },
+    "en": {
+        "unknown": "not in the SPICO directory (check the professional's MSSanté address)",
+        "untrusted": "outside the MSSanté trust space",
+        "structure": "a structure's address: a SPICO conversation is between professionals, "
+        "use the personal address of one of them",
+    },
+}
+#: SPICO's refusal codes (openapi.yaml) as a sentence; SPICO's own sentence follows.
+NEWCONV_SPICO_CODES = {
+    "fr": {
+        "no_patient_access": "vous n'avez pas accès à ce patient (ni cercle de soins, ni file "
+        "active)",
+        "not_found": "un élément est introuvable (patient ou participant)",
+        "unknown_member": "un participant n'existe pas dans SPICO",
+        "no_delegation": "vous ne pouvez pas agir pour ce compte",
+        "no_account": "un compte SPICO manque",
+        "idempotency_mismatch": "ce message a déjà servi à une autre demande",
+    },
+    "en": {
+        "no_patient_access": "you have no access to this patient (neither care circle nor "
+        "active files)",
+        "not_found": "something could not be found (patient or member)",
+        "unknown_member": "a member does not exist in SPICO",
+        "no_delegation": "you may not act for this account",
+        "no_account": "a SPICO account is missing",
+        "idempotency_mismatch": "this mail was already used for another request",
+    },
+}
+NEWCONV_HOWTO = {
+    "fr": "Aucune conversation n'a été créée et personne n'a reçu votre message. Pour démarrer "
+    "une conversation SPICO par messagerie : écrivez un nouveau message à {address}, avec "
+    "l'objet de la conversation, les adresses MSSanté des participants en destinataires ou en "
+    "copie, votre premier message, et si besoin une ligne « Patient : <identifiant SPICO ou "
+    "INS> ».",
+    "en": "No conversation was created and nobody received your mail. To start a SPICO "
+    "conversation by mail: write a new mail to {address}, with the conversation's subject, the "
+    "members' MSSanté addresses in To or Cc, your first message, and if needed a line "
+    '"Patient: <SPICO patient id or INS>".',
+}
+
+
+def new_conversation_refusal_text(
+    *,
+    reason: str,
+    language: str,
+    bridge_address: str,
+    addresses: Sequence[tuple[str, str]] = (),
+    code: str | None = None,
+    spico_message: str | None = None,
+    max_members: int = 30,
+) -> str:
+    """The answer's text: why no conversation was created, which addresses, how to fix it."""
+    lang = "en" if language == "en" else "fr"
+    colon = " :" if lang == "fr" else ":"  # French typography: a space before the colon
+    sentence = NEWCONV_REASONS[lang].get(reason, reason).format(max_members=max_members)
+    if reason == "spico_refused" and code:
+        explained = NEWCONV_SPICO_CODES[lang].get(code)
+        if explained:
+            sentence += f"{colon} {explained}"
+        if spico_message:
+            sentence += f" (« {spico_message} »)" if lang == "fr" else f' ("{spico_message}")'
+    opening = (
+        "Votre message n'a pas démarré de conversation SPICO"
+        if lang == "fr"
+        else "Your mail did not start a SPICO conversation"
+    )
+    lines = ["Bonjour," if lang == "fr" else "Hello,", "", f"{opening}{colon} {sentence}."]
+    if addresses:
+        problems = NEWCONV_ADDRESS_PROBLEMS[lang]
+        lines += ["", "Adresses en cause :" if lang == "fr" else "Addresses concerned:"]
+        lines += [f"- {address}{colon} {problems.get(why, why)}" for address, why in addresses]
+    lines += ["", NEWCONV_HOWTO[lang].format(address=bridge_address), "", "-- ", "SPICO", ""]
+    return "\n".join(lines)
+
+
+def _answer_base(
+    *, key: bytes, sender: Sender, recipient: str, kind: str, source: str, now: datetime
+) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
+    mail["To"] = recipient
+    mail["Date"] = format_datetime(now.astimezone(UTC))
+    mail["Message-ID"] = message_id(key, sender.domain, kind, source, recipient)
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Auto-Response-Suppress"] = "All"
+    if sender.mss_nil:
+        mail["X-MSS-NIL"] = sender.mss_nil
+    return mail
+
+
+def compose_new_conversation_refusal(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    original_id: str,
+    original_subject: str,
+    text: str,
+    language: str,
+    now: datetime,
+) -> EmailMessage:
+    """The answer to a new-conversation mail that started nothing (automatic mail)."""
+    mail = _answer_base(
+        key=key,
+        sender=sender,
+        recipient=recipient,
+        kind="newconv-refusal",
+        source=original_id,
+        now=now,
+    )
+    subject = " ".join(original_subject.split())[:150]
+    title = "Conversation non créée" if language != "en" else "Conversation not started"
+    mail["Subject"] = f"{title} : {subject}" if language != "en" else f"{title}: {subject}"
+    if not subject:
+        mail.replace_header("Subject", title)
+    if original_id:
+        mail["In-Reply-To"] = original_id
+        mail["References"] = original_id
+    mail.set_content(text, charset="utf-8")
+    return mail
+
+
+def compose_new_conversation_created(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    member_id: str,
+    conversation_id: str,
+    subject: str,
+    patient: Mapping[str, Any] | None,
+    patient_linked: bool,
+    members: Sequence[str],
+    original_id: str,
+    token: str,
+    patient_policy: str,
+    language: str,
+    now: datetime,
+) -> EmailMessage:
+    """The confirmation to the professional who started a conversation by mail: the root of
+    their thread (Reply-To carries their reply token), so they can go on by mail."""
+    mid = message_id(key, sender.domain, "created", conversation_id, member_id)
+    line = subject_line(subject, patient, patient_policy)
+    mail = _base(sender, "SPICO", recipient, None, line, mid, token, None, now)
+    del mail["From"]
+    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
+    if original_id:
+        mail["In-Reply-To"] = original_id
+        mail.replace_header("References", f"{original_id} {mail['References']}")
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Auto-Response-Suppress"] = "All"
+    who = ", ".join(members)
+    if language == "en":
+        text = (
+            f'Your SPICO conversation "{subject}" has been started with: {who}.\n'
+            + ("The patient is linked to it.\n" if patient_linked else "")
+            + "\nThe members receive your message through SPICO."
+            + "\n\n-- \nReply to this mail to write in the SPICO conversation.\n"
+        )
+    else:
+        text = (
+            f"Votre conversation SPICO « {subject} » est créée avec : {who}.\n"
+            + ("Le patient y est lié.\n" if patient_linked else "")
+            + "\nLes participants reçoivent votre message par SPICO."
+            + "\n\n-- \nRépondez à ce message pour écrire dans la conversation SPICO.\n"
+        )
+    mail.set_content(text, charset="utf-8")
+    mail.add_alternative(
+        f"<html><body>{_html_paragraphs(text)}</body></html>", subtype="html", charset="utf-8"
+    )
+    return mail

@@ -7,6 +7,10 @@ mail the bridge could not pass on because SPICO or the store is unavailable stop
 it is offered again later, never skipped. Processed mail is flagged (``\\Seen`` and
 ``$SpicoBridged``) or moved, per config.
 
+A new mail (no reply token, no reference to a bridge mail) naming the bridge's own address
+starts a SPICO conversation through the composer protocol, or is answered with why not
+(``bridge/mail/newconv.py`` decides, ``MailInbox._new_conversation`` does the I/O).
+
 aioimaplib 2.0 has no STARTTLS (MSSanté operators use it on 143): ``open_imap`` sends the
 command through the library's protocol and upgrades the transport with ``loop.start_tls``.
 """
@@ -25,9 +29,17 @@ import aioimaplib
 from imapclient import imap_utf7
 
 from bridge.config import BridgeConfig, ImapConfig
+from bridge.core.composer import (
+    ComposerError,
+    ComposerRefusal,
+    ConversationRef,
+    DirectoryEntry,
+    PatientEntry,
+    SpicoComposer,
+)
 from bridge.core.delivery import InboundMessage, InboundPoster
 from bridge.core.model import Participant, World
-from bridge.mail import compose, parse
+from bridge.mail import compose, newconv, parse, tokens
 from bridge.mail.outbound import MailSink, tls_context
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
@@ -41,6 +53,9 @@ PROCESSED_KEYWORD = "$SpicoBridged"
 NOTICE_WORLD = "bridge"
 FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 REFUSAL_REPLY_INTERVAL = timedelta(hours=24)
+#: Answers to new-conversation mails: a professional fixing an address and sending again gets
+#: each answer, a runaway sender at most this many an hour.
+NEWCONV_ANSWERS_PER_HOUR = 10
 RECONNECT_MAX_SECONDS = 10.0
 #: IDLE is renewed this often (RFC 2177: servers may drop it after 30 min).
 IDLE_RENEW_SECONDS = 25 * 60
@@ -177,7 +192,11 @@ class MailInbox:
         while not stop.is_set():
             if self._lost.is_set():
                 raise ImapUnavailable("connection lost")
-            await self.fetch_new(client, uidvalidity)
+            # Again until nothing is new: a mail arriving while others were handled is announced
+            # (EXISTS) in the answer to one of those commands, and then IDLE does not announce
+            # it again; it would wait for the poll interval.
+            while await self.fetch_new(client, uidvalidity) and not stop.is_set():
+                pass
             if use_idle:
                 await self._idle(client, stop)
             else:
@@ -271,6 +290,7 @@ class MailInbox:
         previous = seen.get(facts.message_id)
         if previous is not None and previous.direction == "in" and previous.verdict != "error":
             return parse.Judgement(parse.Verdict(previous.verdict or "refused"), "duplicate")
+        lookup: parse.Lookup | None = None
         try:
             lookup = await self._lookup(facts)
             judgement = parse.judge(
@@ -285,6 +305,20 @@ class MailInbox:
         except Exception as exc:  # one bad mail never stops the reader
             log.error("IMAP: a mail could not be judged (%s); refused", type(exc).__name__)
             judgement = parse.Judgement(parse.Verdict.REFUSED, "unreadable")
+        composer = getattr(self._post, "composer", None)
+        if (
+            composer is not None
+            and lookup is not None
+            and judgement.verdict is parse.Verdict.REFUSED
+            and judgement.reason == "no_token"
+            and newconv.is_new_conversation(
+                facts,
+                mail.address or "",
+                known_references=lookup.messages,
+                matched_thread=judgement.conversation_id is not None,
+            )
+        ):
+            return await self._new_conversation(facts, composer)
         spico_id = None
         if judgement.verdict is parse.Verdict.ACCEPTED:
             assert judgement.conversation_id and judgement.member_id
@@ -340,6 +374,238 @@ class MailInbox:
         if judgement.answer_refusal and not facts.auto_reply and not facts.bounce:
             await self._answer_refusal(facts, judgement)
         return judgement
+
+    # --- a new conversation by mail (bridge/mail/newconv.py) ---------------------------------
+
+    async def _new_conversation(
+        self, facts: parse.MailFacts, composer: SpicoComposer
+    ) -> parse.Judgement:
+        """Start the conversation a new mail asks for, through SPICO, or answer why not.
+
+        All or nothing; SPICO decides what the sender may do (patient access, members). SPICO
+        unavailable (``ComposerUnavailable``) propagates: the mail is offered again later, and
+        the creation's idempotency key (from the Message-ID) makes a second try return the same
+        conversation."""
+        mail = self._config.mail
+        language = self._config.notifications.language
+        if newconv.authentication_failed(facts):
+            # The receiving server says the From domain did not send it: nothing is created
+            # and nobody is answered (the From address may be a victim's).
+            sender, refusal = None, newconv.Refusal("unauthenticated")
+        else:
+            sender = await _lookup_address(composer, facts.from_address)
+            refusal = newconv.sender_problem(sender)
+        request: newconv.Request | None = None
+        if refusal is None:
+            read = newconv.read_request(facts, mail.address or "", language)
+            if isinstance(read, newconv.Refusal):
+                refusal = read
+            else:
+                request = read
+        entries: dict[str, DirectoryEntry | None] = {}
+        members: list[str] = []
+        patient: PatientEntry | None = None
+        created: ConversationRef | None = None
+        if refusal is None and request is not None and sender is not None:
+
+            def trusted(address: str) -> bool:
+                return newconv.trusted_address(
+                    address, self._sink.trust.is_trusted, mail.allow_patient_mailboxes
+                )
+
+            for address in request.addresses:
+                if trusted(address):
+                    entries[address] = await _lookup_address(composer, address)
+            members, problems = newconv.resolve_members(
+                request.addresses, entries, sender_id=sender.id, trusted=trusted
+            )
+            if problems:
+                refusal = newconv.Refusal("addresses", tuple(problems))
+            elif not members:
+                refusal = newconv.Refusal("no_members")
+            patient_id: str | None = None
+            if refusal is None and request.patient is not None:
+                if request.patient.kind == "id":
+                    patient_id = request.patient.value
+                else:
+                    try:
+                        files = await composer.patients(sender.id)
+                    except ComposerRefusal:
+                        files = []
+                    patient = newconv.find_patient(files, request.patient.value)
+                    if patient is None:
+                        refusal = newconv.Refusal("patient_not_found")
+                    else:
+                        patient_id = patient.id
+            if refusal is None:
+                try:
+                    created = await composer.create_conversation(
+                        on_behalf_of=sender.id,
+                        acting_as=sender.id,
+                        members=members,
+                        subject=request.subject,
+                        message=request.body,
+                        patient_id=patient_id,
+                        attachments=request.attachments,
+                        idempotency_key=newconv.idempotency_key(facts.message_id),
+                    )
+                except ComposerRefusal as exc:
+                    refusal = newconv.Refusal("spico_refused", code=exc.code, message=exc.message)
+        if created is not None and request is not None and sender is not None:
+            names = {e.id: e.name for e in entries.values() if e is not None}
+            if patient is None and created.patient_id is not None:
+                with contextlib.suppress(ComposerError):  # only for the subject's patient tag
+                    patient = await composer.patient(created.patient_id, on_behalf_of=sender.id)
+            await self._confirm_created(
+                facts, sender.id, created, [names.get(m, m) for m in members], patient
+            )
+        judgement = parse.Judgement(
+            parse.Verdict.CREATED if created is not None else parse.Verdict.REFUSED,
+            None if refusal is None else refusal.reason,
+            created.id if created is not None else None,
+            sender.id if sender is not None else None,
+        )
+        detail = None
+        if refusal is not None:
+            detail = refusal.reason + (f":{refusal.code}" if refusal.code else "")
+        log.info(
+            "mail in: new conversation %s%s (conversation %s)",
+            "created" if created is not None else "refused",
+            f" ({detail})" if detail else "",
+            judgement.conversation_id or "-",
+        )
+        async with self._store.transaction() as session:
+            await mailrepo.record_message(
+                session,
+                facts.message_id,
+                direction="in",
+                conversation_id=judgement.conversation_id,
+                member_id=judgement.member_id,
+                verdict=judgement.verdict.value,
+            )
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action="mail.new_conversation",
+                outcome="created" if created is not None else "refused",
+                actor_id=judgement.member_id,
+                conversation_id=judgement.conversation_id,
+                destination="spico",
+                detail=detail,
+            )
+        if refusal is not None and refusal.reason != "unauthenticated":
+            await self._answer_new_conversation(facts, refusal, language)
+        return judgement
+
+    async def _confirm_created(
+        self,
+        facts: parse.MailFacts,
+        member: str,
+        created: ConversationRef,
+        member_names: list[str],
+        patient: PatientEntry | None,
+    ) -> None:
+        """Tell the sender the conversation exists, as the root of their thread (their reply
+        token in Reply-To): they go on by mail like any member. Deterministic Message-ID; not
+        sent twice once recorded."""
+        address = facts.from_address
+        if not self._sink.allowed(address):
+            return
+        now = datetime.now(UTC)
+        key, sender = self._sink.key, self._sink.sender
+        mid = compose.message_id(key, sender.domain, "created", created.id, member)
+        async with self._store.transaction() as session:
+            if await mailrepo.get_messages(session, [mid]):
+                return
+            if await mailrepo.get_thread(session, created.id, member) is not None:
+                return  # the member's thread already started (a message was faster)
+        token = self._sink.token_for(created.id, member, now)
+        answer = compose.compose_new_conversation_created(
+            key=key,
+            sender=sender,
+            recipient=address,
+            member_id=member,
+            conversation_id=created.id,
+            subject=created.subject,
+            patient=(
+                {
+                    "id": patient.id,
+                    "first_name": patient.first_name,
+                    "last_name": patient.last_name,
+                    "birth_date": patient.birth_date,
+                }
+                if patient is not None
+                else None
+            ),
+            patient_linked=created.patient_id is not None,
+            members=member_names,
+            original_id=facts.message_id,
+            token=token,
+            patient_policy=self._config.policy.mail_patient_tag,
+            language=self._config.notifications.language,
+            now=now,
+        )
+        try:
+            await self._sink.send_raw(answer, address)
+        except Exception as exc:  # the conversation exists; the next message starts the thread
+            log.warning("new conversation: confirmation not sent (%s)", type(exc).__name__)
+            return
+        decoded = tokens.decode(token)
+        async with self._store.transaction() as session:
+            await mailrepo.record_message(
+                session, mid, direction="out", conversation_id=created.id, member_id=member
+            )
+            await mailrepo.save_thread(
+                session, mailrepo.ThreadRow(created.id, member, address, mid, mid)
+            )
+            if decoded is not None:
+                await mailrepo.record_handle(session, decoded.handle, created.id, member)
+
+    async def _answer_new_conversation(
+        self, facts: parse.MailFacts, refusal: newconv.Refusal, language: str
+    ) -> None:
+        """Why no conversation was created: only inside the trust space, never to automatic
+        mail, at most ``NEWCONV_ANSWERS_PER_HOUR`` an hour per address (audited)."""
+        address = facts.from_address
+        if not address or not self._sink.allowed(address) or facts.auto_reply or facts.bounce:
+            return
+        now = datetime.now(UTC)
+        async with self._store.transaction() as session:
+            sent = await mailrepo.count_answers(session, address, now - timedelta(hours=1))
+            if sent >= NEWCONV_ANSWERS_PER_HOUR:
+                log.info("new conversation: answer withheld (rate limit)")
+                return
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action="mail.answer",
+                outcome="sent",
+                destination=address.lower(),
+                detail=refusal.reason,
+            )
+        text = compose.new_conversation_refusal_text(
+            reason=refusal.reason,
+            language=language,
+            bridge_address=self._config.mail.address or "",
+            addresses=[(p.address, p.why) for p in refusal.addresses],
+            code=refusal.code,
+            spico_message=refusal.message,
+            max_members=newconv.MAX_MEMBERS,
+        )
+        answer = compose.compose_new_conversation_refusal(
+            key=self._sink.key,
+            sender=self._sink.sender,
+            recipient=address,
+            original_id=facts.message_id,
+            original_subject=facts.subject,
+            text=text,
+            language=language,
+            now=now,
+        )
+        try:
+            await self._sink.send_raw(answer, address)
+        except Exception as exc:
+            log.warning("new conversation: answer not sent (%s)", type(exc).__name__)
 
     async def _bounced(self, facts: parse.MailFacts) -> None:
         """Mark the addresses failing and, when the returned mail is ours, queue a notice for
@@ -441,6 +707,14 @@ class MailInbox:
             await self._sink.send_raw(answer, address)
         except Exception as exc:
             log.warning("refusal answer not sent (%s)", type(exc).__name__)
+
+
+async def _lookup_address(composer: SpicoComposer, address: str) -> DirectoryEntry | None:
+    """The directory entry of an address; None when SPICO has none or refuses the address."""
+    try:
+        return await composer.lookup_address(address)
+    except ComposerRefusal:
+        return None
 
 
 def _short(exc: BaseException) -> str:

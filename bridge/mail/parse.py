@@ -34,6 +34,8 @@ class Verdict(StrEnum):
     AUTO_REPLY = "auto_reply"
     BOUNCE = "bounce"
     REFUSED = "refused"
+    #: A new mail to the bridge's address that started a SPICO conversation (``newconv``).
+    CREATED = "created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,10 @@ class MailFacts:
     unreadable: bool = False
     #: For a bounce: the Message-ID of the mail that could not be delivered, when it says.
     bounced_message_id: str | None = None
+    #: The To and Cc addresses (lower-case, in order): who the writer addressed.
+    addressed: tuple[str, ...] = ()
+    #: The ``Authentication-Results`` headers (RFC 8601) the receiving servers added.
+    authentication_results: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,13 @@ def _header(message: Message, name: str) -> str:
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
     return " ".join(text.split())
+
+
+def _all_headers(message: Message, name: str) -> tuple[str, ...]:
+    try:
+        return tuple(" ".join(str(v).split()) for v in message.get_all(name) or [])
+    except Exception:
+        return ()
 
 
 def _addresses(message: Message, *names: str) -> list[str]:
@@ -338,6 +351,8 @@ def read_mail(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> Ma
         dropped_attachments=dropped,
         unreadable=unreadable,
         bounced_message_id=bounced_id,
+        addressed=tuple(dict.fromkeys(_addresses(message, "To", "Cc"))),
+        authentication_results=_all_headers(message, "Authentication-Results"),
     )
 
 

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.store.models import MailAddress, MailMessage, MailThread, Notification, utcnow
+from bridge.store.models import (
+    AuditEntry,
+    MailAddress,
+    MailMessage,
+    MailThread,
+    Notification,
+    utcnow,
+)
 from bridge.store.repositories import _insert
 
 HANDLE_PREFIX = "token:"
@@ -254,3 +261,23 @@ async def due_digests(session: AsyncSession, sent_before: datetime) -> list[Noti
         )
     )
     return [_notification(row) for row in rows if row.pending]
+
+
+# --- answers (rate limit) ---------------------------------------------------------------------
+
+
+async def count_answers(
+    session: AsyncSession, address: str, since: datetime, action: str = "mail.answer"
+) -> int:
+    """How many automatic answers went to ``address`` since ``since`` (from the audit rows
+    the mail world writes for each answer; no table of its own)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.action == action,
+            AuditEntry.destination == address.lower(),
+            AuditEntry.at >= since,
+        )
+    )
+    return int(count or 0)

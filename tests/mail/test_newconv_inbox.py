@@ -1,0 +1,293 @@
+"""The reader's new-conversation path without servers: a fake composer stands for SPICO and a
+fake SMTP records what would be sent (the real path is in test_new_conversation.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bridge.config import load_config
+from bridge.core.composer import (
+    ComposerRefusal,
+    ComposerUnavailable,
+    ConversationRef,
+    DirectoryEntry,
+    PatientEntry,
+)
+from bridge.core.delivery import InboundMessage, PostResult
+from bridge.mail import inbound as inbound_module
+from bridge.mail.inbound import MailInbox
+from bridge.mail.outbound import MailSink
+from bridge.store import mail as mailrepo
+from bridge.store.models import AuditEntry
+from bridge.store.repositories import Store
+from tests.fixtures.bridge import bridge_config
+
+OWN = "bridge@sandbox.mssante.fr"
+DOCTOR = "810000000009"
+ANNE = "810000000017"
+DOCTOR_ADDRESS = "jean.dupont@sandbox.mssante.fr"
+ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
+
+
+def _entry(id_: str, address: str) -> DirectoryEntry:
+    return DirectoryEntry(
+        id_, "professional", f"Dr {id_}", "Médecin", "Albi", "rpps", address, "active", True
+    )
+
+
+@dataclass
+class FakeComposer:
+    directory: dict[str, DirectoryEntry] = field(
+        default_factory=lambda: {
+            DOCTOR_ADDRESS: _entry(DOCTOR, DOCTOR_ADDRESS),
+            ANNE_ADDRESS: _entry(ANNE, ANNE_ADDRESS),
+        }
+    )
+    files: list[PatientEntry] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    fail: Exception | None = None
+
+    async def lookup_address(self, address: str) -> DirectoryEntry | None:
+        return self.directory.get(address)
+
+    async def patients(self, account_id: str) -> list[PatientEntry]:
+        return self.files
+
+    async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry:
+        return PatientEntry(patient_id, "", "Jeanne", "Dupuis", "1950-01-01")
+
+    async def create_conversation(self, **kwargs: Any) -> ConversationRef:
+        self.calls.append(kwargs)
+        if self.fail is not None:
+            raise self.fail
+        members: Sequence[str] = kwargs["members"]
+        return ConversationRef(
+            "conv_1",
+            kwargs["subject"],
+            kwargs["acting_as"],
+            (DOCTOR, *members),
+            kwargs["patient_id"],
+        )
+
+
+class FakePoster:
+    def __init__(self, composer: FakeComposer) -> None:
+        self.composer = composer
+        self.posted: list[InboundMessage] = []
+
+    async def __call__(self, message: InboundMessage) -> PostResult:
+        self.posted.append(message)
+        return PostResult(True, f"msg-{len(self.posted)}")
+
+
+class FakeSmtp:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, list[str]]] = []
+
+    async def send(self, mail: Any, sender: str, recipients: Sequence[str]) -> None:
+        self.sent.append((mail, list(recipients)))
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Setup:
+    inbox: MailInbox
+    store: Store
+    composer: FakeComposer
+    poster: FakePoster
+    smtp: FakeSmtp
+
+    async def audit(self) -> list[tuple[str, str, str | None]]:
+        async with self.store.transaction() as session:
+            rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+            return [(r.action, r.outcome, r.detail) for r in rows]
+
+
+class _Sandbox:
+    token = "t"
+    base_url = "http://127.0.0.1:9/api/v1"
+
+
+@pytest.fixture(params=["fr"])
+async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
+    (tmp_path / "key").write_text("k" * 48)
+    transport = {"host": "127.0.0.1", "security": "none"}
+    url = f"sqlite:///{tmp_path / 'newconv.db'}"
+    path = bridge_config(
+        tmp_path,
+        _Sandbox(),  # type: ignore[arg-type]
+        database_url=url,
+        mail={
+            "address": OWN,
+            "smtp": {**transport, "port": 2525},
+            "imap": {**transport, "port": 1143},
+            "token_key_file": str(tmp_path / "key"),
+        },
+        sections={"notifications": {"language": request.param}},
+    )
+    config = load_config(path)
+    store = await Store.open(url)
+    smtp = FakeSmtp()
+    sink = MailSink(config, store, smtp=smtp)  # type: ignore[arg-type]
+    composer = FakeComposer()
+    poster = FakePoster(composer)
+    inbox = MailInbox(config, store, poster, {}, sink)  # type: ignore[arg-type]
+    try:
+        yield Setup(inbox, store, composer, poster, smtp)
+    finally:
+        await store.close()
+
+
+def _raw(
+    number: int,
+    *,
+    sender: str = DOCTOR_ADDRESS,
+    cc: str = ANNE_ADDRESS,
+    subject: str = "Suivi",
+    body: str = "Bonjour",
+    extra: str = "",
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {OWN}\r\nCc: {cc}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <new-{number}@client>\r\n{extra}\r\n{body}\r\n"
+    ).encode()
+
+
+async def test_created_recorded_audited_and_confirmed(setup: Setup) -> None:
+    judgement = await setup.inbox.handle(_raw(1, body="Patient : pat-00001\nBonjour"))
+    assert judgement.verdict.value == "created" and judgement.conversation_id == "conv_1"
+    (call,) = setup.composer.calls
+    assert call == {
+        "on_behalf_of": DOCTOR,
+        "acting_as": DOCTOR,
+        "members": [ANNE],
+        "subject": "Suivi",
+        "message": "Bonjour",
+        "patient_id": "pat-00001",
+        "attachments": (),
+        "idempotency_key": "mail:new:<new-1@client>",
+    }
+    ((confirmation, recipients),) = setup.smtp.sent
+    assert recipients == [DOCTOR_ADDRESS] and "bridge+" in str(confirmation["Reply-To"])
+    assert confirmation["Subject"] == "[SPICO] J.D. Suivi"
+    async with setup.store.transaction() as session:
+        thread = await mailrepo.get_thread(session, "conv_1", DOCTOR)
+        row = (await mailrepo.get_messages(session, ["<new-1@client>"]))["<new-1@client>"]
+    assert thread is not None and thread.root_message_id == str(confirmation["Message-ID"])
+    assert (row.verdict, row.conversation_id, row.member_id) == ("created", "conv_1", DOCTOR)
+    assert ("mail.new_conversation", "created", None) in await setup.audit()
+    # Read again: deduped, nothing more.
+    assert (await setup.inbox.handle(_raw(1))).reason == "duplicate"
+    assert len(setup.composer.calls) == 1 and len(setup.smtp.sent) == 1
+
+
+async def test_spico_unavailable_leaves_the_mail_for_later(setup: Setup) -> None:
+    setup.composer.fail = ComposerUnavailable("down")
+    with pytest.raises(ComposerUnavailable):
+        await setup.inbox.handle(_raw(2))
+    async with setup.store.transaction() as session:
+        assert await mailrepo.get_messages(session, ["<new-2@client>"]) == {}
+    assert setup.smtp.sent == [] and await setup.audit() == []
+    setup.composer.fail = None
+    assert (await setup.inbox.handle(_raw(2))).verdict.value == "created"
+    keys = {c["idempotency_key"] for c in setup.composer.calls}
+    assert keys == {"mail:new:<new-2@client>"}, "the retry uses the same key"
+
+
+async def test_a_spico_refusal_is_answered_and_audited(setup: Setup) -> None:
+    setup.composer.fail = ComposerRefusal(403, "no_patient_access", "Not in the care circle.")
+    judgement = await setup.inbox.handle(_raw(3, body="Patient: pat-00002\nBonjour"))
+    assert (judgement.verdict.value, judgement.reason) == ("refused", "spico_refused")
+    ((answer, recipients),) = setup.smtp.sent
+    assert recipients == [DOCTOR_ADDRESS]
+    text = answer.get_body(("plain",)).get_content()
+    assert "vous n'avez pas accès à ce patient" in text and "Not in the care circle." in text
+    audit = await setup.audit()
+    assert ("mail.new_conversation", "refused", "spico_refused:no_patient_access") in audit
+    assert ("mail.answer", "sent", "spico_refused") in audit
+
+
+async def test_an_untrusted_sender_is_never_answered(setup: Setup) -> None:
+    judgement = await setup.inbox.handle(_raw(4, sender="dr.x@gmail.com"))
+    assert judgement.reason == "untrusted_domain"
+    assert setup.composer.calls == [] and setup.smtp.sent == []
+
+
+async def test_automatic_mail_starts_nothing(setup: Setup) -> None:
+    judgement = await setup.inbox.handle(_raw(5, extra="Auto-Submitted: auto-replied\r\n"))
+    assert judgement.verdict.value == "auto_reply"
+    assert setup.composer.calls == [] and setup.smtp.sent == []
+
+
+async def test_unknown_sender_and_addresses_are_answered_without_creating(setup: Setup) -> None:
+    judgement = await setup.inbox.handle(_raw(6, sender="nobody@sandbox.mssante.fr"))
+    assert judgement.reason == "sender_unknown"
+    judgement = await setup.inbox.handle(_raw(7, cc=f"{ANNE_ADDRESS}, x@sandbox.mssante.fr"))
+    assert judgement.reason == "addresses"
+    assert setup.composer.calls == []
+    texts = [mail.get_body(("plain",)).get_content() for mail, _ in setup.smtp.sent]
+    assert "annuaire SPICO" in texts[0]
+    assert "x@sandbox.mssante.fr : absente de l'annuaire SPICO" in texts[1]
+    assert ANNE_ADDRESS not in texts[1]
+
+
+async def test_patient_by_ins_from_the_active_files(setup: Setup) -> None:
+    ins = "110098161039958"
+    setup.composer.files = [PatientEntry("pat-00001", ins, "Jeanne", "Dupuis", "1950-01-01")]
+    await setup.inbox.handle(_raw(8, body=f"Patient : {ins}\nBonjour"))
+    assert setup.composer.calls[-1]["patient_id"] == "pat-00001"
+    setup.composer.files = []
+    judgement = await setup.inbox.handle(_raw(9, body=f"Patient : {ins}\nBonjour"))
+    assert judgement.reason == "patient_not_found" and len(setup.composer.calls) == 1
+
+
+async def test_answers_are_rate_limited_per_address(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbound_module, "NEWCONV_ANSWERS_PER_HOUR", 2)
+    for number in range(10, 14):
+        await setup.inbox.handle(_raw(number, subject=""))
+    assert len(setup.smtp.sent) == 2
+
+
+async def test_attachments_go_with_the_first_message(setup: Setup) -> None:
+    raw = (
+        f"From: {DOCTOR_ADDRESS}\r\nTo: {OWN}\r\nCc: {ANNE_ADDRESS}\r\nSubject: CR\r\n"
+        "Message-ID: <new-20@client>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nCompte rendu joint\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="cr.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--b--\r\n"
+    ).encode()
+    await setup.inbox.handle(raw)
+    call = setup.composer.calls[-1]
+    assert call["message"] == "Compte rendu joint"
+    assert [(a.filename, a.data) for a in call["attachments"]] == [("cr.pdf", b"%PDF-1.4")]
+    assert setup.poster.posted == [], "one message, not a second one for the files"
+
+
+@pytest.mark.parametrize("setup", ["en"], indirect=True)
+async def test_answers_in_english_when_configured(setup: Setup) -> None:
+    await setup.inbox.handle(_raw(30, subject=""))
+    ((answer, _),) = setup.smtp.sent
+    assert answer["Subject"] == "Conversation not started"
+    assert "the subject is required" in answer.get_body(("plain",)).get_content()
+
+
+async def test_a_mail_its_server_says_is_forged_starts_nothing_and_is_not_answered(
+    setup: Setup,
+) -> None:
+    forged = "Authentication-Results: mx.sandbox.mssante.fr; dmarc=fail header.from=x\r\n"
+    judgement = await setup.inbox.handle(_raw(40, extra=forged))
+    assert (judgement.verdict.value, judgement.reason) == ("refused", "unauthenticated")
+    assert setup.composer.calls == [] and setup.smtp.sent == []
+    assert ("mail.new_conversation", "refused", "unauthenticated") in await setup.audit()
