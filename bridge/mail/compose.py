@@ -24,7 +24,8 @@ from typing import Any
 
 SUBJECT_PREFIX = "[SPICO]"
 TOKEN_REF_PREFIX = "rt."
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+#: The built-in templates, shipped inside the package (a wheel install has them too).
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,8 @@ def compose_message(
 
 
 def load_template(templates_dir: Path | None, name: str, language: str) -> str:
-    """``<name>.<language>.txt`` from the configured folder or the project's, English fallback."""
+    """``<name>.<language>.txt`` from the configured folder, else the built-in one; English
+    when the language has none."""
     for folder in (templates_dir, DEFAULT_TEMPLATES):
         if folder is None:
             continue
@@ -196,18 +198,7 @@ def load_template(templates_dir: Path | None, name: str, language: str) -> str:
             path = folder / f"{name}.{lang}.txt"
             if path.is_file():
                 return path.read_text(encoding="utf-8")
-    return FALLBACK_TEMPLATE
-
-
-FALLBACK_TEMPLATE = """\
-Subject: [SPICO] $patient_tag $subject
-$who wants to reach you in the SPICO conversation "$subject".
-
-$messages
-
-Open the conversation in SPICO: $link
-Reply to this mail to answer in the conversation.
-"""
+    raise FileNotFoundError(f"no mail template {name!r} for {language!r} (broken install?)")
 
 
 @dataclass(frozen=True, slots=True)

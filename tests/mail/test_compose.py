@@ -6,6 +6,8 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
+import pytest
+
 from bridge.mail import compose, parse, tokens
 
 KEY = b"k" * 48
@@ -123,3 +125,9 @@ def test_our_own_mail_read_back_is_a_loop() -> None:
         is_trusted=lambda a: True,
     )
     assert judgement.reason == "loop" and not judgement.answer_refusal
+
+
+def test_a_missing_template_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(compose, "DEFAULT_TEMPLATES", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="notification"):
+        compose.load_template(None, "notification", "fr")
