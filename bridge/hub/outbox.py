@@ -10,10 +10,12 @@ by ``NoticePoster``), unless the failed event was itself such a notice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,9 +46,13 @@ IDLE_POLL_SECONDS = 1.0
 RECOVERY_SECONDS = 5.0
 #: Queue heads a worker claims at once (all from different queues, delivered concurrently).
 BATCH = 16
+#: Deliveries of one queue claimed together (the head and those behind it, tried in order).
+RUN = 16
 #: Tries at recording a batch's outcomes before its claims are given back.
 SETTLE_ATTEMPTS = 5
 BRIDGE_WORLD = "bridge"
+#: The outcome of a delivery left untried because an earlier one of its queue failed.
+NOT_ATTEMPTED = object()
 FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 
 
@@ -74,7 +80,9 @@ class OutboxWorkers:
         self._configured = configured
         self._retry = retry
         self._count = workers
-        self._wakeup = asyncio.Event()
+        #: One event per idle worker, oldest first: a wake-up sets one (see ``wake``).
+        self._idle: collections.deque[asyncio.Event] = collections.deque()
+        self._missed_wakeup = False
         self._on_notice_queued = on_notice_queued
         self._liveness = Liveness(store)
 
@@ -83,8 +91,15 @@ class OutboxWorkers:
         self._configured = configured
 
     def wake(self) -> None:
-        """New deliveries were committed: idle workers look now instead of at their next poll."""
-        self._wakeup.set()
+        """New deliveries were committed: one idle worker looks now instead of at its next
+        poll. One is enough (it claims up to a batch of queues, and wakes another when its
+        batch was full); waking them all had every worker run an empty claim each time."""
+        while self._idle:
+            event = self._idle.popleft()
+            if not event.is_set():
+                event.set()
+                return
+        self._missed_wakeup = True  # every worker is busy: the next to finish looks again
 
     async def recover(self) -> int:
         """Put back the claims of bridge processes that are gone (crashed, killed).
@@ -136,35 +151,74 @@ class OutboxWorkers:
                 log.error("outbox worker %s: store error (%s); retrying", name, _describe_db(exc))
                 handled = 0
                 await asyncio.sleep(IDLE_POLL_SECONDS)
-            if handled:
+            if handled or self._missed_wakeup:
+                self._missed_wakeup = False
                 continue
-            self._wakeup.clear()
-            await wait_any(self._wakeup, stop, within=IDLE_POLL_SECONDS)
+            wakeup = asyncio.Event()
+            self._idle.append(wakeup)
+            try:
+                await wait_any(wakeup, stop, within=IDLE_POLL_SECONDS)
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._idle.remove(wakeup)
 
     async def deliver_batch(self, worker: str) -> int:
-        """Claim up to ``BATCH`` queue heads, deliver them concurrently, settle them together.
+        """Claim up to ``BATCH`` queue heads, each with up to ``RUN`` deliveries of its queue,
+        deliver the queues concurrently (each in order), settle everything together.
 
-        They belong to different queues (conversation × destination), so delivering them at
-        the same time keeps each queue's order; one claim and one settle transaction serve the
-        whole batch. Returns how many deliveries were handled (0: nothing was due).
+        Queues (conversation × destination) are independent, so delivering them at the same
+        time keeps each one's order; within a queue the deliveries go one after the other and a
+        failure stops the rest, which are given back untried. One claim and one settle
+        transaction serve the whole batch. Returns how many deliveries were handled (0: nothing
+        was due).
         """
         async with self._store.transaction() as session:
             claimed = await repo.claim_due(
-                session, worker, limit=BATCH, lease=LEASE, worlds=[w.value for w in self._sinks]
+                session,
+                worker,
+                limit=BATCH,
+                lease=LEASE,
+                worlds=[w.value for w in self._sinks],
+                run=RUN,
             )
             if not claimed:
                 return 0
             jobs = await self._jobs(session, claimed)
+        if len({d.queue for d in claimed}) >= BATCH:
+            self.wake()  # a full batch: there may be more queues due for another worker
+        queues: dict[str, list[ClaimedDelivery]] = {}
+        for delivery in claimed:
+            queues.setdefault(delivery.queue, []).append(delivery)
         try:
-            outcomes = await asyncio.gather(*(self._attempt(jobs.get(d.id)) for d in claimed))
+            runs = await asyncio.gather(*(self._attempt_run(run, jobs) for run in queues.values()))
         except asyncio.CancelledError:
             async with self._store.transaction() as session:
                 await repo.release_claims(session, worker_id=worker)
             raise
-        notices = await self._settle_batch(worker, claimed, jobs, outcomes)
+        outcomes = {d.id: outcome for run in runs for d, outcome in run}
+        tried = [d for d in claimed if outcomes[d.id] is not NOT_ATTEMPTED]
+        untried = [d.id for d in claimed if outcomes[d.id] is NOT_ATTEMPTED]
+        notices = await self._settle_batch(
+            worker, tried, jobs, [cast(Exception | None, outcomes[d.id]) for d in tried], untried
+        )
         if notices:
             self._on_notice_queued()
-        return len(claimed)
+        return len(tried)
+
+    async def _attempt_run(
+        self, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
+    ) -> list[tuple[ClaimedDelivery, Exception | object | None]]:
+        """One queue's deliveries in order; after a failure the rest are not attempted."""
+        outcomes: list[tuple[ClaimedDelivery, Exception | object | None]] = []
+        failed = False
+        for delivery in run:
+            if failed:
+                outcomes.append((delivery, NOT_ATTEMPTED))
+                continue
+            outcome = await self._attempt(jobs.get(delivery.id))
+            failed = outcome is not None
+            outcomes.append((delivery, outcome))
+        return outcomes
 
     async def _settle_batch(
         self,
@@ -172,6 +226,7 @@ class OutboxWorkers:
         claimed: list[ClaimedDelivery],
         jobs: Mapping[int, DeliveryJob],
         outcomes: list[Exception | None],
+        untried: Sequence[int] = (),
     ) -> int:
         """Record a batch's outcomes; returns how many failure notices were queued.
 
@@ -181,7 +236,7 @@ class OutboxWorkers:
         """
         for attempt in range(SETTLE_ATTEMPTS):
             try:
-                return await self._settle_once(worker, claimed, jobs, outcomes)
+                return await self._settle_once(worker, claimed, jobs, outcomes, untried)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -204,9 +259,11 @@ class OutboxWorkers:
         claimed: list[ClaimedDelivery],
         jobs: Mapping[int, DeliveryJob],
         outcomes: list[Exception | None],
+        untried: Sequence[int],
     ) -> int:
         notices = 0
         async with self._store.transaction() as session:
+            await repo.release_unattempted(session, untried, worker)
             delivered = [d for d, outcome in zip(claimed, outcomes, strict=True) if not outcome]
             settled = await repo.mark_done_many(session, [d.id for d in delivered], worker)
             for delivery in delivered:

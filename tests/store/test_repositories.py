@@ -122,6 +122,40 @@ async def test_claim_keeps_order_within_a_queue(store: Store) -> None:
     assert [(c.world, c.event_seq) for c in second] == [("mail", 2)]
 
 
+async def test_claim_with_runs_takes_each_head_and_its_followers_in_order(store: Store) -> None:
+    await _journal(store, 1, 2, 3, 4, 5)
+    async with store.transaction() as session:
+        await repo.enqueue(
+            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2, 3, 4, 5)]
+        )
+        await repo.enqueue(session, [NewDelivery(s, "c1", "mail", "a", "message") for s in (1, 2)])
+    async with store.transaction() as session:
+        claimed = await repo.claim_due(session, "w1", limit=10, run=3)
+    by_queue = {}
+    for c in claimed:
+        by_queue.setdefault(c.world, []).append(c.event_seq)
+    assert by_queue == {"matrix": [1, 2, 3], "mail": [1, 2]}
+    async with store.transaction() as session:
+        assert await repo.claim_due(session, "w2", limit=10, run=3) == [], "queues are held"
+        first, second, third = (c for c in claimed if c.world == "matrix")
+        assert await repo.mark_done(session, first.id, "w1")
+        later = utcnow() + timedelta(seconds=60)
+        assert await repo.mark_retry(session, second.id, "w1", at=later, error="429")
+        # The third was not tried: it goes back without counting an attempt.
+        assert await repo.release_unattempted(session, [third.id], "w1") == 1
+    async with store.transaction() as session:
+        assert [c.world for c in await repo.claim_due(session, "w2", limit=10, run=3)] == []
+        # Once the retried head is due, it leads its run again, followed by 3 and 4.
+        again = await repo.claim_due(
+            session, "w2", limit=10, run=3, now=later + timedelta(seconds=1)
+        )
+    assert [(c.event_seq, c.attempts) for c in again if c.world == "matrix"] == [
+        (2, 2),
+        (3, 1),
+        (4, 1),
+    ]
+
+
 async def test_retry_waits_and_blocks_its_queue(store: Store) -> None:
     await _journal(store, 1, 2)
     async with store.transaction() as session:
