@@ -160,6 +160,8 @@ class FanOut:
         self._configured = configured
         self._policy = policy
         self._on_enqueued = on_enqueued
+        #: Conversations the store has (committed): no need to look them up again.
+        self._known_conversations: set[str] = set()
 
     def set_participants(self, configured: Mapping[str, Participant]) -> None:
         """A reloaded config's participant mappings apply from the next event on."""
@@ -194,6 +196,7 @@ class FanOut:
             for event in fresh:
                 enqueued += await self._record(session, event, batch)
             await repo.set_cursor(session, SPICO_CURSOR, str(fresh[-1].seq))
+        self._known_conversations.update(batch.snapshots)
         if enqueued:
             self._on_enqueued()
 
@@ -278,10 +281,12 @@ class FanOut:
         """Conversations this batch talks about that were created before the bridge watched."""
         created = {e.conversation_id for e in events if e.type == EventType.CONVERSATION_CREATED}
         wanted = {e.conversation_id for e in events if e.conversation_id} - created
+        wanted -= self._known_conversations
         if not wanted:
             return {}
         async with self._store.transaction() as session:
-            known = {cid for cid in wanted if await repo.get_conversation(session, cid)}
+            known = set(await repo.get_conversations(session, wanted))
+        self._known_conversations.update(known)
         fetched: dict[str, Conversation] = {}
         for conversation_id in sorted(wanted - known):
             try:

@@ -200,12 +200,12 @@ class MailSink:
         mid = compose.message_id(
             self._key, self.sender.domain, "message", str(message.get("id")), member
         )
+        author = message.get("sent_by") or message.get("author_id")
         async with self._store.transaction() as session:
             if await mailrepo.get_messages(session, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
             thread = await mailrepo.get_thread(session, job.conversation_id, member)
-        author = message.get("sent_by") or message.get("author_id")
-        people = await self._names(author, member)
+            people = await repo.get_professionals(session, [i for i in (author, member) if i])
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
         mail = compose.compose_message(

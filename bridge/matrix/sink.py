@@ -98,6 +98,8 @@ class MatrixSink:
         self._post = post
         #: {SPICO id: Matrix user} of every mapped professional (patient spaces span rooms).
         self._matrix_user_of = matrix_user_of
+        #: Portal rooms already looked up (a conversation's room never changes once recorded).
+        self._rooms: dict[str, str] = {}
 
     async def deliver(self, job: DeliveryJob) -> None:
         if job.kind not in (DeliveryKind.STATE, DeliveryKind.MESSAGE):
@@ -129,9 +131,13 @@ class MatrixSink:
         """The conversation's room id, creating the room on first need.
 
         Returns (room id, whether the room was just reconciled with the conversation)."""
+        known = self._rooms.get(job.conversation_id)
+        if known is not None:
+            return known, False
         async with self._store.transaction() as session:
             portal = await mrepo.get_portal(session, job.conversation_id)
         if portal is not None:
+            self._rooms[job.conversation_id] = portal.room_id
             return portal.room_id, False
         conversation = job.conversation
         if conversation is None:
@@ -181,6 +187,7 @@ class MatrixSink:
         async with self._store.transaction() as session:
             portal = await mrepo.save_portal(session, job.conversation_id, room_id)
         log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
+        self._rooms[job.conversation_id] = portal.room_id
         await self.reconcile(job, portal.room_id)
         return portal.room_id, True
 
@@ -347,16 +354,17 @@ class MatrixSink:
     async def send_message(self, job: DeliveryJob, room_id: str) -> None:
         message = (job.payload.get("data") or {}).get("message") or {}
         spico_id = str(message.get("id") or "")
-        if spico_id:
-            async with self._store.transaction() as session:
-                if await mrepo.find_out_link(session, spico_id, room_id):
-                    return
         notice = message.get("kind") == "notice"
+        author_id = str(message.get("author_id") or "")
+        sent_by_id = str(message.get("sent_by") or "") or None
+        async with self._store.transaction() as session:  # one read: sent already? who wrote?
+            if spico_id and await mrepo.find_out_link(session, spico_id, room_id):
+                return
+            ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
+            rows = await repo.get_professionals(session, ids)
         header = None
         if not notice:
-            author_id = str(message.get("author_id") or "")
-            sent_by_id = str(message.get("sent_by") or "") or None
-            people = await self._people([author_id, sent_by_id or ""])
+            people = {i: person_of(i, rows.get(i)) for i in ids}
             header = sender_header(
                 people.get(author_id, Person(author_id)),
                 people.get(sent_by_id) if sent_by_id else None,
