@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ SYNC_CURSOR = "matrix:sync"
 SYNC_TIMEOUT_MS = 25_000
 TIMELINE_LIMIT = 50
 BACKFILL_PAGE = 100
+#: How long the token of batches holding only the bot's own events may go unsaved.
+QUIET_CURSOR_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 
 SYNC_FILTER: dict[str, Any] = {
@@ -113,20 +116,32 @@ class MatrixSource:
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
+        since: str | None = None
+        loaded = False
+        saved_at = 0.0
         while not stop.is_set():
             try:
                 await self._client.ensure_logged_in()
-                async with self._store.transaction() as session:
-                    since = await repo.get_cursor(session, SYNC_CURSOR)
+                if not loaded:
+                    async with self._store.transaction() as session:
+                        since = await repo.get_cursor(session, SYNC_CURSOR)
+                    loaded = True
                 response = await self._sync(since, stop)
                 if response is None:
                     return
                 # End-to-end keys: upload ours, query changed devices, claim one-time keys.
                 await self._client.maintain_keys()
-                if since is not None:
+                quiet = since is not None and only_own_events(response, self.settings.bot_user_id)
+                if since is not None and not quiet:
                     await self.process(response, since)
-                async with self._store.transaction() as session:
-                    await repo.set_cursor(session, SYNC_CURSOR, response.next_batch)
+                # The token is stored once its batch is handled. A batch of the bot's own
+                # echoes (a burst it is posting) needs no handling: storing its token may wait
+                # a little (after a crash those echoes are read again, and ignored again).
+                if not quiet or time.monotonic() - saved_at > QUIET_CURSOR_SECONDS:
+                    async with self._store.transaction() as session:
+                        await repo.set_cursor(session, SYNC_CURSOR, response.next_batch)
+                    saved_at = time.monotonic()
+                since = response.next_batch
                 self.synced.set()
                 backoff = 1.0
             except asyncio.CancelledError:
@@ -489,6 +504,19 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
+
+
+def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:
+    """Whether a sync batch holds nothing but the bot's own events (no invite, no gap)."""
+    if response.rooms.invite or response.rooms.leave:
+        return False
+    for room in response.rooms.join.values():
+        if room.timeline.limited:
+            return False
+        for event in (*room.state, *room.timeline.events):
+            if getattr(event, "sender", None) != bot_user_id:
+                return False
+    return True
 
 
 def _describe(error: Exception) -> str:
