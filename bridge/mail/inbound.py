@@ -345,10 +345,35 @@ class MailInbox:
                 )
         elif judgement.verdict is parse.Verdict.BOUNCE:
             await self._bounced(facts)
+        await self._record_outcome(
+            facts,
+            judgement,
+            action="mail.in",
+            outcome=judgement.verdict.value,
+            detail=judgement.reason,
+            spico_message_id=spico_id,
+        )
+        if judgement.answer_refusal and not facts.auto_reply and not facts.bounce:
+            await self._answer_refusal(facts, judgement)
+        return judgement
+
+    async def _record_outcome(
+        self,
+        facts: parse.MailFacts,
+        judgement: parse.Judgement,
+        *,
+        action: str,
+        outcome: str,
+        detail: str | None,
+        spico_message_id: str | None = None,
+    ) -> None:
+        """Log (no content), remember the mail as handled and audit it, in one transaction:
+        only then is the IMAP cursor moved past it."""
         log.info(
-            "mail in: %s%s (conversation %s)",
-            judgement.verdict.value,
-            f" ({judgement.reason})" if judgement.reason else "",
+            "mail in: %s %s%s (conversation %s)",
+            action,
+            outcome,
+            f" ({detail})" if detail else "",
             judgement.conversation_id or "-",
         )
         async with self._store.transaction() as session:
@@ -359,21 +384,18 @@ class MailInbox:
                 conversation_id=judgement.conversation_id,
                 member_id=judgement.member_id,
                 verdict=judgement.verdict.value,
-                spico_message_id=spico_id,
+                spico_message_id=spico_message_id,
             )
             await repo.add_audit(
                 session,
                 world=World.MAIL.value,
-                action="mail.in",
-                outcome=judgement.verdict.value,
+                action=action,
+                outcome=outcome,
                 actor_id=judgement.member_id,
                 conversation_id=judgement.conversation_id,
                 destination="spico",
-                detail=judgement.reason,
+                detail=detail,
             )
-        if judgement.answer_refusal and not facts.auto_reply and not facts.bounce:
-            await self._answer_refusal(facts, judgement)
-        return judgement
 
     # --- a new conversation by mail (bridge/mail/newconv.py) ---------------------------------
 
@@ -468,31 +490,13 @@ class MailInbox:
         detail = None
         if refusal is not None:
             detail = refusal.reason + (f":{refusal.code}" if refusal.code else "")
-        log.info(
-            "mail in: new conversation %s%s (conversation %s)",
-            "created" if created is not None else "refused",
-            f" ({detail})" if detail else "",
-            judgement.conversation_id or "-",
+        await self._record_outcome(
+            facts,
+            judgement,
+            action="mail.new_conversation",
+            outcome="created" if created is not None else "refused",
+            detail=detail,
         )
-        async with self._store.transaction() as session:
-            await mailrepo.record_message(
-                session,
-                facts.message_id,
-                direction="in",
-                conversation_id=judgement.conversation_id,
-                member_id=judgement.member_id,
-                verdict=judgement.verdict.value,
-            )
-            await repo.add_audit(
-                session,
-                world=World.MAIL.value,
-                action="mail.new_conversation",
-                outcome="created" if created is not None else "refused",
-                actor_id=judgement.member_id,
-                conversation_id=judgement.conversation_id,
-                destination="spico",
-                detail=detail,
-            )
         if refusal is not None and refusal.reason != "unauthenticated":
             await self._answer_new_conversation(facts, refusal, language)
         return judgement
