@@ -1,12 +1,163 @@
-"""The benchmark command runs end to end (its figures are printed, never asserted)."""
+"""The benchmark: its pure helpers, and the command end to end (figures printed, never asserted).
+
+The end-to-end test runs the world sections with three messages per phase on servers the bench
+starts and stops itself; it checks that every row is there and that every value parses.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bridge.bench import Counts
+from bridge.bench.mail import mail_rows, reply_rows
+from bridge.bench.matrix import matrix_rows
+from bridge.bench.observe import Phase
+from bridge.bench.stats import (
+    Latency,
+    Row,
+    at_least,
+    at_most,
+    cpu_seconds,
+    latencies,
+    marker,
+    markers_in,
+    percentile,
+    ratio,
+    status_kb,
+    table,
+    throughput,
+)
+
 COMMAND = Path(sys.executable).with_name("spico-bridge")
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(100, 0, -1)]  # 1..100, unsorted
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+    assert percentile([0.3], 99) == 0.3
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 99) == 10  # the max
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_latency_summary_in_milliseconds() -> None:
+    latency = Latency.of([0.010, 0.020, 0.030, 0.040])
+    assert (latency.p50, latency.p95, latency.p99) == (0.020, 0.040, 0.040)
+    assert latency.ms() == "20 / 40 / 40"
+
+
+def test_latencies_pair_sent_and_seen() -> None:
+    sent = {"a": 1.0, "b": 2.0, "c": 3.0}
+    seen = {"a": 1.5, "b": 2.25, "x": 9.0}
+    assert latencies(sent, seen) == [0.5, 0.25]
+
+
+def test_throughput_runs_from_first_send_to_last_seen() -> None:
+    sent = {"a": 10.0, "b": 10.5, "c": 11.0}
+    seen = {"a": 11.0, "b": 12.0, "c": 11.5}
+    assert throughput(sent, seen) == pytest.approx(3 / 2.0)
+    with pytest.raises(ValueError, match="1 of 3"):
+        throughput(sent, {"a": 11.0, "b": 12.0})
+
+
+def test_ratio_and_verdicts() -> None:
+    assert ratio(9, 10) == pytest.approx(0.9)
+    assert ratio(1, 0) == math.inf
+    assert at_least(0.9, 0.9, "≥ 0.9") == "≥ 0.9: met"
+    assert at_least(0.89, 0.9, "≥ 0.9") == "≥ 0.9: missed"
+    assert at_most(20, 20, "≤ 20 ms") == "≤ 20 ms: met"
+    assert at_most(21, 20, "≤ 20 ms") == "≤ 20 ms: missed"
+
+
+def test_markers_survive_the_text_around_them() -> None:
+    assert marker("mb-burst", 7) == "bench mb-burst 7"
+    assert markers_in("Dr Jean MARTIN :\nbench mb-burst 7") == ["bench mb-burst 7"]
+    assert markers_in("Re: bench ld-one 3 and bench ld-one 4") == [
+        "bench ld-one 3",
+        "bench ld-one 4",
+    ]
+    assert markers_in("benchmark 3, bench Upper 2") == []
+
+
+def test_proc_stat_and_status_parsing() -> None:
+    # A command name with a space and a parenthesis: fields are counted after the last ')'.
+    stat = "4242 (python (x) y) S 1 4242 4242 0 -1 4194560 10 0 0 0 250 50 0 0 20 0 3 0 100"
+    assert cpu_seconds(stat, 100) == pytest.approx(3.0)
+    status = "Name:\tpython\nVmPeak:\t  200000 kB\nVmHWM:\t  131072 kB\nVmRSS:\t  100 kB\n"
+    assert status_kb(status, "VmHWM") == 131072
+    with pytest.raises(KeyError):
+        status_kb(status, "VmSwap")
+
+
+def test_table_is_markdown() -> None:
+    lines = table([Row("a", "1", "≤ 2: met"), Row("b", "2")])
+    assert lines[:2] == ["| measure | value | target |", "| --- | ---: | --- |"]
+    assert lines[2:] == ["| a | 1 | ≤ 2: met |", "| b | 2 |  |"]
+
+
+def test_counts_scale_from_messages() -> None:
+    assert Counts.of(200) == Counts(200, 100, 20)
+    assert Counts.of(3) == Counts(3, 1, 1)
+
+
+def _phase(start: float, step: float, delay: float, count: int = 10) -> Phase:
+    sent = {f"k{n}": start + n * step for n in range(count)}
+    return Phase(sent, {key: at + delay for key, at in sent.items()})
+
+
+def test_matrix_rows_from_measurements() -> None:
+    direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
+    bridged = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
+    rows = {row.measure: row for row in matrix_rows(10, direct, bridged, (0.002, 0.025, 0.02), 90)}
+    assert rows["Matrix: added latency p50 ms"].value == "15"
+    assert rows["Matrix: added latency p50 ms"].target == "≤ 20 ms: met"
+    share = rows["Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)"]
+    assert share.value == "2.0 / 25.0 (8%)" and share.target.endswith("met")
+    assert rows["Matrix: throughput bridged ÷ direct"].target.endswith("met")
+
+
+def test_mail_and_reply_rows_from_measurements() -> None:
+    direct = (_phase(0, 0.004, 0.006), _phase(10, 0.1, 0.006))
+    bridged = (_phase(0, 0.02, 0.03), _phase(10, 0.1, 0.04))
+    rows = {row.measure: row for row in mail_rows(10, direct, bridged, 0.02)}
+    assert rows["mail: throughput bridged ÷ direct"].target == "≥ 0.9: missed"
+    assert rows["mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)"].value == "6 / 6 / 6"
+    (reply,) = reply_rows(10, _phase(0, 1, 0.55))
+    assert reply.value == "550 / 550 / 550" and reply.target == "p50 ≤ 700 ms: met"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def _table(stdout: str) -> dict[str, tuple[str, str]]:
+    lines = stdout.splitlines()
+    start = lines.index("| measure | value | target |")
+    rows = {}
+    for line in lines[start + 2 :]:
+        measure, value, target = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[measure] = (value, target)
+    return rows
+
+
+def _numbers(value: str) -> list[float]:
+    """Every figure of a value such as ``12.5 / 30.1`` or ``2.0 / 25.0 (8%)``."""
+    parts = re.split(r"\s*/\s*|\s+", value.replace("(", "").replace("%)", ""))
+    assert all(NUMBER.match(part) for part in parts), value
+    return [float(part) for part in parts]
 
 
 def test_bench_outbox_section_prints_its_table() -> None:
@@ -17,3 +168,39 @@ def test_bench_outbox_section_prints_its_table() -> None:
     lines = result.stdout.splitlines()
     assert lines[1] == "| measure | value | target |"
     assert any(line.startswith("| outbox, SQLite: deliveries/s") for line in lines)
+
+
+def test_bench_world_sections_end_to_end() -> None:
+    """Synapse, Postfix + Dovecot, the sandbox and two bridges, three messages per phase."""
+    result = subprocess.run(
+        [str(COMMAND), "bench", "--sections", "matrix,mail,reply", "--messages", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = _table(result.stdout)
+    expected = {
+        "Matrix, 3 messages to one room: msg/s direct / bridged": 2,
+        "Matrix: throughput bridged ÷ direct": 1,
+        "Matrix: latency p50 / p95 / p99 ms, direct": 3,
+        "Matrix: latency p50 / p95 / p99 ms, bridged (SPICO post → seen)": 3,
+        "Matrix: added latency p50 ms": 1,
+        "Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)": 3,
+        "Matrix: Synapse CPU ms per message when direct": 1,
+        "Matrix: bridge peak RSS MB (VmHWM)": 1,
+        "mail, 1 mails to one mailbox: mails/s direct / bridged": 2,
+        "mail: throughput bridged ÷ direct": 1,
+        "mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)": 3,
+        "mail: latency p50 / p95 / p99 ms, bridged (SPICO post → mailbox)": 3,
+        "mail: bridge CPU ms per mail": 1,
+        "reply by mail → SPICO, 1 replies: latency p50 / p95 / p99 ms": 3,
+    }
+    assert set(rows) == set(expected)
+    for measure, figures in expected.items():
+        value, target = rows[measure]
+        assert len(_numbers(value.replace("-", ""))) == figures, measure
+        if target:
+            assert target.endswith((": met", ": missed")), target
+    targets = [target for _, target in rows.values() if target]
+    assert len(targets) == 5  # ratio, added latency, CPU share (Matrix); ratio (mail); reply p50

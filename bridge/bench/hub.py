@@ -1,32 +1,25 @@
-"""``spico-bridge bench``: measure the bridge against direct use of the same servers, in one run.
+"""Sections ``outbox`` and ``startup``: the hub alone, without any world server.
 
-Everything runs on this machine, on servers the bench starts itself (the SPICO sandbox; the
-world servers when their sections run) and stops at the end. Printed as a Markdown table that
-the README keeps with the machine it ran on. Sections:
-
-- ``outbox``: the hub alone, deliveries per second through a no-op sink (SQLite, PostgreSQL).
+- ``outbox``: deliveries per second through a no-op sink (SQLite, PostgreSQL).
 - ``startup``: time to "ready" and resident memory of ``spico-bridge run`` with N conversations
   already bridged (N = 1,000 and 10,000).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from bridge.bench.servers import READY_LINE, Sandbox, free_port, stop_process
+from bridge.bench.stats import Row, status_kb, verdict
 from bridge.core.delivery import DeliveryJob, RetryPolicy
 from bridge.core.model import World
 from bridge.hub.outbox import OutboxWorkers
@@ -36,50 +29,6 @@ from bridge.store.repositories import Store
 POSTGRES_ADMIN = os.environ.get(
     "SPICO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-@dataclass
-class Row:
-    measure: str
-    value: str
-    target: str = ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def sandbox(folder: Path) -> Iterator[str]:
-    """A SPICO sandbox subprocess for the bench; yields its base URL."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.spico.sandbox",
-            "--port",
-            str(port),
-            "--db",
-            str(folder / "sandbox.sqlite3"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{base_url}/health", timeout=1).close()
-                break
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class _NoopSink:
@@ -179,22 +128,24 @@ async def _seed_conversations(url: str, count: int) -> None:
         await store.close()
 
 
-def startup(folder: Path, base_url: str, conversations: int) -> tuple[float, float]:
+def startup(folder: Path, spico: Sandbox, conversations: int) -> tuple[float, float]:
     """Seconds from launch to "ready", and resident MB once ready, of ``spico-bridge run``."""
     work = folder / f"startup-{conversations}"
     work.mkdir()
     url = f"sqlite:///{work / 'bridge.db'}"
     asyncio.run(_seed_conversations(url, conversations))
-    token = work / "token"
-    token.write_text("sandbox-token\n")
     config = work / "bridge.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "state_dir": str(work),
                 "database": {"url": url},
-                "spico": {"base_url": base_url, "token_file": str(token), "bridge_existing": "new"},
-                "http": {"listen_port": _free_port()},
+                "spico": {
+                    "base_url": spico.base_url,
+                    "token_file": str(spico.token_file),
+                    "bridge_existing": "new",
+                },
+                "http": {"listen_port": free_port()},
                 "testing": {"recording_sink": str(work / "sink.db")},
             }
         )
@@ -209,62 +160,41 @@ def startup(folder: Path, base_url: str, conversations: int) -> tuple[float, flo
             stdin=subprocess.DEVNULL,
         )
     try:
-        while "spico-bridge ready" not in log.read_text(errors="replace"):
+        while READY_LINE not in log.read_text(errors="replace"):
             if process.poll() is not None or time.perf_counter() - started > 60:
                 raise RuntimeError(f"the bridge did not get ready: {log}")
             time.sleep(0.01)
         ready = time.perf_counter() - started
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        rss_kb = int(
-            next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
-        )
+        rss_kb = status_kb(Path(f"/proc/{process.pid}/status").read_text(), "VmRSS")
         return ready, rss_kb / 1024
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_process(process)
 
 
-def run_bench(sections: list[str]) -> list[Row]:
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="spico-bench-") as name:
-        folder = Path(name)
-        if "outbox" in sections:
-            rate = asyncio.run(outbox_rate(f"sqlite:///{folder / 'outbox.db'}"))
-            rows.append(Row("outbox, SQLite: deliveries/s (no-op sink, 4 workers)", f"{rate:.0f}"))
-            with postgres_database() as url:
-                if url is None:
-                    rows.append(Row("outbox, PostgreSQL", "not measured: no server"))
-                else:
-                    rate = asyncio.run(outbox_rate(url))
-                    rows.append(Row("outbox, PostgreSQL: deliveries/s", f"{rate:.0f}"))
-        if "startup" in sections:
-            with sandbox(folder) as base_url:
-                for count in (1_000, 10_000):
-                    ready, rss = startup(folder, base_url, count)
-                    target = "≤ 3 s, ≤ 150 MB" if count == 10_000 else ""
-                    rows.append(
-                        Row(
-                            f"start-up with {count:,} conversations: ready s / RSS MB",
-                            f"{ready:.2f} / {rss:.0f}",
-                            target,
-                        )
-                    )
+def outbox_section(folder: Path) -> list[Row]:
+    rate = asyncio.run(outbox_rate(f"sqlite:///{folder / 'outbox.db'}"))
+    rows = [Row("outbox, SQLite: deliveries/s (no-op sink, 4 workers)", f"{rate:.0f}")]
+    with postgres_database() as url:
+        if url is None:
+            rows.append(Row("outbox, PostgreSQL", "not measured: no server"))
+        else:
+            rate = asyncio.run(outbox_rate(url))
+            rows.append(Row("outbox, PostgreSQL: deliveries/s", f"{rate:.0f}"))
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="spico-bridge bench")
-    parser.add_argument(
-        "--sections", default="outbox,startup", help="comma-separated: outbox, startup"
-    )
-    args = parser.parse_args(argv)
-    rows = run_bench([s.strip() for s in args.sections.split(",") if s.strip()])
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print("| measure | value | target |\n| --- | ---: | --- |")
-    for row in rows:
-        print(f"| {row.measure} | {row.value} | {row.target} |")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def startup_section(folder: Path, spico: Sandbox) -> list[Row]:
+    rows = []
+    for count in (1_000, 10_000):
+        ready, rss = startup(folder, spico, count)
+        target = ""
+        if count == 10_000:
+            target = f"≤ 3 s, ≤ 150 MB: {verdict(ready <= 3 and rss <= 150)}"
+        rows.append(
+            Row(
+                f"start-up with {count:,} conversations: ready s / RSS MB",
+                f"{ready:.2f} / {rss:.0f}",
+                target,
+            )
+        )
+    return rows

@@ -1,0 +1,252 @@
+"""Section ``matrix``: a Matrix room fed directly by a client, then through the bridge.
+
+Direct: a matrix-nio user sends N messages to a room (each send awaited, as one client does)
+while another user's syncing client timestamps them. Bridged: the same N messages are posted to
+a SPICO conversation; ``spico-bridge run`` (a subprocess, Matrix world only) relays them to the
+portal room, where the member's syncing client timestamps them. Each path runs twice: a burst
+(throughput) and one message at a time (latency without queueing). The bridge's and Synapse's
+CPU come from ``/proc/<pid>/stat`` over both bridged phases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinResponse,
+    LoginResponse,
+    RoomCreateResponse,
+    RoomResolveAliasResponse,
+    RoomSendResponse,
+)
+
+from bridge.bench.observe import Phase, RoomWatcher, burst, one_by_one, spico_sender
+from bridge.bench.servers import (
+    BridgeProcess,
+    Cast,
+    Sandbox,
+    bridge_config,
+    peak_rss_mb,
+    process_cpu,
+    secret,
+)
+from bridge.bench.stats import (
+    Latency,
+    Row,
+    at_least,
+    at_most,
+    latencies,
+    marker,
+    ratio,
+    throughput,
+)
+from bridge.matrix.localserver import Synapse
+from bridge.matrix.portal_state import alias_localpart
+from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
+from bridge.spico.client import SpicoClient
+
+SETUP_TIMEOUT = 60.0
+
+
+async def login(synapse: Synapse, user_id: str, password: str) -> AsyncClient:
+    client = AsyncClient(
+        synapse.url,
+        user_id,
+        device_id="BENCH",
+        config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, encryption_enabled=False),
+    )
+    response = await client.login(password)
+    if not isinstance(response, LoginResponse):
+        await client.close()
+        raise RuntimeError(f"Matrix login failed: {response}")
+    return client
+
+
+async def until(check: Callable[[], Awaitable[object]], what: str) -> object:
+    """The first truthy result of ``check``, polled; fails after ``SETUP_TIMEOUT``."""
+    deadline = time.monotonic() + SETUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def _matrix_sender(client: AsyncClient, room_id: str) -> Callable[[str], Awaitable[None]]:
+    async def send(text: str) -> None:
+        response = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"Matrix send failed: {response}")
+
+    return send
+
+
+async def _direct(
+    synapse: Synapse, sender: tuple[str, str], member: tuple[str, str], count: int
+) -> tuple[Phase, Phase, float]:
+    """Both direct phases; also Synapse's CPU seconds per message over them."""
+    talker = await login(synapse, *sender)
+    reader = await login(synapse, *member)
+    watcher: RoomWatcher | None = None
+    try:
+        created = await talker.room_create(name="bench direct", invite=[member[0]])
+        if not isinstance(created, RoomCreateResponse):
+            raise RuntimeError(f"room creation failed: {created}")
+        joined = await reader.join(created.room_id)
+        if not isinstance(joined, JoinResponse):
+            raise RuntimeError(f"join failed: {joined}")
+        watcher = RoomWatcher(reader, created.room_id)
+        await watcher.catch_up()
+        watcher.start()
+        send = _matrix_sender(talker, created.room_id)
+        await one_by_one(send, watcher, "md-warm", 1)
+        cpu = process_cpu(_pid(synapse))
+        throughput_phase = await burst(send, watcher, "md-burst", count)
+        latency_phase = await one_by_one(send, watcher, "md-one", count)
+        synapse_cpu = (process_cpu(_pid(synapse)) - cpu) / (2 * count)
+        return throughput_phase, latency_phase, synapse_cpu
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+        await talker.close()
+        await reader.close()
+
+
+async def _bridged(
+    synapse: Synapse,
+    spico: Sandbox,
+    people: Cast,
+    member: tuple[str, str],
+    bridge: BridgeProcess,
+    count: int,
+) -> tuple[Phase, Phase, float, float, float]:
+    """Both bridged phases; CPU seconds per message of the bridge and of Synapse, peak RSS."""
+    run = secrets.token_hex(4)
+    reader = await login(synapse, *member)
+    watcher: RoomWatcher | None = None
+    try:
+        async with SpicoClient(spico.base_url, spico.token) as client:
+            created = await client.create_conversation(
+                on_behalf_of=people.author,
+                acting_as=people.author,
+                members=[people.matrix_member],
+                subject="Bench Matrix",
+                message=marker("mb-first", 0),
+                idempotency_key=f"{run}-matrix-conversation",
+            )
+            conversation = created.conversation.id
+            alias = f"#{alias_localpart(PORTAL_ALIAS_PREFIX, conversation)}:{synapse.server_name}"
+
+            async def portal() -> str | None:
+                found = await reader.room_resolve_alias(alias)
+                return found.room_id if isinstance(found, RoomResolveAliasResponse) else None
+
+            room_id = str(await until(portal, "the portal room"))
+
+            async def join() -> bool:
+                return isinstance(await reader.join(room_id), JoinResponse)
+
+            await until(join, "the member's invitation to the portal")
+            watcher = RoomWatcher(reader, room_id)
+            await watcher.catch_up()
+            watcher.start()
+            send = spico_sender(client, conversation, people.author, run)
+            await one_by_one(send, watcher, "mb-warm", 1)
+            bridge_cpu, synapse_cpu = process_cpu(bridge.pid), process_cpu(_pid(synapse))
+            throughput_phase = await burst(send, watcher, "mb-burst", count)
+            latency_phase = await one_by_one(send, watcher, "mb-one", count)
+            bridge_cpu = (process_cpu(bridge.pid) - bridge_cpu) / (2 * count)
+            synapse_cpu = (process_cpu(_pid(synapse)) - synapse_cpu) / (2 * count)
+            return throughput_phase, latency_phase, bridge_cpu, synapse_cpu, peak_rss_mb(bridge.pid)
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+        await reader.close()
+
+
+def _pid(synapse: Synapse) -> int:
+    assert synapse.pid is not None, "Synapse is not running"
+    return synapse.pid
+
+
+def matrix_section(
+    folder: Path, spico: Sandbox, synapse: Synapse, people: Cast, count: int
+) -> list[Row]:
+    work = folder / "bridge-matrix"
+    work.mkdir()
+    password = secrets.token_urlsafe(12)
+    bot = synapse.register("spico-bot", password)
+    member = (synapse.register("bench-member", password), password)
+    sender = (synapse.register("bench-sender", password), password)
+    direct_burst, direct_one, synapse_direct = asyncio.run(_direct(synapse, sender, member, count))
+    config = bridge_config(
+        work,
+        spico,
+        [{"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"}],
+        matrix={
+            "homeserver": synapse.url,
+            "server_name": synapse.server_name,
+            "bot_user_id": bot,
+            "password_file": secret(work, "bot-password", password),
+        },
+    )
+    bridge = BridgeProcess(work, config)
+    bridge.start()
+    try:
+        bridged_burst, bridged_one, bridge_cpu, synapse_cpu, rss = asyncio.run(
+            _bridged(synapse, spico, people, member, bridge, count)
+        )
+    finally:
+        bridge.stop()
+    return matrix_rows(
+        count,
+        (direct_burst, direct_one),
+        (bridged_burst, bridged_one),
+        (bridge_cpu, synapse_cpu, synapse_direct),
+        rss,
+    )
+
+
+def matrix_rows(
+    count: int,
+    direct: tuple[Phase, Phase],
+    bridged: tuple[Phase, Phase],
+    cpu: tuple[float, float, float],
+    rss_mb: float,
+) -> list[Row]:
+    """The section's table rows from its raw measurements (pure)."""
+    direct_rate = throughput(direct[0].sent, direct[0].seen)
+    bridged_rate = throughput(bridged[0].sent, bridged[0].seen)
+    share = ratio(bridged_rate, direct_rate)
+    direct_latency = Latency.of(latencies(direct[1].sent, direct[1].seen))
+    bridged_latency = Latency.of(latencies(bridged[1].sent, bridged[1].seen))
+    added_ms = (bridged_latency.p50 - direct_latency.p50) * 1000
+    bridge_cpu, synapse_cpu, synapse_direct = cpu
+    cpu_share = ratio(bridge_cpu, synapse_cpu)
+    return [
+        Row(
+            f"Matrix, {count} messages to one room: msg/s direct / bridged",
+            f"{direct_rate:.1f} / {bridged_rate:.1f}",
+        ),
+        Row("Matrix: throughput bridged ÷ direct", f"{share:.2f}", at_least(share, 0.9, "≥ 0.9")),
+        Row("Matrix: latency p50 / p95 / p99 ms, direct", direct_latency.ms()),
+        Row(
+            "Matrix: latency p50 / p95 / p99 ms, bridged (SPICO post → seen)", bridged_latency.ms()
+        ),
+        Row("Matrix: added latency p50 ms", f"{added_ms:.0f}", at_most(added_ms, 20, "≤ 20 ms")),
+        Row(
+            "Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)",
+            f"{bridge_cpu * 1000:.1f} / {synapse_cpu * 1000:.1f} ({cpu_share:.0%})",
+            at_most(cpu_share, 0.10, "≤ 10 %"),
+        ),
+        Row("Matrix: Synapse CPU ms per message when direct", f"{synapse_direct * 1000:.1f}"),
+        Row("Matrix: bridge peak RSS MB (VmHWM)", f"{rss_mb:.0f}"),
+    ]

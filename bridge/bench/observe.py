@@ -1,0 +1,229 @@
+"""Observers that timestamp each marked message when it shows up where a user would see it,
+and the two ways the bench sends: a burst (throughput) and one at a time (latency). Every
+bridged message starts as a SPICO post (``spico_sender``).
+
+- ``RoomWatcher``: another Matrix user's syncing client (matrix-nio long-poll ``/sync``).
+- ``MaildirWatcher``: the recipient's mailbox as Dovecot stores it (its Maildir, scanned every
+  few milliseconds: an IMAP IDLE client would only add Dovecot's fixed ~0.5 s notification delay,
+  the same on both sides of the comparison).
+- ``SpicoWatcher``: SPICO's event feed (long-poll), for replies that reach SPICO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from nio import AsyncClient, SyncResponse
+
+from bridge.bench.stats import marker, markers_in
+from bridge.spico.client import SpicoClient
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def spico_sender(client: SpicoClient, conversation: str, author: str, run: str) -> Send:
+    """Posts a text to a SPICO conversation as ``author`` (what the bridge then relays)."""
+
+    async def send(text: str) -> None:
+        await client.post_message(
+            conversation,
+            on_behalf_of=author,
+            acting_as=author,
+            body=text,
+            idempotency_key=f"{run}-{text.replace(' ', '-')}",
+        )
+
+    return send
+
+
+class Watcher:
+    """Records when each marked message is first seen; the measuring code waits on it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self._news = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _saw(self, texts: Iterable[str], at: float) -> None:
+        for text in texts:
+            for key in markers_in(text):
+                self.seen.setdefault(key, at)
+        self._news.set()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def wait_for(self, keys: Iterable[str], within: float) -> None:
+        """Until every key is seen; fails (with the count missing) after ``within`` seconds."""
+        wanted = list(keys)
+        deadline = time.monotonic() + within
+        while missing := [key for key in wanted if key not in self.seen]:
+            if self._task is not None and self._task.done():
+                self._task.result()  # the observer failed: raise its error
+                raise RuntimeError("the observer stopped")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(missing)} of {len(wanted)} messages never seen")
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), min(left, 1.0))
+
+
+class RoomWatcher(Watcher):
+    """A Matrix member's client syncing one room."""
+
+    def __init__(self, client: AsyncClient, room_id: str) -> None:
+        super().__init__()
+        self._client = client
+        self._room_id = room_id
+        self._filter = {
+            "room": {
+                "rooms": [room_id],
+                "timeline": {"limit": 1000},
+                "state": {"lazy_load_members": True},
+                "ephemeral": {"not_types": ["*"]},
+                "account_data": {"not_types": ["*"]},
+            },
+            "presence": {"not_types": ["*"]},
+            "account_data": {"not_types": ["*"]},
+        }
+
+    async def catch_up(self) -> None:
+        """One immediate sync: what is already in the room is not news."""
+        await self._sync(0)
+
+    async def _sync(self, timeout_ms: int) -> None:
+        response = await self._client.sync(timeout=timeout_ms, sync_filter=self._filter)
+        at = time.perf_counter()
+        if not isinstance(response, SyncResponse):
+            raise RuntimeError(f"sync failed: {response}")
+        room = response.rooms.join.get(self._room_id)
+        if room is not None:
+            self._saw(
+                (str(e.source.get("content", {}).get("body", "")) for e in room.timeline.events), at
+            )
+
+    async def _run(self) -> None:
+        while True:
+            await self._sync(30_000)
+
+
+class MaildirWatcher(Watcher):
+    """A mailbox's Maildir (``new/`` and ``cur/``), scanned every ``every`` seconds."""
+
+    def __init__(self, maildir: Path, every: float = 0.005) -> None:
+        super().__init__()
+        self._maildir = maildir
+        self._every = every
+        self._known = set(self._names())
+        #: The last mail seen that can be answered (has a Reply-To): the reply section's.
+        self.last_thread_mail: EmailMessage | None = None
+
+    def _names(self) -> Iterable[tuple[str, Path]]:
+        for sub in ("new", "cur"):
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(self._maildir / sub):
+                    yield name.split(":", 1)[0], self._maildir / sub / name
+
+    async def _run(self) -> None:
+        while True:
+            for unique, path in list(self._names()):
+                if unique in self._known:
+                    continue
+                try:
+                    raw = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # moved from new/ to cur/ meanwhile: found there next scan
+                at = time.perf_counter()
+                self._known.add(unique)
+                mail = email.message_from_bytes(raw, policy=email.policy.default)
+                assert isinstance(mail, EmailMessage)
+                if mail["Reply-To"]:
+                    self.last_thread_mail = mail
+                body = mail.get_body(("plain",))
+                text = str(body.get_content()) if body is not None else ""
+                self._saw([str(mail["Subject"] or ""), text], at)
+            await asyncio.sleep(self._every)
+
+
+class SpicoWatcher(Watcher):
+    """SPICO's event feed from its current head: the messages posted from now on."""
+
+    def __init__(self, client: SpicoClient) -> None:
+        super().__init__()
+        self._client = client
+        self._after = 0
+
+    async def catch_up(self) -> None:
+        self._after = (await self._client.get_events(0, limit=1)).head_seq
+
+    async def _run(self) -> None:
+        while True:
+            page = await self._client.long_poll_events(self._after, 20, limit=1000)
+            at = time.perf_counter()
+            bodies = [
+                str((event.data.get("message") or {}).get("body") or "")
+                for event in page.events
+                if event.type == "message.posted"
+            ]
+            self._saw(bodies, at)
+            self._after = page.last_seq
+
+
+@dataclass
+class Phase:
+    """When each message of a phase was sent, and when it was seen."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)
+
+
+def _within(count: int) -> float:
+    return 60.0 + count * 0.5
+
+
+async def burst(send: Send, watcher: Watcher, tag: str, count: int) -> Phase:
+    """Send ``count`` messages back to back (each send awaited), then wait for all of them."""
+    phase = Phase()
+    for number in range(count):
+        key = marker(tag, number)
+        phase.sent[key] = time.perf_counter()
+        await send(key)
+    await watcher.wait_for(phase.sent, _within(count))
+    phase.seen = {key: watcher.seen[key] for key in phase.sent}
+    return phase
+
+
+async def one_by_one(
+    send: Send, watcher: Watcher, tag: str, count: int, pause: float = 0.05
+) -> Phase:
+    """Send a message, wait until it is seen, pause, send the next: the latency of a message
+    that finds the system idle (the pause lets the bridge finish its bookkeeping first)."""
+    phase = Phase()
+    for number in range(count):
+        if number:
+            await asyncio.sleep(pause)
+        key = marker(tag, number)
+        phase.sent[key] = time.perf_counter()
+        await send(key)
+        await watcher.wait_for([key], _within(1))
+        phase.seen[key] = watcher.seen[key]
+    return phase

@@ -1,0 +1,210 @@
+"""The servers one bench run starts and stops: SPICO sandbox, Synapse, Postfix + Dovecot, and
+``spico-bridge run`` itself, each on free loopback ports and stopped by PID in a ``finally``.
+
+Also what the bench reads of a process in ``/proc``: CPU seconds and peak resident memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.bench.stats import cpu_seconds, status_kb
+from bridge.spico.sandbox.seed import generate_directory
+
+#: The sandbox's seed: the bench picks its professionals in the same synthetic directory.
+SEED = 42
+SANDBOX_TOKEN = "bench-sandbox-token"
+READY_LINE = "spico-bridge ready"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    return cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), TICKS)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a running process, in MB."""
+    return status_kb(Path(f"/proc/{pid}/status").read_text(), "VmHWM") / 1024
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID, SIGKILL if it does not stop in time."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    base_url: str
+    token: str
+    token_file: Path
+
+
+@contextlib.contextmanager
+def sandbox(folder: Path) -> Iterator[Sandbox]:
+    """A SPICO sandbox subprocess on a fresh database (seeded with ``SEED``)."""
+    port = free_port()
+    token_file = folder / "sandbox-token"
+    token_file.write_text(SANDBOX_TOKEN + "\n")
+    token_file.chmod(0o600)
+    with (folder / "sandbox.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bridge.spico.sandbox",
+                "--port",
+                str(port),
+                "--db",
+                str(folder / "sandbox.sqlite3"),
+                "--seed",
+                str(SEED),
+                "--token-file",
+                str(token_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    base_url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{base_url}/health", timeout=1).close()
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the SPICO sandbox did not start; see {folder / 'sandbox.log'}")
+            time.sleep(0.05)
+        yield Sandbox(base_url, SANDBOX_TOKEN, token_file)
+    finally:
+        stop_process(process)
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Professionals of the seed the bench acts with (all with an account, all active)."""
+
+    author: str  # posts the messages in SPICO
+    matrix_member: str  # follows in Matrix
+    mail_member: str  # follows by mail (delivery: mail) and replies by mail
+    mail_address: str
+
+
+def cast() -> Cast:
+    people = [
+        p
+        for p in generate_directory(SEED).professionals
+        if p.has_account and p.status in ("online", "active") and p.mssante_address
+    ]
+    author, matrix_member, mail_member = people[:3]
+    return Cast(author.id, matrix_member.id, mail_member.id, mail_member.mssante_address.lower())
+
+
+@dataclass
+class BridgeProcess:
+    """``spico-bridge run`` as a subprocess (its CPU and memory are the bridge's own)."""
+
+    folder: Path
+    config: dict[str, Any]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "bridge.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        """Launch and wait for the "ready" line (store, SPICO and every world answer)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "bridge.yaml"
+        path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        command = [sys.executable, "-m", "bridge.cli", "run", "--config", str(path)]
+        if profiles := os.environ.get("SPICO_BENCH_PROFILE"):  # a folder: cProfile each bridge
+            output = Path(profiles) / f"{self.folder.name}.prof"
+            command[1:3] = ["-m", "cProfile", "-o", str(output), "-m", "bridge.cli"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while READY_LINE not in self.log_path.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the bridge did not get ready:\n{self.tail()}")
+            time.sleep(0.05)
+
+    def tail(self, lines: int = 30) -> str:
+        """The end of the bridge's log (which never holds message bodies)."""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+def bridge_config(
+    folder: Path, spico: Sandbox, participants: list[dict[str, str]], **worlds: Any
+) -> dict[str, Any]:
+    """A bridge config on the bench's sandbox with the given world sections (``matrix=…``,
+    ``mail=…``) and its own SQLite database and metrics port."""
+    return {
+        "state_dir": str(folder),
+        "database": {"url": f"sqlite:///{folder / 'bridge.db'}"},
+        "spico": {
+            "base_url": spico.base_url,
+            "token_file": str(spico.token_file),
+            "poll_wait_seconds": 20,
+            "request_timeout_seconds": 30,
+            "bridge_existing": "new",
+        },
+        "participants": participants,
+        "http": {"listen_port": free_port()},
+        "logging": {"level": "INFO"},
+        **worlds,
+    }
+
+
+def secret(folder: Path, name: str, value: str) -> str:
+    """Write a secret file (mode 600) and return its path, for ``*_file`` config keys."""
+    path = folder / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return str(path)
