@@ -134,6 +134,10 @@ class MatrixSource:
                 quiet = since is not None and only_own_events(response, self.settings.bot_user_id)
                 if since is not None and not quiet:
                     await self.process(response, since)
+                elif since is None:
+                    # The very first sync reads no history, but invites waiting from before
+                    # the bridge ever ran would not come again: answer them now.
+                    await self._invites(response)
                 # The token is stored once its batch is handled. A batch of the bot's own
                 # echoes (a burst it is posting) needs no handling: storing its token may wait
                 # a little (after a crash those echoes are read again, and ignored again).

@@ -257,6 +257,25 @@ async def test_management_rooms_and_help(commands: Commands) -> None:
         assert await crepo.management_rooms(session, [room_id]) == {}
 
 
+async def test_an_invitation_from_before_the_first_start_is_answered(
+    synapse: Synapse,
+    matrix_users: MatrixUsers,
+    spico_sandbox: SandboxProcess,
+    personas: Personas,
+    in_process_bridge: StartBridge,
+    tmp_path: Path,
+) -> None:
+    bot, user = matrix_users.new("ebot"), matrix_users.new("early")
+    client = await matrix_users.login(user)
+    created = await client.room_create(is_direct=True, invite=[bot.user_id])
+    assert isinstance(created, RoomCreateResponse), created
+    # The bot has never synced: its first sync reads no history, but answers the invitation.
+    path = _config(tmp_path, synapse, spico_sandbox, bot, {user.user_id: personas.colleagues[-1]})
+    await in_process_bridge(path, cursors=(SPICO_CURSOR, MATRIX_CURSOR))
+    await last_notice(client, created.room_id, bot.user_id, "SPICO")  # the welcome
+    assert "Agir en tant que" in await ask(client, created.room_id, "aide")
+
+
 # --- (a) act as a delegated account, start a patient conversation from a care circle ----------
 
 
