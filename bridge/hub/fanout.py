@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import (
+    STATE_EVENTS,
     ConversationView,
     DeliveryKind,
     Destination,
@@ -60,7 +61,9 @@ def apply_event(
     if event.type == EventType.CONVERSATION_CREATED:
         created = event.conversation
         return snapshot_from(created, event.seq) if created else snapshot
-    if snapshot is None or event.seq <= snapshot.last_seq:
+    if snapshot is None or event.seq <= snapshot.last_seq or event.type not in STATE_EVENTS:
+        # A message changes nothing of the conversation (``last_seq`` is its last change):
+        # no snapshot write for each message.
         return snapshot
     changes: dict[str, Any] = {"last_seq": event.seq}
     if event.type == EventType.CONVERSATION_UPDATED and "subject" in data:
@@ -111,6 +114,8 @@ class _BatchState:
     snapshots: dict[str, ConversationSnapshot]
     people: dict[str, repo.ProfessionalRow]
     links: dict[str, repo.InboundRecord]
+    #: Snapshots fetched from SPICO in this batch, not in the store yet (saved on first use).
+    unsaved: set[str]
 
     @classmethod
     async def load(
@@ -121,10 +126,12 @@ class _BatchState:
     ) -> _BatchState:
         ids = {e.conversation_id for e in events if e.conversation_id}
         snapshots = await repo.get_conversations(session, ids)
+        unsaved = set()
         for conversation_id, conversation in fetched.items():
             if conversation_id not in snapshots:
                 first_seq = min(e.seq for e in events if e.conversation_id == conversation_id)
                 snapshots[conversation_id] = snapshot_from(conversation, first_seq - 1)
+                unsaved.add(conversation_id)
         members = {m for snapshot in snapshots.values() for m in snapshot.members}
         for event in events:
             if event.type == EventType.CONVERSATION_CREATED and event.conversation:
@@ -140,6 +147,7 @@ class _BatchState:
             snapshots,
             await repo.get_professionals(session, members),
             await repo.find_inbounds(session, keys),
+            unsaved,
         )
 
 
@@ -196,7 +204,7 @@ class FanOut:
             for event in fresh:
                 enqueued += await self._record(session, event, batch)
             await repo.set_cursor(session, SPICO_CURSOR, str(fresh[-1].seq))
-        self._known_conversations.update(batch.snapshots)
+        self._known_conversations.update(set(batch.snapshots) - batch.unsaved)
         if enqueued:
             self._on_enqueued()
 
@@ -239,9 +247,10 @@ class FanOut:
         if updated is None:
             log.warning("event %d: conversation unknown to SPICO; nothing to deliver", event.seq)
             return 0
-        if updated != snapshot:
+        if updated != snapshot or updated.id in batch.unsaved:
             await repo.save_conversation(session, updated)
             batch.snapshots[updated.id] = updated
+            batch.unsaved.discard(updated.id)
         participants = {
             m: merge(self._configured.get(m), batch.people.get(m), m) for m in updated.members
         }

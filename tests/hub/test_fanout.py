@@ -1,13 +1,17 @@
-"""Conversation snapshots follow SPICO events (pure part of the fan-out)."""
+"""Conversation snapshots follow SPICO events; the fan-out serves conversations it never saw
+being created."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridge.core.model import DeliveryKind, Destination, World
-from bridge.hub.fanout import apply_event, parse_about
+from bridge.core.model import DeliveryKind, Destination, RoutingPolicy, World
+from bridge.hub.fanout import FanOut, apply_event, parse_about
+from bridge.spico.client import SpicoClient
 from bridge.spico.models import SpicoEvent
-from bridge.store.repositories import ConversationSnapshot
+from bridge.store import repositories as repo
+from bridge.store.repositories import ConversationSnapshot, Store
+from tests.fixtures.sandbox import Personas
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 PATIENT = {
@@ -76,3 +80,37 @@ def test_notice_about_is_parsed_to_a_destination() -> None:
     )
     assert parse_about("carrier-pigeon:x") is None
     assert parse_about(None) is None
+
+
+def test_a_message_changes_nothing_of_the_snapshot() -> None:
+    assert apply_event(BASE, _event(7, "message.posted", message={"id": "m1"})) is BASE
+
+
+async def test_a_conversation_older_than_the_bridge_is_fetched_kept_and_served(
+    store: Store, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """Messages in a conversation created before the bridge watched: the first batch fetches
+    the conversation from SPICO and stores it; later batches find it (no message is lost)."""
+    doctor, reader = personas.doctor, personas.colleagues[3]
+    head = (await spico_client.get_events(0, limit=1)).head_seq  # the shared sandbox's "now"
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor, acting_as=doctor, members=[reader], subject="Ancienne", message="1"
+    )
+    conversation = created.conversation.id
+    for body in ("2", "3"):
+        await spico_client.post_message(
+            conversation, on_behalf_of=doctor, acting_as=doctor, body=body, idempotency_key=body
+        )
+    page = await spico_client.get_events(head, limit=1000)
+    posted = [
+        e for e in page.events if e.conversation_id == conversation and e.type == "message.posted"
+    ]
+    assert len(posted) == 3
+    fanout = FanOut(store, spico_client, {}, RoutingPolicy(frozenset({World.MATRIX})))
+    for event in posted[1:]:  # the bridge started after the creation and the first message
+        await fanout.handle_batch([event])
+    async with store.transaction() as session:
+        snapshot = await repo.get_conversation(session, conversation)
+        counts = await repo.delivery_counts(session)
+    assert snapshot is not None and set(snapshot.members) == {doctor, reader}
+    assert counts["pending"] == 2, "one room delivery for each message"
