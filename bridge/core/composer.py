@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from bridge.core.errors import ServiceUnavailable
+
 if TYPE_CHECKING:
     from bridge.core.delivery import Attachment
 
@@ -38,7 +40,7 @@ class ComposerRefusal(ComposerError):
         self.message = message
 
 
-class ComposerUnavailable(ComposerError):
+class ComposerUnavailable(ComposerError, ServiceUnavailable):
     """SPICO did not answer (network, 5xx after retries): try again later."""
 
 

@@ -105,6 +105,36 @@ def decide_retry(policy: RetryPolicy, attempts: int, error: Exception) -> Retry 
     return Retry(timedelta(seconds=min(wait(state), policy.max_seconds)))
 
 
+#: Failures of one inbound item (a Matrix event, a mail) after which it is set aside.
+POISON_ATTEMPTS = 3
+
+
+class PoisonGuard:
+    """Counts the failures of inbound items that are not outages (a bug, a malformed event).
+
+    A source handles its items in order and offers a batch again when one fails, which is
+    right for an outage but would stall it for ever behind one item that always fails. After
+    ``attempts`` such failures in a row the item is set aside (refused with a notice) and the
+    source goes on: one bad event or mail never stops a world.
+    """
+
+    def __init__(self, attempts: int = POISON_ATTEMPTS) -> None:
+        self._attempts = attempts
+        self._failures: dict[str, int] = {}
+
+    def failed(self, key: str) -> bool:
+        """Record a failure of ``key``; True when it is time to set it aside."""
+        count = self._failures.get(key, 0) + 1
+        if count >= self._attempts:
+            self._failures.pop(key, None)
+            return True
+        self._failures[key] = count
+        return False
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     filename: str

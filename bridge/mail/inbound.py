@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import aioimaplib
+import aiosmtplib
 from imapclient import imap_utf7
 
 from bridge.config import BridgeConfig, ImapConfig
@@ -37,7 +38,14 @@ from bridge.core.composer import (
     PatientEntry,
     SpicoComposer,
 )
-from bridge.core.delivery import InboundMessage, InboundPoster
+from bridge.core.delivery import (
+    POISON_ATTEMPTS,
+    InboundMessage,
+    InboundPoster,
+    PoisonGuard,
+    RetryLater,
+)
+from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant, World
 from bridge.mail import compose, newconv, parse, tokens
 from bridge.mail.outbound import MailSink, tls_context
@@ -62,8 +70,23 @@ IDLE_RENEW_SECONDS = 25 * 60
 _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
 
 
-class ImapUnavailable(Exception):
+class ImapUnavailable(ServiceUnavailable):
     """The IMAP server could not be used; the reader reconnects."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error means "a server did not answer" (offer the mail again later), as
+    opposed to a failure of the mail itself."""
+    return isinstance(
+        error,
+        ServiceUnavailable
+        | RetryLater
+        | OSError
+        | TimeoutError
+        | aioimaplib.Abort
+        | aioimaplib.CommandTimeout
+        | aiosmtplib.SMTPException,
+    )
 
 
 async def open_imap(config: ImapConfig, on_lost: object = None) -> aioimaplib.IMAP4:
@@ -142,6 +165,7 @@ class MailInbox:
         self._sink = sink
         self._cursor = f"mail:imap:{self._imap.mailbox}"
         self._lost = asyncio.Event()
+        self._poison = PoisonGuard()
         self._folder_ready = False
         #: True while a session is logged in and following the mailbox (readiness, metrics).
         self.connected = False
@@ -259,12 +283,38 @@ class MailInbox:
             raw = _literal(fetched.lines) if fetched.result == "OK" else None
             if raw is None:
                 raise ImapUnavailable("FETCH gave no message")
-            await self.handle(raw)
+            try:
+                await self.handle(raw)
+            except Exception as error:
+                key = f"{uidvalidity}:{uid}"
+                if is_outage(error) or not self._poison.failed(key):
+                    raise  # offered again (a server is down, or one more try)
+                await self._set_aside(uid, error)
             await self._mark_processed(client, uid)
             async with self._store.transaction() as session:
                 await repo.set_cursor(session, self._cursor, f"{uidvalidity}:{uid}")
             handled += 1
         return handled
+
+    async def _set_aside(self, uid: int, error: Exception) -> None:
+        """A mail that keeps failing for another reason than an outage (a bug, a shape the
+        reader cannot take): logged (no content) and audited, then marked processed like any
+        other, so that the mailbox keeps it for an administrator and the reader goes on."""
+        log.error(
+            "IMAP: mail UID %d failed %d times (%s); set aside in the mailbox",
+            uid,
+            POISON_ATTEMPTS,
+            type(error).__name__,
+        )
+        async with self._store.transaction() as session:
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action="mail.in",
+                outcome="refused",
+                destination="spico",
+                detail=f"internal_error:{type(error).__name__}",
+            )
 
     async def _mark_processed(self, client: aioimaplib.IMAP4, uid: int) -> None:
         """Move the mail (when configured and the server can), else flag it."""

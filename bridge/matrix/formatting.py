@@ -187,6 +187,8 @@ NOTICES = {
         "undecryptable": "⚠ Message chiffré illisible par le pont : il n'a pas été transmis à "
         "SPICO. Renvoyez-le (la clé de chiffrement n'est pas parvenue au pont).",
         "kicked": "Ce salon reflète la conversation SPICO : seuls ses participants peuvent y être.",
+        "not_handled": "⚠ Le pont n'a pas pu traiter ce message (erreur interne, signalée à "
+        "l'administrateur) : rien n'a été transmis à SPICO.",
     },
     "en": {
         "unmapped": "⚠ Not sent to SPICO: your Matrix account is not mapped to a SPICO "
@@ -199,6 +201,8 @@ NOTICES = {
         "undecryptable": "⚠ Encrypted message the bridge cannot read: not carried to SPICO. "
         "Please send it again (its key did not reach the bridge).",
         "kicked": "This room mirrors the SPICO conversation: only its members may be here.",
+        "not_handled": "⚠ The bridge could not process this message (an internal error, logged "
+        "for the administrator): nothing was carried to SPICO.",
     },
 }
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 from nio import (
     MegolmEvent,
     MessageDirection,
@@ -28,14 +30,18 @@ from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
 
 from bridge.core.delivery import (
+    POISON_ATTEMPTS,
     Attachment,
     InboundMessage,
     InboundPoster,
     PermanentFailure,
+    PoisonGuard,
     PostResult,
+    RetryLater,
 )
+from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
-from bridge.matrix.client import MatrixClient, MatrixError, event_fields
+from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
 from bridge.matrix.commands.management import RoomInput, management_input
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
@@ -111,6 +117,7 @@ class MatrixSource:
             ),
         )
         self.synced = asyncio.Event()
+        self._poison = PoisonGuard()
         #: Encrypted events nio could not decrypt in the batch at hand (for key requests).
         self._undecrypted: dict[str, MegolmEvent] = {}
 
@@ -209,13 +216,49 @@ class MatrixSource:
                     + [event_fields(e) for e in room.timeline.events]
                 )
             for event in events:
-                try:
-                    await self._handle(portal.conversation_id, room_id, event)
-                except PermanentFailure as failure:
-                    # One event the homeserver refuses to let us answer must not stall the
-                    # sync: log it (no content), remember it as handled, go on.
-                    log.warning("matrix: event in portal %s not handled: %s", room_id, failure)
-                    await self._remember(portal.conversation_id, room_id, event)
+                await self._guarded(
+                    portal.conversation_id,
+                    room_id,
+                    event,
+                    functools.partial(self._handle, portal.conversation_id, room_id, event),
+                )
+
+    async def _guarded(
+        self,
+        conversation_id: str,
+        room_id: str,
+        event: dict[str, Any],
+        work: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Handle one event so that it cannot stall the sync.
+
+        An outage (SPICO, the homeserver) propagates: the batch is offered again later, for as
+        long as it lasts. An event the homeserver refuses to let us answer is remembered as
+        handled at once; one that keeps failing otherwise (a bug, a malformed event) is set
+        aside after a few tries with a notice, and the sync goes on. Logs carry no content."""
+        event_id = str(event.get("event_id") or "")
+        try:
+            await work()
+        except PermanentFailure as failure:
+            log.warning("matrix: event in %s not handled: %s", room_id, failure)
+            await self._remember(conversation_id, room_id, event)
+        except Exception as error:
+            if not event_id or is_outage(error) or not self._poison.failed(event_id):
+                raise
+            log.error(
+                "matrix: an event in %s failed %d times (%s); set aside",
+                room_id,
+                POISON_ATTEMPTS,
+                type(error).__name__,
+            )
+            with contextlib.suppress(Exception):
+                await self._notice(
+                    room_id, event_id, notice_text("not_handled", self.settings.language)
+                )
+            await self._remember(conversation_id, room_id, event)
+        else:
+            if event_id:
+                self._poison.succeeded(event_id)
 
     async def _backfill(self, room_id: str, start: str, since: str) -> list[dict[str, Any]]:
         """Events of a gap in a limited timeline, oldest first (a burst while we were down)."""
@@ -455,11 +498,14 @@ class MatrixSource:
                 await self._remember("", room_id, event)
                 continue
             where = Where(room_id, event_id)
-            try:
-                await self.commands.run(owner, where, found.text, self._replier(event_id))
-            except PermanentFailure as failure:
-                log.warning("matrix: command in %s not answered: %s", room_id, failure)
-                await self._remember("", room_id, event)
+            await self._guarded(
+                "",
+                room_id,
+                event,
+                functools.partial(
+                    self.commands.run, owner, where, found.text, self._replier(event_id)
+                ),
+            )
 
     async def _management_change(self, room_id: str, event_id: str, found: RoomInput) -> None:
         """The owner left, or someone else came in: the room stops being a management room."""
@@ -508,6 +554,16 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error means "a server did not answer" (retry the batch), as opposed to a
+    failure of the event itself."""
+    if isinstance(error, MatrixError):
+        return isinstance(delivery_error(error), RetryLater)
+    return isinstance(
+        error, ServiceUnavailable | RetryLater | OSError | TimeoutError | aiohttp.ClientError
+    )
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:

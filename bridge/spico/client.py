@@ -26,6 +26,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from bridge.core.errors import ServiceUnavailable
 from bridge.spico.models import (
     AttachmentContent,
     CareCircle,
@@ -89,7 +90,7 @@ class SpicoConflict(SpicoHTTPError):
     """409: the change conflicts with the current state."""
 
 
-class SpicoUnavailable(SpicoError):
+class SpicoUnavailable(SpicoError, ServiceUnavailable):
     """SPICO could not be reached (or kept failing) after every retry."""
 
 

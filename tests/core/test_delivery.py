@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bridge.core.delivery import (
     GiveUp,
     PermanentFailure,
+    PoisonGuard,
     Retry,
     RetryLater,
     RetryPolicy,
@@ -47,3 +48,13 @@ def test_permanent_failure_gives_up_at_once() -> None:
 def test_attempts_are_bounded() -> None:
     decision = decide_retry(POLICY, 8, RetryLater("503"))
     assert isinstance(decision, GiveUp) and "8 attempts" in decision.reason
+
+
+def test_an_item_is_set_aside_after_repeated_failures_only() -> None:
+    guard = PoisonGuard(attempts=3)
+    assert not guard.failed("a") and not guard.failed("a")
+    guard.succeeded("a")  # a success in between starts the count again
+    assert not guard.failed("a") and not guard.failed("a")
+    assert not guard.failed("b"), "counted per item"
+    assert guard.failed("a")
+    assert not guard.failed("a"), "set aside once, then counted anew"

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import imaplib
 import ssl
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bridge.config import load_config
-from bridge.core.delivery import InboundMessage, PostResult
+from bridge.core.delivery import POISON_ATTEMPTS, InboundMessage, PostResult
+from bridge.core.errors import ServiceUnavailable
 from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
+from bridge.store.models import AuditEntry
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.sandbox import SandboxProcess
@@ -53,7 +57,8 @@ async def inbox_setup(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[MailInbox, Store, str, dict]]:
-    user = f"inbox.{request.node.name.split('[')[-1].strip(']')}@sandbox.mssante.fr"
+    # A mailbox of its own for each test (and mode).
+    user = f"inbox.{zlib.crc32(request.node.nodeid.encode()):08x}@sandbox.mssante.fr"
     mail_server.add_mailboxes({user: PASSWORD})
     (tmp_path / "pw").write_text(PASSWORD)
     (tmp_path / "key").write_text("k" * 40)
@@ -131,3 +136,49 @@ def test_folder_names_are_modified_utf7_and_quoted() -> None:
     assert imap_mailbox_name("INBOX") == '"INBOX"'
     assert imap_mailbox_name("Traités") == '"Trait&AOk-s"'
     assert imap_mailbox_name('Dossier "A" & B') == '"Dossier \\"A\\" &- B"'
+
+
+@pytest.mark.parametrize("inbox_setup", ["flag"], indirect=True)
+async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
+    inbox_setup: tuple[MailInbox, Store, str, dict],
+    mail_server: LocalMailServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inbox, store, user, _ = inbox_setup
+    _append(mail_server, user, _stranger_mail(71))  # the reader fails on this one (a "bug")
+    _append(mail_server, user, _stranger_mail(72))
+    real_handle = inbox.handle
+    outage = {"on": True}
+
+    async def handle(raw: bytes) -> object:
+        if b"<inbox-71@test>" in raw:
+            if outage["on"]:
+                raise ServiceUnavailable("SPICO is down")  # never set aside, however long
+            raise KeyError("a bug")
+        return await real_handle(raw)
+
+    monkeypatch.setattr(inbox, "handle", handle)
+    client = await open_imap(inbox._imap)
+    try:
+        uidvalidity = await inbox._select(client)
+        for _ in range(POISON_ATTEMPTS + 2):
+            with pytest.raises(ServiceUnavailable):
+                await inbox.fetch_new(client, uidvalidity)
+        outage["on"] = False
+        for _ in range(POISON_ATTEMPTS - 1):
+            with pytest.raises(KeyError):
+                await inbox.fetch_new(client, uidvalidity)
+        assert await inbox.fetch_new(client, uidvalidity) == 2, "set aside, then the next one"
+        async with store.transaction() as session:
+            cursor = await repo.get_cursor(session, "mail:imap:INBOX")
+            seen = await mailrepo.get_messages(session, ["<inbox-72@test>"])
+            audit = (
+                await session.scalars(
+                    select(AuditEntry.detail).where(AuditEntry.action == "mail.in")
+                )
+            ).all()
+        assert cursor == f"{uidvalidity}:2"
+        assert "<inbox-72@test>" in seen
+        assert "internal_error:KeyError" in audit
+    finally:
+        await client.logout()

@@ -19,6 +19,7 @@ from sqlalchemy import delete
 from bridge.matrix.formatting import patient_tag
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import CONVERSATION_STATE
+from bridge.matrix.source import MatrixSource
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import NewAttachment
 from bridge.store import matrix as mrepo
@@ -33,6 +34,7 @@ from tests.fixtures.worlds import (
     MATRIX_CURSOR,
     SPICO_CURSOR,
     InProcessBridge,
+    join_when_invited,
     matrix_section,
     membership,
     timeline,
@@ -290,6 +292,53 @@ async def test_messages_flow_both_ways_without_echo(
     text = await eventually(answer, "the members list")
     assert "absent" in text and world.bob.user_id in text
     assert not any("!spico" in m.body for m in await spico_client.list_messages(conversation))
+
+
+async def test_an_event_that_keeps_failing_is_set_aside_and_the_room_goes_on(
+    world: World,
+    spico_client: SpicoClient,
+    personas: Personas,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug on one event must not stall the room (the sync would offer it for ever): after a
+    few tries it gets a notice and the next message is relayed."""
+    real_handle = MatrixSource._handle
+
+    async def handle(self: MatrixSource, conversation_id: str, room_id: str, event: Any) -> None:
+        if (event.get("content") or {}).get("body") == "Poison":
+            raise KeyError("a bug")
+        await real_handle(self, conversation_id, room_id, event)
+
+    monkeypatch.setattr(MatrixSource, "_handle", handle)
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor, acting_as=doctor, members=[world.a], subject="Robuste", message="0"
+    )
+    conversation = created.conversation.id
+    room_id = await world.portal(conversation)
+    alice = await world.users.login(world.alice)
+    await join_when_invited(alice, room_id, world.alice.user_id)
+    poison = await alice.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "Poison"}
+    )
+    await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "Après"})
+
+    async def relayed() -> list[str] | None:
+        bodies = [m.body for m in await spico_client.list_messages(conversation)]
+        return bodies if "Après" in bodies else None
+
+    bodies = await eventually(relayed, "the next message relayed")
+    assert bodies.count("Après") == 1 and "Poison" not in bodies
+
+    async def notice() -> str | None:
+        for event in await timeline(alice, room_id):
+            content = event["content"]
+            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+            if reply == poison.event_id:  # type: ignore[union-attr]
+                return str(content["body"])
+        return None
+
+    assert "n'a pas pu traiter" in await eventually(notice, "the notice on the set-aside event")
 
 
 async def test_stranger_is_removed_and_unmapped_message_refused(

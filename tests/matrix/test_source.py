@@ -6,7 +6,9 @@ from typing import Any
 
 from nio import SyncResponse
 
-from bridge.matrix.source import only_own_events
+from bridge.core.errors import ServiceUnavailable
+from bridge.matrix.client import MatrixError
+from bridge.matrix.source import is_outage, only_own_events
 
 BOT = "@bot:x"
 
@@ -51,3 +53,12 @@ def test_anything_else_is_handled() -> None:
     assert not only_own_events(_sync([BOT, "@alice:x"]), BOT), "someone else spoke"
     assert not only_own_events(_sync([BOT], limited=True), BOT), "a gap to back-fill"
     assert not only_own_events(_sync([], invite=True), BOT), "an invite"
+
+
+def test_outages_are_told_from_failures_of_the_event() -> None:
+    assert is_outage(ServiceUnavailable("SPICO"))
+    assert is_outage(TimeoutError())
+    assert is_outage(MatrixError("send", "M_UNKNOWN", 502, "bad gateway"))
+    assert is_outage(MatrixError("send", "M_LIMIT_EXCEEDED", 429, "slow down"))
+    assert not is_outage(MatrixError("send", "M_FORBIDDEN", 403, "no"))
+    assert not is_outage(KeyError("body"))
