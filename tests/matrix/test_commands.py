@@ -35,18 +35,11 @@ from tests.fixtures.worlds import (
     mails,
     matrix_section,
     membership,
+    reply_in,
     timeline,
 )
 
 STATUSES_FR = ("en ligne", "actif", "absent", "inactif")
-
-
-def reply_to(events: list[dict[str, Any]], event_id: str) -> str | None:
-    for event in events:
-        content = event["content"]
-        if content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id:
-            return str(content["body"])
-    return None
 
 
 async def say(client: AsyncClient, room_id: str, body: str) -> str:
@@ -59,11 +52,8 @@ async def say(client: AsyncClient, room_id: str, body: str) -> str:
 async def ask(client: AsyncClient, room_id: str, body: str) -> str:
     """Send a line; the bot's answer to it."""
     event_id = await say(client, room_id, body)
-
-    async def answered() -> str | None:
-        return reply_to(await timeline(client, room_id), event_id)
-
-    return await eventually(answered, f"the bot's answer to {body.split()[0]!r}")
+    answer = await reply_in(client, room_id, event_id, f"the bot's answer to {body.split()[0]!r}")
+    return str(answer["content"]["body"])
 
 
 async def last_notice(client: AsyncClient, room_id: str, bot: str, containing: str) -> str:

@@ -37,6 +37,7 @@ from tests.fixtures.worlds import (
     join_when_invited,
     matrix_section,
     membership,
+    reply_in,
     timeline,
 )
 
@@ -281,15 +282,8 @@ async def test_messages_flow_both_ways_without_echo(
         room_id, "m.room.message", {"msgtype": "m.text", "body": "!spico membres"}
     )
 
-    async def answer() -> str | None:
-        for event in await timeline(alice, room_id):
-            content = event["content"]
-            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-            if reply == asked.event_id:  # type: ignore[union-attr]
-                return str(content["body"])
-        return None
-
-    text = await eventually(answer, "the members list")
+    answer = await reply_in(alice, room_id, asked.event_id, "the members list")  # type: ignore[union-attr]
+    text = str(answer["content"]["body"])
     assert "absent" in text and world.bob.user_id in text
     assert not any("!spico" in m.body for m in await spico_client.list_messages(conversation))
 
@@ -330,15 +324,8 @@ async def test_an_event_that_keeps_failing_is_set_aside_and_the_room_goes_on(
     bodies = await eventually(relayed, "the next message relayed")
     assert bodies.count("Après") == 1 and "Poison" not in bodies
 
-    async def notice() -> str | None:
-        for event in await timeline(alice, room_id):
-            content = event["content"]
-            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-            if reply == poison.event_id:  # type: ignore[union-attr]
-                return str(content["body"])
-        return None
-
-    assert "n'a pas pu traiter" in await eventually(notice, "the notice on the set-aside event")
+    notice = await reply_in(alice, room_id, poison.event_id, "the set-aside notice")  # type: ignore[union-attr]
+    assert "n'a pas pu traiter" in notice["content"]["body"]
 
 
 async def test_stranger_is_removed_and_unmapped_message_refused(
@@ -376,16 +363,8 @@ async def test_stranger_is_removed_and_unmapped_message_refused(
         "the stranger kicked",
     )
 
-    async def refusal() -> dict[str, Any] | None:
-        for event in await timeline(observer, room_id):
-            content = event["content"]
-            reply = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-            if content.get("msgtype") == "m.notice" and reply == stranger_event:
-                return event
-        return None
-
-    notice = await eventually(refusal, "a notice answering the unmapped user")
-    assert "SPICO" in notice["content"]["body"]
+    notice = await reply_in(observer, room_id, stranger_event, "a notice to the unmapped user")
+    assert notice["content"]["msgtype"] == "m.notice" and "SPICO" in notice["content"]["body"]
 
     await spico_client.post_message(
         conversation,
