@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import signal
@@ -28,6 +29,7 @@ from bridge.hub.recording import RecordingSink
 from bridge.hub.waiting import wait_any
 from bridge.spico.client import SpicoClient
 from bridge.spico.consumer import EventConsumer
+from bridge.store.liveness import SourceLock
 from bridge.store.repositories import Store
 
 log = logging.getLogger("bridge")
@@ -100,6 +102,7 @@ class Bridge:
         sinks.update({adapter.world: adapter.sink for adapter in self.worlds})
         delivery = config.delivery
         self.notices = NoticePoster(store, client)
+        self._locks = {a.world.value: SourceLock(store, a.world.value) for a in self.worlds}
         self.workers = OutboxWorkers(
             store,
             sinks,
@@ -127,7 +130,11 @@ class Bridge:
         )
 
     def _worlds_ready(self) -> dict[str, bool]:
-        return {a.world.value: bool(getattr(a, "ready", True)) for a in self.worlds}
+        """A world is ready when connected, or standing by while another process reads it."""
+        return {
+            a.world.value: self._locks[a.world.value].standing_by or bool(getattr(a, "ready", True))
+            for a in self.worlds
+        }
 
     async def _reload_on_request(self, stop: asyncio.Event) -> None:
         """SIGHUP: re-read the config; apply what can change live, keep the rest as it was."""
@@ -163,13 +170,25 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         if self.config.spico.bridge_existing == "new":
             await _until_done_or_stopped(self.fanout.start_at_head, stop)
-        if stop.is_set():
+        for adapter in self.worlds:
+            await adapter.start(stop)
+        if stop.is_set():  # stopped during start-up, or a world refused to run
+            for adapter in self.worlds:
+                with contextlib.suppress(Exception):
+                    await adapter.close()
             return
         workers = asyncio.create_task(self.workers.run(stop), name="outbox")
-        consumer = asyncio.create_task(self.consumer.run(stop), name="spico-consumer")
+        # Every process delivers (the outbox is shared); each source is read by one process.
+        consumer = asyncio.create_task(
+            SourceLock(self.store, "spico").hold(stop, functools.partial(self.consumer.run, stop)),
+            name="spico-consumer",
+        )
         notices = asyncio.create_task(self.notices.run(stop), name="notices")
         sources = [
-            asyncio.create_task(adapter.run(stop), name=f"world-{adapter.world.value}")
+            asyncio.create_task(
+                self._locks[adapter.world.value].hold(stop, functools.partial(adapter.run, stop)),
+                name=f"world-{adapter.world.value}",
+            )
             for adapter in self.worlds
         ]
         health = ops.Health(self.store, self.client.health, self._worlds_ready)

@@ -1,4 +1,5 @@
-"""Lifecycle of the daemon: a clean stop on SIGTERM mid-stream, and an exact resume."""
+"""Lifecycle of the daemon: a clean stop on SIGTERM mid-stream, an exact resume, and two
+processes on PostgreSQL sharing the work."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+
+import pytest
 
 from bridge.spico.client import SpicoClient
 from tests.fixtures.bridge import BridgeProcess, bridge_config
@@ -83,3 +86,70 @@ async def test_sigterm_stops_cleanly_and_restart_resumes_exactly(
         (len(_rows(sink, "SELECT * FROM received")),)
     ]
     assert bridge.stop() == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_processes_on_postgresql_read_spico_once_and_fail_over(
+    database_url: str,
+    spico_sandbox: SandboxProcess,
+    spico_client: SpicoClient,
+    personas: Personas,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    """Both deliver (the outbox is shared) but one reads the SPICO feed; when it dies the other
+    takes over, and every message still arrives once."""
+    reader = personas.colleagues[4]
+    config = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=database_url,
+        participants=[{"spico_id": reader, "mail": "lecteur2@app.mssante.fr", "delivery": "mail"}],
+        poll_wait_seconds=2,
+    )
+    first = BridgeProcess(config, tmp_path / "first.log")
+    second = BridgeProcess(config, tmp_path / "second.log")
+    bridge_processes.extend([first, second])
+    first.start()
+    second.start()  # ready too: standing by is ready
+    logs = first.tail(400) + second.tail(400)
+    assert logs.count("source spico: consumed by this process") == 1
+    assert logs.count("source spico: another process consumes it; standing by") == 1
+    consumer = first if "consumed by this process" in first.tail(400) else second
+    doctor = personas.doctor
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor, acting_as=doctor, members=[reader], subject="Deux", message="0"
+    )
+    ids = [created.message.id]
+
+    async def post(n: int) -> None:
+        message = await spico_client.post_message(
+            created.conversation.id,
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            body=str(n),
+            idempotency_key=f"two-{created.conversation.id}-{n}",
+        )
+        ids.append(message.id)
+
+    for n in range(1, 10):
+        await post(n)
+    consumer.kill()
+    for n in range(10, 20):
+        await post(n)
+
+    sink = tmp_path / "sink.db"
+    deadline = time.monotonic() + 60
+    got: list[str] = []
+    while time.monotonic() < deadline:
+        got = [
+            m
+            for (m,) in _rows(
+                sink,
+                "SELECT message_id FROM received WHERE world = 'mail' ORDER BY received_at, rowid",
+            )
+        ]
+        if len(got) >= len(ids):
+            break
+        await asyncio.sleep(0.2)
+    assert got == ids, "every message once, in order, across the fail-over"

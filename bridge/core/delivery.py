@@ -193,8 +193,13 @@ class WorldAdapter(Protocol):
     world: World
     sink: Sink
 
+    async def start(self, stop: asyncio.Event) -> None:
+        """Prepare in every process before deliveries start (may refuse: sets ``stop``)."""
+        ...
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Run the world's sources until ``stop`` is set; return when stopped."""
+        """Run the world's sources until ``stop`` is set; return when stopped. On PostgreSQL
+        only one process runs them at a time (the app holds the source's lock)."""
         ...
 
     async def close(self) -> None: ...

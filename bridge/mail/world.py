@@ -41,6 +41,9 @@ class MailWorld:
         """Ready while the IMAP side follows the mailbox (SMTP connects on demand)."""
         return self.inbox.connected
 
+    async def start(self, stop: asyncio.Event) -> None:
+        """Nothing to prepare: SMTP connects on demand."""
+
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self.inbox.run(stop), self._digests(stop))
 

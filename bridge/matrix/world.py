@@ -126,16 +126,20 @@ class MatrixWorld:
         self.source.settings = settings
         self.source.commands.settings = command_settings_from(config)
 
+    async def start(self, stop: asyncio.Event) -> None:
+        """Before anything runs, in every process (the sink sends too, not only the source):
+        with encryption, take the bot device or refuse to run."""
+        if self._crypto is None:
+            return
+        try:
+            await self._crypto.guard.acquire()
+        except CryptoStoreBusy as busy:
+            # Two processes on one bot device would corrupt its Olm/Megolm sessions.
+            log.error("matrix: %s: refusing to run, stopping this bridge process", busy)
+            self.refused = str(busy)
+            stop.set()
+
     async def run(self, stop: asyncio.Event) -> None:
-        if self._crypto is not None:
-            try:
-                await self._crypto.guard.acquire()
-            except CryptoStoreBusy as busy:
-                # Two processes on one bot device would corrupt its Olm/Megolm sessions.
-                log.error("matrix: %s: refusing to run, stopping this bridge process", busy)
-                self.refused = str(busy)
-                stop.set()
-                return
         if self._bridge_existing == "all":
             await self._portals_for_existing(stop)
         await self.source.run(stop)

@@ -5,12 +5,19 @@ runs; its outbox claims carry that key. When a process dies (even by ``kill -9``
 drops its session and the lock: another process that can take the lock knows the owner is gone
 and puts its claims back to pending, without waiting for their lease to expire. On SQLite one
 process owns the database, so every claim left at start is from a dead run.
+
+The sources (SPICO's event feed, the bot's sync, the mailbox) are read by one process at a time:
+the holder of the source's advisory lock (:class:`SourceLock`); the others stand by.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -66,3 +73,58 @@ class Liveness:
         except ValueError:
             return False  # not a name this version writes: leave it to its lease
         return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+
+def source_key(name: str) -> int:
+    """The advisory lock key of one source (signed 64 bits, stable across processes)."""
+    digest = hashlib.sha256(f"spico-bridge:source:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class SourceLock:
+    """One consumer per source (the SPICO feed, the bot's sync, the mailbox) on PostgreSQL.
+
+    Several processes share the outbox, but a source read by two of them would be handled twice
+    (two notices, two answers). The process holding the source's advisory lock consumes it; the
+    others stand by and take over within ``retry_seconds`` when it stops or dies (PostgreSQL
+    drops a dead session's locks). On SQLite one process owns the database: no lock.
+    """
+
+    def __init__(self, store: Store, name: str, *, retry_seconds: float = 5.0) -> None:
+        self._store = store
+        self.name = name
+        self._key = source_key(name)
+        self._retry = retry_seconds
+        #: True while another process holds the source and this one waits to take over.
+        self.standing_by = False
+
+    async def hold(self, stop: asyncio.Event, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` once this process holds the source; return when it returns or ``stop``
+        is set while standing by."""
+        if self._store.dialect != "postgresql":
+            await work()
+            return
+        announced = False
+        while not stop.is_set():
+            connection = await self._store.engine.connect()
+            try:
+                got = await connection.scalar(select(func.pg_try_advisory_lock(self._key)))
+                await connection.commit()
+                if got:
+                    self.standing_by = False
+                    log.info("source %s: consumed by this process", self.name)
+                    try:
+                        await work()
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await connection.execute(select(func.pg_advisory_unlock(self._key)))
+                            await connection.commit()
+                    return
+            finally:
+                await connection.close()
+            self.standing_by = True
+            if not announced:
+                log.info("source %s: another process consumes it; standing by", self.name)
+                announced = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._retry)

@@ -1,10 +1,14 @@
-"""Process liveness: a dead process's claims are recognised at once, a live one's never."""
+"""Process liveness: a dead process's claims are recognised at once, a live one's never; one
+process reads each source, the others stand by."""
 
 from __future__ import annotations
 
+import asyncio
+
 from bridge.store import repositories as repo
-from bridge.store.liveness import Liveness, owner_of
+from bridge.store.liveness import Liveness, SourceLock, owner_of
 from bridge.store.repositories import NewDelivery, Store
+from tests.fixtures.waiting import eventually
 
 
 def test_owner_is_the_process_part_of_a_worker_name() -> None:
@@ -45,3 +49,49 @@ async def test_claims_of_a_process_are_released_together(store: Store) -> None:
         assert await repo.claim_holders(session) == {"111:w0", "111:w1", "222:w0"}
         assert await repo.release_claims_of_process(session, "111") == 2
         assert await repo.claim_holders(session) == {"222:w0"}
+
+
+async def test_one_process_reads_a_source_and_another_takes_over(store: Store) -> None:
+    """Two processes are two stores (engines, sessions) on the same database."""
+    other = await Store.open(store.engine.url.render_as_string(hide_password=False), migrate=False)
+    stop = asyncio.Event()
+    first_done, ran = asyncio.Event(), []
+
+    async def first_work() -> None:
+        ran.append("first")
+        await first_done.wait()
+
+    async def second_work() -> None:
+        ran.append("second")
+
+    first = SourceLock(store, "spico", retry_seconds=0.1)
+    second = SourceLock(other, "spico", retry_seconds=0.1)
+    try:
+        task_1 = asyncio.create_task(first.hold(stop, first_work))
+        await eventually(lambda: ran == ["first"], "the first process reading")
+        task_2 = asyncio.create_task(second.hold(stop, second_work))
+        if store.dialect == "postgresql":
+            await eventually(lambda: second.standing_by, "the second standing by")
+            assert ran == ["first"], "never two readers at once"
+        first_done.set()  # the first stops (or dies): the second takes over
+        await asyncio.wait_for(asyncio.gather(task_1, task_2), 10)
+        assert ran == ["first", "second"] and not second.standing_by
+    finally:
+        stop.set()
+        await other.close()
+
+
+async def test_a_standing_by_process_stops_when_asked(store: Store) -> None:
+    other = await Store.open(store.engine.url.render_as_string(hide_password=False), migrate=False)
+    stop, held = asyncio.Event(), asyncio.Event()
+    try:
+        holder = asyncio.create_task(SourceLock(store, "mail").hold(stop, held.wait))
+        waiting = SourceLock(other, "mail", retry_seconds=0.1)
+        standby = asyncio.create_task(waiting.hold(stop, held.wait))
+        if store.dialect == "postgresql":
+            await eventually(lambda: waiting.standing_by, "standing by")
+        stop.set()
+        held.set()
+        await asyncio.wait_for(asyncio.gather(holder, standby), 10)
+    finally:
+        await other.close()
