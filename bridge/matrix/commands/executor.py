@@ -42,7 +42,8 @@ from bridge.matrix.commands.parse import (
     parse_refs,
 )
 from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
-from bridge.matrix.formatting import Person, display_name, status_label
+from bridge.matrix.formatting import display_name, status_label
+from bridge.matrix.sink import person_of
 from bridge.store import commands as crepo
 from bridge.store import mail as mailrepo
 from bridge.store import matrix as mrepo
@@ -278,7 +279,7 @@ class CommandExecutor:
         items = []
         for number, member in enumerate(members, 1):
             row = rows.get(member)
-            name = display_name(_person(member, row))
+            name = display_name(person_of(member, row))
             line = name
             if row is not None and row.profession:
                 line += f" — {row.profession}"
@@ -831,9 +832,3 @@ def _when(moment: datetime | None, language: str) -> str:
     if language == "fr":
         return f"{local:%d/%m/%Y} à {local:%H:%M}"
     return f"{local:%Y-%m-%d} at {local:%H:%M}"
-
-
-def _person(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
-    if row is None:
-        return Person(spico_id)
-    return Person(spico_id, row.civility, row.first_name, row.last_name, row.profession, row.status)
