@@ -242,9 +242,8 @@ class CommandExecutor:
     async def _acting_name(self, turn: Turn) -> str:
         if turn.state.acting_name:
             return turn.state.acting_name
-        try:
-            entry = await self._composer.professional(turn.acting)
-        except (ComposerRefusal, ComposerUnavailable):
+        entry = await self._entry(turn.acting)
+        if entry is None:
             return turn.acting
         turn.set(acting_name=entry.name)
         return entry.name
