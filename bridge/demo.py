@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from bridge.ports import free_port
+
 #: Where the demo's servers listen by default (loopback only). ``http`` is the bridge's
 #: health/metrics endpoint; the six mail ports are the local Postfix + Dovecot's.
 DEFAULT_PORTS: dict[str, int] = {
@@ -72,12 +74,6 @@ class DemoError(Exception):
 # --- ports ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def choose_ports(mode: str = "fixed", overrides: Mapping[str, int] | None = None) -> dict[str, int]:
     """The demo's ports: the defaults (``fixed``) or free ones picked now (``auto``), with
     ``overrides`` (name → port) applied on top."""
@@ -92,9 +88,9 @@ def choose_ports(mode: str = "fixed", overrides: Mapping[str, int] | None = None
         taken = set(overrides.values())
         for name in ports:
             if name not in overrides:
-                port = _free_port()
+                port = free_port()
                 while port in taken:
-                    port = _free_port()
+                    port = free_port()
                 ports[name] = port
                 taken.add(port)
     elif mode != "fixed":

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from bridge.bench.servers import READY_LINE, Sandbox, free_port, stop_process
+from bridge.bench.servers import READY_LINE, Sandbox, stop_process
 from bridge.bench.stats import Row, status_kb, verdict
 from bridge.core.delivery import DeliveryJob, RetryPolicy
 from bridge.core.model import World
 from bridge.hub.outbox import OutboxWorkers
+from bridge.ports import free_port
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from bridge.bench.stats import cpu_seconds, status_kb
+from bridge.ports import free_port
 from bridge.spico.sandbox.seed import generate_directory
 
 #: The sandbox's seed: the bench picks its professionals in the same synthetic directory.
@@ -31,12 +31,6 @@ READY_LINE = "spico-bridge ready"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def process_cpu(pid: int) -> float:

@@ -25,16 +25,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.ports import free_port
+
 SANDBOX_DOMAIN = "sandbox.mssante.fr"
 TEST_DOMAIN = "test.mssante.fr"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bridge.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SYNAPSE_VENV = REPO / ".venv-synapse"
@@ -58,12 +59,6 @@ RATE_LIMITS: dict[str, Any] = {
 
 class SynapseMissing(RuntimeError):
     """``.venv-synapse`` is not installed."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def synapse_python(venv: Path = SYNAPSE_VENV) -> Path:

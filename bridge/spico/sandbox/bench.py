@@ -7,7 +7,6 @@ each query 50 times through the real client over HTTP, prints p50/p95, and stops
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,16 +15,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bridge.ports import free_port
 from bridge.spico.client import SpicoClient
 
 QUERIES = ("martin", "toulouse", "infirm", "m", "810", "dupont marie")
 ROUNDS = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _measure(base_url: str) -> None:
@@ -43,7 +37,7 @@ async def _measure(base_url: str) -> None:
 
 
 def main() -> int:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         command = [
             sys.executable,
