@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from bridge.ports import free_port
+from bridge.spico.sandbox.process import SandboxError, SandboxProcess
 
 #: Where the demo's servers listen by default (loopback only). ``http`` is the bridge's
 #: health/metrics endpoint; the six mail ports are the local Postfix + Dovecot's.
@@ -190,54 +191,6 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> None:
 
 
 # --- the sandbox ---------------------------------------------------------------------------------
-
-
-def start_sandbox(state_dir: Path, token_file: Path, port: int) -> subprocess.Popen[bytes]:
-    url = f"http://127.0.0.1:{port}/api/v1"
-    log = (state_dir / "sandbox.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.spico.sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db",
-            str(state_dir / "spico-sandbox.sqlite3"),
-            "--token-file",
-            str(token_file),
-            "--demo-conversations",
-            str(DEMO_CONVERSATIONS),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    log.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoError(f"the sandbox stopped at start; see {state_dir / 'sandbox.log'}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(f"{url}/health", timeout=1),
-        ):
-            return process
-        time.sleep(0.1)
-    _stop(process)
-    raise DemoError("the sandbox did not answer within 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -398,8 +351,18 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
 
     state_dir, ports = demo.state_dir, demo.ports
     token_file = secret_folder / "spico-token"
-    sandbox = start_sandbox(state_dir, token_file, ports["sandbox"])
-    demo.on_stop(lambda: _stop(sandbox))
+    sandbox = SandboxProcess(
+        state_dir,
+        token_file=token_file,
+        port=ports["sandbox"],
+        extra_args=["--demo-conversations", str(DEMO_CONVERSATIONS)],
+        start_timeout=60,
+    )
+    demo.on_stop(sandbox.stop)  # before start: a Ctrl-C while it starts stops it too
+    try:
+        sandbox.start()
+    except SandboxError as error:
+        raise DemoError(str(error)) from None
     demo.pids["sandbox"] = sandbox.pid
     view = SandboxView(
         f"http://127.0.0.1:{ports['sandbox']}/api/v1",

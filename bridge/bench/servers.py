@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 
 from bridge.bench.stats import cpu_seconds, status_kb
 from bridge.ports import free_port
+from bridge.spico.sandbox.process import SandboxProcess as Sandbox
 from bridge.spico.sandbox.seed import generate_directory
 
 #: The sandbox's seed: the bench picks its professionals in the same synthetic directory.
@@ -55,52 +55,15 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@dataclass(frozen=True, slots=True)
-class Sandbox:
-    base_url: str
-    token: str
-    token_file: Path
-
-
 @contextlib.contextmanager
 def sandbox(folder: Path) -> Iterator[Sandbox]:
     """A SPICO sandbox subprocess on a fresh database (seeded with ``SEED``)."""
-    port = free_port()
-    token_file = folder / "sandbox-token"
-    token_file.write_text(SANDBOX_TOKEN + "\n")
-    token_file.chmod(0o600)
-    with (folder / "sandbox.log").open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bridge.spico.sandbox",
-                "--port",
-                str(port),
-                "--db",
-                str(folder / "sandbox.sqlite3"),
-                "--seed",
-                str(SEED),
-                "--token-file",
-                str(token_file),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    base_url = f"http://127.0.0.1:{port}/api/v1"
+    process = Sandbox(folder, token=SANDBOX_TOKEN, seed=SEED, db_path=folder / "sandbox.sqlite3")
+    process.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{base_url}/health", timeout=1).close()
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the SPICO sandbox did not start; see {folder / 'sandbox.log'}")
-            time.sleep(0.05)
-        yield Sandbox(base_url, SANDBOX_TOKEN, token_file)
+        yield process
     finally:
-        stop_process(process)
+        process.stop()
 
 
 @dataclass(frozen=True, slots=True)

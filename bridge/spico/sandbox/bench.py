@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from bridge.ports import free_port
 from bridge.spico.client import SpicoClient
+from bridge.spico.sandbox.process import SandboxProcess
 
 QUERIES = ("martin", "toulouse", "infirm", "m", "810", "dupont marie")
 ROUNDS = 50
@@ -37,30 +35,13 @@ async def _measure(base_url: str) -> None:
 
 
 def main() -> int:
-    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        command = [
-            sys.executable,
-            "-m",
-            "bridge.spico.sandbox",
-            "--port",
-            str(port),
-            "--db",
-            str(Path(folder) / "sandbox.sqlite3"),
-        ]
-        sandbox = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base_url = f"http://127.0.0.1:{port}/api/v1"
+        sandbox = SandboxProcess(Path(folder), token="sandbox-token")
+        sandbox.start()
         try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"{base_url}/health", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            asyncio.run(_measure(base_url))
+            asyncio.run(_measure(sandbox.base_url))
         finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=10)
+            sandbox.stop()
     return 0
 
 

@@ -1,0 +1,130 @@
+"""The SPICO sandbox as a subprocess: started, waited for and stopped by PID.
+
+The demo, the benchmarks and the test session all run the sandbox this way, on loopback.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from bridge.ports import free_port
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox did not start (its log says why)."""
+
+
+class SandboxProcess:
+    """One sandbox bound to one database file and port for its whole life; ``restart()``
+    keeps both (events and conversations survive)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        token: str | None = None,
+        token_file: Path | None = None,
+        port: int | None = None,
+        seed: int = 42,
+        db_path: Path | None = None,
+        extra_args: Sequence[str] = (),
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
+        """``token`` is written to ``token_file`` (default ``workdir/token``); without it, the
+        token is read from an existing ``token_file``."""
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.seed = seed
+        self.db_path = db_path or workdir / "spico-sandbox.sqlite3"
+        self.token_file = token_file or workdir / "token"
+        if token is not None:
+            self.token_file.write_text(token + "\n", encoding="utf-8")
+            self.token_file.chmod(0o600)
+        self.token = self.token_file.read_text(encoding="utf-8").strip()
+        self.log_path = workdir / "sandbox.log"
+        self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
+        self._extra_args = list(extra_args)
+        self._start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        if self._process is not None:
+            raise SandboxError("the sandbox is already running")
+        command = [
+            sys.executable,
+            "-m",
+            "bridge.spico.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db_path),
+            "--seed",
+            str(self.seed),
+            "--token-file",
+            str(self.token_file),
+            *self._extra_args,
+        ]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parents[3],
+            )
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                self._process = None
+                raise SandboxError(
+                    f"the sandbox exited early; see {self.log_path}:\n"
+                    + self.log_path.read_text(errors="replace")[-2000:]
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        self.stop()
+        raise SandboxError(
+            f"the sandbox did not answer within {self._start_timeout:.0f} s; see {self.log_path}"
+        )
+
+    def stop(self) -> int | None:
+        """SIGTERM by PID (SIGKILL if it hangs); returns the exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is not None:
+            return process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
