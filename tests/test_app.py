@@ -13,6 +13,7 @@ import pytest
 from bridge.spico.client import SpicoClient
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.waiting import eventually
 
 MESSAGES = 150
 
@@ -112,9 +113,11 @@ async def test_two_processes_on_postgresql_read_spico_once_and_fail_over(
     bridge_processes.extend([first, second])
     first.start()
     second.start()  # ready too: standing by is ready
+    standing_by = "source spico: another process consumes it; standing by"
+    await eventually(lambda: standing_by in second.tail(400), "the second process standing by")
     logs = first.tail(400) + second.tail(400)
     assert logs.count("source spico: consumed by this process") == 1
-    assert logs.count("source spico: another process consumes it; standing by") == 1
+    assert logs.count(standing_by) == 1
     consumer = first if "consumed by this process" in first.tail(400) else second
     doctor = personas.doctor
     created = await spico_client.create_conversation(

@@ -83,9 +83,15 @@ async def test_one_process_reads_a_source_and_another_takes_over(store: Store) -
 
 async def test_a_standing_by_process_stops_when_asked(store: Store) -> None:
     other = await Store.open(store.engine.url.render_as_string(hide_password=False), migrate=False)
-    stop, held = asyncio.Event(), asyncio.Event()
+    stop, held, holding = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        holding.set()
+        await held.wait()
+
     try:
-        holder = asyncio.create_task(SourceLock(store, "mail").hold(stop, held.wait))
+        holder = asyncio.create_task(SourceLock(store, "mail").hold(stop, hold))
+        await asyncio.wait_for(holding.wait(), 10)  # the first process reads the source
         waiting = SourceLock(other, "mail", retry_seconds=0.1)
         standby = asyncio.create_task(waiting.hold(stop, held.wait))
         if store.dialect == "postgresql":
