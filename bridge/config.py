@@ -66,7 +66,7 @@ __all__ = [
     "MatrixAppserviceConfig",
     "MatrixConfig",
     "NotificationsConfig",
-    "Participant",
+    "ParticipantConfig",
     "PolicyConfig",
     "Secret",
     "SmtpConfig",
@@ -791,7 +791,7 @@ class PolicyConfig(_Model):
     mail_patient_tag: PatientTag = "initials"
 
 
-class Participant(_Model):
+class ParticipantConfig(_Model):
     """A static mapping from a SPICO professional to their Matrix account and/or mailbox."""
 
     spico_id: IdNat
@@ -800,7 +800,7 @@ class Participant(_Model):
     delivery: Literal["auto", "matrix", "mail", "both"] = "auto"
 
     @model_validator(mode="after")
-    def _check(self) -> Participant:
+    def _check(self) -> ParticipantConfig:
         checks = _Checks("participant")
         if self.matrix_user is None and self.mail is None:
             checks.add(None, "give matrix_user, mail or both for this professional")
@@ -881,7 +881,7 @@ class BridgeConfig(_Model):
     mail: MailConfig = Field(default_factory=_disabled_mail)
     notifications: NotificationsConfig = NotificationsConfig()
     policy: PolicyConfig = PolicyConfig()
-    participants: tuple[Participant, ...] = ()
+    participants: tuple[ParticipantConfig, ...] = ()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     http: HttpConfig = HttpConfig()
