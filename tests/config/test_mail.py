@@ -1,0 +1,51 @@
+"""``mail:``: required keys when enabled, the reply-token key, transport security."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.config.cases import MAIL, MINIMAL, Check, only_error, prefix
+
+
+def test_required_when_enabled(check: Check) -> None:
+    text = MINIMAL + "mail:\n  enabled: true\n  address: bridge@sandbox.mssante.fr\n"
+    code, errors, _ = check(text)
+    assert code == 2
+    assert errors == [
+        prefix(9, "mail.imap") + "is required when mail.enabled is true",
+        prefix(9, "mail.smtp") + "is required when mail.enabled is true",
+        prefix(9, "mail.token_key_file")
+        + "missing secret: give token_key_file or token_key_env (HMAC key for reply tokens)",
+    ]
+
+
+def test_token_key_too_short(check: Check, workdir: Path) -> None:
+    (workdir / "secrets" / "token-key").write_text("short\n")
+    code, errors, _ = check(MINIMAL + MAIL)
+    assert code == 2
+    assert "at least 32 bytes" in only_error(errors, 17, "mail.token_key_file")
+
+
+def test_plaintext_on_a_remote_host_is_refused(check: Check) -> None:
+    text = MINIMAL + MAIL.replace(
+        "    host: 127.0.0.1\n    port: 2587",
+        ("    host: smtp.example.mssante.fr\n    security: none"),
+    )
+    code, errors, _ = check(text)
+    assert code == 2
+    message = only_error(errors, 13, "mail.smtp.security")
+    assert "only allowed on a loopback host, not smtp.example.mssante.fr" in message
+
+
+def test_plaintext_on_loopback_is_allowed(check: Check) -> None:
+    text = MINIMAL + MAIL.replace("    security: tls", "    host: localhost\n    security: none")
+    text = text.replace("    host: 127.0.0.1\n    host: localhost", "    host: localhost")
+    assert check(text)[:2] == (0, [])
+
+
+def test_processed_move_needs_a_folder(check: Check) -> None:
+    code, errors, _ = check(MINIMAL + MAIL.replace("    security: tls", "    processed: move"))
+    assert code == 2
+    assert only_error(errors, 14, "mail.imap.processed_folder") == (
+        "is required when processed is move"
+    )
