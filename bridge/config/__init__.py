@@ -31,7 +31,7 @@ from __future__ import annotations
 from bridge.config.command import check_config_command
 from bridge.config.database import DatabaseConfig
 from bridge.config.loading import load_config
-from bridge.config.mail import ImapConfig, MailConfig, SmtpConfig
+from bridge.config.mail import ImapConfig, MailConfig, SmtpConfig, matches_trusted_domains
 from bridge.config.matrix import MatrixAppserviceConfig, MatrixConfig
 from bridge.config.operations import (
     AuditConfig,
@@ -46,23 +46,26 @@ from bridge.config.problems import ConfigError, ConfigProblem
 from bridge.config.root import BridgeConfig
 from bridge.config.secrets import Secret
 from bridge.config.spico import SpicoConfig
-from bridge.config.values import is_loopback_host
+from bridge.config.values import BridgeExisting, Language, PatientTag, is_loopback_host
 
 __all__ = [
     "AuditConfig",
     "BridgeConfig",
+    "BridgeExisting",
     "ConfigError",
     "ConfigProblem",
     "DatabaseConfig",
     "DeliveryConfig",
     "HttpConfig",
     "ImapConfig",
+    "Language",
     "LoggingConfig",
     "MailConfig",
     "MatrixAppserviceConfig",
     "MatrixConfig",
     "NotificationsConfig",
     "ParticipantConfig",
+    "PatientTag",
     "PolicyConfig",
     "Secret",
     "SmtpConfig",
@@ -71,4 +74,5 @@ __all__ = [
     "check_config_command",
     "is_loopback_host",
     "load_config",
+    "matches_trusted_domains",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -155,11 +156,16 @@ class MailConfig(Section):
 
     def is_trusted(self, address: str) -> bool:
         """True when the address's domain matches ``trusted_domains`` (``*.`` = any subdomain)."""
-        domain = ascii_domain(address.rpartition("@")[2]) or ""
-        for pattern in self.trusted_domains:
-            if pattern.startswith("*."):
-                if domain.endswith(pattern[1:]):
-                    return True
-            elif domain == pattern:
+        return matches_trusted_domains(address, self.trusted_domains)
+
+
+def matches_trusted_domains(address: str, patterns: Iterable[str]) -> bool:
+    """True when the address's domain matches one of ``patterns`` (``*.`` = any subdomain)."""
+    domain = ascii_domain(address.rpartition("@")[2]) or ""
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if domain.endswith(pattern[1:]):
                 return True
-        return False
+        elif domain == pattern:
+            return True
+    return False

@@ -29,7 +29,7 @@ import aioimaplib
 import aiosmtplib
 from imapclient import imap_utf7
 
-from bridge.config import BridgeConfig, ImapConfig
+from bridge.config import ImapConfig
 from bridge.core.composer import (
     ComposerError,
     ComposerRefusal,
@@ -49,6 +49,7 @@ from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant, World
 from bridge.mail import compose, newconv, parse, tokens
 from bridge.mail.outbound import MailSink, tls_context
+from bridge.mail.settings import MailSettings
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
@@ -150,15 +151,14 @@ class MailInbox:
 
     def __init__(
         self,
-        config: BridgeConfig,
+        settings: MailSettings,
         store: Store,
         post: InboundPoster,
         configured: Mapping[str, Participant],
         sink: MailSink,
     ) -> None:
-        assert config.mail.imap is not None and config.mail.address
-        self._config = config
-        self._imap = config.mail.imap
+        self._settings = settings
+        self._imap = settings.imap
         self._store = store
         self._post = post
         self._configured = configured
@@ -250,7 +250,7 @@ class MailInbox:
         async with self._store.transaction() as session:
             stored = await repo.get_cursor(session, self._cursor)
         last = 0
-        if stored is None and self._config.spico.bridge_existing == "new":
+        if stored is None and self._settings.bridge_existing == "new":
             # First start: the mailbox's history predates the bridge (bridge_existing: new).
             response = await client.uid_search("ALL")
             found = (
@@ -333,8 +333,8 @@ class MailInbox:
 
     async def handle(self, raw: bytes) -> parse.Judgement:
         """Judge one mail and act on it. Raises only when it must be offered again later."""
-        mail = self._config.mail
-        facts = parse.read_mail(raw, max_attachment_bytes=mail.max_attachment_bytes)
+        settings = self._settings
+        facts = parse.read_mail(raw, max_attachment_bytes=settings.max_attachment_bytes)
         async with self._store.transaction() as session:
             seen = await mailrepo.get_messages(session, [facts.message_id])
         previous = seen.get(facts.message_id)
@@ -348,9 +348,9 @@ class MailInbox:
                 lookup,
                 key=self._sink.key,
                 today=datetime.now(UTC).date(),
-                own_address=mail.address or "",
+                own_address=settings.address,
                 is_trusted=self._sink.trust.is_trusted,
-                allow_patient_mailboxes=mail.allow_patient_mailboxes,
+                allow_patient_mailboxes=settings.trust.allow_patient_mailboxes,
             )
         except Exception as exc:  # one bad mail never stops the reader
             log.error("IMAP: a mail could not be judged (%s); refused", type(exc).__name__)
@@ -363,7 +363,7 @@ class MailInbox:
             and judgement.reason == "no_token"
             and newconv.is_new_conversation(
                 facts,
-                mail.address or "",
+                settings.address,
                 known_references=lookup.messages,
                 matched_thread=judgement.conversation_id is not None,
             )
@@ -458,8 +458,7 @@ class MailInbox:
         unavailable (``ComposerUnavailable``) propagates: the mail is offered again later, and
         the creation's idempotency key (from the Message-ID) makes a second try return the same
         conversation."""
-        mail = self._config.mail
-        language = self._config.notifications.language
+        language = self._settings.language
         if newconv.authentication_failed(facts):
             # The receiving server says the From domain did not send it: nothing is created
             # and nobody is answered (the From address may be a victim's).
@@ -469,7 +468,7 @@ class MailInbox:
             refusal = newconv.sender_problem(sender)
         request: newconv.Request | None = None
         if refusal is None:
-            read = newconv.read_request(facts, mail.address or "", language)
+            read = newconv.read_request(facts, self._settings.address, language)
             if isinstance(read, newconv.Refusal):
                 refusal = read
             else:
@@ -482,7 +481,9 @@ class MailInbox:
 
             def trusted(address: str) -> bool:
                 return newconv.trusted_address(
-                    address, self._sink.trust.is_trusted, mail.allow_patient_mailboxes
+                    address,
+                    self._sink.trust.is_trusted,
+                    self._settings.trust.allow_patient_mailboxes,
                 )
 
             for address in request.addresses:
@@ -595,8 +596,8 @@ class MailInbox:
             members=member_names,
             original_id=facts.message_id,
             token=token,
-            patient_policy=self._config.policy.mail_patient_tag,
-            language=self._config.notifications.language,
+            patient_policy=self._settings.patient_tag,
+            language=self._settings.language,
             now=now,
         )
         try:
@@ -640,7 +641,7 @@ class MailInbox:
         text = compose.new_conversation_refusal_text(
             reason=refusal.reason,
             language=language,
-            bridge_address=self._config.mail.address or "",
+            bridge_address=self._settings.address,
             addresses=[(p.address, p.why) for p in refusal.addresses],
             code=refusal.code,
             spico_message=refusal.message,
@@ -682,7 +683,7 @@ class MailInbox:
             )
 
     async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:
-        own = self._config.mail.address or ""
+        own = self._settings.address
         async with self._store.transaction() as session:
             rows = await mailrepo.get_messages(session, facts.references)
             messages = {
@@ -703,7 +704,7 @@ class MailInbox:
                     mailed = compose.subject_line(
                         snapshot.subject,
                         snapshot.patient,
-                        self._config.policy.mail_patient_tag,
+                        self._settings.patient_tag,
                     )
                     subjects[parse.normalise_subject(mailed)] = (
                         thread.conversation_id,

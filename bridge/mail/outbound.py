@@ -20,12 +20,13 @@ from typing import Any
 
 import aiosmtplib
 
-from bridge.config import BridgeConfig, SmtpConfig
+from bridge.config import SmtpConfig
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
-from bridge.core.model import DeliveryKind, World
+from bridge.core.model import DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
 from bridge.mail import compose, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
+from bridge.mail.settings import MailSettings
 from bridge.mail.trust import TrustSpace
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
@@ -141,22 +142,25 @@ class MailSink:
 
     def __init__(
         self,
-        config: BridgeConfig,
+        settings: MailSettings,
         store: Store,
         smtp: SmtpSender | None = None,
         fetch_attachment: FetchAttachment | None = None,
+        configured: Mapping[str, Participant] | None = None,
     ) -> None:
-        mail = config.mail
-        assert mail.address and mail.smtp and mail.token_key
-        self._config = config
+        self._settings = settings
         self._store = store
         self._fetch_attachment = fetch_attachment
-        self._key = mail.token_key.get().encode()
-        self.sender = Sender(mail.address, mail.display_name, mail.mss_nil, config.spico.web_url)
-        self.smtp = smtp or SmtpSender(mail.smtp)
-        self.trust = TrustSpace(mail)
+        #: The config's participants (their mail overrides the directory's address).
+        self._configured = configured or {}
+        self._key = settings.token_key
+        self.sender = Sender(
+            settings.address, settings.display_name, settings.mss_nil, settings.spico_web_url
+        )
+        self.smtp = smtp or SmtpSender(settings.smtp)
+        self.trust = TrustSpace(settings.trust)
         self._template = compose.load_template(
-            mail.templates_dir, "notification", config.notifications.language
+            settings.templates_dir, "notification", settings.language
         )
 
     @property
@@ -168,7 +172,7 @@ class MailSink:
         return self.trust.is_trusted(address)
 
     def token_for(self, conversation_id: str, member_id: str, now: datetime) -> str:
-        expires = (now + timedelta(days=self._config.mail.token_ttl_days)).date()
+        expires = (now + timedelta(days=self._settings.token_ttl_days)).date()
         return tokens.issue(self._key, conversation_id, member_id, expires)
 
     async def deliver(self, job: DeliveryJob) -> None:
@@ -219,7 +223,7 @@ class MailSink:
             message=message,
             token=token,
             thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
-            patient_policy=self._config.policy.mail_patient_tag,
+            patient_policy=self._settings.patient_tag,
             now=now,
             attachments=await self._attachments(message),
         )
@@ -233,7 +237,7 @@ class MailSink:
         "in SPICO" only); fetched from SPICO through the hub."""
         if self._fetch_attachment is None:
             return []
-        limit = self._config.mail.max_attachment_bytes
+        limit = self._settings.max_attachment_bytes
         files = []
         for meta in message.get("attachments") or []:
             if int(meta.get("size") or 0) > limit:
@@ -283,10 +287,10 @@ class MailSink:
 
     async def _notify(self, job: DeliveryJob, address: str, message: Mapping[str, Any]) -> None:
         """First message of a period: a notification now; later ones wait for the digest."""
-        settings = self._config.notifications
-        if not settings.enabled:
+        settings = self._settings
+        if not settings.notifications_enabled:
             return
-        period = timedelta(minutes=settings.period_minutes)
+        period = timedelta(minutes=settings.notification_period_minutes)
         now = datetime.now(UTC)
         key = (job.conversation_id, job.destination)
         async with self._store.transaction() as session:
@@ -294,7 +298,7 @@ class MailSink:
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
         if state is not None and not notification_allowed(state.last_sent_at, now, period):
-            if settings.digest:
+            if settings.notification_digests:
                 await self._add_pending(key, job.event_seq, now)
             return
         # The period is over (or never started): what waited goes with this message.
@@ -365,7 +369,7 @@ class MailSink:
             source=source,
             token=token,
             thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
-            patient_policy=self._config.policy.mail_patient_tag,
+            patient_policy=self._settings.patient_tag,
             template=self._template,
             now=now,
         )
@@ -375,7 +379,7 @@ class MailSink:
 
     async def send_due_digests(self) -> int:
         """Send the digests whose period is over; returns how many were sent."""
-        period = timedelta(minutes=self._config.notifications.period_minutes)
+        period = timedelta(minutes=self._settings.notification_period_minutes)
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
             due = await mailrepo.due_digests(session, now - period)
@@ -411,9 +415,9 @@ class MailSink:
         return sent
 
     def _address_for(self, member: str, known: repo.ProfessionalRow | None) -> str | None:
-        for entry in self._config.participants:
-            if entry.spico_id == member and entry.mail:
-                return entry.mail
+        configured = self._configured.get(member)
+        if configured is not None and configured.mail:
+            return configured.mail
         return known.mssante_address if known else None
 
     async def send_raw(self, mail: EmailMessage, recipient: str) -> None:

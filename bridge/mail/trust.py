@@ -13,7 +13,8 @@ import logging
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from bridge.config import MailConfig
+from bridge.config import matches_trusted_domains
+from bridge.mail.settings import TrustSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,22 @@ def load_whitelist(path: Path) -> frozenset[str]:
 
 
 class TrustSpace:
-    def __init__(self, mail: MailConfig) -> None:
-        self._mail = mail
+    def __init__(self, settings: TrustSettings) -> None:
+        self._settings = settings
         self._whitelist: frozenset[str] | None = None
-        if mail.whitelist_file is not None:
-            self._whitelist = load_whitelist(mail.whitelist_file)
+        if settings.whitelist_file is not None:
+            self._whitelist = load_whitelist(settings.whitelist_file)
             log.info("trust space: %d domains from the MSSanté whitelist", len(self._whitelist))
-        self._explicit_patterns = "trusted_domains" in mail.model_fields_set
+        self._explicit_patterns = settings.explicit_domains
 
     def is_trusted(self, address: str) -> bool:
         domain = _idna(address.rpartition("@")[2])
         patient = domain == PATIENT_DOMAIN or domain.endswith("." + PATIENT_DOMAIN)
-        if patient and not self._mail.allow_patient_mailboxes:
+        if patient and not self._settings.allow_patient_mailboxes:
             return False
+        patterns = self._settings.trusted_domains
         if self._whitelist is None:
-            return self._mail.is_trusted(address)
+            return matches_trusted_domains(address, patterns)
         if domain in self._whitelist:
             return True
-        return self._explicit_patterns and self._mail.is_trusted(address)
+        return self._explicit_patterns and matches_trusted_domains(address, patterns)

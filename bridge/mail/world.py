@@ -12,6 +12,7 @@ from bridge.core.delivery import InboundPoster
 from bridge.core.model import Participant, World
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import MailSink
+from bridge.mail.settings import MailSettings, settings_from
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,19 @@ class MailWorld:
 
     def __init__(
         self,
-        config: BridgeConfig,
+        settings: MailSettings,
         store: Store,
         post: InboundPoster,
         configured: Mapping[str, Participant],
     ) -> None:
-        self.sink = MailSink(config, store, fetch_attachment=post.fetch_attachment)
-        self.inbox = MailInbox(config, store, post, configured, self.sink)
-        self._config = config
+        self.settings = settings
+        self.sink = MailSink(
+            self.settings,
+            store,
+            fetch_attachment=post.fetch_attachment,
+            configured=configured,
+        )
+        self.inbox = MailInbox(self.settings, store, post, configured, self.sink)
 
     @property
     def ready(self) -> bool:
@@ -48,7 +54,7 @@ class MailWorld:
         await asyncio.gather(self.inbox.run(stop), self._digests(stop))
 
     async def _digests(self, stop: asyncio.Event) -> None:
-        if not (self._config.notifications.enabled and self._config.notifications.digest):
+        if not (self.settings.notifications_enabled and self.settings.notification_digests):
             return
         while not stop.is_set():
             try:
@@ -70,4 +76,4 @@ def build_world(
     post: InboundPoster,
     configured: Mapping[str, Participant],
 ) -> MailWorld:
-    return MailWorld(config, store, post, configured)
+    return MailWorld(settings_from(config), store, post, configured)

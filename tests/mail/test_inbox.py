@@ -17,6 +17,7 @@ from bridge.core.errors import ServiceUnavailable
 from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
+from bridge.mail.settings import settings_from
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry
@@ -84,12 +85,12 @@ async def inbox_setup(
             "token_key_file": str(tmp_path / "key"),
         },
     )
-    config = load_config(path)
+    settings = settings_from(load_config(path))
     store = await Store.open(url)
     async with store.transaction() as session:  # not a first start: read what is there
         await repo.set_cursor(session, "mail:imap:INBOX", "0:0")
-    sink = MailSink(config, store)
-    inbox = MailInbox(config, store, Poster(), {}, sink)
+    sink = MailSink(settings, store)
+    inbox = MailInbox(settings, store, Poster(), {}, sink)
     try:
         yield inbox, store, user, imap
     finally:

@@ -23,6 +23,7 @@ from bridge.core.delivery import InboundMessage, PostResult
 from bridge.mail import inbound as inbound_module
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import MailSink
+from bridge.mail.settings import settings_from
 from bridge.store import mail as mailrepo
 from bridge.store.models import AuditEntry
 from bridge.store.repositories import Store
@@ -133,13 +134,13 @@ async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         },
         sections={"notifications": {"language": request.param}},
     )
-    config = load_config(path)
+    settings = settings_from(load_config(path))
     store = await Store.open(url)
     smtp = FakeSmtp()
-    sink = MailSink(config, store, smtp=smtp)  # type: ignore[arg-type]
+    sink = MailSink(settings, store, smtp=smtp)  # type: ignore[arg-type]
     composer = FakeComposer()
     poster = FakePoster(composer)
-    inbox = MailInbox(config, store, poster, {}, sink)  # type: ignore[arg-type]
+    inbox = MailInbox(settings, store, poster, {}, sink)  # type: ignore[arg-type]
     try:
         yield Setup(inbox, store, composer, poster, smtp)
     finally:

@@ -14,6 +14,7 @@ from bridge.config import load_config
 from bridge.core.delivery import DeliveryJob, PermanentFailure
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.outbound import MailSink
+from bridge.mail.settings import settings_from
 from bridge.store import mail as mailrepo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
@@ -55,7 +56,7 @@ async def sink(tmp_path: Path) -> AsyncIterator[tuple[MailSink, RecordingSmtp, S
     )
     store = await Store.open(url)
     smtp = RecordingSmtp()
-    yield MailSink(load_config(path), store, smtp), smtp, store  # type: ignore[arg-type]
+    yield MailSink(settings_from(load_config(path)), store, smtp), smtp, store  # type: ignore[arg-type]
     await store.close()
 
 

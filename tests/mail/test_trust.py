@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.config import MailConfig
+from bridge.mail.settings import trust_settings_from
 from bridge.mail.trust import TrustSpace, load_whitelist
 
 WHITELIST = """<?xml version="1.0" encoding="UTF-8"?>
@@ -17,11 +18,13 @@ WHITELIST = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_default_patterns_and_patient_mailboxes() -> None:
-    trust = TrustSpace(MailConfig(enabled=False))
+    trust = TrustSpace(trust_settings_from(MailConfig(enabled=False)))
     assert trust.is_trusted("a.b@sandbox.mssante.fr")
     assert not trust.is_trusted("a.b@gmail.com")
     assert not trust.is_trusted("1234567890123@patient.mssante.fr")
-    allowed = TrustSpace(MailConfig(enabled=False, allow_patient_mailboxes=True))
+    allowed = TrustSpace(
+        trust_settings_from(MailConfig(enabled=False, allow_patient_mailboxes=True))
+    )
     assert allowed.is_trusted("1234567890123@patient.mssante.fr")
 
 
@@ -29,12 +32,14 @@ def test_the_whitelist_is_the_authority(tmp_path: Path) -> None:
     path = tmp_path / "liste-blanche.xml"
     path.write_text(WHITELIST, encoding="utf-8")
     assert "xn--hpital-exemple-0ob.mssante.fr" in load_whitelist(path)
-    trust = TrustSpace(MailConfig(enabled=False, whitelist_file=path))
+    trust = TrustSpace(trust_settings_from(MailConfig(enabled=False, whitelist_file=path)))
     assert trust.is_trusted("x@chu-test.mssante.fr")
     assert trust.is_trusted("x@hôpital-exemple.mssante.fr")
     assert not trust.is_trusted("x@unlisted.mssante.fr"), "the list, not the suffix"
     assert not trust.is_trusted("1234567890123@patient.mssante.fr")
     explicit = TrustSpace(
-        MailConfig(enabled=False, whitelist_file=path, trusted_domains=("local.mssante.fr",))
+        trust_settings_from(
+            MailConfig(enabled=False, whitelist_file=path, trusted_domains=("local.mssante.fr",))
+        )
     )
     assert explicit.is_trusted("x@local.mssante.fr")
