@@ -155,9 +155,9 @@ class MailSink:
         self.sender = Sender(mail.address, mail.display_name, mail.mss_nil, config.spico.web_url)
         self.smtp = smtp or SmtpSender(mail.smtp)
         self.trust = TrustSpace(mail)
-        self._template = compose.load_template(
-            mail.templates_dir, "notification", config.notifications.language
-        )
+        #: The language of the mails the bridge writes (the lines it adds to messages too).
+        self._language = config.notifications.language
+        self._template = compose.load_template(mail.templates_dir, "notification", self._language)
 
     @property
     def key(self) -> bytes:
@@ -222,6 +222,7 @@ class MailSink:
             patient_policy=self._config.policy.mail_patient_tag,
             now=now,
             attachments=await self._attachments(message),
+            language=self._language,
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
@@ -368,6 +369,7 @@ class MailSink:
             patient_policy=self._config.policy.mail_patient_tag,
             template=self._template,
             now=now,
+            language=self._language,
         )
         await self.smtp.send(mail, self.sender.address, [address])
         mid = str(mail["Message-ID"])
