@@ -24,11 +24,8 @@ _MESSAGES = {
 }
 
 CATALOG = Catalog(_MESSAGES)
-
-
-def text(language: str | None, key: str, **values: object) -> str:
-    """The message ``key`` in ``language``, its placeholders filled."""
-    return CATALOG.text(language, key, **values)
+#: ``text(language, key, **values)``: the message in that language, its placeholders filled.
+text = CATALOG.text
 
 
 def failure_notice(world: str, destination: str, language: str = "fr") -> str:

@@ -819,13 +819,7 @@ _MESSAGES = {
 }
 
 CATALOG = Catalog(_MESSAGES)
-
-
-def text(language: str | None, key: str, **values: object) -> str:
-    """The message ``key`` in ``language``, its placeholders filled."""
-    return CATALOG.text(language, key, **values)
-
-
-def find(language: str | None, key: str, **values: object) -> str | None:
-    """The message ``key``, or None when there is none (keys built from outside codes)."""
-    return CATALOG.find(language, key, **values)
+#: ``text(language, key, **values)``: the message in that language, its placeholders filled.
+text = CATALOG.text
+#: ``find(language, key, **values)``: the same, or None for a key built from an outside code.
+find = CATALOG.find
