@@ -16,6 +16,7 @@ import logging
 from bridge.core.delivery import Attachment, InboundMessage, PostResult
 from bridge.hub.composer import SpicoComposerAdapter
 from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
+from bridge.hub.texts import failure_notice
 from bridge.hub.waiting import wait_any
 from bridge.metrics import INBOUND
 from bridge.spico.client import (
@@ -32,13 +33,6 @@ log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200
 NOTICE_POLL_SECONDS = 5.0
-
-#: What a failed delivery's notice says in the conversation (SPICO shows it to every member).
-FAILURE_NOTICE = {
-    "matrix": "⚠ Un message n'a pas pu être remis dans le salon Matrix de cette conversation.",
-    "mail": "⚠ Un message n'a pas pu être remis par messagerie sécurisée à un participant "
-    "({destination}). Les autres participants l'ont bien reçu.",
-}
 
 
 def idempotency_key(world: str, source_id: str) -> str:
@@ -128,11 +122,14 @@ class SpicoPoster:
 
 
 class NoticePoster:
-    """Posts the queued failure notices to their conversations (at least once, one each)."""
+    """Posts the queued failure notices to their conversations (at least once, one each).
 
-    def __init__(self, store: Store, client: SpicoClient) -> None:
+    They are written in SPICO's language (French) unless told otherwise."""
+
+    def __init__(self, store: Store, client: SpicoClient, language: str = "fr") -> None:
         self._store = store
         self._client = client
+        self._language = language
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -144,9 +141,7 @@ class NoticePoster:
         posted = 0
         for link in pending:
             world, _, destination = link.origin.partition(":")
-            body = FAILURE_NOTICE.get(world, FAILURE_NOTICE["matrix"]).format(
-                destination=destination
-            )
+            body = failure_notice(world, destination, self._language)
             try:
                 notice = await self._client.post_notice(
                     link.conversation_id,

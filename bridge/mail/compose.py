@@ -22,6 +22,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from bridge.core.i18n import fallbacks
+from bridge.mail import texts
+
 SUBJECT_PREFIX = "[SPICO]"
 TOKEN_REF_PREFIX = "rt."
 #: The built-in templates, shipped inside the package (a wheel install has them too).
@@ -127,12 +130,17 @@ def _base(
     return mail
 
 
-def _attachment_lines(attachments: Sequence[Mapping[str, Any]], french: bool) -> str:
+def _attachment_lines(attachments: Sequence[Mapping[str, Any]], language: str) -> str:
     if not attachments:
         return ""
-    title = "Pièces jointes (dans SPICO) :" if french else "Attachments (in SPICO):"
+    title = texts.text(language, "attachments_in_spico")
     lines = [
-        f"- {a.get('filename', '?')} ({int(a.get('size') or 0) // 1024 + 1} Ko)"
+        texts.text(
+            language,
+            "attachment_size",
+            name=a.get("filename", "?"),
+            kilobytes=int(a.get("size") or 0) // 1024 + 1,
+        )
         for a in attachments
     ]
     return "\n\n" + title + "\n" + "\n".join(lines)
@@ -153,6 +161,7 @@ def compose_message(
     patient_policy: str,
     now: datetime,
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    language: str = "fr",
 ) -> EmailMessage:
     """A conversation message as a mail of the member's thread (text + HTML alternatives).
 
@@ -167,8 +176,8 @@ def compose_message(
         subject = "Re: " + subject
     mail = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
     body = str(message.get("body") or "")
-    listed = _attachment_lines(message.get("attachments") or [], french=True)
-    footer = "Répondez à ce message pour répondre dans la conversation SPICO."
+    listed = _attachment_lines(message.get("attachments") or [], language)
+    footer = texts.text(language, "message_footer")
     text = f"{body}{listed}\n\n-- \n{footer}\n"
     mail.set_content(text, charset="utf-8")
     mail.add_alternative(
@@ -189,12 +198,13 @@ def compose_message(
 
 
 def load_template(templates_dir: Path | None, name: str, language: str) -> str:
-    """``<name>.<language>.txt`` from the configured folder, else the built-in one; English
-    when the language has none."""
-    for folder in (templates_dir, DEFAULT_TEMPLATES):
-        if folder is None:
-            continue
-        for lang in (language, "en"):
+    """``<name>.<language>.txt`` from the configured folder, else the built-in one; the
+    language is chosen as for every text (``bridge.core.i18n``: French when the bridge does
+    not speak the one asked for, or when no template exists in it)."""
+    for lang in fallbacks(language):
+        for folder in (templates_dir, DEFAULT_TEMPLATES):
+            if folder is None:
+                continue
             path = folder / f"{name}.{lang}.txt"
             if path.is_file():
                 return path.read_text(encoding="utf-8")
@@ -223,6 +233,7 @@ def compose_notification(
     patient_policy: str,
     template: str,
     now: datetime,
+    language: str = "fr",
 ) -> EmailMessage:
     """An inactive-user notification (one message) or digest (several), as automatic mail.
 
@@ -234,7 +245,14 @@ def compose_notification(
     tag = patient_tag(conversation.get("patient"), patient_policy)
     link = f"{sender.web_url or ''}/conversations/{conversation.get('id')}"
     rendered_messages = "\n\n".join(
-        f"{m.author_name} ({m.created_at[:16].replace('T', ' ')}) :\n{m.body}" for m in messages
+        texts.text(
+            language,
+            "notified_message",
+            author=m.author_name,
+            at=m.created_at[:16].replace("T", " "),
+            body=m.body,
+        )
+        for m in messages
     )
     values = {
         "who": who,
@@ -277,7 +295,8 @@ def compose_refusal(
     mail["From"] = Address(sender.display_name, addr_spec=sender.address)
     mail["To"] = recipient
     subject = " ".join(original_subject.split())[:150]
-    mail["Subject"] = f"Non distribué / Not delivered: {subject}"
+    title = f"{texts.text('fr', 'refusal_title')} / {texts.text('en', 'refusal_title')}"
+    mail["Subject"] = f"{title}: {subject}"
     mail["Date"] = format_datetime(now.astimezone(UTC))
     mail["Message-ID"] = message_id(key, sender.domain, "refusal", original_id, recipient)
     if original_id:
@@ -287,119 +306,20 @@ def compose_refusal(
     mail["X-Auto-Response-Suppress"] = "All"
     if sender.mss_nil:
         mail["X-MSS-NIL"] = sender.mss_nil
+    # The sender's language is unknown: French, then English.
+    french, english = (
+        texts.text(
+            lang, "refusal_body", reason=texts.find(lang, f"refusal_reason_{reason}") or reason
+        )
+        for lang in ("fr", "en")
+    )
     mail.set_content(
-        "Bonjour,\n\nVotre message n'a pas été transmis à la conversation SPICO : "
-        f"{REASONS_FR.get(reason, reason)}.\n\n"
-        "Your message was not passed on to the SPICO conversation: "
-        f"{REASONS_EN.get(reason, reason)}.\n\n-- \nSPICO\n",
-        charset="utf-8",
+        f"{texts.text('fr', 'hello')}\n\n{french}\n\n{english}\n\n-- \nSPICO\n", charset="utf-8"
     )
     return mail
 
 
-REASONS_FR = {
-    "no_token": "il ne répond à aucun message de SPICO (répondez au message reçu)",
-    "forged_token": "le lien de réponse est invalide",
-    "expired_token": "le lien de réponse a expiré ; répondez depuis SPICO",
-    "stranger": "votre adresse n'est pas celle d'un participant de la conversation",
-    "untrusted_domain": "votre domaine n'appartient pas à l'espace de confiance MSSanté",
-    "empty": "il ne contient aucun texte",
-    "spico_refused": "SPICO l'a refusé",
-}
-REASONS_EN = {
-    "no_token": "it does not answer a SPICO mail (reply to the mail you received)",
-    "forged_token": "the reply link is invalid",
-    "expired_token": "the reply link has expired; answer from SPICO",
-    "stranger": "your address is not a member's of the conversation",
-    "untrusted_domain": "your domain is outside the MSSanté trust space",
-    "empty": "it contains no text",
-    "spico_refused": "SPICO refused it",
-}
-
-
 # --- starting a conversation by mail (bridge/mail/newconv.py) ---------------------------------
-
-NEWCONV_REASONS = {
-    "fr": {
-        "sender_unknown": "votre adresse n'est pas celle d'un professionnel de l'annuaire SPICO",
-        "sender_no_account": "vous n'avez pas de compte SPICO",
-        "no_subject": "l'objet est obligatoire : il devient le sujet de la conversation",
-        "no_members": "il ne nomme aucun participant : mettez leurs adresses MSSanté en "
-        "destinataires ou en copie (pour répondre à une conversation, répondez au message "
-        "reçu de SPICO)",
-        "too_many_members": "il nomme trop de participants (au plus {max_members})",
-        "empty": "il ne contient aucun texte : le texte devient le premier message",
-        "addresses": "certaines adresses ne peuvent pas être des participants",
-        "several_patients": "plusieurs lignes « Patient : » nomment des patients différents ; "
-        "une conversation concerne au plus un patient",
-        "invalid_ins": "l'INS de la ligne « Patient : » est invalide (sa clé ne correspond pas)",
-        "patient_not_found": "le patient de la ligne « Patient : » n'est pas dans votre file "
-        "active SPICO : indiquez son identifiant SPICO, ou ajoutez-le à votre file active",
-        "spico_refused": "SPICO l'a refusé",
-    },
-    "en": {
-        "sender_unknown": "your address is not a professional's in the SPICO directory",
-        "sender_no_account": "you have no SPICO account",
-        "no_subject": "the subject is required: it becomes the conversation's subject",
-        "no_members": "it names no member: put their MSSanté addresses in To or Cc (to answer "
-        "a conversation, reply to the mail you received from SPICO)",
-        "too_many_members": "it names too many members (at most {max_members})",
-        "empty": "it contains no text: the text becomes the first message",
-        "addresses": "some addresses cannot be members",
-        "several_patients": 'several "Patient:" lines name different patients; a '
-        "conversation is about one patient at most",
-        "invalid_ins": 'the INS on the "Patient:" line is invalid (its key does not match)',
-        "patient_not_found": 'the patient on the "Patient:" line is not in your SPICO active '
-        "files: give their SPICO patient id, or add them to your active files",
-        "spico_refused": "SPICO refused it",
-    },
-}
-NEWCONV_ADDRESS_PROBLEMS = {
-    "fr": {
-        "unknown": "absente de l'annuaire SPICO (vérifiez l'adresse MSSanté du professionnel)",
-        "untrusted": "hors de l'espace de confiance MSSanté",
-        "structure": "adresse d'une structure : une conversation SPICO réunit des "
-        "professionnels, écrivez à l'adresse personnelle de l'un d'eux",
-    },
-    "en": {
-        "unknown": "not in the SPICO directory (check the professional's MSSanté address)",
-        "untrusted": "outside the MSSanté trust space",
-        "structure": "a structure's address: a SPICO conversation is between professionals, "
-        "use the personal address of one of them",
-    },
-}
-#: SPICO's refusal codes (openapi.yaml) as a sentence; SPICO's own sentence follows.
-NEWCONV_SPICO_CODES = {
-    "fr": {
-        "no_patient_access": "vous n'avez pas accès à ce patient (ni cercle de soins, ni file "
-        "active)",
-        "not_found": "un élément est introuvable (patient ou participant)",
-        "unknown_member": "un participant n'existe pas dans SPICO",
-        "no_delegation": "vous ne pouvez pas agir pour ce compte",
-        "no_account": "un compte SPICO manque",
-        "idempotency_mismatch": "ce message a déjà servi à une autre demande",
-    },
-    "en": {
-        "no_patient_access": "you have no access to this patient (neither care circle nor "
-        "active files)",
-        "not_found": "something could not be found (patient or member)",
-        "unknown_member": "a member does not exist in SPICO",
-        "no_delegation": "you may not act for this account",
-        "no_account": "a SPICO account is missing",
-        "idempotency_mismatch": "this mail was already used for another request",
-    },
-}
-NEWCONV_HOWTO = {
-    "fr": "Aucune conversation n'a été créée et personne n'a reçu votre message. Pour démarrer "
-    "une conversation SPICO par messagerie : écrivez un nouveau message à {address}, avec "
-    "l'objet de la conversation, les adresses MSSanté des participants en destinataires ou en "
-    "copie, votre premier message, et si besoin une ligne « Patient : <identifiant SPICO ou "
-    "INS> ».",
-    "en": "No conversation was created and nobody received your mail. To start a SPICO "
-    "conversation by mail: write a new mail to {address}, with the conversation's subject, the "
-    "members' MSSanté addresses in To or Cc, your first message, and if needed a line "
-    '"Patient: <SPICO patient id or INS>".',
-}
 
 
 def new_conversation_refusal_text(
@@ -413,26 +333,39 @@ def new_conversation_refusal_text(
     max_members: int = 30,
 ) -> str:
     """The answer's text: why no conversation was created, which addresses, how to fix it."""
-    lang = "en" if language == "en" else "fr"
-    colon = " :" if lang == "fr" else ":"  # French typography: a space before the colon
-    sentence = NEWCONV_REASONS[lang].get(reason, reason).format(max_members=max_members)
+    sentence = texts.find(language, f"newconv_reason_{reason}", max_members=max_members) or reason
     if reason == "spico_refused" and code:
-        explained = NEWCONV_SPICO_CODES[lang].get(code)
-        if explained:
-            sentence += f"{colon} {explained}"
+        explanation = texts.find(language, f"spico_code_{code}")
+        if explanation:
+            sentence = texts.text(
+                language, "reason_explained", reason=sentence, explanation=explanation
+            )
         if spico_message:
-            sentence += f" (« {spico_message} »)" if lang == "fr" else f' ("{spico_message}")'
-    opening = (
-        "Votre message n'a pas démarré de conversation SPICO"
-        if lang == "fr"
-        else "Your mail did not start a SPICO conversation"
-    )
-    lines = ["Bonjour," if lang == "fr" else "Hello,", "", f"{opening}{colon} {sentence}."]
+            sentence = texts.text(language, "reason_quoted", reason=sentence, quote=spico_message)
+    lines = [
+        texts.text(language, "hello"),
+        "",
+        texts.text(language, "newconv_refused", reason=sentence),
+    ]
     if addresses:
-        problems = NEWCONV_ADDRESS_PROBLEMS[lang]
-        lines += ["", "Adresses en cause :" if lang == "fr" else "Addresses concerned:"]
-        lines += [f"- {address}{colon} {problems.get(why, why)}" for address, why in addresses]
-    lines += ["", NEWCONV_HOWTO[lang].format(address=bridge_address), "", "-- ", "SPICO", ""]
+        lines += ["", texts.text(language, "addresses_title")]
+        lines += [
+            texts.text(
+                language,
+                "address_line",
+                address=address,
+                problem=texts.find(language, f"address_{why}") or why,
+            )
+            for address, why in addresses
+        ]
+    lines += [
+        "",
+        texts.text(language, "newconv_howto", address=bridge_address),
+        "",
+        "-- ",
+        "SPICO",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -472,10 +405,11 @@ def compose_new_conversation_refusal(
         now=now,
     )
     subject = " ".join(original_subject.split())[:150]
-    title = "Conversation non créée" if language != "en" else "Conversation not started"
-    mail["Subject"] = f"{title} : {subject}" if language != "en" else f"{title}: {subject}"
-    if not subject:
-        mail.replace_header("Subject", title)
+    mail["Subject"] = (
+        texts.text(language, "newconv_refused_subject", subject=subject)
+        if subject
+        else texts.text(language, "newconv_refused_title")
+    )
     if original_id:
         mail["In-Reply-To"] = original_id
         mail["References"] = original_id
@@ -512,23 +446,14 @@ def compose_new_conversation_created(
         mail.replace_header("References", f"{original_id} {mail['References']}")
     mail["Auto-Submitted"] = "auto-replied"
     mail["X-Auto-Response-Suppress"] = "All"
-    who = ", ".join(members)
-    if language == "en":
-        text = (
-            f'Your SPICO conversation "{subject}" has been started with: {who}.\n'
-            + ("The patient is linked to it.\n" if patient_linked else "")
-            + "\nThe members receive your message through SPICO."
-            + "\n\n-- \nReply to this mail to write in the SPICO conversation.\n"
-        )
-    else:
-        text = (
-            f"Votre conversation SPICO « {subject} » est créée avec : {who}.\n"
-            + ("Le patient y est lié.\n" if patient_linked else "")
-            + "\nLes participants reçoivent votre message par SPICO."
-            + "\n\n-- \nRépondez à ce message pour écrire dans la conversation SPICO.\n"
-        )
-    mail.set_content(text, charset="utf-8")
+    lines = [texts.text(language, "created_with", subject=subject, members=", ".join(members))]
+    if patient_linked:
+        lines.append(texts.text(language, "created_patient"))
+    lines += ["", texts.text(language, "created_members"), "", "-- "]
+    lines += [texts.text(language, "created_footer"), ""]
+    body = "\n".join(lines)
+    mail.set_content(body, charset="utf-8")
     mail.add_alternative(
-        f"<html><body>{_html_paragraphs(text)}</body></html>", subtype="html", charset="utf-8"
+        f"<html><body>{_html_paragraphs(body)}</body></html>", subtype="html", charset="utf-8"
     )
     return mail

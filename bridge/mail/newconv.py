@@ -23,7 +23,7 @@ from typing import Literal
 from bridge.core.composer import DirectoryEntry, PatientEntry
 from bridge.core.delivery import Attachment
 from bridge.core.identifiers import IdentifierError, parse_ins
-from bridge.mail import parse
+from bridge.mail import parse, texts
 from bridge.mail.compose import TOKEN_REF_PREFIX
 
 #: SPICO's limit on a subject (openapi.yaml ``Subject``).
@@ -201,8 +201,9 @@ def clean_subject(subject: str) -> str:
 
 
 def attachments_line(attachments: Sequence[Attachment], language: str) -> str:
+    """The first message of a mail with attachments and no text: what it carries."""
     names = ", ".join(a.filename for a in attachments)
-    return f"Pièces jointes : {names}" if language == "fr" else f"Attachments: {names}"
+    return texts.text(language, "attachments_named", names=names)
 
 
 def read_request(

@@ -159,8 +159,10 @@ class MailSink:
         )
         self.smtp = smtp or SmtpSender(settings.smtp)
         self.trust = TrustSpace(settings.trust)
+        #: The language of the mails the bridge writes (the lines it adds to messages too).
+        self._language = settings.language
         self._template = compose.load_template(
-            settings.templates_dir, "notification", settings.language
+            settings.templates_dir, "notification", self._language
         )
 
     @property
@@ -226,6 +228,7 @@ class MailSink:
             patient_policy=self._settings.patient_tag,
             now=now,
             attachments=await self._attachments(message),
+            language=self._language,
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
@@ -372,6 +375,7 @@ class MailSink:
             patient_policy=self._settings.patient_tag,
             template=self._template,
             now=now,
+            language=self._language,
         )
         await self.smtp.send(mail, self.sender.address, [address])
         mid = str(mail["Message-ID"])

@@ -12,42 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.matrix import texts
+
 #: The room name prefix / topic line of a patient, per ``policy.room_patient_tag``.
 PATIENT_TAG_POLICIES = ("initials", "full", "id", "none")
-
-STATUS_LABELS = {
-    "fr": {
-        "online": "en ligne",
-        "active": "actif",
-        "absent": "absent",
-        "inactive": "inactif",
-        None: "statut inconnu",
-    },
-    "en": {
-        "online": "online",
-        "active": "active",
-        "absent": "away",
-        "inactive": "inactive",
-        None: "status unknown",
-    },
-}
-
-TEXTS = {
-    "fr": {
-        "subject": "Sujet",
-        "patient": "Patient",
-        "members": "Participants",
-        "topic_footer": "Conversation SPICO",
-        "attachment": "Pièce jointe",
-    },
-    "en": {
-        "subject": "Subject",
-        "patient": "Patient",
-        "members": "Members",
-        "topic_footer": "SPICO conversation",
-        "attachment": "Attachment",
-    },
-}
 
 
 def _initial(name: str) -> str:
@@ -71,9 +39,9 @@ def patient_tag(patient: Mapping[str, Any] | None, policy: str) -> str | None:
     return "".join(f"{i}." for i in initials) or None
 
 
-def room_name(subject: str, tag: str | None) -> str:
+def room_name(subject: str, tag: str | None, language: str = "fr") -> str:
     """ "[J.D.] Sujet" with a patient tag, the subject alone without."""
-    subject = " ".join(subject.split()) or "(sans sujet)"
+    subject = " ".join(subject.split()) or texts.text(language, "no_subject")
     return f"[{tag}] {subject}" if tag else subject
 
 
@@ -96,13 +64,13 @@ def display_name(person: Person) -> str:
     return name or person.spico_id
 
 
-def sender_header(author: Person, sent_by: Person | None = None) -> str:
+def sender_header(author: Person, sent_by: Person | None = None, language: str = "fr") -> str:
     """ "Dr Jean DUPONT — Médecin généraliste" (+ who typed it under a delegation)."""
     header = display_name(author)
     if author.profession:
         header = f"{header} — {author.profession}"
     if sent_by is not None and sent_by.spico_id != author.spico_id:
-        header = f"{header} (par {display_name(sent_by)})"
+        header = texts.text(language, "sent_by", header=header, name=display_name(sent_by))
     return header
 
 
@@ -123,8 +91,7 @@ def message_content(
     """An ``m.room.message`` content: plain ``body`` and escaped HTML ``formatted_body``.
 
     ``attachments`` (file names) are listed when their bytes are not carried as media."""
-    label = TEXTS.get(language, TEXTS["fr"])["attachment"]
-    lines = [f"📎 {label} : {name}" for name in attachments]
+    lines = [texts.text(language, "attachment_line", name=name) for name in attachments]
     text = body.strip("\n")
     plain = "\n".join(p for p in ([header] if header else []) + [text] + lines if p != "")
     html_parts = []
@@ -156,56 +123,21 @@ def notice_content(text: str) -> dict[str, Any]:
 
 
 def status_label(status: str | None, language: str = "fr") -> str:
-    labels = STATUS_LABELS.get(language, STATUS_LABELS["fr"])
-    return labels.get(status, labels[None])
+    """A SPICO status in words ("en ligne"); an unknown one says so."""
+    return texts.find(language, f"status_{status}") or texts.text(language, "status_unknown")
 
 
 def topic(subject: str, tag: str | None, members: Sequence[Person], language: str = "fr") -> str:
     """Subject, patient tag and each member with their SPICO status (statuses show here)."""
-    texts = TEXTS.get(language, TEXTS["fr"])
-    lines = [f"{texts['subject']} : {' '.join(subject.split())}"]
+    lines = [texts.text(language, "topic_subject", subject=" ".join(subject.split()))]
     if tag:
-        lines.append(f"{texts['patient']} : {tag}")
+        lines.append(texts.text(language, "topic_patient", tag=tag))
     people = ", ".join(f"{display_name(m)} ({status_label(m.status, language)})" for m in members)
-    lines.append(f"{texts['members']} : {people}")
-    lines.append(texts["topic_footer"])
+    lines.append(texts.text(language, "topic_members", people=people))
+    lines.append(texts.text(language, "topic_footer"))
     return "\n".join(lines)
 
 
-#: Notices the bridge posts in portal rooms (French first: SPICO's users are French).
-NOTICES = {
-    "fr": {
-        "unmapped": "⚠ Message non transmis à SPICO : votre compte Matrix n'est associé à "
-        "aucun professionnel SPICO.",
-        "not_member": "⚠ Message non transmis à SPICO : vous n'êtes pas participant de cette "
-        "conversation SPICO.",
-        "refused": "⚠ Message refusé par SPICO : {reason}",
-        "edit": "⚠ Modification non transmise : SPICO ne permet pas de modifier un message. "
-        "Envoyez un nouveau message si besoin.",
-        "redaction": "⚠ Suppression non transmise : SPICO ne permet pas de supprimer un message.",
-        "unsupported": "⚠ Ce type de message n'est pas transmis à SPICO.",
-        "undecryptable": "⚠ Message chiffré illisible par le pont : il n'a pas été transmis à "
-        "SPICO. Renvoyez-le (la clé de chiffrement n'est pas parvenue au pont).",
-        "kicked": "Ce salon reflète la conversation SPICO : seuls ses participants peuvent y être.",
-        "not_handled": "⚠ Le pont n'a pas pu traiter ce message (erreur interne, signalée à "
-        "l'administrateur) : rien n'a été transmis à SPICO.",
-    },
-    "en": {
-        "unmapped": "⚠ Not sent to SPICO: your Matrix account is not mapped to a SPICO "
-        "professional.",
-        "not_member": "⚠ Not sent to SPICO: you are not a member of this SPICO conversation.",
-        "refused": "⚠ SPICO refused this message: {reason}",
-        "edit": "⚠ Edit not carried: SPICO messages cannot be edited. Send a new message.",
-        "redaction": "⚠ Deletion not carried: SPICO messages cannot be deleted.",
-        "unsupported": "⚠ This kind of message is not carried to SPICO.",
-        "undecryptable": "⚠ Encrypted message the bridge cannot read: not carried to SPICO. "
-        "Please send it again (its key did not reach the bridge).",
-        "kicked": "This room mirrors the SPICO conversation: only its members may be here.",
-        "not_handled": "⚠ The bridge could not process this message (an internal error, logged "
-        "for the administrator): nothing was carried to SPICO.",
-    },
-}
-
-
 def notice_text(key: str, language: str = "fr", **values: str) -> str:
-    return NOTICES.get(language, NOTICES["fr"])[key].format(**values)
+    """A notice in a portal room (``key``: what ``bridge.matrix.inbound`` decided)."""
+    return texts.text(language, f"notice_{key}", **values)

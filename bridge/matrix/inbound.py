@@ -54,7 +54,7 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    """A notice in the room saying what was not carried (``reason`` is a NOTICES key)."""
+    """A notice in the room saying what was not carried (``reason`` names a ``notice_…`` text)."""
 
     sender: str
     reason: str

@@ -20,7 +20,6 @@ CONVERSATION_STATE = "fr.spico.conversation"
 SPACE_STATE = "fr.spico.patient_space"
 #: Membership the room must reflect (a pending invite counts as being there).
 PRESENT = frozenset({"invite", "join"})
-KICK_REASON = "Ce salon reflète la conversation SPICO : seuls ses participants peuvent y être."
 
 #: Everything that shapes the room is the bridge's alone (power 100); members may talk (0).
 _BRIDGE_ONLY_EVENTS = (
@@ -102,7 +101,7 @@ def portal_state(
     tag = patient_tag(patient, tag_policy)
     subject = str(conversation.get("subject") or "")
     return PortalState(
-        name=room_name(subject, tag),
+        name=room_name(subject, tag, language),
         topic=topic(subject, tag, members, language),
         spico={
             "conversation_id": str(conversation["id"]),

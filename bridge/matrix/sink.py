@@ -22,11 +22,11 @@ from nio import (
 
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import Person, message_content, patient_tag, sender_header
 from bridge.matrix.portal_state import (
     CONVERSATION_STATE,
-    KICK_REASON,
     SPACE_STATE,
     PortalState,
     alias_localpart,
@@ -246,9 +246,10 @@ class MatrixSink:
             )
             if isinstance(result, MatrixError):
                 log.warning("matrix: cannot invite %s to %s: %s", user, room_id, result.code)
+        kick_reason = texts.text(settings.language, "kick_reason")
         for user in plan.kick:
             await self._client.request(
-                "kick", self._client.nio.room_kick(room_id, user, KICK_REASON)
+                "kick", self._client.nio.room_kick(room_id, user, kick_reason)
             )
         if settings.patient_spaces:
             await self._patient_space(job, room_id, conversation, current)
@@ -279,8 +280,14 @@ class MatrixSink:
                 await self._space_members(job, old_space, str(previous))
         if not patient_id:
             return
+        language = self.settings.language
         tag = patient_tag(patient, self.settings.tag_policy)
-        space_id = await self._ensure_space(patient_id, f"Patient [{tag}]" if tag else "Patient")
+        name = (
+            texts.text(language, "space_name", tag=tag)
+            if tag
+            else texts.text(language, "space_name_untagged")
+        )
+        space_id = await self._ensure_space(patient_id, name)
         via = [self.settings.server_name]
         await self._client.call(
             "space child",
@@ -302,9 +309,10 @@ class MatrixSink:
         )
         for user in plan.invite:
             await self._client.request("space invite", self._client.nio.room_invite(space_id, user))
+        kick_reason = texts.text(self.settings.language, "kick_reason")
         for user in plan.kick:
             await self._client.request(
-                "space kick", self._client.nio.room_kick(space_id, user, KICK_REASON)
+                "space kick", self._client.nio.room_kick(space_id, user, kick_reason)
             )
 
     async def _ensure_space(self, patient_id: str, name: str) -> str:
@@ -319,7 +327,7 @@ class MatrixSink:
         if space is None:
             state = PortalState(
                 name=name,
-                topic="Conversations SPICO de ce patient",
+                topic=texts.text(settings.language, "space_topic"),
                 spico={"patient_id": patient_id},
             )
             request = create_room_request(
@@ -368,6 +376,7 @@ class MatrixSink:
             header = sender_header(
                 people.get(author_id, Person(author_id)),
                 people.get(sent_by_id) if sent_by_id else None,
+                self.settings.language,
             )
         attachments = list(message.get("attachments") or [])
         content = message_content(

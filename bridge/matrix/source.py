@@ -41,14 +41,13 @@ from bridge.core.delivery import (
 )
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
+from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
 from bridge.matrix.commands.management import RoomInput, management_input
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
-from bridge.matrix.commands.texts import text as command_text
 from bridge.matrix.formatting import notice_content, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
-from bridge.matrix.portal_state import KICK_REASON
 from bridge.matrix.sink import PortalSettings
 from bridge.store import commands as crepo
 from bridge.store import matrix as mrepo
@@ -461,7 +460,7 @@ class MatrixSource:
                 await crepo.save_management_room(session, room_id, inviter)
             log.info("matrix: management room %s joined", room_id)
             await self._say(
-                room_id, _txn("welcome", room_id), command_text("welcome", self.settings.language)
+                room_id, _txn("welcome", room_id), texts.text(self.settings.language, "welcome")
             )
 
     async def _others_in(self, room_id: str, owner: str) -> bool:
@@ -518,7 +517,7 @@ class MatrixSource:
             await self._say(
                 room_id,
                 _txn("private", event_id),
-                command_text("no_longer_private", self.settings.language),
+                texts.text(self.settings.language, "no_longer_private"),
             )
         async with self._store.transaction() as session:
             await crepo.forget_management_room(session, room_id)
@@ -549,8 +548,9 @@ class MatrixSource:
         spico_id = self._spico_id_of().get(user_id)
         if spico_id is not None and spico_id in members:
             return
+        reason = texts.text(self.settings.language, "kick_reason")
         outcome = await self._client.request(
-            "kick", self._client.nio.room_kick(room_id, user_id, KICK_REASON)
+            "kick", self._client.nio.room_kick(room_id, user_id, reason)
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)

@@ -113,6 +113,39 @@ def test_english_fallback_template(tmp_path) -> None:
     assert "wants to reach you" in compose.load_template(tmp_path, "notification", "en")
 
 
+def test_templates_follow_the_language_as_every_text_does(tmp_path) -> None:
+    """The admin's template in the bridge's language, else the built-in one in that language;
+    French (the source) for a language the bridge does not speak."""
+    (tmp_path / "notification.en.txt").write_text("Subject: custom\nEnglish $who", "utf-8")
+    assert compose.load_template(tmp_path, "notification", "en").endswith("English $who")
+    assert "souhaite vous joindre" in compose.load_template(tmp_path, "notification", "fr")
+    assert "souhaite vous joindre" in compose.load_template(None, "notification", "es")
+    (tmp_path / "notification.fr.txt").write_text("Subject: perso\nFrançais $who", "utf-8")
+    assert compose.load_template(tmp_path, "notification", "fr").endswith("Français $who")
+    assert compose.load_template(tmp_path, "notification", "en").endswith("English $who")
+
+
+def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
+    mail = compose.compose_message(
+        key=KEY,
+        sender=SENDER,
+        recipient="a@sandbox.mssante.fr",
+        recipient_name=None,
+        member_id="810000000017",
+        author_name="Dr Jean DUPONT",
+        conversation=CONVERSATION,
+        message={"id": "msg_1", "body": "Hello", "attachments": [{"filename": "a.pdf"}]},
+        token="a" * 32,
+        thread=None,
+        patient_policy="initials",
+        now=NOW,
+        language="en",
+    )
+    text = mail.get_body(("plain",)).get_content()
+    assert "Attachments (in SPICO):\n- a.pdf (1 KB)" in text
+    assert text.endswith("-- \nReply to this mail to answer in the SPICO conversation.\n")
+
+
 def test_our_own_mail_read_back_is_a_loop() -> None:
     _, mail = _compose()
     facts = parse.read_mail(mail.as_bytes())

@@ -14,6 +14,7 @@ from bridge.core.composer import DirectoryEntry, PatientEntry
 from bridge.core.delivery import Attachment
 from bridge.core.identifiers import ins_key
 from bridge.mail import compose, newconv, parse, tokens
+from bridge.mail import texts as mail_texts
 
 OWN = "bridge@sandbox.mssante.fr"
 KEY = b"k" * 48
@@ -285,12 +286,18 @@ def test_the_answers_in_english_and_spico_refusals() -> None:
     )
     assert "did not start a SPICO conversation: SPICO refused it: you have no access" in text
     assert "care circle." in text
-    for language, reasons in compose.NEWCONV_REASONS.items():
-        for reason, sentence in reasons.items():
+    prefix = "newconv_reason_"
+    reasons = [key.removeprefix(prefix) for key in mail_texts.CATALOG if key.startswith(prefix)]
+    assert "no_subject" in reasons and "spico_refused" in reasons
+    for language in ("fr", "en"):
+        for reason in reasons:
             text = compose.new_conversation_refusal_text(
                 reason=reason, language=language, bridge_address=OWN
             )
-            assert sentence.format(max_members=newconv.MAX_MEMBERS) in text
+            sentence = mail_texts.text(
+                language, f"newconv_reason_{reason}", max_members=newconv.MAX_MEMBERS
+            )
+            assert sentence in text
     assert "obligatoire" in compose.new_conversation_refusal_text(
         reason="no_subject", language="fr", bridge_address=OWN
     )

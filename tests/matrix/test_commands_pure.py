@@ -21,6 +21,7 @@ from bridge.matrix.commands.dialogue import Draft
 from bridge.matrix.commands.management import RoomInput, management_input
 from bridge.matrix.commands.parse import Ref, parse, parse_refs, strip_prefix, tokenize
 from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
+from bridge.matrix.texts import text
 
 DOCTOR = DirectoryEntry(
     "810000000001",
@@ -256,14 +257,14 @@ def test_refusals_are_sentences(code: str, french: str, english: str) -> None:
 
 
 def test_error_sentences() -> None:
-    assert "Le numéro 4 n'existe pas" in texts.text(
-        "out_of_range", "fr", number=4, what=texts.list_name("directory"), count=3
+    assert "Le numéro 4 n'existe pas" in text(
+        "fr", "out_of_range", number=4, what=texts.list_name("directory"), count=3
     )
-    assert "réessayez" in texts.text("unavailable", "fr")
-    assert "try again" in texts.text("unavailable", "en")
-    assert "obligatoire" in texts.text("subject_missing", "fr")
-    assert "courriel" in texts.text("inactive_note", "fr", name="X", status="inactif")
-    assert "Unknown patient" in texts.text("unknown_patient", "en", ref="pat-9")
+    assert "réessayez" in text("fr", "unavailable")
+    assert "try again" in text("en", "unavailable")
+    assert "obligatoire" in text("fr", "subject_missing")
+    assert "courriel" in text("fr", "inactive_note", name="X", status="inactif")
+    assert "Unknown patient" in text("en", "unknown_patient", ref="pat-9")
 
 
 def test_help_lists_every_command_in_both_languages() -> None:

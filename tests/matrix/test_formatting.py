@@ -30,6 +30,8 @@ def test_patient_tag_follows_the_room_policy() -> None:
 def test_room_name_prefixes_the_tag() -> None:
     assert room_name("Suivi  plaie", "J.D.") == "[J.D.] Suivi plaie"
     assert room_name("Suivi plaie", None) == "Suivi plaie"
+    assert room_name("  ", None) == "(sans sujet)"
+    assert room_name("  ", "J.D.", "en") == "[J.D.] (no subject)"
 
 
 def test_sender_header_has_civility_name_and_profession() -> None:
@@ -40,6 +42,9 @@ def test_sender_header_has_civility_name_and_profession() -> None:
         "Dr Jean DUPONT — Médecin généraliste (par Mme Léa MARTIN)"
     )
     assert sender_header(Person("810000000003")) == "810000000003"
+    assert sender_header(author, secretary, "en") == (
+        "Dr Jean DUPONT — Médecin généraliste (by Mme Léa MARTIN)"
+    )
 
 
 def test_message_content_escapes_html_and_keeps_plain_body() -> None:

@@ -44,6 +44,7 @@ from bridge.matrix.commands.parse import (
 from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
 from bridge.matrix.formatting import display_name, status_label
 from bridge.matrix.sink import person_of
+from bridge.matrix.texts import text
 from bridge.store import commands as crepo
 from bridge.store import mail as mailrepo
 from bridge.store import matrix as mrepo
@@ -161,7 +162,7 @@ class CommandExecutor:
         language = settings.language
         spico_id = self._spico_id_of().get(sender)
         if spico_id is None:
-            await send(Reply(where.room_id, texts.text("unmapped", language)))
+            await send(Reply(where.room_id, text(language, "unmapped")))
             await self._commit(where, None)
             return
         async with self._store.transaction() as session:
@@ -200,7 +201,7 @@ class CommandExecutor:
             turn.say(texts.refusal_text(refusal.code, refusal.message, language))
         except ComposerUnavailable:
             log.warning("matrix command %s: SPICO unavailable", name)
-            turn.say(texts.text("unavailable", language))
+            turn.say(text(language, "unavailable"))
         log.info("matrix command %s handled", name)
         acting_name = await self._acting_name(turn)
         for reply in turn.replies:
@@ -274,15 +275,16 @@ class CommandExecutor:
         async with self._store.transaction() as session:
             rows = await repo.get_professionals(session, members)
         matrix_users = {spico: user for user, spico in self._spico_id_of().items()}
-        lines = [texts.text("members_title", turn.language)]
+        lines = [text(turn.language, "members_title")]
         items = []
         for number, member in enumerate(members, 1):
             row = rows.get(member)
             name = display_name(person_of(member, row))
-            line = name
+            who = name
             if row is not None and row.profession:
-                line += f" — {row.profession}"
-            line += f" : {status_label(row.status if row else None, turn.language)}"
+                who += f" — {row.profession}"
+            status = status_label(row.status if row else None, turn.language)
+            line = text(turn.language, "member_status", member=who, status=status)
             if member in matrix_users:
                 line += f" ({matrix_users[member]})"
             lines.append(f"{number}. {line}")
@@ -313,9 +315,9 @@ class CommandExecutor:
         own = chosen.id == turn.spico_id
         turn.set(acting_as=None if own else chosen.id, acting_name=chosen.name)
         turn.say(
-            texts.text("acting_self", turn.language)
+            text(turn.language, "acting_self")
             if own
-            else texts.text("acting_set", turn.language, name=chosen.name)
+            else text(turn.language, "acting_set", name=chosen.name)
         )
 
     # --- directory -----------------------------------------------------------------------
@@ -366,9 +368,7 @@ class CommandExecutor:
                 await self._composer.remove_favorite(turn.spico_id, target_id)
         names = ", ".join(name for _, name in targets)
         turn.say(
-            texts.text(
-                "fav_added" if action == "add" else "fav_removed", turn.language, names=names
-            )
+            text(turn.language, "fav_added" if action == "add" else "fav_removed", names=names)
         )
 
     # --- patients ------------------------------------------------------------------------
@@ -420,9 +420,9 @@ class CommandExecutor:
             turn.say(body)
         elif turn.management_room:
             turn.replies.append(Reply(turn.management_room, body, in_reply=False))
-            turn.say(texts.text("private_elsewhere", turn.language))
+            turn.say(text(turn.language, "private_elsewhere"))
         else:
-            turn.say(texts.text("private_no_room", turn.language, bot=self.settings.bot_user_id))
+            turn.say(text(turn.language, "private_no_room", bot=self.settings.bot_user_id))
 
     # --- references ----------------------------------------------------------------------
 
@@ -497,7 +497,7 @@ class CommandExecutor:
                 if self.settings.mail_enabled and self.settings.notifications_enabled
                 else "inactive_note_no_mail"
             )
-            notes.append(texts.text(key, turn.language, name=entry.name, status=status))
+            notes.append(text(turn.language, key, name=entry.name, status=status))
         return notes
 
     # --- new -----------------------------------------------------------------------------
@@ -543,7 +543,7 @@ class CommandExecutor:
         elif turn.management_room:
             turn.set(dialogue=draft.to_json())
             turn.replies.append(Reply(turn.management_room, self._prompt(turn, draft), False))
-            turn.say(texts.text("dialogue_elsewhere", language))
+            turn.say(text(language, "dialogue_elsewhere"))
         else:
             raise Problem("dialogue_no_room", prefix=turn.prefix, bot=self.settings.bot_user_id)
 
@@ -551,7 +551,7 @@ class CommandExecutor:
         language = turn.language
         step = dialogue.next_step(draft)
         key = dialogue.prompt_key(draft, step)
-        prompt = texts.text(key, language, patient=draft.patient_label or "")
+        prompt = text(language, key, patient=draft.patient_label or "")
         if step == "members" and draft.from_circle:
             items = turn.lists("directory")
             lines = [f"{i}. {item.get('label')}" for i, item in enumerate(items, 1)]
@@ -570,10 +570,10 @@ class CommandExecutor:
         answer = dialogue.interpret(step, line)
         if isinstance(answer, dialogue.Cancel):
             turn.set(dialogue=None)
-            turn.say(texts.text("dialogue_cancelled", turn.language))
+            turn.say(text(turn.language, "dialogue_cancelled"))
             return
         if isinstance(answer, dialogue.Invalid):
-            body = texts.text(answer.reason, turn.language, length=answer.length)
+            body = text(turn.language, answer.reason, length=answer.length)
             turn.say(f"{body}\n{self._prompt(turn, draft)}")
             return
         try:
@@ -614,7 +614,7 @@ class CommandExecutor:
         await self._audit(turn, "command.new", created.id)
         language = turn.language
         lines = [
-            texts.text("new_created", language, subject=created.subject, conversation=created.id),
+            text(language, "new_created", subject=created.subject, conversation=created.id),
             texts.summary_text(
                 texts.DraftView(draft.labels, draft.patient_label, draft.subject, draft.message),
                 language,
@@ -630,8 +630,8 @@ class CommandExecutor:
         users = [by_member[m] for m in members if m in by_member]
         language = self.settings.language
         if not users:
-            return texts.text("new_no_room", language)
-        return texts.text("new_room", language, users=", ".join(users))
+            return text(language, "new_no_room")
+        return text(language, "new_room", users=", ".join(users))
 
     async def _entry(self, spico_id: str) -> DirectoryEntry | None:
         try:
@@ -654,10 +654,10 @@ class CommandExecutor:
 
     async def _cmd_cancel(self, turn: Turn, request: Request) -> None:
         if turn.state.dialogue is None:
-            turn.say(texts.text("nothing_to_cancel", turn.language))
+            turn.say(text(turn.language, "nothing_to_cancel"))
             return
         turn.set(dialogue=None)
-        turn.say(texts.text("dialogue_cancelled", turn.language))
+        turn.say(text(turn.language, "dialogue_cancelled"))
 
     # --- conversation changes (portal rooms) ---------------------------------------------
 
@@ -673,7 +673,7 @@ class CommandExecutor:
                 conversation_id, member, on_behalf_of=turn.spico_id, acting_as=turn.acting
             )
         await self._audit(turn, "command.invite", conversation_id)
-        lines = [texts.text("invited", turn.language, names=", ".join(names))]
+        lines = [text(turn.language, "invited", names=", ".join(names))]
         lines += self._notes(turn, entries)
         turn.say("\n".join(lines))
 
@@ -690,7 +690,7 @@ class CommandExecutor:
             )
         await self._audit(turn, "command.remove", conversation_id)
         names = [await self._name(member, name) for member, name in targets]
-        turn.say(texts.text("removed", turn.language, names=", ".join(names)))
+        turn.say(text(turn.language, "removed", names=", ".join(names)))
 
     async def _name(self, spico_id: str, fallback: str) -> str:
         entry = await self._entry(spico_id)
@@ -707,7 +707,7 @@ class CommandExecutor:
                 conversation_id, on_behalf_of=turn.spico_id, acting_as=turn.acting
             )
             await self._audit(turn, "command.patient", conversation_id)
-            turn.say(texts.text("patient_unlinked", turn.language))
+            turn.say(text(turn.language, "patient_unlinked"))
             return
         patient_id = self._patient_id(turn, word)
         try:
@@ -720,7 +720,7 @@ class CommandExecutor:
             raise
         await self._audit(turn, "command.patient", conversation_id)
         # In a shared room: the patient's id only (the room's tag follows the room policy).
-        turn.say(texts.text("patient_linked", turn.language, patient=patient_id))
+        turn.say(text(turn.language, "patient_linked", patient=patient_id))
 
     # --- resource teams ------------------------------------------------------------------
 
@@ -750,7 +750,7 @@ class CommandExecutor:
         )
         await self._audit(turn, "command.team", created.id)
         lines = [
-            texts.text("team_requested", turn.language, team=team.name, subject=created.subject),
+            text(turn.language, "team_requested", team=team.name, subject=created.subject),
             self._room_note(created.members),
         ]
         turn.say("\n".join(lines))
@@ -821,13 +821,10 @@ class CommandExecutor:
                 conversation_id=conversation_id,
                 destination=f"mail:{member}",
             )
-        turn.say(texts.text("notify_queued", language, name=name, address=address))
+        turn.say(text(language, "notify_queued", name=name, address=address))
 
 
 def _when(moment: datetime | None, language: str) -> str:
     if moment is None:
         return "—"
-    local = moment.astimezone()
-    if language == "fr":
-        return f"{local:%d/%m/%Y} à {local:%H:%M}"
-    return f"{local:%Y-%m-%d} at {local:%H:%M}"
+    return text(language, "when", moment=moment.astimezone())

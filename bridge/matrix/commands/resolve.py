@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from bridge.core.composer import TeamEntry
 from bridge.matrix.commands import texts
+from bridge.matrix.texts import text
 
 T = TypeVar("T")
 
@@ -17,7 +18,7 @@ NOTIFIABLE = frozenset({"inactive", "absent", None})
 
 
 class Problem(Exception):
-    """A command cannot go on: ``key`` and ``values`` make the sentence (texts)."""
+    """A command cannot go on: ``key`` and ``values`` make the sentence (matrix texts)."""
 
     def __init__(self, key: str, **values: object) -> None:
         super().__init__(key)
@@ -25,7 +26,7 @@ class Problem(Exception):
         self.values = values
 
     def text(self, language: str) -> str:
-        return texts.text(self.key, language, **self.values)
+        return text(language, self.key, **self.values)
 
 
 def pick(items: Sequence[T], number: int, kind: str, language: str = "fr") -> T:

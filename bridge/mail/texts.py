@@ -1,0 +1,235 @@
+"""Every text the mail world writes to a professional, in French (the source) and English.
+
+Answers to refused mails, to new-conversation mails, and the lines the code adds to conversation
+mails and notifications (``bridge.mail.compose``, ``bridge.mail.newconv``). The notification
+mails themselves are templates (``templates/notification.<fr|en>.txt``, which admins override
+with ``mail.templates_dir``), chosen by the same language selection. To add a text: add a
+``Message`` below with both languages and the same ``{placeholders}``, then call
+``text(language, key, **values)``.
+"""
+
+from __future__ import annotations
+
+from bridge.core.i18n import Catalog, Message
+
+_MESSAGES = {
+    # shared
+    "hello": Message(
+        fr="Bonjour,",
+        en="Hello,",
+    ),
+    # a conversation message by mail (compose_message)
+    "message_footer": Message(
+        fr="Répondez à ce message pour répondre dans la conversation SPICO.",
+        en="Reply to this mail to answer in the SPICO conversation.",
+    ),
+    "attachments_in_spico": Message(
+        fr="Pièces jointes (dans SPICO) :",
+        en="Attachments (in SPICO):",
+    ),
+    "attachment_size": Message(
+        fr="- {name} ({kilobytes} Ko)",
+        en="- {name} ({kilobytes} KB)",
+    ),
+    # notifications and digests: one message in $messages (the rest is the template)
+    "notified_message": Message(
+        fr="{author} ({at}) :\n{body}",
+        en="{author} ({at}) :\n{body}",
+    ),
+    # the answer to a refused reply (both languages in one mail: compose_refusal)
+    "refusal_title": Message(
+        fr="Non distribué",
+        en="Not delivered",
+    ),
+    "refusal_body": Message(
+        fr="Votre message n'a pas été transmis à la conversation SPICO : {reason}.",
+        en="Your message was not passed on to the SPICO conversation: {reason}.",
+    ),
+    "refusal_reason_no_token": Message(
+        fr="il ne répond à aucun message de SPICO (répondez au message reçu)",
+        en="it does not answer a SPICO mail (reply to the mail you received)",
+    ),
+    "refusal_reason_forged_token": Message(
+        fr="le lien de réponse est invalide",
+        en="the reply link is invalid",
+    ),
+    "refusal_reason_expired_token": Message(
+        fr="le lien de réponse a expiré ; répondez depuis SPICO",
+        en="the reply link has expired; answer from SPICO",
+    ),
+    "refusal_reason_stranger": Message(
+        fr="votre adresse n'est pas celle d'un participant de la conversation",
+        en="your address is not a member's of the conversation",
+    ),
+    "refusal_reason_untrusted_domain": Message(
+        fr="votre domaine n'appartient pas à l'espace de confiance MSSanté",
+        en="your domain is outside the MSSanté trust space",
+    ),
+    "refusal_reason_empty": Message(
+        fr="il ne contient aucun texte",
+        en="it contains no text",
+    ),
+    "refusal_reason_spico_refused": Message(
+        fr="SPICO l'a refusé",
+        en="SPICO refused it",
+    ),
+    # the answer to a new-conversation mail that started nothing
+    "newconv_refused_title": Message(
+        fr="Conversation non créée",
+        en="Conversation not started",
+    ),
+    "newconv_refused_subject": Message(
+        fr="Conversation non créée : {subject}",
+        en="Conversation not started: {subject}",
+    ),
+    "newconv_refused": Message(
+        fr="Votre message n'a pas démarré de conversation SPICO : {reason}.",
+        en="Your mail did not start a SPICO conversation: {reason}.",
+    ),
+    "reason_explained": Message(
+        fr="{reason} : {explanation}",
+        en="{reason}: {explanation}",
+    ),
+    "reason_quoted": Message(
+        fr="{reason} (« {quote} »)",
+        en='{reason} ("{quote}")',
+    ),
+    "addresses_title": Message(
+        fr="Adresses en cause :",
+        en="Addresses concerned:",
+    ),
+    "address_line": Message(
+        fr="- {address} : {problem}",
+        en="- {address}: {problem}",
+    ),
+    "newconv_howto": Message(
+        fr="Aucune conversation n'a été créée et personne n'a reçu votre message. Pour démarrer "
+        "une conversation SPICO par messagerie : écrivez un nouveau message à {address}, "
+        "avec l'objet de la conversation, les adresses MSSanté des participants en "
+        "destinataires ou en copie, votre premier message, et si besoin une ligne « Patient "
+        ": <identifiant SPICO ou INS> ».",
+        en="No conversation was created and nobody received your mail. To start a SPICO "
+        "conversation by mail: write a new mail to {address}, with the conversation's "
+        "subject, the members' MSSanté addresses in To or Cc, your first message, and if "
+        'needed a line "Patient: <SPICO patient id or INS>".',
+    ),
+    # why no conversation was started (newconv.Refusal.reason)
+    "newconv_reason_sender_unknown": Message(
+        fr="votre adresse n'est pas celle d'un professionnel de l'annuaire SPICO",
+        en="your address is not a professional's in the SPICO directory",
+    ),
+    "newconv_reason_sender_no_account": Message(
+        fr="vous n'avez pas de compte SPICO",
+        en="you have no SPICO account",
+    ),
+    "newconv_reason_no_subject": Message(
+        fr="l'objet est obligatoire : il devient le sujet de la conversation",
+        en="the subject is required: it becomes the conversation's subject",
+    ),
+    "newconv_reason_no_members": Message(
+        fr="il ne nomme aucun participant : mettez leurs adresses MSSanté en destinataires ou "
+        "en copie (pour répondre à une conversation, répondez au message reçu de SPICO)",
+        en="it names no member: put their MSSanté addresses in To or Cc (to answer a "
+        "conversation, reply to the mail you received from SPICO)",
+    ),
+    "newconv_reason_too_many_members": Message(
+        fr="il nomme trop de participants (au plus {max_members})",
+        en="it names too many members (at most {max_members})",
+    ),
+    "newconv_reason_empty": Message(
+        fr="il ne contient aucun texte : le texte devient le premier message",
+        en="it contains no text: the text becomes the first message",
+    ),
+    "newconv_reason_addresses": Message(
+        fr="certaines adresses ne peuvent pas être des participants",
+        en="some addresses cannot be members",
+    ),
+    "newconv_reason_several_patients": Message(
+        fr="plusieurs lignes « Patient : » nomment des patients différents ; une conversation "
+        "concerne au plus un patient",
+        en='several "Patient:" lines name different patients; a conversation is about one '
+        "patient at most",
+    ),
+    "newconv_reason_invalid_ins": Message(
+        fr="l'INS de la ligne « Patient : » est invalide (sa clé ne correspond pas)",
+        en='the INS on the "Patient:" line is invalid (its key does not match)',
+    ),
+    "newconv_reason_patient_not_found": Message(
+        fr="le patient de la ligne « Patient : » n'est pas dans votre file active SPICO : "
+        "indiquez son identifiant SPICO, ou ajoutez-le à votre file active",
+        en='the patient on the "Patient:" line is not in your SPICO active files: give their '
+        "SPICO patient id, or add them to your active files",
+    ),
+    "newconv_reason_spico_refused": Message(
+        fr="SPICO l'a refusé",
+        en="SPICO refused it",
+    ),
+    # why an address cannot be a member (newconv.AddressProblem.why)
+    "address_unknown": Message(
+        fr="absente de l'annuaire SPICO (vérifiez l'adresse MSSanté du professionnel)",
+        en="not in the SPICO directory (check the professional's MSSanté address)",
+    ),
+    "address_untrusted": Message(
+        fr="hors de l'espace de confiance MSSanté",
+        en="outside the MSSanté trust space",
+    ),
+    "address_structure": Message(
+        fr="adresse d'une structure : une conversation SPICO réunit des professionnels, écrivez "
+        "à l'adresse personnelle de l'un d'eux",
+        en="a structure's address: a SPICO conversation is between professionals, use the "
+        "personal address of one of them",
+    ),
+    # SPICO's refusal codes (openapi.yaml) as a sentence; SPICO's own sentence follows
+    "spico_code_no_patient_access": Message(
+        fr="vous n'avez pas accès à ce patient (ni cercle de soins, ni file active)",
+        en="you have no access to this patient (neither care circle nor active files)",
+    ),
+    "spico_code_not_found": Message(
+        fr="un élément est introuvable (patient ou participant)",
+        en="something could not be found (patient or member)",
+    ),
+    "spico_code_unknown_member": Message(
+        fr="un participant n'existe pas dans SPICO",
+        en="a member does not exist in SPICO",
+    ),
+    "spico_code_no_delegation": Message(
+        fr="vous ne pouvez pas agir pour ce compte",
+        en="you may not act for this account",
+    ),
+    "spico_code_no_account": Message(
+        fr="un compte SPICO manque",
+        en="a SPICO account is missing",
+    ),
+    "spico_code_idempotency_mismatch": Message(
+        fr="ce message a déjà servi à une autre demande",
+        en="this mail was already used for another request",
+    ),
+    # the confirmation of a conversation started by mail
+    "created_with": Message(
+        fr="Votre conversation SPICO « {subject} » est créée avec : {members}.",
+        en='Your SPICO conversation "{subject}" has been started with: {members}.',
+    ),
+    "created_patient": Message(
+        fr="Le patient y est lié.",
+        en="The patient is linked to it.",
+    ),
+    "created_members": Message(
+        fr="Les participants reçoivent votre message par SPICO.",
+        en="The members receive your message through SPICO.",
+    ),
+    "created_footer": Message(
+        fr="Répondez à ce message pour écrire dans la conversation SPICO.",
+        en="Reply to this mail to write in the SPICO conversation.",
+    ),
+    # the first message of a conversation started by a mail with attachments only
+    "attachments_named": Message(
+        fr="Pièces jointes : {names}",
+        en="Attachments: {names}",
+    ),
+}
+
+CATALOG = Catalog(_MESSAGES)
+#: ``text(language, key, **values)``: the message in that language, its placeholders filled.
+text = CATALOG.text
+#: ``find(language, key, **values)``: the same, or None for a key built from an outside code.
+find = CATALOG.find
