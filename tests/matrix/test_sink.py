@@ -36,7 +36,7 @@ from bridge.store.repositories import Store
 from tests.fakes import FakeHomeserver, FakePoster, matrix_client
 from tests.fixtures.sqlite import empty_store
 from tests.fixtures.synapse import MatrixUsers
-from tests.matrix.test_portals import timeline
+from tests.fixtures.worlds import timeline
 
 BOT = "@bot:test"
 DOCTOR, ALICE, BOB = "810000000009", "810000000017", "810000000025"
