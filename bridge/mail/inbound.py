@@ -43,7 +43,7 @@ from bridge.core.delivery import (
     InboundMessage,
     InboundPoster,
     PoisonGuard,
-    RetryLater,
+    is_outage,
 )
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant, World
@@ -74,19 +74,12 @@ class ImapUnavailable(ServiceUnavailable):
     """The IMAP server could not be used; the reader reconnects."""
 
 
-def is_outage(error: BaseException) -> bool:
-    """Whether an error means "a server did not answer" (offer the mail again later), as
-    opposed to a failure of the mail itself."""
-    return isinstance(
-        error,
-        ServiceUnavailable
-        | RetryLater
-        | OSError
-        | TimeoutError
-        | aioimaplib.Abort
-        | aioimaplib.CommandTimeout
-        | aiosmtplib.SMTPException,
-    )
+#: Connection errors of the mail libraries: the mail is offered again later.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    aioimaplib.Abort,
+    aioimaplib.CommandTimeout,
+    aiosmtplib.SMTPException,
+)
 
 
 async def open_imap(config: ImapConfig, on_lost: object = None) -> aioimaplib.IMAP4:
@@ -287,7 +280,7 @@ class MailInbox:
                 await self.handle(raw)
             except Exception as error:
                 key = f"{uidvalidity}:{uid}"
-                if is_outage(error) or not self._poison.failed(key):
+                if is_outage(error, TRANSPORT_ERRORS) or not self._poison.failed(key):
                     raise  # offered again (a server is down, or one more try)
                 await self._set_aside(uid, error)
             await self._mark_processed(client, uid)

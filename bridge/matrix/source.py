@@ -37,11 +37,10 @@ from bridge.core.delivery import (
     PermanentFailure,
     PoisonGuard,
     PostResult,
-    RetryLater,
+    is_outage,
 )
-from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
-from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
+from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
 from bridge.matrix.commands.management import RoomInput, management_input
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
@@ -75,6 +74,9 @@ SYNC_FILTER: dict[str, Any] = {
         "account_data": {"types": []},
     },
 }
+#: Connection errors of the homeserver's client library that ``MatrixClient`` may let through
+#: (it maps the rest onto ``RetryLater`` / ``PermanentFailure``).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
 #: The first sync only learns where "now" is: no history of any room.
 FIRST_SYNC_FILTER: dict[str, Any] = {
     **SYNC_FILTER,
@@ -243,7 +245,8 @@ class MatrixSource:
             log.warning("matrix: event in %s not handled: %s", room_id, failure)
             await self._remember(conversation_id, room_id, event)
         except Exception as error:
-            if not event_id or is_outage(error) or not self._poison.failed(event_id):
+            outage = is_outage(error, TRANSPORT_ERRORS)
+            if not event_id or outage or not self._poison.failed(event_id):
                 raise
             log.error(
                 "matrix: an event in %s failed %d times (%s); set aside",
@@ -554,16 +557,6 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether an error means "a server did not answer" (retry the batch), as opposed to a
-    failure of the event itself."""
-    if isinstance(error, MatrixError):
-        return isinstance(delivery_error(error), RetryLater)
-    return isinstance(
-        error, ServiceUnavailable | RetryLater | OSError | TimeoutError | aiohttp.ClientError
-    )
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:

@@ -9,15 +9,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 from nio import SyncResponse
 
-from bridge.core.delivery import POISON_ATTEMPTS
+from bridge.core.delivery import POISON_ATTEMPTS, is_outage
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
-from bridge.matrix.client import MatrixClient, MatrixError
+from bridge.matrix.client import MatrixClient, MatrixError, delivery_error
 from bridge.matrix.sink import PortalSettings
-from bridge.matrix.source import MatrixSource, is_outage, only_own_events
+from bridge.matrix.source import TRANSPORT_ERRORS, MatrixSource, only_own_events
 from bridge.store import commands as crepo
 from bridge.store import matrix as mrepo
 from bridge.store import repositories as repo
@@ -71,12 +72,17 @@ def test_anything_else_is_handled() -> None:
 
 
 def test_outages_are_told_from_failures_of_the_event() -> None:
-    assert is_outage(ServiceUnavailable("SPICO"))
-    assert is_outage(TimeoutError())
-    assert is_outage(MatrixError("send", "M_UNKNOWN", 502, "bad gateway"))
-    assert is_outage(MatrixError("send", "M_LIMIT_EXCEEDED", 429, "slow down"))
-    assert not is_outage(MatrixError("send", "M_FORBIDDEN", 403, "no"))
-    assert not is_outage(KeyError("body"))
+    def outage(error: Exception) -> bool:
+        return is_outage(error, TRANSPORT_ERRORS)
+
+    assert outage(ServiceUnavailable("SPICO"))
+    assert outage(TimeoutError())
+    assert outage(aiohttp.ClientConnectionError())
+    # What the client raises for a homeserver's error answer.
+    assert outage(delivery_error(MatrixError("send", "M_UNKNOWN", 502, "bad gateway")))
+    assert outage(delivery_error(MatrixError("send", "M_LIMIT_EXCEEDED", 429, "slow down")))
+    assert not outage(delivery_error(MatrixError("send", "M_FORBIDDEN", 403, "no")))
+    assert not outage(KeyError("body"))
 
 
 # --- a batch of events ----------------------------------------------------------------------
