@@ -17,6 +17,12 @@ from bridge.core.composer import SpicoComposer
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
 
+#: The bridge's own inbound "world": the failure notices it queues for SPICO (a delivery given
+#: up by the outbox, a bounced mail) are recorded under it, keyed by ``FAILURE_NOTICE_PREFIX``
+#: and what failed, and posted by the hub's notice poster (once per key).
+BRIDGE_WORLD = "bridge"
+FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
+
 
 class DeliveryError(Exception):
     """Base of what a sink raises to say how a delivery went wrong."""

@@ -39,6 +39,8 @@ from bridge.core.composer import (
     SpicoComposer,
 )
 from bridge.core.delivery import (
+    BRIDGE_WORLD,
+    FAILURE_NOTICE_PREFIX,
     POISON_ATTEMPTS,
     InboundMessage,
     InboundPoster,
@@ -56,10 +58,6 @@ from bridge.store.repositories import Store
 log = logging.getLogger(__name__)
 
 PROCESSED_KEYWORD = "$SpicoBridged"
-#: The hub posts failure notices queued under these (see bridge/hub/outbox.py; worlds do not
-#: import the hub).
-NOTICE_WORLD = "bridge"
-FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 REFUSAL_REPLY_INTERVAL = timedelta(hours=24)
 #: Answers to new-conversation mails: a professional fixing an address and sending again gets
 #: each answer, a runaway sender at most this many an hour.
@@ -668,10 +666,10 @@ class MailInbox:
             await repo.record_inbound(
                 session,
                 idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
-                world=NOTICE_WORLD,
+                world=BRIDGE_WORLD,
                 origin=f"{World.MAIL.value}:{sent.member_id}",
                 conversation_id=sent.conversation_id,
-                author_id=NOTICE_WORLD,
+                author_id=BRIDGE_WORLD,
             )
 
     async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
-from bridge.core.delivery import POISON_ATTEMPTS, DeliveryJob
+from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
@@ -202,7 +202,7 @@ async def test_a_bounce_marks_the_address_and_queues_one_notice(inbox: Inbox) ->
     known = await _address(inbox.store, ANNE_ADDRESS)
     assert known is not None and known.failing
     async with inbox.store.transaction() as session:
-        [notice] = await repo.pending_inbound(session, world="bridge")
+        [notice] = await repo.pending_inbound(session, world=BRIDGE_WORLD)
     assert (notice.conversation_id, notice.origin) == ("conv_1", f"mail:{ANNE}")
     assert inbox.smtp.sent == [], "a bounce is never answered"
 
