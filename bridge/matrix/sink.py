@@ -21,7 +21,13 @@ from nio import (
 )
 
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import (
+    DeliveryKind,
+    Participant,
+    World,
+    matrix_users_by_spico_id,
+    spico_ids_by_matrix_user,
+)
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import Person, message_content, patient_tag, sender_header
 from bridge.matrix.portal_state import (
@@ -293,7 +299,7 @@ class MatrixSink:
         async with self._store.transaction() as session:
             members = await repo.members_of_patient_conversations(session, patient_id)
         mapped = dict(self._matrix_user_of())
-        mapped.update({m: p.matrix_user for m, p in job.participants.items() if p.matrix_user})
+        mapped.update(matrix_users_by_spico_id(spico_ids_by_matrix_user(job.participants.values())))
         wanted = {mapped[m] for m in members if m in mapped}
         got = await self._client.call("space state", self._client.nio.room_get_state(space_id))
         assert isinstance(got, RoomGetStateResponse)

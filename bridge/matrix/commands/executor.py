@@ -24,7 +24,7 @@ from bridge.core.composer import (
     DirectoryEntry,
     SpicoComposer,
 )
-from bridge.core.model import DeliveryKind, World
+from bridge.core.model import DeliveryKind, World, matrix_users_by_spico_id
 from bridge.core.notifications import next_notification_at, notification_allowed
 from bridge.matrix.commands import dialogue, texts
 from bridge.matrix.commands.dialogue import Draft
@@ -273,7 +273,7 @@ class CommandExecutor:
         members = turn.where.members
         async with self._store.transaction() as session:
             rows = await repo.get_professionals(session, members)
-        matrix_users = {spico: user for user, spico in self._spico_id_of().items()}
+        matrix_users = matrix_users_by_spico_id(self._spico_id_of())
         lines = [texts.text("members_title", turn.language)]
         items = []
         for number, member in enumerate(members, 1):
@@ -626,7 +626,7 @@ class CommandExecutor:
         turn.say("\n".join(lines))
 
     def _room_note(self, members: Sequence[str]) -> str:
-        by_member = {spico: user for user, spico in self._spico_id_of().items()}
+        by_member = matrix_users_by_spico_id(self._spico_id_of())
         users = [by_member[m] for m in members if m in by_member]
         language = self.settings.language
         if not users:
