@@ -51,7 +51,7 @@ from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant, World
 from bridge.mail import compose, newconv, parse, tokens
 from bridge.mail.outbound import MailSink, tls_context
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -327,7 +327,7 @@ class MailInbox:
         mail = self._config.mail
         facts = parse.read_mail(raw, max_attachment_bytes=mail.max_attachment_bytes)
         async with self._store.transaction() as session:
-            seen = await mailrepo.get_messages(session, [facts.message_id])
+            seen = await mail_repo.get_messages(session, [facts.message_id])
         previous = seen.get(facts.message_id)
         if previous is not None and previous.direction == "in" and previous.verdict != "error":
             return parse.Judgement(parse.Verdict(previous.verdict or "refused"), "duplicate")
@@ -418,7 +418,7 @@ class MailInbox:
             judgement.conversation_id or "-",
         )
         async with self._store.transaction() as session:
-            await mailrepo.record_message(
+            await mail_repo.record_message(
                 session,
                 facts.message_id,
                 direction="in",
@@ -560,9 +560,9 @@ class MailInbox:
         key, sender = self._sink.key, self._sink.sender
         mid = compose.message_id(key, sender.domain, "created", created.id, member)
         async with self._store.transaction() as session:
-            if await mailrepo.get_messages(session, [mid]):
+            if await mail_repo.get_messages(session, [mid]):
                 return
-            if await mailrepo.get_thread(session, created.id, member) is not None:
+            if await mail_repo.get_thread(session, created.id, member) is not None:
                 return  # the member's thread already started (a message was faster)
         token = self._sink.token_for(created.id, member, now)
         answer = compose.compose_new_conversation_created(
@@ -597,14 +597,14 @@ class MailInbox:
             return
         decoded = tokens.decode(token)
         async with self._store.transaction() as session:
-            await mailrepo.record_message(
+            await mail_repo.record_message(
                 session, mid, direction="out", conversation_id=created.id, member_id=member
             )
-            await mailrepo.save_thread(
-                session, mailrepo.ThreadRow(created.id, member, address, mid, mid)
+            await mail_repo.save_thread(
+                session, mail_repo.ThreadRow(created.id, member, address, mid, mid)
             )
             if decoded is not None:
-                await mailrepo.record_handle(session, decoded.handle, created.id, member)
+                await mail_repo.record_handle(session, decoded.handle, created.id, member)
 
     async def _answer_new_conversation(
         self, facts: parse.MailFacts, refusal: newconv.Refusal, language: str
@@ -616,7 +616,7 @@ class MailInbox:
             return
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            sent = await mailrepo.count_answers(session, address, now - timedelta(hours=1))
+            sent = await mail_repo.count_answers(session, address, now - timedelta(hours=1))
             if sent >= NEWCONV_ANSWERS_PER_HOUR:
                 log.info("new conversation: answer withheld (rate limit)")
                 return
@@ -657,9 +657,9 @@ class MailInbox:
         its conversation (posted by the hub's notice poster, once: keyed by the Message-ID)."""
         async with self._store.transaction() as session:
             for address in facts.bounced_recipients:
-                await mailrepo.mark_failing(session, address)
+                await mail_repo.mark_failing(session, address)
             original = facts.bounced_message_id
-            sent = (await mailrepo.get_messages(session, [original])).get(original or "")
+            sent = (await mail_repo.get_messages(session, [original])).get(original or "")
             if sent is None or sent.direction != "out" or not sent.conversation_id:
                 return
             digest = hashlib.sha256((original or "").encode()).hexdigest()[:32]
@@ -675,15 +675,15 @@ class MailInbox:
     async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:
         own = self._config.mail.address or ""
         async with self._store.transaction() as session:
-            rows = await mailrepo.get_messages(session, facts.references)
+            rows = await mail_repo.get_messages(session, facts.references)
             messages = {
                 mid: (row.conversation_id, row.member_id)
                 for mid, row in rows.items()
                 if row.direction == "out" and row.conversation_id and row.member_id
             }
-            handles = await mailrepo.resolve_handles(session, parse.candidate_handles(facts, own))
+            handles = await mail_repo.resolve_handles(session, parse.candidate_handles(facts, own))
             subjects: dict[str, tuple[str, str]] = {}
-            for thread in await mailrepo.threads_by_address(session, facts.from_address):
+            for thread in await mail_repo.threads_by_address(session, facts.from_address):
                 snapshot = await repo.get_conversation(session, thread.conversation_id)
                 if snapshot is not None:
                     subjects[parse.normalise_subject(snapshot.subject)] = (
@@ -718,7 +718,7 @@ class MailInbox:
                     ):
                         if address:
                             addresses.setdefault(address.lower(), member)
-                for thread in await mailrepo.threads_of(session, [conversation_id]):
+                for thread in await mail_repo.threads_of(session, [conversation_id]):
                     if thread.member_id in snapshot.members:
                         addresses.setdefault(thread.address.lower(), thread.member_id)
                 members[conversation_id] = addresses
@@ -731,14 +731,14 @@ class MailInbox:
             return
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            known = await mailrepo.get_address(session, address)
+            known = await mail_repo.get_address(session, address)
             if (
                 known is not None
                 and known.last_refusal_reply_at is not None
                 and now - known.last_refusal_reply_at < REFUSAL_REPLY_INTERVAL
             ):
                 return
-            await mailrepo.mark_refusal_replied(session, address, now)
+            await mail_repo.mark_refusal_replied(session, address, now)
         answer = compose.compose_refusal(
             key=self._sink.key,
             sender=self._sink.sender,

@@ -43,7 +43,7 @@ from bridge.matrix.portal_state import (
     portal_state,
     state_changes,
 )
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -141,7 +141,7 @@ class MatrixSink:
         if known is not None:
             return known, False
         async with self._store.transaction() as session:
-            portal = await mrepo.get_portal(session, job.conversation_id)
+            portal = await matrix_repo.get_portal(session, job.conversation_id)
         if portal is not None:
             self._rooms[job.conversation_id] = portal.room_id
             return portal.room_id, False
@@ -191,7 +191,7 @@ class MatrixSink:
                 assert isinstance(outcome, RoomCreateResponse)
                 room_id = outcome.room_id
         async with self._store.transaction() as session:
-            portal = await mrepo.save_portal(session, job.conversation_id, room_id)
+            portal = await matrix_repo.save_portal(session, job.conversation_id, room_id)
         log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
         self._rooms[job.conversation_id] = portal.room_id
         await self.reconcile(job, portal.room_id)
@@ -276,7 +276,7 @@ class MatrixSink:
         previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
         if previous and previous != patient_id:
             async with self._store.transaction() as session:
-                old_space = await mrepo.get_space(session, str(previous))
+                old_space = await matrix_repo.get_space(session, str(previous))
             if old_space:
                 await self._client.request(
                     "unlink space",
@@ -315,7 +315,7 @@ class MatrixSink:
 
     async def _ensure_space(self, patient_id: str, name: str) -> str:
         async with self._store.transaction() as session:
-            space = await mrepo.get_space(session, patient_id)
+            space = await matrix_repo.get_space(session, patient_id)
         if space is not None:
             return space
         settings = self.settings
@@ -353,7 +353,7 @@ class MatrixSink:
                 assert isinstance(outcome, RoomCreateResponse)
                 space = outcome.room_id
         async with self._store.transaction() as session:
-            return await mrepo.save_space(session, patient_id, space)
+            return await matrix_repo.save_space(session, patient_id, space)
 
     # ------------------------------------------------------------------ messages
 
@@ -364,7 +364,7 @@ class MatrixSink:
         author_id = str(message.get("author_id") or "")
         sent_by_id = str(message.get("sent_by") or "") or None
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
-            if spico_id and await mrepo.find_out_link(session, spico_id, room_id):
+            if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
                 return
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
             rows = await repo.get_professionals(session, ids)
@@ -400,7 +400,7 @@ class MatrixSink:
                 room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
             )
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=sent.event_id,
                 room_id=room_id,

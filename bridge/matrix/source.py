@@ -49,8 +49,8 @@ from bridge.matrix.formatting import notice_content, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
 from bridge.matrix.portal_state import KICK_REASON
 from bridge.matrix.sink import PortalSettings
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -198,8 +198,10 @@ class MatrixSource:
         rooms = response.rooms.join
         await self._invites(response)
         async with self._store.transaction() as session:
-            portals = await mrepo.portals_by_room(session, rooms)
-            managed = await crepo.management_rooms(session, (r for r in rooms if r not in portals))
+            portals = await matrix_repo.portals_by_room(session, rooms)
+            managed = await commands_repo.management_rooms(
+                session, (r for r in rooms if r not in portals)
+            )
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
@@ -298,7 +300,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            if await mrepo.get_event_link(session, event_id) is not None:
+            if await matrix_repo.get_event_link(session, event_id) is not None:
                 return  # handled before a restart or a retried batch
             snapshot = await repo.get_conversation(session, conversation_id)
         members = snapshot.members if snapshot else ()
@@ -329,7 +331,7 @@ class MatrixSource:
                         room_id, event_id, notice_text("refused", language, reason=reason)
                     )
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -343,7 +345,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -357,7 +359,7 @@ class MatrixSource:
     ) -> PostResult:
         # "Agir en tant que": the account the user chose with ``as`` (SPICO checks delegations).
         async with self._store.transaction() as session:
-            acting = await crepo.acting_as(session, action.sender, spico_id)
+            acting = await commands_repo.acting_as(session, action.sender, spico_id)
         attachments: tuple[Attachment, ...] = ()
         if action.file_url:
             downloaded = await self._client.call(
@@ -461,7 +463,7 @@ class MatrixSource:
                 log.info("matrix: left %s: not a private room", room_id)
                 continue
             async with self._store.transaction() as session:
-                await crepo.save_management_room(session, room_id, inviter)
+                await commands_repo.save_management_room(session, room_id, inviter)
             log.info("matrix: management room %s joined", room_id)
             await self._say(
                 room_id, _txn("welcome", room_id), command_text("welcome", self.settings.language)
@@ -492,7 +494,7 @@ class MatrixSource:
             if found is None or not event_id:
                 continue
             async with self._store.transaction() as session:
-                if await mrepo.get_event_link(session, event_id) is not None:
+                if await matrix_repo.get_event_link(session, event_id) is not None:
                     continue  # handled before a restart or a retried batch
             if found.kind != "command":
                 await self._management_change(room_id, event_id, found)
@@ -524,7 +526,7 @@ class MatrixSource:
                 command_text("no_longer_private", self.settings.language),
             )
         async with self._store.transaction() as session:
-            await crepo.forget_management_room(session, room_id)
+            await commands_repo.forget_management_room(session, room_id)
         await self._client.request("leave", self._client.nio.room_leave(room_id))
         log.info("matrix: management room %s given up", room_id)
 

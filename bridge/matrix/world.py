@@ -21,7 +21,7 @@ from bridge.matrix.commands.executor import CommandSettings
 from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -148,7 +148,7 @@ class MatrixWorld:
             try:
                 await self.client.ensure_logged_in()
                 async with self._store.transaction() as session:
-                    missing = await mrepo.conversations_without_portal(session)
+                    missing = await matrix_repo.conversations_without_portal(session)
                     snapshots = await repo.get_conversations(session, missing)
                 for conversation_id in missing:
                     snapshot = snapshots[conversation_id]

@@ -22,7 +22,7 @@ from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry
 from bridge.store.repositories import Store
@@ -66,9 +66,9 @@ class Inbox:
     ) -> EmailMessage:
         return compose_reply(self.first, body, sender=sender, mid=mid)
 
-    async def recorded(self, message_id: str) -> mailrepo.MessageRow | None:
+    async def recorded(self, message_id: str) -> mail_repo.MessageRow | None:
         async with self.store.transaction() as session:
-            return (await mailrepo.get_messages(session, [message_id])).get(message_id)
+            return (await mail_repo.get_messages(session, [message_id])).get(message_id)
 
 
 def _job(seq: int, body: str) -> DeliveryJob:
@@ -207,9 +207,9 @@ async def test_a_bounce_marks_the_address_and_queues_one_notice(inbox: Inbox) ->
     assert inbox.smtp.sent == [], "a bounce is never answered"
 
 
-async def _address(store: Store, address: str) -> mailrepo.AddressRow | None:
+async def _address(store: Store, address: str) -> mail_repo.AddressRow | None:
     async with store.transaction() as session:
-        return await mailrepo.get_address(session, address)
+        return await mail_repo.get_address(session, address)
 
 
 # --- the IMAP reader against Dovecot -------------------------------------------------------------
@@ -290,14 +290,14 @@ async def test_each_mail_once_cursor_after_each(
         assert await inbox.fetch_new(client, uidvalidity) == 0, "never twice"
         async with store.transaction() as session:
             cursor = await repo.get_cursor(session, "mail:imap:INBOX")
-            seen = await mailrepo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
+            seen = await mail_repo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
         assert cursor == f"{uidvalidity}:2"
         assert {row.verdict for row in seen.values()} == {"refused"}
         # The same mail again under a new UID (copied back): deduped by Message-ID.
         _append(mail_server, user, _stranger_mail(1))
         assert await inbox.fetch_new(client, uidvalidity) == 1
         async with store.transaction() as session:
-            assert len(await mailrepo.get_messages(session, ["<inbox-1@test>"])) == 1
+            assert len(await mail_repo.get_messages(session, ["<inbox-1@test>"])) == 1
         if imap["processed"] == "flag":
             response = await client.uid("fetch", "1:*", "(FLAGS)")
             flags = b" ".join(line for line in response.lines if isinstance(line, bytes))
@@ -350,7 +350,7 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
         assert await inbox.fetch_new(client, uidvalidity) == 2, "set aside, then the next one"
         async with store.transaction() as session:
             cursor = await repo.get_cursor(session, "mail:imap:INBOX")
-            seen = await mailrepo.get_messages(session, ["<inbox-72@test>"])
+            seen = await mail_repo.get_messages(session, ["<inbox-72@test>"])
             audit = (
                 await session.scalars(
                     select(AuditEntry.detail).where(AuditEntry.action == "mail.in")

@@ -11,7 +11,7 @@ import pytest
 from bridge.core.delivery import DeliveryJob, PermanentFailure
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.outbound import MailSink
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
@@ -71,11 +71,11 @@ async def journal(store: Store, *seqs: int) -> None:
 
 async def backdate(store: Store) -> None:
     async with store.transaction() as session:
-        row = await mailrepo.get_notification(session, "conv_n", MEMBER)
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
         assert row is not None
-        await mailrepo.save_notification(
+        await mail_repo.save_notification(
             session,
-            mailrepo.NotificationRow(
+            mail_repo.NotificationRow(
                 "conv_n", MEMBER, datetime.now(UTC) - timedelta(hours=1), row.pending
             ),
         )
@@ -111,7 +111,7 @@ async def test_after_the_period_waiting_messages_go_with_the_next_notification(s
     text = text_of(smtp.sent[1].mail)
     assert "message 2" in text and "message 3" in text
     async with store.transaction() as session:
-        row = await mailrepo.get_notification(session, "conv_n", MEMBER)
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
     assert row is not None and row.pending == ()
 
 

@@ -14,7 +14,7 @@ import pytest
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.outbound import MailSink
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
@@ -89,8 +89,8 @@ async def test_messages_thread_per_member_with_a_reply_token(outbox: Outbox) -> 
     assert second["In-Reply-To"] == first["Message-ID"]
     assert str(first["Message-ID"]) in str(second["References"])
     async with outbox.store.transaction() as session:
-        thread = await mailrepo.get_thread(session, "conv_1", ANNE)
-        sent = await mailrepo.get_messages(session, [str(second["Message-ID"])])
+        thread = await mail_repo.get_thread(session, "conv_1", ANNE)
+        sent = await mail_repo.get_messages(session, [str(second["Message-ID"])])
     assert thread is not None and thread.root_message_id == first["Message-ID"]
     assert thread.last_message_id == second["Message-ID"]
     assert sent[str(second["Message-ID"])].spico_message_id == "msg-2"
@@ -107,7 +107,7 @@ async def test_smtp_failures_say_whether_to_try_again(outbox: Outbox) -> None:
     with pytest.raises(RetryLater):
         await outbox.sink.deliver(_job(1, "Malgré la panne"))
     async with outbox.store.transaction() as session:
-        assert await mailrepo.get_thread(session, "conv_1", ANNE) is None
+        assert await mail_repo.get_thread(session, "conv_1", ANNE) is None
     await outbox.sink.deliver(_job(1, "Malgré la panne"))
     assert len(outbox.smtp.sent) == 1
     outbox.smtp.fail(PermanentFailure("SMTP 550: no such user"))

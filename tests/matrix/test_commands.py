@@ -24,7 +24,7 @@ from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
-from bridge.store import commands as crepo
+from bridge.store import commands as commands_repo
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
@@ -299,11 +299,11 @@ async def test_delegate_messages_in_portal_rooms_go_out_as_the_chosen_account(
     assert "refusé par SPICO" in refused and "ne participe pas" in refused
     # A delegation SPICO does not know (stored choice no longer valid): 403 no_delegation.
     async with commands.bridge.store.transaction() as session:
-        state = await crepo.get_state(session, commands.accounts["secretary"].user_id)
+        state = await commands_repo.get_state(session, commands.accounts["secretary"].user_id)
         assert state is not None and state.acting_as == delegating
-        await crepo.save_state(
+        await commands_repo.save_state(
             session,
-            crepo.CommandStateRow(
+            commands_repo.CommandStateRow(
                 state.matrix_user, state.spico_id, commands.spico["doctor"], "Dr X"
             ),
         )

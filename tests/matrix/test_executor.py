@@ -15,9 +15,9 @@ import pytest
 
 from bridge.core.composer import PatientEntry, TeamEntry
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
-from bridge.store import commands as crepo
-from bridge.store import mail as mailrepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import mail as mail_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakeComposer, professional, structure
@@ -110,11 +110,11 @@ class Commands:
 
     async def _handled(self, event_id: str) -> bool:
         async with self.store.transaction() as session:
-            return await mrepo.get_event_link(session, event_id) is not None
+            return await matrix_repo.get_event_link(session, event_id) is not None
 
-    async def state(self, user: str) -> crepo.CommandStateRow | None:
+    async def state(self, user: str) -> commands_repo.CommandStateRow | None:
         async with self.store.transaction() as session:
-            return await crepo.get_state(session, user)
+            return await commands_repo.get_state(session, user)
 
 
 @pytest.fixture
@@ -177,7 +177,9 @@ async def test_act_as_a_delegated_account_is_kept_across_a_restart(commands: Com
     state = await commands.state("@secretary:test")
     assert state is not None and state.acting_as == DELEGATING.id
     async with commands.store.transaction() as session:
-        assert await crepo.acting_as(session, "@secretary:test", SECRETARY.id) == DELEGATING.id
+        assert (
+            await commands_repo.acting_as(session, "@secretary:test", SECRETARY.id) == DELEGATING.id
+        )
 
     commands.restart()
     assert (await commands.ask("@secretary:test", "aide")).startswith(
@@ -256,7 +258,7 @@ async def test_patient_lists_never_show_in_a_shared_room(commands: Commands) -> 
     [reply] = await commands.run("@doctor:test", "patients", conversation="conv_p")
     assert "confidentialité" in reply.text and "pat-" not in reply.text
     async with commands.store.transaction() as session:
-        await crepo.save_management_room(session, "!manage-@doctor:test", "@doctor:test")
+        await commands_repo.save_management_room(session, "!manage-@doctor:test", "@doctor:test")
     private, notice = await commands.run("@doctor:test", "patients", conversation="conv_p")
     assert (private.room_id, private.in_reply) == ("!manage-@doctor:test", False)
     assert f"file active de {DOCTOR.name}" in private.text
@@ -349,7 +351,7 @@ async def test_new_on_one_line_from_a_portal_room_and_its_notes(commands: Comman
     )
     assert "Il manque des éléments" in missing.text and "@bot:test" in missing.text
     async with commands.store.transaction() as session:
-        await crepo.save_management_room(session, "!manage-@doctor:test", "@doctor:test")
+        await commands_repo.save_management_room(session, "!manage-@doctor:test", "@doctor:test")
     prompt, elsewhere = await commands.run(
         "@doctor:test", "nouveau @bob:test -- sans sujet", conversation="conv_n"
     )
@@ -416,13 +418,13 @@ async def test_portal_commands_change_the_conversation_in_spico(commands: Comman
 async def test_spico_refuses_what_the_acting_account_may_not_do(commands: Commands) -> None:
     commands.composer.add_conversation("conv_r", DOCTOR.id, ALICE.id)
     async with commands.store.transaction() as session:  # a choice SPICO no longer allows
-        await crepo.save_state(
-            session, crepo.CommandStateRow("@alice:test", ALICE.id, BOB.id, "M. Bob PETIT")
+        await commands_repo.save_state(
+            session, commands_repo.CommandStateRow("@alice:test", ALICE.id, BOB.id, "M. Bob PETIT")
         )
     [refused] = await commands.run("@alice:test", f"inviter {CAROL.id}", conversation="conv_r")
     assert "délégation" in refused.text
     async with commands.store.transaction() as session:
-        await crepo.save_state(session, crepo.CommandStateRow("@bob:test", BOB.id))
+        await commands_repo.save_state(session, commands_repo.CommandStateRow("@bob:test", BOB.id))
     [refused] = await commands.run("@bob:test", f"inviter {CAROL.id}", conversation="conv_r")
     assert "ne participe pas à cette" in refused.text
     assert CAROL.id not in commands.composer.conversations["conv_r"].members
@@ -503,8 +505,8 @@ async def test_notify_queues_the_notification_and_respects_the_rate_limit(
     # The mail world sent one an hour ago: the same rate limit as automatic notifications.
     async with commands.store.transaction() as session:
         last = datetime.now(UTC) - timedelta(hours=1)
-        await mailrepo.save_notification(
-            session, mailrepo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ())
+        await mail_repo.save_notification(
+            session, mail_repo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ())
         )
     suppressed = await ask(f"prévenir {NO_ACCOUNT.id}")
     assert "Pas de nouvelle notification" in suppressed and "10 heures" in suppressed

@@ -22,7 +22,7 @@ from nio import AsyncClient, RoomGetStateResponse, RoomMessagesResponse
 from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import NewAttachment
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
@@ -339,7 +339,7 @@ async def test_no_loss_no_duplicate_across_sigkill_mid_burst(
 
         async def portal() -> str | None:
             async with store.transaction() as session:
-                row = await mrepo.get_portal(session, conversation)
+                row = await matrix_repo.get_portal(session, conversation)
             return row.room_id if row else None
 
         room_id = await eventually(portal, "the portal room")

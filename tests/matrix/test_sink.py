@@ -29,7 +29,7 @@ from bridge.matrix.client import MatrixClient
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import CONVERSATION_STATE
 from bridge.matrix.sink import MatrixSink, PortalSettings
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.models import MatrixEventLink
 from bridge.store.repositories import Store
@@ -103,7 +103,7 @@ class Portals:
 
     async def portal(self) -> str:
         async with self.store.transaction() as session:
-            found = await mrepo.get_portal(session, "conv_1")
+            found = await matrix_repo.get_portal(session, "conv_1")
         assert found is not None, "no portal recorded"
         return found.room_id
 
@@ -201,7 +201,7 @@ async def test_a_room_made_before_a_crash_is_found_again_by_its_alias(
         sink = MatrixSink(portals.client, store, _settings(), portals.poster)
         await sink.deliver(_job(DeliveryKind.STATE, 2, _conversation(subject="Plaie (J+3)")))
         async with store.transaction() as session:
-            portal = await mrepo.get_portal(session, "conv_1")
+            portal = await matrix_repo.get_portal(session, "conv_1")
     finally:
         await store.close()
     assert portal is not None and portal.room_id == room_id
@@ -250,7 +250,7 @@ async def test_patient_spaces_gather_a_patients_rooms_and_their_members(portals:
     await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation(patient=PATIENT)))
     room_id = await portals.portal()
     async with portals.store.transaction() as session:
-        space_id = await mrepo.get_space(session, "pat-00001")
+        space_id = await matrix_repo.get_space(session, "pat-00001")
     assert space_id is not None
     space = portals.homeserver.room(space_id)
     assert space.state[("m.room.create", "")]["type"] == "m.space"
@@ -289,7 +289,7 @@ async def test_a_spico_message_is_posted_once_under_its_authors_name(portals: Po
     assert "&lt;b&gt;message&lt;/b&gt; &amp; co" in content["formatted_body"]
     assert posted["sender"] == BOT
     async with portals.store.transaction() as session:
-        assert await mrepo.find_out_link(session, "msg-5", room_id) == posted["event_id"]
+        assert await matrix_repo.find_out_link(session, "msg-5", room_id) == posted["event_id"]
     await portals.deliver(job)
     assert len(portals.homeserver.room(room_id).messages()) == 1
 
@@ -414,7 +414,7 @@ async def test_repeated_delivery_after_restart_is_not_duplicated(
             async with store.transaction() as session:
                 await session.execute(delete(MatrixEventLink))
         async with store.transaction() as session:
-            portal = await mrepo.get_portal(session, conversation["id"])
+            portal = await matrix_repo.get_portal(session, conversation["id"])
         assert portal is not None
         observer = await matrix_users.login(bot, device_id="OBSERVER")
         bodies = [e["content"]["body"] for e in await timeline(observer, portal.room_id)]

@@ -19,8 +19,8 @@ from bridge.core.model import World
 from bridge.matrix.client import MatrixClient, MatrixError, delivery_error
 from bridge.matrix.sink import PortalSettings
 from bridge.matrix.source import TRANSPORT_ERRORS, MatrixSource, only_own_events
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakeHomeserver, FakePoster, matrix_client
@@ -129,7 +129,7 @@ class Sync:
 
     async def handled(self, event_id: str) -> bool:
         async with self.store.transaction() as session:
-            return await mrepo.get_event_link(session, event_id) is not None
+            return await matrix_repo.get_event_link(session, event_id) is not None
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ async def sync(sqlite_store: Store) -> AsyncIterator[Sync]:
         homeserver.invites(room, BOT, user)
         homeserver.joins(room, user)
     async with sqlite_store.transaction() as session:
-        await mrepo.save_portal(session, "conv_1", room)
+        await matrix_repo.save_portal(session, "conv_1", room)
         await repo.save_conversation(
             session, repo.ConversationSnapshot("conv_1", "Suivi", DOCTOR, (DOCTOR, ALICE), None, 1)
         )
@@ -174,8 +174,8 @@ async def test_a_members_message_is_posted_once_as_its_author(sync: Sync) -> Non
 
 async def test_a_message_goes_out_as_the_account_the_user_acts_as(sync: Sync) -> None:
     async with sync.store.transaction() as session:
-        await crepo.save_state(
-            session, crepo.CommandStateRow("@alice:x", ALICE, DOCTOR, "Dr Jean DUPONT")
+        await commands_repo.save_state(
+            session, commands_repo.CommandStateRow("@alice:x", ALICE, DOCTOR, "Dr Jean DUPONT")
         )
     sync.homeserver.say(sync.room, "@alice:x", "Au nom du docteur")
     await sync.process()
@@ -286,7 +286,7 @@ async def test_a_mapped_users_invitation_makes_a_management_room(sync: Sync) -> 
     [welcome] = [e["content"]["body"] for e in sync.homeserver.room(room).messages()]
     assert "Je suis le pont SPICO" in welcome
     async with sync.store.transaction() as session:
-        assert await crepo.management_rooms(session, [room]) == {room: "@alice:x"}
+        assert await commands_repo.management_rooms(session, [room]) == {room: "@alice:x"}
 
     asked = sync.homeserver.say(room, "@alice:x", "aide")
     await sync.process()
@@ -299,7 +299,7 @@ async def test_a_mapped_users_invitation_makes_a_management_room(sync: Sync) -> 
     assert "n'est plus privé" in sync.homeserver.room(room).messages()[-1]["content"]["body"]
     assert sync.homeserver.room(room).membership(BOT) == "leave"
     async with sync.store.transaction() as session:
-        assert await crepo.management_rooms(session, [room]) == {}
+        assert await commands_repo.management_rooms(session, [room]) == {}
 
 
 async def test_an_unmapped_users_invitation_is_rejected_without_a_word(sync: Sync) -> None:
@@ -308,7 +308,7 @@ async def test_an_unmapped_users_invitation_is_rejected_without_a_word(sync: Syn
     assert sync.homeserver.room(room).membership(BOT) == "leave"
     assert sync.homeserver.room(room).messages() == []
     async with sync.store.transaction() as session:
-        assert await crepo.management_rooms(session, [room]) == {}
+        assert await commands_repo.management_rooms(session, [room]) == {}
 
 
 # --- the loop --------------------------------------------------------------------------------

@@ -44,9 +44,9 @@ from bridge.matrix.commands.parse import (
 from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
 from bridge.matrix.formatting import display_name, status_label
 from bridge.matrix.sink import person_of
-from bridge.store import commands as crepo
-from bridge.store import mail as mailrepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import mail as mail_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -98,7 +98,7 @@ class Turn:
     where: Where
     language: str
     prefix: str  # as the user types it here ("!spico " in a portal, "" in a management room)
-    state: crepo.CommandStateRow
+    state: commands_repo.CommandStateRow
     management_room: str | None
     replies: list[Reply] = field(default_factory=list)
 
@@ -165,14 +165,14 @@ class CommandExecutor:
             await self._commit(where, None)
             return
         async with self._store.transaction() as session:
-            state = await crepo.get_state(session, sender)
+            state = await commands_repo.get_state(session, sender)
             management_room = (
                 where.room_id
                 if where.management
-                else await crepo.management_room_of(session, sender)
+                else await commands_repo.management_room_of(session, sender)
             )
         if state is None or state.spico_id != spico_id:
-            state = crepo.CommandStateRow(sender, spico_id)
+            state = commands_repo.CommandStateRow(sender, spico_id)
         turn = Turn(
             sender,
             spico_id,
@@ -226,11 +226,11 @@ class CommandExecutor:
                 return
         turn.say(prompt)
 
-    async def _commit(self, where: Where, state: crepo.CommandStateRow | None) -> None:
+    async def _commit(self, where: Where, state: commands_repo.CommandStateRow | None) -> None:
         async with self._store.transaction() as session:
             if state is not None:
-                await crepo.save_state(session, state)
-            await mrepo.save_event_link(
+                await commands_repo.save_state(session, state)
+            await matrix_repo.save_event_link(
                 session,
                 event_id=where.event_id,
                 room_id=where.room_id,
@@ -787,7 +787,7 @@ class CommandExecutor:
         period = timedelta(minutes=settings.notification_period_minutes)
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            sent = await mailrepo.get_notification(session, conversation_id, member)
+            sent = await mail_repo.get_notification(session, conversation_id, member)
             last = sent.last_sent_at if sent else None
             if not notification_allowed(last, now, period):
                 assert last is not None
@@ -799,7 +799,7 @@ class CommandExecutor:
                     period=texts.period_text(settings.notification_period_minutes, language),
                     next=_when(upcoming, language),
                 )
-            seq = await crepo.latest_message_seq(session, conversation_id)
+            seq = await commands_repo.latest_message_seq(session, conversation_id)
             if seq is None:
                 raise Problem("notify_no_message")
             queued = await repo.enqueue(
