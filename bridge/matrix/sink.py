@@ -149,47 +149,25 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        alias_local = alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id)
-        alias = f"#{alias_local}:{settings.server_name}"
-        room_id = await self._resolve_alias(
-            alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
+        members = [str(m) for m in conversation.get("members") or []]
+        people = await self._people(members)
+        state = portal_state(
+            conversation,
+            [people[m] for m in members],
+            tag_policy=settings.tag_policy,
+            language=settings.language,
         )
-        if room_id is None:
-            members = [str(m) for m in conversation.get("members") or []]
-            people = await self._people(members)
-            state = portal_state(
-                conversation,
-                [people[m] for m in members],
-                tag_policy=settings.tag_policy,
-                language=settings.language,
-            )
-            request = create_room_request(
-                bot_user_id=settings.bot_user_id,
-                alias=alias_local,
-                state=state,
-                invite=(),
-                federate=settings.federate,
-                encryption=settings.encryption,
-            )
-            outcome = await self._client.request(
-                "create room", self._client.nio.room_create(**request)
-            )
-            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
-                # A concurrent creation won (then use its room), or the alias is squatted by a
-                # room that is not ours (then create one without the alias).
-                room_id = await self._resolve_alias(
-                    alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
-                )
-                if room_id is None:
-                    request["alias"] = None
-                    outcome = await self._client.request(
-                        "create room", self._client.nio.room_create(**request)
-                    )
-            if room_id is None:
-                if isinstance(outcome, MatrixError):
-                    raise PermanentFailure(str(outcome))
-                assert isinstance(outcome, RoomCreateResponse)
-                room_id = outcome.room_id
+        request = create_room_request(
+            bot_user_id=settings.bot_user_id,
+            alias=alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id),
+            state=state,
+            invite=(),
+            federate=settings.federate,
+            encryption=settings.encryption,
+        )
+        room_id = await self._room_of_alias(
+            "create room", request, CONVERSATION_STATE, "conversation_id", job.conversation_id
+        )
         async with self._store.transaction() as session:
             portal = await matrix_repo.save_portal(session, job.conversation_id, room_id)
         log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
@@ -217,6 +195,30 @@ class MatrixSink:
             return found.room_id
         log.warning("matrix: a deterministic alias belongs to a room that is not ours; not used")
         return None
+
+    async def _room_of_alias(
+        self, what: str, request: dict[str, Any], state_type: str, key: str, value: str
+    ) -> str:
+        """The bridge's room under the request's deterministic alias: found again (the bridge
+        died between creating and recording it), or created. When creating fails on the alias,
+        a concurrent creation won (then its room is used) or the alias is squatted by a room
+        that is not ours (then the room is created without an alias)."""
+        alias = f"#{request['alias']}:{self.settings.server_name}"
+        room_id = await self._resolve_alias(alias, state_type, key, value)
+        if room_id is not None:
+            return room_id
+        outcome = await self._client.request(what, self._client.nio.room_create(**request))
+        if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
+            room_id = await self._resolve_alias(alias, state_type, key, value)
+            if room_id is not None:
+                return room_id
+            outcome = await self._client.request(
+                what, self._client.nio.room_create(**{**request, "alias": None})
+            )
+        if isinstance(outcome, MatrixError):
+            raise PermanentFailure(f"{what}: {outcome}")
+        assert isinstance(outcome, RoomCreateResponse)
+        return outcome.room_id
 
     async def reconcile(self, job: DeliveryJob, room_id: str) -> None:
         """Bring name, topic, SPICO state and membership in line with the conversation."""
@@ -319,39 +321,23 @@ class MatrixSink:
         if space is not None:
             return space
         settings = self.settings
-        alias_local = alias_localpart(SPACE_ALIAS_PREFIX, patient_id)
-        alias = f"#{alias_local}:{settings.server_name}"
-        space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
-        if space is None:
-            state = PortalState(
-                name=name,
-                topic="Conversations SPICO de ce patient",
-                spico={"patient_id": patient_id},
-            )
-            request = create_room_request(
-                bot_user_id=settings.bot_user_id,
-                alias=alias_local,
-                state=state,
-                invite=(),
-                federate=settings.federate,
-                encryption=False,
-                space=True,
-            )
-            outcome = await self._client.request(
-                "create space", self._client.nio.room_create(**request)
-            )
-            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
-                space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
-                if space is None:
-                    request["alias"] = None
-                    outcome = await self._client.request(
-                        "create space", self._client.nio.room_create(**request)
-                    )
-            if space is None:
-                if isinstance(outcome, MatrixError):
-                    raise PermanentFailure(f"cannot create the patient space: {outcome}")
-                assert isinstance(outcome, RoomCreateResponse)
-                space = outcome.room_id
+        state = PortalState(
+            name=name,
+            topic="Conversations SPICO de ce patient",
+            spico={"patient_id": patient_id},
+        )
+        request = create_room_request(
+            bot_user_id=settings.bot_user_id,
+            alias=alias_localpart(SPACE_ALIAS_PREFIX, patient_id),
+            state=state,
+            invite=(),
+            federate=settings.federate,
+            encryption=False,
+            space=True,
+        )
+        space = await self._room_of_alias(
+            "create space", request, SPACE_STATE, "patient_id", patient_id
+        )
         async with self._store.transaction() as session:
             return await matrix_repo.save_space(session, patient_id, space)
 

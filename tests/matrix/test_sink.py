@@ -209,6 +209,21 @@ async def test_a_room_made_before_a_crash_is_found_again_by_its_alias(
     assert portals.state(room_id)[("m.room.name", "")]["name"] == "Plaie (J+3)"
 
 
+async def test_a_room_made_concurrently_under_the_alias_is_the_one_used(
+    portals: Portals, migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    store = await empty_store(migrated_sqlite, tmp_path / "other.db")
+    try:  # another process made the room meanwhile
+        other = MatrixSink(portals.client, store, _settings(), portals.poster)
+        await other.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    finally:
+        await store.close()
+    portals.homeserver.refuse("room_resolve_alias", errcode="M_NOT_FOUND", status=404, times=1)
+    await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    assert await portals.portal() == portals.homeserver.aliases["#spico_conv_1:test"]
+    assert [r["alias"] for r in portals.homeserver.called("room_create")] == ["spico_conv_1"] * 2
+
+
 async def test_an_alias_held_by_a_room_that_is_not_ours_is_never_used(portals: Portals) -> None:
     squatted = portals.homeserver.create_room("@squatter:test")
     portals.homeserver.aliases["#spico_conv_1:test"] = squatted

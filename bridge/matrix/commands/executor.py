@@ -41,7 +41,13 @@ from bridge.matrix.commands.parse import (
     parse_ref,
     parse_refs,
 )
-from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
+from bridge.matrix.commands.resolve import (
+    Problem,
+    find_team,
+    not_found_as,
+    notify_refusal,
+    pick,
+)
 from bridge.matrix.formatting import display_name, status_label
 from bridge.matrix.sink import person_of
 from bridge.store import commands as commands_repo
@@ -383,12 +389,8 @@ class CommandExecutor:
         if not request.args:
             raise Problem("circle_usage")
         patient_id = self._patient_id(turn, request.args[0])
-        try:
+        with not_found_as("unknown_patient", patient_id):
             circle = await self._composer.care_circle(patient_id, on_behalf_of=turn.spico_id)
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         items = [
             _item(
                 m.professional,
@@ -462,12 +464,8 @@ class CommandExecutor:
         """Members' ids, names and directory entries (each checked in the directory)."""
         ids, names, entries = [], [], []
         for spico_id, _ in await self._resolve_targets(turn, refs):
-            try:
+            with not_found_as("unknown_professional", spico_id):
                 entry = await self._composer.professional(spico_id)
-            except ComposerRefusal as refusal:
-                if refusal.code == "not_found":
-                    raise Problem("unknown_professional", ref=spico_id[:40]) from None
-                raise
             if spico_id not in ids:
                 ids.append(spico_id)
                 names.append(entry.name)
@@ -476,12 +474,8 @@ class CommandExecutor:
 
     async def _patient(self, turn: Turn, word: str) -> tuple[str, str]:
         patient_id = self._patient_id(turn, word)
-        try:
+        with not_found_as("unknown_patient", patient_id):
             patient = await self._composer.patient(patient_id, on_behalf_of=turn.spico_id)
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         return patient.id, texts.patient_label(patient, turn.language)
 
     def _notes(self, turn: Turn, entries: Sequence[DirectoryEntry]) -> list[str]:
@@ -710,14 +704,10 @@ class CommandExecutor:
             turn.say(texts.text("patient_unlinked", turn.language))
             return
         patient_id = self._patient_id(turn, word)
-        try:
+        with not_found_as("unknown_patient", patient_id):
             await self._composer.link_patient(
                 conversation_id, patient_id, on_behalf_of=turn.spico_id, acting_as=turn.acting
             )
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         await self._audit(turn, "command.patient", conversation_id)
         # In a shared room: the patient's id only (the room's tag follows the room policy).
         turn.say(texts.text("patient_linked", turn.language, patient=patient_id))
