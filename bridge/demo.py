@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from bridge.core.model import matrix_users_by_spico_id
 from bridge.ports import free_port
 from bridge.spico.sandbox.process import SandboxError, SandboxProcess
 
@@ -571,7 +572,7 @@ def _sample(
 ) -> dict[str, Any] | None:
     """A demo conversation and one of its members (not its author: the author gets no mail of
     their own messages) reachable in every world the demo runs."""
-    by_member = {member: user for user, member in users.items()}
+    by_member = matrix_users_by_spico_id(users)
     for conversation in view.conversations:
         for member in sorted(m["id"] for m in conversation["members"]):
             if member == conversation["created_by"]:

@@ -206,15 +206,3 @@ def membership_plan(
         u for u, m in present.items() if m in PRESENT and u not in wanted_set and u != bot_user_id
     )
     return MembershipPlan(tuple(invite), tuple(kick))
-
-
-def wanted_matrix_users(
-    members: Iterable[str], matrix_user_of: Mapping[str, str | None]
-) -> dict[str, str]:
-    """{matrix user: SPICO id} of the conversation's mapped members."""
-    wanted: dict[str, str] = {}
-    for member in members:
-        user = matrix_user_of.get(member)
-        if user:
-            wanted[user] = member
-    return wanted

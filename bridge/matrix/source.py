@@ -37,20 +37,19 @@ from bridge.core.delivery import (
     PermanentFailure,
     PoisonGuard,
     PostResult,
-    RetryLater,
+    is_outage,
 )
-from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
 from bridge.matrix import texts
-from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
+from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
 from bridge.matrix.commands.management import RoomInput, management_input
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
 from bridge.matrix.formatting import notice_content, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
 from bridge.matrix.sink import PortalSettings
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -74,6 +73,9 @@ SYNC_FILTER: dict[str, Any] = {
         "account_data": {"types": []},
     },
 }
+#: Connection errors of the homeserver's client library that ``MatrixClient`` may let through
+#: (it maps the rest onto ``RetryLater`` / ``PermanentFailure``).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
 #: The first sync only learns where "now" is: no history of any room.
 FIRST_SYNC_FILTER: dict[str, Any] = {
     **SYNC_FILTER,
@@ -195,8 +197,10 @@ class MatrixSource:
         rooms = response.rooms.join
         await self._invites(response)
         async with self._store.transaction() as session:
-            portals = await mrepo.portals_by_room(session, rooms)
-            managed = await crepo.management_rooms(session, (r for r in rooms if r not in portals))
+            portals = await matrix_repo.portals_by_room(session, rooms)
+            managed = await commands_repo.management_rooms(
+                session, (r for r in rooms if r not in portals)
+            )
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
@@ -242,7 +246,8 @@ class MatrixSource:
             log.warning("matrix: event in %s not handled: %s", room_id, failure)
             await self._remember(conversation_id, room_id, event)
         except Exception as error:
-            if not event_id or is_outage(error) or not self._poison.failed(event_id):
+            outage = is_outage(error, TRANSPORT_ERRORS)
+            if not event_id or outage or not self._poison.failed(event_id):
                 raise
             log.error(
                 "matrix: an event in %s failed %d times (%s); set aside",
@@ -294,7 +299,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            if await mrepo.get_event_link(session, event_id) is not None:
+            if await matrix_repo.get_event_link(session, event_id) is not None:
                 return  # handled before a restart or a retried batch
             snapshot = await repo.get_conversation(session, conversation_id)
         members = snapshot.members if snapshot else ()
@@ -325,7 +330,7 @@ class MatrixSource:
                         room_id, event_id, notice_text("refused", language, reason=reason)
                     )
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -339,7 +344,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -353,7 +358,7 @@ class MatrixSource:
     ) -> PostResult:
         # "Agir en tant que": the account the user chose with ``as`` (SPICO checks delegations).
         async with self._store.transaction() as session:
-            acting = await crepo.acting_as(session, action.sender, spico_id)
+            acting = await commands_repo.acting_as(session, action.sender, spico_id)
         attachments: tuple[Attachment, ...] = ()
         if action.file_url:
             downloaded = await self._client.call(
@@ -457,7 +462,7 @@ class MatrixSource:
                 log.info("matrix: left %s: not a private room", room_id)
                 continue
             async with self._store.transaction() as session:
-                await crepo.save_management_room(session, room_id, inviter)
+                await commands_repo.save_management_room(session, room_id, inviter)
             log.info("matrix: management room %s joined", room_id)
             await self._say(
                 room_id, _txn("welcome", room_id), texts.text(self.settings.language, "welcome")
@@ -488,7 +493,7 @@ class MatrixSource:
             if found is None or not event_id:
                 continue
             async with self._store.transaction() as session:
-                if await mrepo.get_event_link(session, event_id) is not None:
+                if await matrix_repo.get_event_link(session, event_id) is not None:
                     continue  # handled before a restart or a retried batch
             if found.kind != "command":
                 await self._management_change(room_id, event_id, found)
@@ -520,7 +525,7 @@ class MatrixSource:
                 texts.text(self.settings.language, "no_longer_private"),
             )
         async with self._store.transaction() as session:
-            await crepo.forget_management_room(session, room_id)
+            await commands_repo.forget_management_room(session, room_id)
         await self._client.request("leave", self._client.nio.room_leave(room_id))
         log.info("matrix: management room %s given up", room_id)
 
@@ -554,16 +559,6 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether an error means "a server did not answer" (retry the batch), as opposed to a
-    failure of the event itself."""
-    if isinstance(error, MatrixError):
-        return isinstance(delivery_error(error), RetryLater)
-    return isinstance(
-        error, ServiceUnavailable | RetryLater | OSError | TimeoutError | aiohttp.ClientError
-    )
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:

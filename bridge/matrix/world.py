@@ -9,13 +9,19 @@ from collections.abc import Mapping
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import (
+    DeliveryKind,
+    Participant,
+    World,
+    matrix_users_by_spico_id,
+    spico_ids_by_matrix_user,
+)
 from bridge.matrix.client import DEVICE_ID, CryptoOptions, MatrixClient
 from bridge.matrix.commands.executor import CommandSettings
 from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -47,15 +53,6 @@ def command_settings_from(config: BridgeConfig) -> CommandSettings:
         notifications_enabled=config.notifications.enabled,
         notification_period_minutes=config.notifications.period_minutes,
     )
-
-
-def spico_ids_by_matrix_user(configured: Mapping[str, Participant]) -> dict[str, str]:
-    """{Matrix user: SPICO idNat} from the configured participants."""
-    return {p.matrix_user: spico_id for spico_id, p in configured.items() if p.matrix_user}
-
-
-def _participants_of(config: BridgeConfig) -> dict[str, str]:
-    return {p.matrix_user: p.spico_id for p in config.participants if p.matrix_user}
 
 
 class MatrixWorld:
@@ -91,7 +88,7 @@ class MatrixWorld:
             crypto=crypto,
         )
         settings = settings_from(config)
-        self._mapping = spico_ids_by_matrix_user(configured)
+        self._mapping = spico_ids_by_matrix_user(configured.values())
         self._store = store
         self._bridge_existing = matrix.bridge_existing
         self.sink = MatrixSink(
@@ -99,7 +96,7 @@ class MatrixWorld:
             store,
             settings,
             post,
-            lambda: {spico: user for user, spico in self._mapping.items()},
+            lambda: matrix_users_by_spico_id(self._mapping),
         )
         self.source = MatrixSource(
             self.client,
@@ -119,7 +116,7 @@ class MatrixWorld:
 
     def reload(self, config: BridgeConfig) -> None:
         """SIGHUP: new participant mappings and room policy apply from now on."""
-        self._mapping = _participants_of(config)
+        self._mapping = spico_ids_by_matrix_user(config.participants)
         self._bridge_existing = config.matrix.bridge_existing
         settings = settings_from(config)
         self.sink.settings = settings
@@ -151,7 +148,7 @@ class MatrixWorld:
             try:
                 await self.client.ensure_logged_in()
                 async with self._store.transaction() as session:
-                    missing = await mrepo.conversations_without_portal(session)
+                    missing = await matrix_repo.conversations_without_portal(session)
                     snapshots = await repo.get_conversations(session, missing)
                 for conversation_id in missing:
                     snapshot = snapshots[conversation_id]
@@ -165,7 +162,7 @@ class MatrixWorld:
                     await asyncio.wait_for(stop.wait(), 5.0)
 
     def _state_job(self, snapshot: repo.ConversationSnapshot) -> DeliveryJob:
-        by_member = {spico: user for user, spico in self._mapping.items()}
+        by_member = matrix_users_by_spico_id(self._mapping)
         return DeliveryJob(
             delivery_id=0,
             world=World.MATRIX,

@@ -33,12 +33,12 @@ from bridge.spico.models import (
     Conversation,
     ConversationPage,
     CreatedConversation,
-    DirectoryEntry,
     EventPage,
     Message,
     NewAttachment,
     Patient,
     Professional,
+    ProfessionalOrStructure,
     ProfessionalStatus,
     RecentSearch,
     ResourceTeam,
@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 LONG_POLL_MARGIN = 10.0
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-_directory_entry = TypeAdapter(DirectoryEntry)
-_directory_entries = TypeAdapter(list[DirectoryEntry])
+_directory_entry = TypeAdapter(ProfessionalOrStructure)
+_directory_entries = TypeAdapter(list[ProfessionalOrStructure])
 
 
 class SpicoError(Exception):

@@ -24,7 +24,7 @@ from bridge.core.composer import (
     DirectoryEntry,
     SpicoComposer,
 )
-from bridge.core.model import DeliveryKind, World
+from bridge.core.model import DeliveryKind, World, matrix_users_by_spico_id
 from bridge.core.notifications import next_notification_at, notification_allowed
 from bridge.matrix.commands import dialogue, texts
 from bridge.matrix.commands.dialogue import Draft
@@ -41,13 +41,19 @@ from bridge.matrix.commands.parse import (
     parse_ref,
     parse_refs,
 )
-from bridge.matrix.commands.resolve import Problem, find_team, notify_refusal, pick
+from bridge.matrix.commands.resolve import (
+    Problem,
+    find_team,
+    not_found_as,
+    notify_refusal,
+    pick,
+)
 from bridge.matrix.formatting import display_name, status_label
 from bridge.matrix.sink import person_of
 from bridge.matrix.texts import text
-from bridge.store import commands as crepo
-from bridge.store import mail as mailrepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import mail as mail_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -99,7 +105,7 @@ class Turn:
     where: Where
     language: str
     prefix: str  # as the user types it here ("!spico " in a portal, "" in a management room)
-    state: crepo.CommandStateRow
+    state: commands_repo.CommandStateRow
     management_room: str | None
     replies: list[Reply] = field(default_factory=list)
 
@@ -166,14 +172,14 @@ class CommandExecutor:
             await self._commit(where, None)
             return
         async with self._store.transaction() as session:
-            state = await crepo.get_state(session, sender)
+            state = await commands_repo.get_state(session, sender)
             management_room = (
                 where.room_id
                 if where.management
-                else await crepo.management_room_of(session, sender)
+                else await commands_repo.management_room_of(session, sender)
             )
         if state is None or state.spico_id != spico_id:
-            state = crepo.CommandStateRow(sender, spico_id)
+            state = commands_repo.CommandStateRow(sender, spico_id)
         turn = Turn(
             sender,
             spico_id,
@@ -227,11 +233,11 @@ class CommandExecutor:
                 return
         turn.say(prompt)
 
-    async def _commit(self, where: Where, state: crepo.CommandStateRow | None) -> None:
+    async def _commit(self, where: Where, state: commands_repo.CommandStateRow | None) -> None:
         async with self._store.transaction() as session:
             if state is not None:
-                await crepo.save_state(session, state)
-            await mrepo.save_event_link(
+                await commands_repo.save_state(session, state)
+            await matrix_repo.save_event_link(
                 session,
                 event_id=where.event_id,
                 room_id=where.room_id,
@@ -274,7 +280,7 @@ class CommandExecutor:
         members = turn.where.members
         async with self._store.transaction() as session:
             rows = await repo.get_professionals(session, members)
-        matrix_users = {spico: user for user, spico in self._spico_id_of().items()}
+        matrix_users = matrix_users_by_spico_id(self._spico_id_of())
         lines = [text(turn.language, "members_title")]
         items = []
         for number, member in enumerate(members, 1):
@@ -383,12 +389,8 @@ class CommandExecutor:
         if not request.args:
             raise Problem("circle_usage")
         patient_id = self._patient_id(turn, request.args[0])
-        try:
+        with not_found_as("unknown_patient", patient_id):
             circle = await self._composer.care_circle(patient_id, on_behalf_of=turn.spico_id)
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         items = [
             _item(
                 m.professional,
@@ -462,12 +464,8 @@ class CommandExecutor:
         """Members' ids, names and directory entries (each checked in the directory)."""
         ids, names, entries = [], [], []
         for spico_id, _ in await self._resolve_targets(turn, refs):
-            try:
+            with not_found_as("unknown_professional", spico_id):
                 entry = await self._composer.professional(spico_id)
-            except ComposerRefusal as refusal:
-                if refusal.code == "not_found":
-                    raise Problem("unknown_professional", ref=spico_id[:40]) from None
-                raise
             if spico_id not in ids:
                 ids.append(spico_id)
                 names.append(entry.name)
@@ -476,12 +474,8 @@ class CommandExecutor:
 
     async def _patient(self, turn: Turn, word: str) -> tuple[str, str]:
         patient_id = self._patient_id(turn, word)
-        try:
+        with not_found_as("unknown_patient", patient_id):
             patient = await self._composer.patient(patient_id, on_behalf_of=turn.spico_id)
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         return patient.id, texts.patient_label(patient, turn.language)
 
     def _notes(self, turn: Turn, entries: Sequence[DirectoryEntry]) -> list[str]:
@@ -626,7 +620,7 @@ class CommandExecutor:
         turn.say("\n".join(lines))
 
     def _room_note(self, members: Sequence[str]) -> str:
-        by_member = {spico: user for user, spico in self._spico_id_of().items()}
+        by_member = matrix_users_by_spico_id(self._spico_id_of())
         users = [by_member[m] for m in members if m in by_member]
         language = self.settings.language
         if not users:
@@ -710,14 +704,10 @@ class CommandExecutor:
             turn.say(text(turn.language, "patient_unlinked"))
             return
         patient_id = self._patient_id(turn, word)
-        try:
+        with not_found_as("unknown_patient", patient_id):
             await self._composer.link_patient(
                 conversation_id, patient_id, on_behalf_of=turn.spico_id, acting_as=turn.acting
             )
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         await self._audit(turn, "command.patient", conversation_id)
         # In a shared room: the patient's id only (the room's tag follows the room policy).
         turn.say(text(turn.language, "patient_linked", patient=patient_id))
@@ -787,7 +777,7 @@ class CommandExecutor:
         period = timedelta(minutes=settings.notification_period_minutes)
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            sent = await mailrepo.get_notification(session, conversation_id, member)
+            sent = await mail_repo.get_notification(session, conversation_id, member)
             last = sent.last_sent_at if sent else None
             if not notification_allowed(last, now, period):
                 assert last is not None
@@ -799,7 +789,7 @@ class CommandExecutor:
                     period=texts.period_text(settings.notification_period_minutes, language),
                     next=_when(upcoming, language),
                 )
-            seq = await crepo.latest_message_seq(session, conversation_id)
+            seq = await commands_repo.latest_message_seq(session, conversation_id)
             if seq is None:
                 raise Problem("notify_no_message")
             queued = await repo.enqueue(
