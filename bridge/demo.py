@@ -37,8 +37,9 @@ from typing import Any
 
 import yaml
 
+from bridge.launch import ServerStartFailed
 from bridge.ports import free_port
-from bridge.spico.sandbox.process import SandboxError, SandboxProcess
+from bridge.spico.sandbox.process import SandboxProcess
 
 #: Where the demo's servers listen by default (loopback only). ``http`` is the bridge's
 #: health/metrics endpoint; the six mail ports are the local Postfix + Dovecot's.
@@ -361,7 +362,7 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
     demo.on_stop(sandbox.stop)  # before start: a Ctrl-C while it starts stops it too
     try:
         sandbox.start()
-    except SandboxError as error:
+    except ServerStartFailed as error:
         raise DemoError(str(error)) from None
     demo.pids["sandbox"] = sandbox.pid
     view = SandboxView(
@@ -497,8 +498,8 @@ def start_matrix(
     demo.on_stop(synapse.stop)  # before start: a Ctrl-C while it starts stops it too
     try:
         synapse.start()
-    except RuntimeError as error:
-        raise DemoError(f"Synapse did not start: {error}") from None
+    except ServerStartFailed as error:
+        raise DemoError(str(error)) from None
     if synapse.pid is not None:
         demo.pids["synapse"] = synapse.pid
     bot_password = Path(str(matrix["password_file"])).read_text(encoding="utf-8").strip()
