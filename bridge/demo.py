@@ -296,9 +296,9 @@ def _run(demo: Demo, config_path: Path) -> int:
     from bridge.config import ConfigError, load_config
 
     state_dir = demo.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    # Dovecot's mail processes (user mail) must traverse the state folder.
-    state_dir.chmod(state_dir.stat().st_mode | 0o055)
+    # Private: secrets, databases, logs. The mail servers' users never open it (their state is
+    # in a runtime folder of its own: start_mail).
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret_folder = ensure_secrets(state_dir)
     try:
         base = yaml.safe_load(config_path.read_text(encoding="utf-8"))
@@ -536,12 +536,26 @@ def start_mail(
     password_file = secret_folder / MAIL_PASSWORD_FILE
     password = _stable_secret(password_file)
     ports = MailPorts(**{name: demo.ports[name] for name in MAIL_PORT_NAMES})
-    server = LocalMailServer(demo.state_dir / "mail", ports=ports)
-    demo.on_stop(server.stop)  # before start: a Ctrl-C while it starts stops it too
+    # Their state (queue, mailboxes) in a folder of its own their users can reach, wherever the
+    # demo's state folder is (a private home is 0700), removed on stop; their logs stay with
+    # the demo's.
+    try:
+        server = LocalMailServer.in_runtime_folder(
+            ports=ports, log_dir=demo.state_dir / "mail-logs"
+        )
+    except RuntimeError as error:
+        raise DemoError(str(error)) from None
+    demo.on_stop(server.remove)  # before start: a Ctrl-C while it starts stops it too
+    demo.info["mail"] = {"state": str(server.state), "logs": str(server.logs)}
+    _write_info(demo)  # names the folder at once, should the demo be killed while starting
     try:
         server.start()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
-        raise DemoError(f"the mail servers did not start: {error}") from None
+    except ServerStartFailed as error:
+        raise DemoError(str(error)) from None
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise DemoError(
+            f"the mail servers could not be prepared in {server.state}: {error}"
+        ) from None
     for name, pid in (("postfix", server.postfix_pid()), ("dovecot", server.dovecot_pid())):
         if pid is not None:
             demo.pids[name] = pid
@@ -551,7 +565,7 @@ def start_mail(
     )
     for transport in ("smtp", "imap"):
         mail[transport]["ca_file"] = str(server.ca_file)
-    demo.info["mail"] = {
+    demo.info["mail"] |= {
         "submission": {"host": "127.0.0.1", "port": ports.submission, "security": "starttls"},
         "imaps": {"host": "127.0.0.1", "port": ports.imaps, "security": "tls"},
         "imap": {"host": "127.0.0.1", "port": ports.imap, "security": "starttls"},
@@ -559,7 +573,7 @@ def start_mail(
         "password_file": str(password_file),
         "bridge_address": str(mail["address"]),
         "mailboxes": addresses,
-        "log": str(server.state / "postfix" / "log" / "postfix.log"),
+        "log": str(server.postfix_log),
     }
     return dict(addresses)
 

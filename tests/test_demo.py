@@ -3,8 +3,11 @@ brings up the sandbox, Synapse, Postfix + Dovecot and the bridge; a demo member 
 sample conversation's mail over IMAP and answers it over SMTP submission; the answer shows up
 in the conversation's Matrix room for that member's Matrix account; Ctrl-C stops everything.
 
-The demo runs on its own servers (``--ports auto``, state in a temporary folder), never on the
-session's. Everything it tells the user is read from its output and its ``demo.json``.
+The demo runs on its own servers (``--ports auto``), never on the session's, with its state
+folder below a private (0700) folder, as in a home directory: the mail servers' users cannot
+traverse it, so the demo keeps their state in a runtime folder of its own, named in
+``demo.json`` and removed on stop. Everything it tells the user is read from its output and
+its ``demo.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import email.policy
 import imaplib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -97,6 +101,20 @@ def _processes_mentioning(folder: Path) -> list[str]:
     return found
 
 
+def _kept_by_mail(*folders: Path) -> list[str]:
+    """Which of ``folders`` are missing, or not user mail's own and closed to everyone else."""
+    wrong = []
+    for folder in folders:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            wrong.append(f"{folder}: missing")
+            continue
+        if info.st_uid != pwd.getpwnam("mail").pw_uid or info.st_mode & 0o077:
+            wrong.append(f"{folder}: uid {info.st_uid}, mode {info.st_mode & 0o777:04o}")
+    return wrong
+
+
 @dataclass
 class DemoRun:
     """``scripts/demo --state-dir STATE --ports auto`` in its own process group (a terminal's
@@ -142,7 +160,7 @@ class DemoRun:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the sandbox, if it outlived the demo
         with contextlib.suppress(Exception):
-            LocalMailServer(self.state / "mail").stop()  # by the PID files
+            LocalMailServer(Path(self.info()["mail"]["state"])).remove()  # by the PID files
         with contextlib.suppress(Exception):
             pid = int(self.info()["pids"]["synapse"])
             if _alive(pid):
@@ -151,9 +169,11 @@ class DemoRun:
 
 @pytest.fixture
 def demo_run() -> Iterator[DemoRun]:
-    state = Path(tempfile.mkdtemp(prefix="spico-demo-"))
-    state.chmod(0o755)  # Dovecot's mail processes (user mail) traverse it
-    output = state / "demo-output.log"
+    home = Path(tempfile.mkdtemp(prefix="spico-demo-home-"))  # mode 0700, like a home folder
+    assert home.stat().st_mode & 0o777 == 0o700
+    state = home / "clone" / ".state"
+    state.parent.mkdir()
+    output = home / "demo-output.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [str(DEMO), "--state-dir", str(state), "--ports", "auto"],
@@ -170,7 +190,7 @@ def demo_run() -> Iterator[DemoRun]:
     finally:
         run.clean_up()
         with contextlib.suppress(OSError):
-            shutil.rmtree(state)
+            shutil.rmtree(home)
 
 
 def _secret(path: str) -> str:
@@ -206,6 +226,13 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         assert told in output, f"the demo tells the user about {told}"
     assert all(port != 2024 for port in info["ports"].values())
 
+    # The mail servers keep their state outside the private folder, their logs inside it, and
+    # the demo mail is readable by user mail only.
+    mail_state, home = Path(mail["state"]), demo_run.state.parent.parent
+    assert not mail_state.is_relative_to(home) and _kept_by_mail(mail_state / "mail") == []
+    assert Path(mail["logs"]).is_relative_to(demo_run.state)
+    maildir = LocalMailServer(mail_state).maildir(sample["mailbox"])
+
     # The member's mailbox holds the sample conversation's mail (bridged at start).
     mail_password = _secret(mail["password_file"])
 
@@ -214,6 +241,7 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         return [m for m in inbox if sample["subject"] in str(m["Subject"])]
 
     original = (await eventually(bridged, "the sample mail in the mailbox", RELAY_TIMEOUT))[-1]
+    assert _kept_by_mail(maildir, maildir.parent) == [], "demo mail: user mail's only"
     assert "bridge+" in str(original["Reply-To"])
 
     # The member answers it with their mail client.
@@ -259,7 +287,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
 
     # Ctrl-C: the demo stops, and so does everything it started (which the checks below see
     # while it runs: Postfix's master, Dovecot, Synapse, the sandbox).
-    running = "\n".join(_processes_mentioning(demo_run.state))
+    folders = (demo_run.state, mail_state)
+    running = "\n".join(p for folder in folders for p in _processes_mentioning(folder))
     for daemon in (
         "postfix/sbin/master",
         "dovecot",
@@ -275,7 +304,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         return (
             not any(_alive(pid) for pid in pids.values())
             and all(_port_free(port) for port in info["ports"].values())
-            and not _processes_mentioning(demo_run.state)
+            and not any(_processes_mentioning(folder) for folder in folders)
+            and not mail_state.exists()
         )
 
     with contextlib.suppress(AssertionError):  # the asserts below say what is left
@@ -283,7 +313,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     assert not [name for name, pid in pids.items() if _alive(pid)], "a process outlived the demo"
     busy = [f"{n} {p}" for n, p in info["ports"].items() if not _port_free(p)]
     assert not busy, f"ports still taken after the demo: {busy}"
-    assert not _processes_mentioning(demo_run.state)
+    assert not any(_processes_mentioning(folder) for folder in folders)
+    assert _kept_by_mail(mail_state) == [f"{mail_state}: missing"], "removed on stop"
 
 
 # --- the demo's options, without starting anything -----------------------------------------------
