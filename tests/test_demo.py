@@ -24,6 +24,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -47,7 +48,9 @@ from bridge.demo import (
     parse_port_overrides,
     run_demo,
 )
+from bridge.demo.worlds import MAIL_FOLDER_PREFIX, left_out, remove_stale_mail_state
 from bridge.mail.localserver import LocalMailServer
+from bridge.mail.server_folder import runtime_folder
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import bodies, compose_reply, join_when_invited, submit, timeline
 
@@ -365,3 +368,73 @@ def test_a_port_in_use_stops_the_demo_before_it_starts_anything(
     assert code == 2
     assert f"sandbox {port}" in capsys.readouterr().err
     assert not (tmp_path / "sandbox.log").exists() and not (tmp_path / INFO_NAME).exists()
+
+
+def test_a_server_that_does_not_start_stops_the_demo_with_its_log_s_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "spico-sandbox.sqlite3").write_bytes(b"not a database " * 200)  # damaged state
+    code = run_demo(state, config_path=LOCAL_CONFIG, ports=choose_ports("auto"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "The SPICO sandbox did not start" in err
+    assert f"last lines of {state / 'sandbox.log'}:" in err
+    assert "sqlite3.DatabaseError: file is not a database" in err
+    assert "try: " in err and "--state-dir" in err
+    assert not (state / "synapse").exists(), "nothing after the sandbox was started"
+
+
+def test_worlds_that_cannot_run_here_are_left_out_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bridge.matrix import localserver
+
+    data = demo_config(yaml.safe_load(LOCAL_CONFIG.read_text("utf-8")), Path("/x"), DEFAULT_PORTS)
+    as_user = left_out(data, euid=1000)
+    assert set(as_user) == {"mail"} and "root" in as_user["mail"]
+    assert left_out(data, euid=0) == {}, "everything is installed here, and this is root"
+
+    def missing() -> None:
+        raise localserver.SynapseMissing("Synapse is not installed in .venv-synapse")
+
+    monkeypatch.setattr(localserver, "synapse_python", missing)
+    assert "not installed" in left_out(data, euid=0)["matrix"]
+    assert left_out({**data, "matrix": {"enabled": False}}, euid=0) == {}
+
+
+def test_a_second_demo_on_the_same_state_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "spico-bridge", "demo"]
+    )
+    try:
+        cmdline = Path(f"/proc/{first.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"demo" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has exec'd (before, it is a copy of pytest)
+        (tmp_path / INFO_NAME).write_text(json.dumps({"pids": {"demo": first.pid}}))
+        code = run_demo(tmp_path, config_path=LOCAL_CONFIG, ports=choose_ports("auto"))
+    finally:
+        first.kill()
+        first.wait()
+    assert code == 2
+    assert f"a demo already runs with the state folder {tmp_path} (PID {first.pid})" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "sandbox.log").exists()
+
+
+def test_a_killed_demo_s_mail_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    left = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
+    not_ours = tmp_path / "spico-demo-mail-kept"
+    not_ours.mkdir()
+    try:
+        remove_stale_mail_state({"mail": {"state": str(not_ours)}})
+        assert not_ours.is_dir(), "only a folder under the runtime parents is touched"
+        remove_stale_mail_state({"mail": {"state": str(left)}})
+        assert not left.exists()
+    finally:
+        shutil.rmtree(left, ignore_errors=True)

@@ -24,10 +24,24 @@ from bridge.demo.ports import (
     parse_port_overrides,
     ports_in_use,
 )
-from bridge.demo.settings import CONFIG_NAME, demo_config, enabled, ensure_secrets, write_yaml
-from bridge.demo.state import Demo, DemoError, write_info
+from bridge.demo.settings import (
+    CONFIG_NAME,
+    demo_config,
+    disable,
+    enabled,
+    ensure_secrets,
+    write_yaml,
+)
+from bridge.demo.state import Demo, DemoError, read_info, running_demo, write_info
 from bridge.demo.texts import banner, sample_of, try_it
-from bridge.demo.worlds import DEMO_CONVERSATIONS, SandboxView, start_mail, start_matrix
+from bridge.demo.worlds import (
+    DEMO_CONVERSATIONS,
+    SandboxView,
+    left_out,
+    remove_stale_mail_state,
+    start_mail,
+    start_matrix,
+)
 from bridge.launch import ServerStartFailed
 from bridge.spico.sandbox.process import SandboxProcess
 
@@ -93,6 +107,13 @@ def _run(demo: Demo, config_path: Path) -> int:
     # Private: secrets, databases, logs. The mail servers' users never open it (their state is
     # in a runtime folder of its own: start_mail).
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    previous_run = read_info(state_dir)
+    other = running_demo(previous_run)
+    if other is not None:
+        raise DemoError(
+            f"a demo already runs with the state folder {state_dir} (PID {other}): stop it "
+            f"first (Ctrl-C in its terminal, or kill -INT {other}), or use another --state-dir"
+        )
     secret_folder = ensure_secrets(state_dir)
     try:
         base = yaml.safe_load(config_path.read_text(encoding="utf-8"))
@@ -102,15 +123,21 @@ def _run(demo: Demo, config_path: Path) -> int:
     overlay = state_dir / CONFIG_NAME
     write_yaml(overlay, data)
     try:
-        config = load_config(overlay)  # checked before anything starts
+        load_config(overlay)  # checked before anything starts
     except ConfigError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 2
+    # What cannot run here is said now, before anything starts; the rest runs.
+    demo.left_out = left_out(data)
+    for section, why in demo.left_out.items():
+        disable(data, section, why)
+    if enabled(data, "mail"):
+        remove_stale_mail_state(previous_run)  # before the ports check: it may hold them
     wanted = {"sandbox", "http"}
-    if config.matrix.enabled:
+    if enabled(data, "matrix"):
         wanted.add("synapse")
-    if config.mail.enabled:
+    if enabled(data, "mail"):
         wanted.update(MAIL_PORT_NAMES)
     busy = ports_in_use({name: demo.ports[name] for name in sorted(wanted)})
     if busy:
@@ -194,6 +221,7 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
         {
             "state_dir": str(state_dir),
             "config": str(overlay),
+            "left_out": demo.left_out,
             "ports": ports,
             "sandbox": {"url": view.url, "token_file": str(token_file)},
             "database": config.database_url,

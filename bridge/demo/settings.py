@@ -83,5 +83,5 @@ def enabled(data: dict[str, Any], section: str) -> bool:
 
 
 def disable(data: dict[str, Any], section: str, why: str) -> None:
-    print(f"demo: no {section}: {why}", file=sys.stderr, flush=True)
+    print(f"demo: leaving {section} out: {why}", file=sys.stderr, flush=True)
     data[section] = {"enabled": False}

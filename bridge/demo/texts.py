@@ -12,6 +12,7 @@ from bridge.demo.worlds import SandboxView
 #: The line the demo prints once the bridge answers ready (tests wait for it).
 READY_LINE = "The demo is ready"
 PORTAL_ALIAS_PREFIX = "spico_"  # bridge.matrix.sink.PORTAL_ALIAS_PREFIX
+WORLD_NAMES = {"matrix": "Matrix", "mail": "mail"}
 
 
 def sample_of(
@@ -72,7 +73,11 @@ def banner(demo: Demo, view: SandboxView, secret_folder: Path) -> str:
             f"127.0.0.1:{mail['submission']['port']} (STARTTLS), CA {mail['ca_file']}; one "
             f"mailbox per demo member (their MSSanté address), password in "
             f"{mail['password_file']}.",
+            f"  Their state (queue, mailboxes) is in {mail['state']}, removed on stop; their "
+            f"logs in {mail['logs']}.",
         ]
+    for section, why in demo.left_out.items():
+        lines.append(f"Left out: {WORLD_NAMES.get(section, section)}, because {why}.")
     lines += [
         f"Bridge database: {demo.info['database']}; config {demo.info['config']}",
         f"Everything about this run: {demo.state_dir / INFO_NAME}",

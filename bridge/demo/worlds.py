@@ -1,11 +1,12 @@
 """The demo's worlds: the SPICO sandbox (and what the demo reads from it), the local Synapse
 with one account per demo member, and the local Postfix + Dovecot with one mailbox per demo
-member."""
+member; which of them cannot run here (checked before anything starts), and what a demo that
+was killed left of them."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 import urllib.request
 from dataclasses import dataclass, field
@@ -13,14 +14,51 @@ from pathlib import Path
 from typing import Any
 
 from bridge.demo.ports import MAIL_PORT_NAMES
-from bridge.demo.settings import disable, stable_secret
+from bridge.demo.settings import enabled, stable_secret
 from bridge.demo.state import Demo, DemoError, write_info
 from bridge.launch import ServerStartFailed
+from bridge.mail.server_folder import RUNTIME_PARENTS
 
 DEMO_CONVERSATIONS = 5
 MATRIX_PASSWORD_FILE = "matrix-demo-password"
 MAIL_PASSWORD_FILE = "mail-demo-password"
 SYNAPSE_SECRET_FILE = "synapse-registration"
+MAIL_FOLDER_PREFIX = "spico-demo-mail-"
+
+
+def left_out(data: dict[str, Any], euid: int | None = None) -> dict[str, str]:
+    """The worlds enabled in ``data`` that cannot run here (section → why, and what to do):
+    Matrix without Synapse installed; mail without the Debian packages, or without root."""
+    from bridge.mail.localserver import unavailable
+    from bridge.matrix.localserver import SynapseMissing, synapse_python
+
+    found = {}
+    if enabled(data, "matrix"):
+        try:
+            synapse_python()
+        except SynapseMissing as missing:
+            found["matrix"] = f"{missing}, then start the demo again"
+    if enabled(data, "mail"):
+        why = unavailable(euid)
+        if why:
+            found["mail"] = why
+    return found
+
+
+def remove_stale_mail_state(previous: dict[str, Any]) -> None:
+    """A demo killed before it could stop (``previous``: its ``demo.json``) leaves its mail
+    servers' runtime folder, maybe with the servers running: stop them (by the PID files in
+    that folder) and remove it. Only a folder this demo makes is touched."""
+    from bridge.mail.localserver import LocalMailServer
+
+    named = (previous.get("mail") or {}).get("state")
+    if not named or os.geteuid() != 0:
+        return
+    folder = Path(str(named))
+    ours = folder.parent in RUNTIME_PARENTS and folder.name.startswith(MAIL_FOLDER_PREFIX)
+    if ours and folder.is_dir():
+        print(f"demo: removing {folder}, left by a demo that did not stop", flush=True)
+        LocalMailServer(folder).remove()
 
 
 @dataclass
@@ -56,15 +94,10 @@ def start_matrix(
     demo: Demo, data: dict[str, Any], secret_folder: Path, members: list[str]
 ) -> dict[str, str]:
     """The local Synapse, the bot and one user per demo member (``@pro<idNat>``); returns
-    Matrix user → idNat. Without Synapse installed, Matrix is left out (with a message)."""
-    from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
+    Matrix user → idNat."""
+    from bridge.matrix.localserver import Synapse
 
     matrix = data["matrix"]
-    try:
-        synapse_python()
-    except SynapseMissing as missing:
-        disable(data, "matrix", str(missing))
-        return {}
     synapse = Synapse(
         demo.state_dir / "synapse",
         server_name=str(matrix["server_name"]),
@@ -98,13 +131,10 @@ def start_mail(
     demo: Demo, data: dict[str, Any], secret_folder: Path, addresses: dict[str, str]
 ) -> dict[str, str]:
     """Local Postfix + Dovecot with the bridge's mailbox and one per demo member (their
-    directory address); returns idNat → address. Without the Debian packages, mail is left
-    out (with a message)."""
+    directory address); returns idNat → address."""
     from bridge.mail.localserver import LocalMailServer, MailPorts
+    from bridge.mail.server_folder import runtime_folder
 
-    if shutil.which("postfix") is None or shutil.which("dovecot") is None:
-        disable(data, "mail", "Postfix/Dovecot not installed (run scripts/mailserver)")
-        return {}
     mail = data["mail"]
     password_file = secret_folder / MAIL_PASSWORD_FILE
     password = stable_secret(password_file)
@@ -113,9 +143,8 @@ def start_mail(
     # demo's state folder is (a private home is 0700), removed on stop; their logs stay with
     # the demo's.
     try:
-        server = LocalMailServer.in_runtime_folder(
-            ports=ports, log_dir=demo.state_dir / "mail-logs"
-        )
+        folder = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
+        server = LocalMailServer(folder, ports=ports, log_dir=demo.state_dir / "mail-logs")
     except RuntimeError as error:
         raise DemoError(str(error)) from None
     demo.on_stop(server.remove)  # before start: a Ctrl-C while it starts stops it too
