@@ -83,5 +83,8 @@ def enabled(data: dict[str, Any], section: str) -> bool:
 
 
 def disable(data: dict[str, Any], section: str, why: str) -> None:
+    """Leave a world out of the demo's config, saying why (and what sent only through it)."""
     print(f"demo: leaving {section} out: {why}", file=sys.stderr, flush=True)
     data[section] = {"enabled": False}
+    if section == "mail" and isinstance(data.get("notifications"), dict):
+        data["notifications"]["enabled"] = False  # sent by mail
