@@ -48,7 +48,7 @@ from bridge.demo import (
     parse_port_overrides,
     run_demo,
 )
-from bridge.demo.worlds import MAIL_FOLDER_PREFIX, left_out, remove_stale_mail_state
+from bridge.demo.worlds import MAIL_FOLDER_PREFIX, left_out, stop_leftovers
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.server_folder import runtime_folder
 from tests.fixtures.waiting import eventually
@@ -407,14 +407,8 @@ def test_worlds_that_cannot_run_here_are_left_out_with_what_to_do(
 def test_a_second_demo_on_the_same_state_folder_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "spico-bridge", "demo"]
-    )
+    first = _sleeper("spico-bridge", "demo")
     try:
-        cmdline = Path(f"/proc/{first.pid}/cmdline")
-        deadline = time.monotonic() + 10
-        while b"demo" not in cmdline.read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.02)  # until the child has exec'd (before, it is a copy of pytest)
         (tmp_path / INFO_NAME).write_text(json.dumps({"pids": {"demo": first.pid}}))
         code = run_demo(tmp_path, config_path=LOCAL_CONFIG, ports=choose_ports("auto"))
     finally:
@@ -427,14 +421,33 @@ def test_a_second_demo_on_the_same_state_folder_is_refused(
     assert not (tmp_path / "sandbox.log").exists()
 
 
-def test_a_killed_demo_s_mail_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
-    left = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
+def _sleeper(*args: str) -> subprocess.Popen[bytes]:
+    """A process whose command line ends with ``args`` (returned once it has exec'd)."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while args[-1].encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process
+
+
+def test_what_a_killed_demo_left_is_stopped_and_removed_by_the_next_one(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    left_mail = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
     not_ours = tmp_path / "spico-demo-mail-kept"
     not_ours.mkdir()
+    sandbox = _sleeper("--db", f"{state}/spico-sandbox.sqlite3")
+    stranger = _sleeper("-c", f"{tmp_path}/elsewhere/homeserver.yaml")  # a reused PID
     try:
-        remove_stale_mail_state({"mail": {"state": str(not_ours)}})
+        stop_leftovers({"pids": {"sandbox": sandbox.pid, "synapse": stranger.pid}}, state)
+        assert sandbox.wait(timeout=10) is not None, "the sandbox left behind is stopped"
+        assert stranger.poll() is None, "a process that is not this demo's is left alone"
+        stop_leftovers({"mail": {"state": str(not_ours)}}, state)
         assert not_ours.is_dir(), "only a folder under the runtime parents is touched"
-        remove_stale_mail_state({"mail": {"state": str(left)}})
-        assert not left.exists()
+        stop_leftovers({"mail": {"state": str(left_mail)}}, state)
+        assert not left_mail.exists()
     finally:
-        shutil.rmtree(left, ignore_errors=True)
+        for process in (sandbox, stranger):
+            process.kill()
+            process.wait()
+        shutil.rmtree(left_mail, ignore_errors=True)

@@ -38,9 +38,9 @@ from bridge.demo.worlds import (
     DEMO_CONVERSATIONS,
     SandboxView,
     left_out,
-    remove_stale_mail_state,
     start_mail,
     start_matrix,
+    stop_leftovers,
 )
 from bridge.launch import ServerStartFailed
 from bridge.spico.sandbox.process import SandboxProcess
@@ -132,8 +132,7 @@ def _run(demo: Demo, config_path: Path) -> int:
     demo.left_out = left_out(data)
     for section, why in demo.left_out.items():
         disable(data, section, why)
-    if enabled(data, "mail"):
-        remove_stale_mail_state(previous_run)  # before the ports check: it may hold them
+    stop_leftovers(previous_run, state_dir)  # before the ports check: they may hold them
     wanted = {"sandbox", "http"}
     if enabled(data, "matrix"):
         wanted.add("synapse")

@@ -100,7 +100,7 @@ def try_it(demo: Demo) -> str:
                 f"  Matrix: log in to {matrix['homeserver']} as {sample['matrix_user']} "
                 f"(password in {matrix['password_file']}), accept the invitation to "
                 f"{sample['room_alias']} and write in it: the message goes to SPICO"
-                + (" and by mail." if "mailbox" in sample else ".")
+                + (" and by mail to its other members." if "mailbox" in sample else ".")
             )
         if "mailbox" in sample:
             mail = demo.info["mail"]
