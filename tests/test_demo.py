@@ -48,7 +48,14 @@ from bridge.demo import (
     parse_port_overrides,
     run_demo,
 )
-from bridge.demo.worlds import MAIL_FOLDER_PREFIX, left_out, stop_leftovers
+from bridge.demo.leftovers import stop_leftovers
+from bridge.demo.mail_state import (
+    KEPT_MAILBOXES,
+    MAIL_FOLDER_PREFIX,
+    restore_mailboxes,
+    stop_keeping_mailboxes,
+)
+from bridge.demo.worlds import left_out
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.server_folder import runtime_folder
 from tests.fixtures.waiting import eventually
@@ -116,6 +123,13 @@ def _kept_by_mail(*folders: Path) -> list[str]:
         if info.st_uid != pwd.getpwnam("mail").pw_uid or info.st_mode & 0o077:
             wrong.append(f"{folder}: uid {info.st_uid}, mode {info.st_mode & 0o777:04o}")
     return wrong
+
+
+def _kept_mails(kept: Path, address: str) -> int:
+    """How many mails of ``address`` the demo kept in its state folder after stopping."""
+    local, _, domain = address.partition("@")
+    maildir = kept / domain / local / "Maildir"
+    return sum(1 for sub in ("new", "cur") for path in (maildir / sub).glob("*") if path.is_file())
 
 
 @dataclass
@@ -318,6 +332,7 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     assert not busy, f"ports still taken after the demo: {busy}"
     assert not any(_processes_mentioning(folder) for folder in folders)
     assert _kept_by_mail(mail_state) == [f"{mail_state}: missing"], "removed on stop"
+    assert _kept_mails(Path(mail["kept"]), sample["mailbox"]) >= 1, "the mailboxes are kept"
 
 
 # --- the demo's options, without starting anything -----------------------------------------------
@@ -451,3 +466,42 @@ def test_what_a_killed_demo_left_is_stopped_and_removed_by_the_next_one(tmp_path
             process.kill()
             process.wait()
         shutil.rmtree(left_mail, ignore_errors=True)
+
+
+def test_the_demo_mailboxes_outlive_the_run_in_the_private_state_folder(tmp_path: Path) -> None:
+    """Each run's mail servers get a new runtime folder, removed on stop; the mailboxes are
+    kept in the state folder (below a 0700 folder here) and come back at the next start."""
+    address, password = "martine.demo@sandbox.mssante.fr", "demo-password"
+    kept = tmp_path / "state" / KEPT_MAILBOXES
+    kept.parent.mkdir()
+    first = LocalMailServer(runtime_folder(prefix=MAIL_FOLDER_PREFIX), users={address: password})
+    try:
+        first.start()
+        note = EmailMessage()
+        note["From"], note["To"], note["Subject"] = address, address, "à relire demain"
+        note.set_content("Le courrier d'hier.")
+        submit(
+            note,
+            port=first.ports.submission,
+            ca_file=first.ca_file,
+            username=address,
+            password=password,
+        )
+        deadline = time.monotonic() + 20
+        while not first.messages(address) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_keeping_mailboxes(first, kept)
+    assert not first.state.exists(), "the runtime folder is removed on stop"
+    assert kept.stat().st_mode & 0o077 == 0 and kept.stat().st_uid == os.geteuid()
+
+    second = LocalMailServer(runtime_folder(prefix=MAIL_FOLDER_PREFIX), users={address: password})
+    try:
+        restore_mailboxes(kept, second)
+        second.start()
+        inbox = read_inbox(address, password, second.ports.imaps, str(second.ca_file))
+        assert [str(mail["Subject"]) for mail in inbox] == ["à relire demain"]
+        maildir = second.maildir(address)
+        assert maildir.stat().st_uid == pwd.getpwnam("mail").pw_uid
+    finally:
+        stop_keeping_mailboxes(second, kept)

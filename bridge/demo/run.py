@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bridge.demo.leftovers import stop_leftovers
 from bridge.demo.ports import (
     DEFAULT_PORTS,
     MAIL_PORT_NAMES,
@@ -40,7 +41,6 @@ from bridge.demo.worlds import (
     left_out,
     start_mail,
     start_matrix,
-    stop_leftovers,
 )
 from bridge.launch import ServerStartFailed
 from bridge.spico.sandbox.process import SandboxProcess

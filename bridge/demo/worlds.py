@@ -1,32 +1,31 @@
 """The demo's worlds: the SPICO sandbox (and what the demo reads from it), the local Synapse
 with one account per demo member, and the local Postfix + Dovecot with one mailbox per demo
-member; which of them cannot run here (checked before anything starts), and what a demo that
-was killed left of them."""
+member; and which of them cannot run here (checked before anything starts)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.demo.mail_state import (
+    KEPT_MAILBOXES,
+    MAIL_FOLDER_PREFIX,
+    restore_mailboxes,
+    stop_keeping_mailboxes,
+)
 from bridge.demo.ports import MAIL_PORT_NAMES
 from bridge.demo.settings import enabled, stable_secret
 from bridge.demo.state import Demo, DemoError, write_info
 from bridge.launch import ServerStartFailed
-from bridge.mail.server_folder import RUNTIME_PARENTS
 
 DEMO_CONVERSATIONS = 5
 MATRIX_PASSWORD_FILE = "matrix-demo-password"
 MAIL_PASSWORD_FILE = "mail-demo-password"
 SYNAPSE_SECRET_FILE = "synapse-registration"
-MAIL_FOLDER_PREFIX = "spico-demo-mail-"
 
 
 def left_out(data: dict[str, Any], euid: int | None = None) -> dict[str, str]:
@@ -46,63 +45,6 @@ def left_out(data: dict[str, Any], euid: int | None = None) -> dict[str, str]:
         if why:
             found["mail"] = why
     return found
-
-
-def stop_leftovers(previous: dict[str, Any], state_dir: Path) -> None:
-    """What a demo killed before it could stop (``previous``: its ``demo.json``) left running
-    or on disk: its sandbox and Synapse (by their PIDs, only if their command line names this
-    state folder: never a reused PID) and its mail servers' runtime folder."""
-    for name in ("sandbox", "synapse"):
-        pid = (previous.get("pids") or {}).get(name)
-        if isinstance(pid, int) and _runs_with(pid, state_dir):
-            print(f"demo: stopping the {name} (PID {pid}) left by a demo that did not stop")
-            _terminate(pid)
-    remove_stale_mail_state(previous)
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie (read in /proc: ``kill -0`` says yes to zombies)."""
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-
-
-def _runs_with(pid: int, state_dir: Path) -> bool:
-    """A live process whose command line names ``state_dir``."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return _alive(pid) and f"{state_dir}/".encode() in command
-
-
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it is still there after ``timeout``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def remove_stale_mail_state(previous: dict[str, Any]) -> None:
-    """A demo killed before it could stop (``previous``: its ``demo.json``) leaves its mail
-    servers' runtime folder, maybe with the servers running: stop them (by the PID files in
-    that folder) and remove it. Only a folder this demo makes is touched."""
-    from bridge.mail.localserver import LocalMailServer
-
-    named = (previous.get("mail") or {}).get("state")
-    if not named or os.geteuid() != 0:
-        return
-    folder = Path(str(named))
-    ours = folder.parent in RUNTIME_PARENTS and folder.name.startswith(MAIL_FOLDER_PREFIX)
-    if ours and folder.is_dir():
-        print(f"demo: removing {folder}, left by a demo that did not stop", flush=True)
-        LocalMailServer(folder).remove()
 
 
 @dataclass
@@ -184,17 +126,20 @@ def start_mail(
     password = stable_secret(password_file)
     ports = MailPorts(**{name: demo.ports[name] for name in MAIL_PORT_NAMES})
     # Their state (queue, mailboxes) in a folder of its own their users can reach, wherever the
-    # demo's state folder is (a private home is 0700), removed on stop; their logs stay with
-    # the demo's.
+    # demo's state folder is (a private home is 0700), removed on stop; the mailboxes are kept
+    # in the demo's state folder between runs, and their logs stay there.
     try:
         folder = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
         server = LocalMailServer(folder, ports=ports, log_dir=demo.state_dir / "mail-logs")
     except RuntimeError as error:
         raise DemoError(str(error)) from None
-    demo.on_stop(server.remove)  # before start: a Ctrl-C while it starts stops it too
-    demo.info["mail"] = {"state": str(server.state), "logs": str(server.logs)}
+    kept = demo.state_dir / KEPT_MAILBOXES
+    # Registered before start: a Ctrl-C while it starts stops it too.
+    demo.on_stop(lambda: stop_keeping_mailboxes(server, kept))
+    demo.info["mail"] = {"state": str(server.state), "logs": str(server.logs), "kept": str(kept)}
     write_info(demo)  # names the folder at once, should the demo be killed while starting
     try:
+        restore_mailboxes(kept, server)
         server.start()
     except ServerStartFailed as error:
         raise DemoError(str(error)) from None
