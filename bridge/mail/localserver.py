@@ -27,6 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bridge.launch import ServerStartFailed, log_size
 from bridge.mail.server_folder import blocked_folders, runtime_folder, secure
@@ -266,7 +267,7 @@ def unavailable(euid: int | None = None, missing: list[str] | None = None) -> st
         how = (
             "run scripts/mailserver (it installs them)"
             if euid == 0
-            else "as root, run scripts/mailserver (it installs them), or `sudo apt-get install "
+            else "as root, run scripts/mailserver (it installs them), or `apt-get install "
             f"--no-install-recommends {' '.join(missing)}`"
         )
         return f"the Debian package(s) {', '.join(missing)} are not installed: {how}"
@@ -302,10 +303,10 @@ class LocalMailServer:
         return self.log_dir
 
     @classmethod
-    def in_runtime_folder(cls, **options: object) -> LocalMailServer:
+    def in_runtime_folder(cls, **options: Any) -> LocalMailServer:
         """An instance whose state lives in a new folder its daemons can reach
         (:func:`~bridge.mail.server_folder.runtime_folder`); :meth:`remove` deletes it."""
-        return cls(runtime_folder(), **options)  # type: ignore[arg-type]
+        return cls(runtime_folder(), **options)
 
     @property
     def postfix_conf(self) -> Path:
@@ -461,8 +462,10 @@ class LocalMailServer:
         return ServerStartFailed.from_logs(
             "Postfix",
             reason,
-            [(path, since.get(path, 0)) for path in (self.postfix_log, check_log)]
-            + [(self._postfix_cmd_log, since.get(self._postfix_cmd_log, 0))],
+            [
+                (path, since.get(path, 0))
+                for path in (self.postfix_log, check_log, self._postfix_cmd_log)
+            ],
             hint=f"`script -qc 'postfix -c {self.postfix_conf} check' /dev/null` shows "
             "Postfix's configuration errors (it logs them nowhere else); the whole log is in "
             f"{self.postfix_log}",

@@ -209,7 +209,10 @@ async def test_inactive_member_gets_one_notification_then_a_digest(
             return bool(row and len(row.pending) == 2 and counts["pending"] == 0)
 
     await eventually(pending, "the burst to be handled")
-    notices = mail_bridge.mails(mail_bridge.inactive_address, subject)
+    # Handed to Postfix is not yet in the Maildir (LMTP delivery follows): wait for it.
+    notices = await eventually(
+        lambda: mail_bridge.mails(mail_bridge.inactive_address, subject), "the notification"
+    )
     assert len(notices) == 1, "one notification for the burst"
     assert notices[0]["Auto-Submitted"] == "auto-generated"
     assert notices[0]["X-Auto-Response-Suppress"] == "All"
