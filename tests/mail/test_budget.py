@@ -1,0 +1,67 @@
+"""Parsing runs in a worker process within a time budget; over budget, it is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bridge.mail.body import Body, read_body
+from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
+from bridge.mail.envelope import Envelope
+from bridge.mail.limits import MailLimits
+
+MAIL = b"From: Anne <anne@x.mssante.fr>\r\nSubject: s\r\n\r\nBonjour\r\n"
+
+
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+def fail() -> None:
+    raise ValueError("a text that may quote the mail")
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[ParseWorker]:
+    started = ParseWorker()
+    await started.start()
+    yield started
+    await started.close()
+
+
+async def test_a_mail_is_parsed_in_the_worker(worker: ParseWorker) -> None:
+    envelope = await parse_within_budget(MAIL, MailLimits(), worker)
+    assert isinstance(envelope, Envelope)
+    body = await parse_within_budget(MAIL, MailLimits(), worker, read_body)
+    assert isinstance(body, Body) and body.text == "Bonjour"
+
+
+async def test_over_budget_the_worker_is_replaced_and_the_loop_stays_free(
+    worker: ParseWorker,
+) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        result = await worker.run(sleep_for, 30, seconds=0.5)
+    finally:
+        ticker.cancel()
+    assert result == OverBudget(0.5)
+    assert ticks >= 20  # the loop kept running while the worker was stuck
+    assert worker.replaced == 1
+    assert await worker.run(sleep_for, 0, seconds=5) == "slept"  # a fresh worker
+
+
+async def test_failures_carry_the_type_only(worker: ParseWorker) -> None:
+    assert await worker.run(fail, seconds=5) == WorkerFailed("ValueError")
+    assert await worker.run(sleep_for, 0, seconds=5) == "slept"
