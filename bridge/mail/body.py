@@ -11,7 +11,8 @@ Text: within ``multipart/alternative`` the plain part is preferred (HTML when th
 missing or blank); the texts of a ``multipart/mixed`` follow each other (Apple Mail splits the
 text around inline images). Charsets: the declared one when it decodes the bytes; a declared
 ``us-ascii``/``latin-1``/``windows-1252`` whose bytes are valid UTF-8 with non-ASCII characters
-is UTF-8 mislabelled; otherwise UTF-8, then windows-1252, then latin-1 (which never fails).
+is UTF-8 mislabelled, else windows-1252 (what a latin-1 label means in practice, as browsers
+read it); otherwise UTF-8, then windows-1252, then latin-1 (which never fails).
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def decode_text(payload: bytes, declared: str | None) -> str:
             pass
         else:
             return text  # plain ASCII, or UTF-8 (mislabelled or undeclared)
-        if label in ("", "us-ascii", "ascii"):
-            label = "windows-1252"
+        # Latin-1 labels mean windows-1252 in practice (as browsers read them).
+        label = "windows-1252"
     if label:
         try:
             return payload.decode(label)
@@ -227,6 +228,8 @@ def read_body(raw: bytes, limits: MailLimits | None = None) -> Body | BodyProble
     for containers, _ in enumerate(_CONTAINER.finditer(raw), start=1):
         if containers > limits.max_containers:
             return BodyProblem.TOO_MANY_CONTAINERS
+    if raw.count(b"\n--") > limits.max_dash_lines:
+        return BodyProblem.TOO_MANY_PARTS
     try:
         message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
     except Exception:

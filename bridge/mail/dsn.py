@@ -81,7 +81,11 @@ def read_dsn(raw: bytes, limits: MailLimits | None = None) -> DsnReport | None:
     """The failed recipients and original Message-ID of a DSN; None when it cannot be read
     within the limits (then it counts for nothing)."""
     limits = limits or MailLimits()
-    if len(raw) > limits.max_mail_bytes or count_containers(raw) > limits.max_containers:
+    if (
+        len(raw) > limits.max_mail_bytes
+        or count_containers(raw) > limits.max_containers
+        or raw.count(b"\n--") > limits.max_dash_lines
+    ):
         return None
     try:
         message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)

@@ -25,6 +25,9 @@ class MailLimits:
     #: MIME containers (``multipart/*``, ``message/rfc822``) counted in the raw bytes before
     #: the tree is built: nested multiparts cost the stdlib parser quadratic time.
     max_containers: int = 24
+    #: Lines starting with ``--`` (boundary lines are among them), counted before parsing:
+    #: ten thousand sibling parts cost the parser more than a budget.
+    max_dash_lines: int = 1000
     #: Leaf parts, after parsing.
     max_parts: int = 100
     #: Nesting of MIME containers.
