@@ -1,5 +1,7 @@
 """The hostile corpus (tests/mail/hostile/generate.py): each mail gets its verdict from the pure
-pipeline, and handling one mail costs under 200 ms of CPU (the bound issue 12 sets)."""
+pipeline, and handling one mail costs under 200 ms of CPU time of the thread that handles it (the
+bound issue 12 sets; thread time, so that the servers other tests run in this process do not
+count)."""
 
 from __future__ import annotations
 
@@ -82,8 +84,8 @@ def check(case: Hostile, verdict: Verdict) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_hostile_mail(case: Hostile) -> None:
     ctx = context(case.require)
-    started = time.process_time()
+    started = time.thread_time()
     verdict = assess(case.raw, ctx)
-    spent = time.process_time() - started
+    spent = time.thread_time() - started
     check(case, verdict)
     assert spent < MAX_SECONDS, f"{spent:.3f}s of CPU"
