@@ -1,38 +1,40 @@
 """Parsing off the event loop, within a time budget (the I/O shell of the pure readers).
 
-One persistent worker process (started through a ``forkserver`` that has the readers
-imported, so a new worker is a fork away) runs one pure step on one mail at a time:
-``read_envelope``, ``read_dsn``, ``read_body``. The inbox awaits the answer; past
-``MailLimits.budget_seconds`` the worker is killed and replaced, and the caller gets
-``OverBudget`` (the mail is set aside like a poison mail). A pathological mail therefore costs
-the bridge one budget, never a stalled loop: Matrix and the outbox go on meanwhile.
+One persistent worker process (``python -m bridge.mail.worker``, readers imported once) runs
+one pure step on one mail at a time: ``read_envelope``, ``read_dsn``, ``read_body``. The inbox
+awaits the answer; past ``MailLimits.budget_seconds`` the worker is killed and replaced, and the
+caller gets ``OverBudget`` (the mail is set aside like a poison mail). A pathological mail
+therefore costs the bridge one budget, never a stalled loop: Matrix and the outbox go on.
 
-The worker's address space is capped (``memory_bytes``): a decompression bomb ends as a
-``WorkerFailed`` instead of swapping the host. Failures carry the exception *type* only
-(an exception text may quote the mail).
+A plain subprocess rather than ``multiprocessing``: no fork of a threaded daemon, no re-import
+of ``__main__``. The worker's address space is capped (a decompression bomb ends as
+``WorkerFailed``, not as swap); its answers are unpickled with an allowlist
+(``bridge.mail.worker``); failures carry the exception *type* only (a text may quote the mail).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import multiprocessing.connection
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from bridge.mail.body import Body, BodyProblem
 from bridge.mail.dsn import DsnReport
 from bridge.mail.envelope import Envelope, EnvelopeProblem, read_envelope
 from bridge.mail.limits import MailLimits
+from bridge.mail.worker import (
+    DEFAULT_MEMORY_BYTES,
+    HEADER_BYTES,
+    dump_frame,
+    frame_length,
+    load_answer,
+)
 
 T = TypeVar("T")
-
-#: The modules the forkserver imports once, so that each new worker starts ready.
-PRELOAD = ["bridge.mail.envelope", "bridge.mail.body", "bridge.mail.dsn"]
-DEFAULT_MEMORY_BYTES = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,126 +51,93 @@ class WorkerFailed:
     error: str
 
 
-def _serve(connection: multiprocessing.connection.Connection, memory_bytes: int) -> None:
-    """The worker's loop: (function, args) in, ("ok", result) or ("error", type name) out."""
-    if memory_bytes:
-        with contextlib.suppress(ImportError, ValueError, OSError):
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    while True:
-        try:
-            request = connection.recv()
-        except (EOFError, OSError):
-            return
-        if request is None:
-            return
-        function, args = request
-        try:
-            answer: tuple[str, Any] = ("ok", function(*args))
-        except BaseException as exc:  # reported by type only: texts may quote the mail
-            answer = ("error", type(exc).__name__)
-        try:
-            connection.send(answer)
-        except Exception as exc:  # e.g. a result that cannot be pickled
-            connection.send(("error", type(exc).__name__))
-
-
 class ParseWorker:
     """A replaceable worker process; ``run`` one step at a time (concurrent calls queue)."""
 
     def __init__(self, *, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> None:
         self._memory_bytes = memory_bytes
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(PRELOAD)
-        self._process: BaseProcess | None = None
-        self._connection: multiprocessing.connection.Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         #: How many workers were killed for going over budget (metrics).
         self.replaced = 0
 
-    def _start(self) -> None:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_serve, args=(child, self._memory_bytes), name="spico-mail-parser", daemon=True
+    async def _start(self) -> asyncio.subprocess.Process:
+        env = dict(os.environ, SPICO_PARSER_MEMORY_BYTES=str(self._memory_bytes))
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bridge.mail.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
         )
-        process.start()
-        child.close()
-        self._process, self._connection = process, parent
+        return self._process
 
-    def _stop(self, *, kill: bool) -> None:
-        process, connection = self._process, self._connection
-        self._process = self._connection = None
-        if connection is not None:
-            if not kill:
-                with contextlib.suppress(Exception):
-                    connection.send(None)
-            connection.close()
-        if process is not None:
-            if kill:
-                process.kill()
-            process.join(1.0)
-            if process.is_alive():
-                process.kill()
-                process.join(1.0)
+    async def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
     async def start(self) -> None:
         """Start the worker now (otherwise the first ``run`` does)."""
         async with self._lock:
             if self._process is None:
-                await asyncio.to_thread(self._start)
+                await self._start()
 
     async def run(
         self, function: Callable[..., T], *args: Any, seconds: float
     ) -> T | OverBudget | WorkerFailed:
         """``function(*args)`` in the worker (``function`` must be importable by name)."""
         async with self._lock:
-            if self._process is None or not self._process.is_alive():
-                self._stop(kill=True)
-                await asyncio.to_thread(self._start)
-            connection = self._connection
-            assert connection is not None
+            process = self._process
+            if process is None or process.returncode is not None:
+                await self._kill()
+                process = await self._start()
+            assert process.stdin is not None and process.stdout is not None
             try:
-                connection.send((function, args))
-            except (OSError, ValueError) as exc:
-                self._stop(kill=True)
-                return WorkerFailed(type(exc).__name__)
-            ready = await _readable(connection, seconds)
-            if not ready:
+                process.stdin.write(dump_frame((function, args)))
+                await process.stdin.drain()
+                answer = await asyncio.wait_for(_read_answer(process.stdout), seconds)
+            except TimeoutError:
                 self.replaced += 1
-                await asyncio.to_thread(self._stop, kill=True)
+                await self._kill()
                 return OverBudget(seconds)
-            try:
-                status, value = connection.recv()
-            except (EOFError, OSError) as exc:  # the worker died (memory cap, signal)
-                await asyncio.to_thread(self._stop, kill=True)
+            except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
+                await self._kill()  # the worker died (memory cap, signal) or spoke nonsense
                 return WorkerFailed(type(exc).__name__)
+            except Exception as exc:  # an answer outside the allowlist
+                await self._kill()
+                return WorkerFailed(type(exc).__name__)
+            status, value = answer
             if status == "ok":
                 return value  # type: ignore[no-any-return]
             return WorkerFailed(str(value))
 
     async def close(self) -> None:
         async with self._lock:
-            await asyncio.to_thread(self._stop, kill=False)
+            process, self._process = self._process, None
+            if process is None:
+                return
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), 2)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
 
 
-async def _readable(connection: multiprocessing.connection.Connection, seconds: float) -> bool:
-    """Wait (without blocking the loop) until the worker answers or ``seconds`` pass."""
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(True)
-
-    loop.add_reader(connection.fileno(), wake)
-    try:
-        await asyncio.wait_for(ready, seconds)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(connection.fileno())
+async def _read_answer(stream: asyncio.StreamReader) -> tuple[str, Any]:
+    header = await stream.readexactly(HEADER_BYTES)
+    payload = await stream.readexactly(frame_length(header))
+    answer = load_answer(payload)
+    if not (isinstance(answer, tuple) and len(answer) == 2 and answer[0] in ("ok", "error")):
+        raise ValueError("not an answer")
+    return answer
 
 
 async def parse_within_budget(
@@ -186,7 +155,6 @@ BodyResult = Body | BodyProblem | OverBudget | WorkerFailed
 DsnResult = DsnReport | None | OverBudget | WorkerFailed
 
 __all__ = [
-    "PRELOAD",
     "BodyResult",
     "DsnResult",
     "EnvelopeResult",

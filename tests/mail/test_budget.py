@@ -25,6 +25,18 @@ def fail() -> None:
     raise ValueError("a text that may quote the mail")
 
 
+def allocate() -> int:
+    return len(bytes(4 * 1024 * 1024 * 1024))
+
+
+class Smuggled:
+    pass
+
+
+def make_object() -> Smuggled:
+    return Smuggled()
+
+
 @pytest.fixture
 async def worker() -> AsyncIterator[ParseWorker]:
     started = ParseWorker()
@@ -64,4 +76,16 @@ async def test_over_budget_the_worker_is_replaced_and_the_loop_stays_free(
 
 async def test_failures_carry_the_type_only(worker: ParseWorker) -> None:
     assert await worker.run(fail, seconds=5) == WorkerFailed("ValueError")
+    # An answer outside the allowlist is refused, and the worker replaced.
+    assert await worker.run(make_object, seconds=5) == WorkerFailed("UnpicklingError")
     assert await worker.run(sleep_for, 0, seconds=5) == "slept"
+
+
+async def test_the_worker_memory_is_capped(worker: ParseWorker) -> None:
+    assert await worker.run(allocate, seconds=10) == WorkerFailed("MemoryError")
+
+
+async def test_a_megabyte_of_pathological_html_gets_a_verdict(worker: ParseWorker) -> None:
+    raw = MAIL.replace(b"\r\n\r\n", b"\r\nContent-Type: text/html\r\n\r\n") + b"<div " * 200_000
+    body = await parse_within_budget(raw, MailLimits(), worker, read_body)
+    assert isinstance(body, Body) and body.text == "Bonjour"
