@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from bridge.mail import assess as assess_module
 from bridge.mail.assess import AssessContext, MailTrustSettings, assess
-from bridge.mail.envelope import header_fields, read_envelope
+from bridge.mail.author import AuthorProblem
+from bridge.mail.body import BodyProblem
+from bridge.mail.envelope import EnvelopeProblem, header_fields, read_envelope
 from bridge.mail.limits import MailLimits
 from bridge.mail.verdict import Accepted, Automatic, Bounce, NewConversation, Reason, Refused
 from tests.mail.corpus import make_corpus as world
@@ -153,3 +155,9 @@ def test_random_bytes_get_a_verdict(raw: bytes) -> None:
 def test_mail_shaped_garbage_gets_a_verdict(pieces: list[bytes]) -> None:
     verdict = assess(b"".join(pieces), context())
     assert isinstance(verdict, Accepted | NewConversation | Refused | Automatic | Bounce)
+
+
+def test_every_reader_problem_is_a_refusal_reason() -> None:
+    for problems in (AuthorProblem, BodyProblem, EnvelopeProblem):
+        for problem in problems:
+            assert Reason(problem.value).value == problem.value
