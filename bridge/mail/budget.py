@@ -35,6 +35,7 @@ from bridge.mail.worker import (
 )
 
 T = TypeVar("T")
+_PASSED_ENVIRONMENT = ("PATH", "PYTHONPATH", "PYTHONHASHSEED", "LANG", "LC_ALL", "TMPDIR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,9 @@ class ParseWorker:
         self.replaced = 0
 
     async def _start(self) -> asyncio.subprocess.Process:
-        env = dict(os.environ, SPICO_PARSER_MEMORY_BYTES=str(self._memory_bytes))
+        # The worker reads attacker bytes: it gets no secret from the daemon's environment.
+        env = {name: os.environ[name] for name in _PASSED_ENVIRONMENT if name in os.environ}
+        env["SPICO_PARSER_MEMORY_BYTES"] = str(self._memory_bytes)
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,10 @@ def sleep_for(seconds: float) -> str:
 
 def fail() -> None:
     raise ValueError("a text that may quote the mail")
+
+
+def environment(name: str) -> str | None:
+    return os.environ.get(name)
 
 
 def allocate() -> int:
@@ -89,3 +94,15 @@ async def test_a_megabyte_of_pathological_html_gets_a_verdict(worker: ParseWorke
     raw = MAIL.replace(b"\r\n\r\n", b"\r\nContent-Type: text/html\r\n\r\n") + b"<div " * 200_000
     body = await parse_within_budget(raw, MailLimits(), worker, read_body)
     assert isinstance(body, Body) and body.text == "Bonjour"
+
+
+async def test_the_worker_gets_no_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SPICO_TOKEN_KEY", "secret")
+    fresh = ParseWorker()
+    try:
+        assert await fresh.run(environment, "SPICO_TOKEN_KEY", seconds=10) is None
+        assert await fresh.run(environment, "PATH", seconds=10) == os.environ["PATH"]
+    finally:
+        await fresh.close()
