@@ -25,6 +25,7 @@ from email.message import Message
 from enum import StrEnum
 
 from bridge.core.delivery import Attachment
+from bridge.mail.envelope import header_block
 from bridge.mail.html import HtmlTooComplex, html_to_text
 from bridge.mail.limits import MailLimits
 from bridge.mail.quotes import strip_quotes
@@ -217,6 +218,21 @@ def _best_alternative(children: list[Message]) -> Message | None:
     return plain[0] if plain else None
 
 
+def _parse(raw: bytes) -> Message:
+    """The MIME tree. A single-part mail skips the stdlib's line-by-line body parsing (its
+    cost per line dominates for a large text): the header block is parsed, the rest is the
+    payload as the parser would have stored it."""
+    block = header_block(raw)
+    rest = raw[len(block) :]
+    separator = 4 if rest.startswith(b"\r\n\r\n") else 2 if rest.startswith(b"\n\n") else 0
+    parser = email.parser.BytesParser(policy=email.policy.compat32)
+    headers = parser.parsebytes(block + b"\r\n\r\n", headersonly=True)
+    if not separator or headers.get_content_maintype() in ("multipart", "message"):
+        return parser.parsebytes(raw)
+    headers.set_payload(rest[separator:].decode("ascii", "surrogateescape"))
+    return headers
+
+
 def count_containers(raw: bytes) -> int:
     """MIME containers declared in the raw bytes (an upper bound, counted before parsing)."""
     return sum(1 for _ in _CONTAINER.finditer(raw))
@@ -231,7 +247,7 @@ def read_body(raw: bytes, limits: MailLimits | None = None) -> Body | BodyProble
     if raw.count(b"\n--") > limits.max_dash_lines:
         return BodyProblem.TOO_MANY_PARTS
     try:
-        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+        message = _parse(raw)
     except Exception:
         return BodyProblem.UNREADABLE
     reader = _Reader(limits)

@@ -25,7 +25,9 @@ from bridge.mail.limits import MailLimits
 
 #: libxml2 stops at this depth (it then drops the rest): our cap must stay below it.
 PARSER_DEPTH_CEILING = 255
-_CHUNK = 64 * 1024
+_CHUNK = 16 * 1024
+#: Start and end tags, comments: how many "<" one element may bring in ordinary HTML.
+TAGS_PER_ELEMENT = 4
 
 _SKIPPED = frozenset({"head", "script", "style", "title", "template", "noscript", "object"})
 _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "ul", "ol"})
@@ -159,6 +161,10 @@ def _end(writer: _Writer, tag: str) -> None:
 def html_to_text(markup: str, limits: MailLimits | None = None) -> str:
     """The text a reader sees in ``markup``; raises ``HtmlTooComplex`` over the caps."""
     limits = limits or MailLimits()
+    # Every element costs at least one "<": far more of them than the element cap allows is
+    # refused before parsing (counted in C, so a flood costs nothing).
+    if markup.count("<") > TAGS_PER_ELEMENT * limits.max_html_elements:
+        raise HtmlTooComplex("elements")
     max_depth = min(limits.max_html_depth, PARSER_DEPTH_CEILING - 1)
     parser = etree.HTMLPullParser(
         events=("start", "end"),

@@ -19,7 +19,7 @@ class MailLimits:
     #: The whole raw mail (MSSanté operators accept ~25 MB; base64 adds a third).
     max_mail_bytes: int = 40 * MIB
     #: The header block (long Received chains and ARC sets stay far below).
-    max_header_bytes: int = 256 * 1024
+    max_header_bytes: int = 128 * 1024
     #: One ``From`` value; a longer one is refused before it is parsed.
     max_from_chars: int = 2048
     #: MIME containers (``multipart/*``, ``message/rfc822``) counted in the raw bytes before
@@ -39,8 +39,9 @@ class MailLimits:
     max_text_part_bytes: int = 4 * MIB
     #: One HTML part, decoded.
     max_html_bytes: int = 2 * MIB
-    #: HTML elements and nesting; legitimate mails (long Outlook threads) stay well below.
-    max_html_elements: int = 30_000
+    #: HTML elements and nesting (HTML is read only when a mail has no plain-text part;
+    #: Outlook's HTML-only replies stay far below).
+    max_html_elements: int = 20_000
     max_html_depth: int = 200
     #: The new text handed to SPICO; longer is cut and the author told.
     max_text_chars: int = 100_000

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bridge.mail.body import Body, read_body
+from bridge.mail.body import Body, BodyProblem, read_body
 from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
 from bridge.mail.envelope import Envelope
 from bridge.mail.limits import MailLimits
@@ -91,9 +91,11 @@ async def test_the_worker_memory_is_capped(worker: ParseWorker) -> None:
 
 
 async def test_a_megabyte_of_pathological_html_gets_a_verdict(worker: ParseWorker) -> None:
-    raw = MAIL.replace(b"\r\n\r\n", b"\r\nContent-Type: text/html\r\n\r\n") + b"<div " * 200_000
-    body = await parse_within_budget(raw, MailLimits(), worker, read_body)
-    assert isinstance(body, Body) and body.text == "Bonjour"
+    head = MAIL.replace(b"\r\n\r\n", b"\r\nContent-Type: text/html\r\n\r\n")
+    refused = await parse_within_budget(head + b"<div " * 200_000, MailLimits(), worker, read_body)
+    assert refused is BodyProblem.HTML_TOO_COMPLEX
+    read = await parse_within_budget(head + b"&eacute;" * 120_000, MailLimits(), worker, read_body)
+    assert isinstance(read, Body) and read.text.startswith("Bonjour éé") and read.dropped_text
 
 
 async def test_the_worker_gets_no_secret_from_the_environment(
