@@ -109,6 +109,44 @@ class ImapConfig(_MailTransport):
         return self
 
 
+class MailAuthenticationConfig(Section):
+    """Who vouches for a sender: the ``Authentication-Results`` (RFC 8601) the operator's own
+    receiving server writes, found by its authserv-id (``bridge/mail/authentication.py``).
+
+    ``require``: ``dmarc`` (DMARC passed for the ``From`` domain), ``aligned`` (that, or an
+    aligned DKIM or SPF pass), ``none`` (nothing checked: a local test server only).
+    """
+
+    require: Literal["dmarc", "aligned", "none"] = "dmarc"
+    authserv_id: HostName | None = None
+
+
+class MailLimitsConfig(Section):
+    """How much work one inbound mail may cost (``bridge/mail/limits.py``): each cap is checked
+    before the work it bounds; a mail over one is refused, never cut silently."""
+
+    max_mail_bytes: PositiveInt = 40 * 1024 * 1024
+    max_parts: PositiveInt = 100
+    max_attachments: PositiveInt = 20
+    max_text_part_bytes: PositiveInt = 4 * 1024 * 1024
+    max_html_bytes: PositiveInt = 2 * 1024 * 1024
+    max_html_elements: PositiveInt = 20_000
+    max_text_chars: PositiveInt = 100_000
+    #: Wall-clock seconds the parsing worker may spend on one step of one mail; over it, the
+    #: mail is set aside (kept in the mailbox, audited, marked processed).
+    parse_budget_seconds: PositiveFloat = 3.0
+
+
+class MailAnswersConfig(Section):
+    """How often the bridge answers refused mails (only authenticated senders in the trust
+    space; ``bridge/mail/answers.py``)."""
+
+    per_address: PositiveInt = 3
+    per_address_window_hours: PositiveInt = 24
+    total: PositiveInt = 60
+    total_window_minutes: PositiveInt = 60
+
+
 class MailConfig(Section):
     """The MSSanté side: the bridge's application mailbox and the trust space.
 
@@ -129,6 +167,9 @@ class MailConfig(Section):
     mss_nil: HeaderText | None = None
     max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
     templates_dir: ReadableDir | None = None
+    authentication: MailAuthenticationConfig = Field(default_factory=MailAuthenticationConfig)
+    limits: MailLimitsConfig = Field(default_factory=MailLimitsConfig)
+    answers: MailAnswersConfig = Field(default_factory=MailAnswersConfig)
 
     @model_validator(mode="after")
     def _check(self) -> MailConfig:
@@ -137,6 +178,15 @@ class MailConfig(Section):
             for key in ("address", "smtp", "imap"):
                 if getattr(self, key) is None:
                     checks.add(key, "is required when mail.enabled is true")
+            require = self.authentication.require
+            if require != "none" and not self.authentication.authserv_id:
+                checks.add(
+                    "authentication.authserv_id",
+                    f"is required when require is {require}: the authserv-id your receiving "
+                    "mail server writes first in its Authentication-Results header (e.g. "
+                    "mx.example.mssante.fr; it must also remove incoming headers carrying that "
+                    "id). Only for a local test server: require: none (no sender is checked)",
+                )
         key = one_secret(
             self, checks, ["token_key"], required=self.enabled, why=" (HMAC key for reply tokens)"
         )
@@ -153,6 +203,13 @@ class MailConfig(Section):
     @property
     def token_key(self) -> Secret | None:
         return self.token_key_file or self.token_key_env
+
+    @property
+    def servers_on_loopback(self) -> bool:
+        """Whether both mail servers are on this machine (a local test server)."""
+        return all(
+            server is None or is_loopback_host(server.host) for server in (self.smtp, self.imap)
+        )
 
     def is_trusted(self, address: str) -> bool:
         """True when the address's domain matches ``trusted_domains`` (``*.`` = any subdomain)."""

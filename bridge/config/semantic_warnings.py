@@ -28,6 +28,17 @@ def semantic_warnings(
         and not config.mail.is_trusted(config.mail.address)
     ):
         warn("mail.address", "the bridge's own address is outside mail.trusted_domains")
+    if (
+        config.mail.enabled
+        and config.mail.authentication.require == "none"
+        and not config.mail.servers_on_loopback
+    ):
+        warn(
+            "mail.authentication.require",
+            "none with a real mail server: no sender is checked, so anyone in the trust space "
+            "can write as a member by putting their address in From. Set require: dmarc (or "
+            "aligned) and authserv_id to your receiving server's authserv-id",
+        )
     if config.matrix.appservice is not None and config.matrix.mode != "appservice":
         warn("matrix.appservice", "ignored: matrix.mode is not appservice")
     matrix = config.matrix

@@ -8,6 +8,7 @@ listed here, and the reply-token key is resolved once (never logged: not in the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from bridge.config import (
@@ -19,6 +20,10 @@ from bridge.config import (
     PatientTag,
     SmtpConfig,
 )
+from bridge.mail.answers import AnswerLimits
+from bridge.mail.assess import MailTrustSettings
+from bridge.mail.authentication import Requirement
+from bridge.mail.limits import MailLimits
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,36 @@ class TrustSettings:
     explicit_domains: bool
     whitelist_file: Path | None
     allow_patient_mailboxes: bool
+
+
+def inbound_settings_from(mail: MailConfig) -> MailTrustSettings:
+    """What the inbox's trust pipeline needs: the policy, the caps, the answer limits."""
+    assert mail.address  # guaranteed by validation when mail is enabled
+    limits = mail.limits
+    answers = mail.answers
+    return MailTrustSettings(
+        own_address=mail.address.lower(),
+        authserv_id=mail.authentication.authserv_id,
+        require=Requirement(mail.authentication.require),
+        allow_patient_mailboxes=mail.allow_patient_mailboxes,
+        limits=MailLimits(
+            max_mail_bytes=limits.max_mail_bytes,
+            max_parts=limits.max_parts,
+            max_attachments=limits.max_attachments,
+            max_attachment_bytes=mail.max_attachment_bytes,
+            max_text_part_bytes=limits.max_text_part_bytes,
+            max_html_bytes=limits.max_html_bytes,
+            max_html_elements=limits.max_html_elements,
+            max_text_chars=limits.max_text_chars,
+            budget_seconds=limits.parse_budget_seconds,
+        ),
+        answers=AnswerLimits(
+            per_address=answers.per_address,
+            per_address_window=timedelta(hours=answers.per_address_window_hours),
+            total=answers.total,
+            total_window=timedelta(minutes=answers.total_window_minutes),
+        ),
+    )
 
 
 def trust_settings_from(mail: MailConfig) -> TrustSettings:
@@ -61,6 +96,8 @@ class MailSettings:
     max_attachment_bytes: int
     templates_dir: Path | None
     trust: TrustSettings
+    #: The inbox's trust pipeline: authentication policy, caps, answer limits.
+    inbound: MailTrustSettings
     #: How much of the patient's identity mail subjects show (``policy.mail_patient_tag``).
     patient_tag: PatientTag
     #: The language of notifications and answers (``notifications.language``).
@@ -88,6 +125,7 @@ def settings_from(config: BridgeConfig) -> MailSettings:
         max_attachment_bytes=mail.max_attachment_bytes,
         templates_dir=mail.templates_dir,
         trust=trust_settings_from(mail),
+        inbound=inbound_settings_from(mail),
         patient_tag=config.policy.mail_patient_tag,
         language=config.notifications.language,
         notifications_enabled=config.notifications.enabled,

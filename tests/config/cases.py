@@ -41,6 +41,8 @@ mail:
     host: 127.0.0.1
     security: tls
   token_key_file: secrets/token-key
+  authentication:
+    require: none
 """
 
 PARTICIPANTS_HEADER = "participants:\n"  # line 9 when appended to MINIMAL

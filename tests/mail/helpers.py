@@ -49,6 +49,7 @@ def mail_config(
             "smtp": {**transport, "port": 2525},
             "imap": {**transport, "port": 1143},
             "token_key_file": str(key),
+            "authentication": {"require": "none"},
             **mail,
         },
         sections=sections,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bridge.config import load_config
+from bridge.mail.authentication import Requirement
+from bridge.mail.limits import MailLimits
 from bridge.mail.settings import MailSettings, settings_from
 from bridge.mail.trust import TrustSpace
 
@@ -33,6 +36,15 @@ mail:
   token_ttl_days: 30
   max_attachment_bytes: 1000
   trusted_domains: ["ght.mssante.fr"]
+  authentication:
+    require: aligned
+    authserv_id: mx.ght.mssante.fr
+  limits:
+    max_attachments: 5
+    parse_budget_seconds: 1.5
+  answers:
+    per_address: 2
+    total_window_minutes: 30
 notifications:
   period_minutes: 15
   digest: false
@@ -68,6 +80,18 @@ def test_values_come_from_their_sections(settings: MailSettings) -> None:
     assert settings.trust.trusted_domains == ("ght.mssante.fr",)
     assert settings.trust.explicit_domains is True
     assert settings.trust.allow_patient_mailboxes is False
+
+
+def test_the_inbox_gets_its_policy_caps_and_answer_limits(settings: MailSettings) -> None:
+    inbound = settings.inbound
+    assert inbound.own_address == "bridge@ght.mssante.fr"
+    assert (inbound.require, inbound.authserv_id) == (Requirement.ALIGNED, "mx.ght.mssante.fr")
+    assert inbound.limits.max_attachments == 5 and inbound.limits.budget_seconds == 1.5
+    assert inbound.limits.max_attachment_bytes == 1000  # mail.max_attachment_bytes, both ways
+    assert inbound.limits.max_parts == MailLimits().max_parts  # a default
+    assert inbound.answers.per_address == 2
+    assert inbound.answers.per_address_window == timedelta(hours=24)
+    assert inbound.answers.total_window == timedelta(minutes=30)
 
 
 def test_settings_are_frozen_and_never_show_the_key(settings: MailSettings) -> None:
