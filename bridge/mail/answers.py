@@ -1,22 +1,31 @@
-"""Answers to refused mails (pure): whom, what, how often. Answers are not a relay.
+"""Answers to inbound mails (pure): whom, what, how often. Answers are not a relay.
 
 * Whom: only an author in the trust space whom the operator's server authenticated (a forged
   ``From`` would make the bridge's official address write to a victim), never for automatic
-  mail, bounces or loops, never when the author could not be read.
-* What: the bridge's own words only. Nothing the sender wrote is repeated: no subject, no
-  address, no body (otherwise the answer carries the attacker's text from an official
-  address). The answer carries ``Auto-Submitted: auto-replied`` (``bridge.mail.compose``).
+  mail, bounces or loops, never when the author could not be read. (With ``require: none`` the
+  operator vouches for every sender: a local test server.)
+* What: the bridge's own words only (``bridge.mail.texts``). Nothing the sender wrote is
+  repeated: no subject, no address, no body, not even the mail's Message-ID (otherwise the
+  answer carries the attacker's text from an official address); only when the bridge received
+  it. The answer carries ``Auto-Submitted: auto-replied`` (``compose.compose_answer``).
 * How often: at most ``per_address`` answers to one address per ``per_address_window`` and
-  ``total`` answers per ``total_window`` (``AnswerLimits``, from the config).
+  ``total`` answers per ``total_window`` (``AnswerLimits``, from ``mail.answers``), counted from
+  the audit rows of the answers sent (``mail.answer``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bridge.mail import texts
 from bridge.mail.verdict import Reason, Refused
+
+#: The audit action of every answer sent (the rate limits count these rows).
+ANSWER_ACTION = "mail.answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +46,7 @@ class AnswerDecision(StrEnum):
 
 #: Refusals never answered even to an authenticated author: the bridge's own mail coming
 #: back, and over-budget mails (a mail that stalls the parser gets no second round).
-_NEVER_ANSWERED = frozenset({Reason.LOOP, Reason.OVER_BUDGET})
+_NEVER_ANSWERED = frozenset({Reason.LOOP, Reason.OVER_BUDGET, Reason.WORKER_FAILED})
 
 
 def may_answer(refusal: Refused) -> bool:
@@ -48,11 +57,12 @@ def may_answer(refusal: Refused) -> bool:
 
 
 def answer_decision(
-    refusal: Refused, *, sent_to_address: int, sent_in_total: int, limits: AnswerLimits
+    *, answerable: bool, sent_to_address: int, sent_in_total: int, limits: AnswerLimits
 ) -> AnswerDecision:
-    """Send or not, given how many answers already went to this address within
-    ``limits.per_address_window`` and to anyone within ``limits.total_window``."""
-    if not may_answer(refusal):
+    """Send or not, given whether the mail may be answered at all and how many answers already
+    went to this address within ``limits.per_address_window`` and to anyone within
+    ``limits.total_window``."""
+    if not answerable:
         return AnswerDecision.NOT_ANSWERED
     if sent_to_address >= limits.per_address:
         return AnswerDecision.ADDRESS_LIMIT
@@ -61,99 +71,108 @@ def answer_decision(
     return AnswerDecision.SEND
 
 
-SUBJECT = {"fr": "Message non transmis à SPICO", "en": "Message not passed on to SPICO"}
-PARTLY_SUBJECT = {
-    "fr": "Message transmis en partie à SPICO",
-    "en": "Message partly passed on to SPICO",
-}
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an answer says: its subject and text (the bridge's words only)."""
 
-_WHY = {
-    "fr": {
-        Reason.NO_TOKEN: "il ne répond à aucun message de SPICO : répondez au message reçu",
-        Reason.FORGED_TOKEN: "le lien de réponse est invalide : répondez au message reçu",
-        Reason.EXPIRED_TOKEN: "le lien de réponse a expiré : répondez depuis SPICO",
-        Reason.NOT_TOKEN_HOLDER: "il répond avec le lien de réponse d'un autre participant : "
-        "répondez au message que vous avez reçu vous-même",
-        Reason.MEMBER_REMOVED: "vous ne participez plus à cette conversation",
-        Reason.EMPTY: "il ne contient aucun texte",
-        Reason.TOO_MANY_CONTAINERS: "sa structure est trop complexe",
-        Reason.TOO_MANY_PARTS: "il contient trop de parties",
-        Reason.TOO_DEEP: "sa structure est trop complexe",
-        Reason.TOO_MANY_ATTACHMENTS: "il contient trop de pièces jointes",
-        Reason.TEXT_TOO_LARGE: "son texte est trop long",
-        Reason.HTML_TOO_LARGE: "sa mise en forme est trop volumineuse : envoyez-le en texte brut",
-        Reason.HTML_TOO_COMPLEX: "sa mise en forme est trop complexe : envoyez-le en texte brut",
-        Reason.UNREADABLE: "il n'a pas pu être lu",
-    },
-    "en": {
-        Reason.NO_TOKEN: "it does not answer a SPICO mail: reply to the mail you received",
-        Reason.FORGED_TOKEN: "the reply link is invalid: reply to the mail you received",
-        Reason.EXPIRED_TOKEN: "the reply link has expired: answer from SPICO",
-        Reason.NOT_TOKEN_HOLDER: "it answers with another member's reply link: reply to the "
-        "mail you received yourself",
-        Reason.MEMBER_REMOVED: "you are no longer a member of this conversation",
-        Reason.EMPTY: "it contains no text",
-        Reason.TOO_MANY_CONTAINERS: "its structure is too complex",
-        Reason.TOO_MANY_PARTS: "it has too many parts",
-        Reason.TOO_DEEP: "its structure is too complex",
-        Reason.TOO_MANY_ATTACHMENTS: "it has too many attachments",
-        Reason.TEXT_TOO_LARGE: "its text is too long",
-        Reason.HTML_TOO_LARGE: "its formatting is too large: send it as plain text",
-        Reason.HTML_TOO_COMPLEX: "its formatting is too complex: send it as plain text",
-        Reason.UNREADABLE: "it could not be read",
-    },
-}
-_GENERIC = {"fr": "il n'a pas pu être accepté", "en": "it could not be accepted"}
-_BODY = {
-    "fr": "Bonjour,\n\nVotre message reçu le {when} n'a pas été transmis à SPICO : {why}.\n\n"
-    "-- \nSPICO (message automatique)\n",
-    "en": "Hello,\n\nYour mail received on {when} was not passed on to SPICO: {why}.\n\n"
-    "-- \nSPICO (automatic message)\n",
-}
-_DROPPED = {
-    "fr": "Bonjour,\n\nVotre message reçu le {when} a été transmis à SPICO, mais {what}.\n\n"
-    "-- \nSPICO (message automatique)\n",
-    "en": "Hello,\n\nYour mail received on {when} was passed on to SPICO, but {what}.\n\n"
-    "-- \nSPICO (automatic message)\n",
-}
-_DROPPED_WHAT = {
-    "fr": {
-        "text": "son texte était trop long : la fin n'a pas été transmise",
-        "attachments": "des pièces jointes trop volumineuses n'ont pas été transmises",
-        "parts": "une partie illisible n'a pas été transmise",
-    },
-    "en": {
-        "text": "its text was too long: the end was not passed on",
-        "attachments": "attachments over the size limit were not passed on",
-        "parts": "an unreadable part was not passed on",
-    },
-}
+    subject: str
+    text: str
 
 
-def refusal_text(reason: Reason, language: str, received: str) -> tuple[str, str]:
-    """(subject, body) of the answer to a refusal: the bridge's words and the date the mail
-    was received (``received``, formatted by the caller), nothing the sender wrote."""
-    lang = "en" if language == "en" else "fr"
-    why = _WHY[lang].get(reason, _GENERIC[lang])
-    return SUBJECT[lang], _BODY[lang].format(when=received, why=why)
+def _letter(language: str, *paragraphs: str) -> str:
+    lines = [texts.text(language, "hello"), "", *paragraphs]
+    return "\n".join([*lines, "", "-- ", texts.text(language, "answer_signature"), ""])
 
 
-def dropped_text(what: str, language: str, received: str) -> tuple[str, str]:
-    """(subject, body) telling the author that part of an accepted mail was left out;
-    ``what`` is ``text``, ``attachments`` or ``parts``."""
-    lang = "en" if language == "en" else "fr"
-    return PARTLY_SUBJECT[lang], _DROPPED[lang].format(
-        when=received, what=_DROPPED_WHAT[lang][what]
+def refusal_answer(reason: Reason, language: str, received: datetime) -> Answer:
+    """Why a reply was not passed on, and what to do."""
+    why = texts.find(language, f"refusal_reason_{reason.value}") or texts.text(
+        language, "refusal_reason_other"
     )
+    body = texts.text(language, "refused_body", received=received, why=why)
+    return Answer(texts.text(language, "refused_subject"), _letter(language, body))
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What of an accepted mail was left out (``bridge.mail.body.Body``)."""
+
+    text: bool = False
+    attachments: int = 0
+    unreadable_parts: int = 0
+
+    def __bool__(self) -> bool:
+        return self.text or bool(self.attachments) or bool(self.unreadable_parts)
+
+
+def dropped_answer(
+    dropped: Dropped, language: str, received: datetime, max_attachment_bytes: int
+) -> Answer:
+    """Tells the author that part of an accepted mail was left out (never cut silently)."""
+    lines = [texts.text(language, "partly_body", received=received)]
+    if dropped.text:
+        lines.append(texts.text(language, "partly_text"))
+    if dropped.attachments:
+        megabytes = f"{max_attachment_bytes / 1024 / 1024:.0f}"
+        lines.append(
+            texts.text(
+                language, "partly_attachments", count=dropped.attachments, megabytes=megabytes
+            )
+        )
+    if dropped.unreadable_parts:
+        lines.append(texts.text(language, "partly_parts", count=dropped.unreadable_parts))
+    lines += ["", texts.text(language, "partly_howto")]
+    return Answer(texts.text(language, "partly_subject"), _letter(language, "\n".join(lines)))
+
+
+def new_conversation_answer(
+    *,
+    reason: str,
+    language: str,
+    received: datetime,
+    bridge_address: str,
+    address_problems: Sequence[str] = (),
+    spico_code: str | None = None,
+    max_members: int = 30,
+) -> Answer:
+    """Why a new-conversation mail started nothing, and how to write one. The addresses at
+    fault are counted by kind, never repeated; SPICO's code is explained, its own sentence
+    (which may quote the request) is not."""
+    sentence = texts.find(language, f"newconv_reason_{reason}", max_members=max_members)
+    sentence = sentence or texts.text(language, "refusal_reason_other")
+    if reason == "spico_refused" and spico_code:
+        explanation = texts.find(language, f"spico_code_{spico_code}")
+        if explanation:
+            sentence = texts.text(
+                language, "reason_explained", reason=sentence, explanation=explanation
+            )
+    paragraphs = [texts.text(language, "newconv_refused", received=received, reason=sentence)]
+    if address_problems:
+        counts = Counter(address_problems)
+        lines = [texts.text(language, "addresses_title")]
+        lines += [
+            texts.text(
+                language,
+                "address_count",
+                count=count,
+                problem=texts.find(language, f"address_{why}") or why,
+            )
+            for why, count in counts.items()
+        ]
+        paragraphs += ["", "\n".join(lines)]
+    paragraphs += ["", texts.text(language, "newconv_howto", address=bridge_address)]
+    return Answer(texts.text(language, "newconv_refused_title"), _letter(language, *paragraphs))
 
 
 __all__ = [
-    "PARTLY_SUBJECT",
-    "SUBJECT",
+    "ANSWER_ACTION",
+    "Answer",
     "AnswerDecision",
     "AnswerLimits",
+    "Dropped",
     "answer_decision",
-    "dropped_text",
+    "dropped_answer",
     "may_answer",
-    "refusal_text",
+    "new_conversation_answer",
+    "refusal_answer",
 ]

@@ -280,139 +280,30 @@ def compose_notification(
     return mail
 
 
-def compose_refusal(
+def compose_answer(
     *,
     key: bytes,
     sender: Sender,
     recipient: str,
-    original_id: str,
-    original_subject: str,
-    reason: str,
+    kind: str,
+    source: str,
+    subject: str,
+    text: str,
     now: datetime,
 ) -> EmailMessage:
-    """The one polite answer to a refused mail (automatic: never answered in turn)."""
+    """An automatic answer (``bridge.mail.answers``): the bridge's words only, never threaded
+    to the sender's mail nor repeating its subject. The Message-ID is derived from ``kind``,
+    ``source`` (what it answers) and the recipient: the same answer is the same mail."""
     mail = EmailMessage()
     mail["From"] = Address(sender.display_name, addr_spec=sender.address)
     mail["To"] = recipient
-    subject = " ".join(original_subject.split())[:150]
-    title = f"{texts.text('fr', 'refusal_title')} / {texts.text('en', 'refusal_title')}"
-    mail["Subject"] = f"{title}: {subject}"
-    mail["Date"] = format_datetime(now.astimezone(UTC))
-    mail["Message-ID"] = message_id(key, sender.domain, "refusal", original_id, recipient)
-    if original_id:
-        mail["In-Reply-To"] = original_id
-        mail["References"] = original_id
-    mail["Auto-Submitted"] = "auto-replied"
-    mail["X-Auto-Response-Suppress"] = "All"
-    if sender.mss_nil:
-        mail["X-MSS-NIL"] = sender.mss_nil
-    # The sender's language is unknown: French, then English.
-    french, english = (
-        texts.text(
-            lang, "refusal_body", reason=texts.find(lang, f"refusal_reason_{reason}") or reason
-        )
-        for lang in ("fr", "en")
-    )
-    mail.set_content(
-        f"{texts.text('fr', 'hello')}\n\n{french}\n\n{english}\n\n-- \nSPICO\n", charset="utf-8"
-    )
-    return mail
-
-
-# --- starting a conversation by mail (bridge/mail/newconv.py) ---------------------------------
-
-
-def new_conversation_refusal_text(
-    *,
-    reason: str,
-    language: str,
-    bridge_address: str,
-    addresses: Sequence[tuple[str, str]] = (),
-    code: str | None = None,
-    spico_message: str | None = None,
-    max_members: int = 30,
-) -> str:
-    """The answer's text: why no conversation was created, which addresses, how to fix it."""
-    sentence = texts.find(language, f"newconv_reason_{reason}", max_members=max_members) or reason
-    if reason == "spico_refused" and code:
-        explanation = texts.find(language, f"spico_code_{code}")
-        if explanation:
-            sentence = texts.text(
-                language, "reason_explained", reason=sentence, explanation=explanation
-            )
-        if spico_message:
-            sentence = texts.text(language, "reason_quoted", reason=sentence, quote=spico_message)
-    lines = [
-        texts.text(language, "hello"),
-        "",
-        texts.text(language, "newconv_refused", reason=sentence),
-    ]
-    if addresses:
-        lines += ["", texts.text(language, "addresses_title")]
-        lines += [
-            texts.text(
-                language,
-                "address_line",
-                address=address,
-                problem=texts.find(language, f"address_{why}") or why,
-            )
-            for address, why in addresses
-        ]
-    lines += [
-        "",
-        texts.text(language, "newconv_howto", address=bridge_address),
-        "",
-        "-- ",
-        "SPICO",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _answer_base(
-    *, key: bytes, sender: Sender, recipient: str, kind: str, source: str, now: datetime
-) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
-    mail["To"] = recipient
+    mail["Subject"] = subject
     mail["Date"] = format_datetime(now.astimezone(UTC))
     mail["Message-ID"] = message_id(key, sender.domain, kind, source, recipient)
     mail["Auto-Submitted"] = "auto-replied"
     mail["X-Auto-Response-Suppress"] = "All"
     if sender.mss_nil:
         mail["X-MSS-NIL"] = sender.mss_nil
-    return mail
-
-
-def compose_new_conversation_refusal(
-    *,
-    key: bytes,
-    sender: Sender,
-    recipient: str,
-    original_id: str,
-    original_subject: str,
-    text: str,
-    language: str,
-    now: datetime,
-) -> EmailMessage:
-    """The answer to a new-conversation mail that started nothing (automatic mail)."""
-    mail = _answer_base(
-        key=key,
-        sender=sender,
-        recipient=recipient,
-        kind="newconv-refusal",
-        source=original_id,
-        now=now,
-    )
-    subject = " ".join(original_subject.split())[:150]
-    mail["Subject"] = (
-        texts.text(language, "newconv_refused_subject", subject=subject)
-        if subject
-        else texts.text(language, "newconv_refused_title")
-    )
-    if original_id:
-        mail["In-Reply-To"] = original_id
-        mail["References"] = original_id
     mail.set_content(text, charset="utf-8")
     return mail
 

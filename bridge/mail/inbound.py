@@ -1,15 +1,14 @@
-"""Reply by mail: the bridge's mailbox read over IMAP (IDLE, polling as fallback).
+"""The bridge's mailbox read over IMAP: the inbox's transport (its ``Email::Processor``).
 
-Each mail is handled once, in UID order, and only then is the cursor ``mail:imap:<mailbox>`` =
-``UIDVALIDITY:UID`` advanced; a crash in between replays the mail, which is harmless: the SPICO
-post is idempotent (its key is the mail's Message-ID) and mails are deduped by Message-ID. A
-mail the bridge could not pass on because SPICO or the store is unavailable stops the batch:
-it is offered again later, never skipped. Processed mail is flagged (``\\Seen`` and
-``$SpicoBridged``) or moved, per config.
-
-A new mail (no reply token, no reference to a bridge mail) naming the bridge's own address
-starts a SPICO conversation through the composer protocol, or is answered with why not
-(``bridge/mail/newconv.py`` decides, ``MailInbox._new_conversation`` does the I/O).
+Cursor, IDLE (polling as fallback), flags, reconnect, STARTTLS; each mail goes to the trust
+pipeline (``bridge.mail.receiver``), which records how it ended. Each mail is handled once, in
+UID order, and only then is the cursor ``mail:imap:<mailbox>`` = ``UIDVALIDITY:UID`` advanced;
+a crash in between replays the mail, which is harmless: the SPICO post is idempotent (its key is
+the mail's Message-ID) and mails are deduped by Message-ID. A mail the bridge could not pass on
+because SPICO or the store is unavailable stops the batch: it is offered again later, never
+skipped. Processed mail is flagged (``\\Seen`` and ``$SpicoBridged``) or moved, per config; a
+mail set aside (over the parsing budget, or failing again and again: a poison mail) is kept
+like the others and also gets ``$SpicoSetAside``, so that an administrator finds it.
 
 aioimaplib 2.0 has no STARTTLS (MSSanté operators use it on 143): ``open_imap`` sends the
 command through the library's protocol and upgrades the transport with ``loop.start_tls``.
@@ -19,50 +18,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 
 import aioimaplib
 import aiosmtplib
 from imapclient import imap_utf7
 
 from bridge.config import ImapConfig
-from bridge.core.composer import (
-    ComposerError,
-    ComposerRefusal,
-    ConversationRef,
-    DirectoryEntry,
-    PatientEntry,
-    SpicoComposer,
-)
-from bridge.core.delivery import (
-    BRIDGE_WORLD,
-    FAILURE_NOTICE_PREFIX,
-    POISON_ATTEMPTS,
-    InboundMessage,
-    InboundPoster,
-    PoisonGuard,
-    is_outage,
-)
+from bridge.core.delivery import POISON_ATTEMPTS, InboundPoster, PoisonGuard, is_outage
 from bridge.core.errors import ServiceUnavailable
-from bridge.core.model import Participant, World
-from bridge.mail import compose, newconv, parse, tokens
+from bridge.core.model import Participant
+from bridge.mail.budget import ParseWorker
 from bridge.mail.outbound import MailSink, tls_context
+from bridge.mail.outcome import Handled, Outcome
+from bridge.mail.receiver import Receiver
 from bridge.mail.settings import MailSettings
-from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
 
 PROCESSED_KEYWORD = "$SpicoBridged"
-REFUSAL_REPLY_INTERVAL = timedelta(hours=24)
-#: Answers to new-conversation mails: a professional fixing an address and sending again gets
-#: each answer, a runaway sender at most this many an hour.
-NEWCONV_ANSWERS_PER_HOUR = 10
+#: Also on a mail set aside (kept, not read): what an administrator searches for.
+SET_ASIDE_KEYWORD = "$SpicoSetAside"
 RECONNECT_MAX_SECONDS = 10.0
 #: IDLE is renewed this often (RFC 2177: servers may drop it after 30 min).
 IDLE_RENEW_SECONDS = 25 * 60
@@ -138,7 +118,7 @@ def imap_mailbox_name(name: str) -> str:
 
 
 class MailInbox:
-    """Reads the bridge's mailbox and hands each mail to SPICO (or answers/records it)."""
+    """Reads the bridge's mailbox and hands each mail to the trust pipeline."""
 
     def __init__(
         self,
@@ -151,9 +131,9 @@ class MailInbox:
         self._settings = settings
         self._imap = settings.imap
         self._store = store
-        self._post = post
-        self._configured = configured
-        self._sink = sink
+        #: One parsing worker process per inbox (started on the first mail, closed at stop).
+        self._worker = ParseWorker()
+        self._receiver = Receiver(settings, store, post, configured, sink, self._worker)
         self._cursor = f"mail:imap:{self._imap.mailbox}"
         self._lost = asyncio.Event()
         self._poison = PoisonGuard()
@@ -164,6 +144,7 @@ class MailInbox:
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._worker.start()  # now: the first mail does not wait for its imports
         delay = 1.0
         while not stop.is_set():
             client = None
@@ -275,13 +256,14 @@ class MailInbox:
             if raw is None:
                 raise ImapUnavailable("FETCH gave no message")
             try:
-                await self.handle(raw)
+                outcome = await self.handle(raw)
             except Exception as error:
                 key = f"{uidvalidity}:{uid}"
                 if is_outage(error, TRANSPORT_ERRORS) or not self._poison.failed(key):
                     raise  # offered again (a server is down, or one more try)
                 await self._set_aside(uid, error)
-            await self._mark_processed(client, uid)
+                outcome = Outcome(Handled.SET_ASIDE, "internal_error")
+            await self._mark_processed(client, uid, set_aside=outcome.handled is Handled.SET_ASIDE)
             async with self._store.transaction() as session:
                 await repo.set_cursor(session, self._cursor, f"{uidvalidity}:{uid}")
             handled += 1
@@ -297,18 +279,15 @@ class MailInbox:
             POISON_ATTEMPTS,
             type(error).__name__,
         )
-        async with self._store.transaction() as session:
-            await repo.add_audit(
-                session,
-                world=World.MAIL.value,
-                action="mail.in",
-                outcome="refused",
-                destination="spico",
-                detail=f"internal_error:{type(error).__name__}",
-            )
+        await self._receiver.audit_unread(f"internal_error:{type(error).__name__}")
 
-    async def _mark_processed(self, client: aioimaplib.IMAP4, uid: int) -> None:
-        """Move the mail (when configured and the server can), else flag it."""
+    async def _mark_processed(
+        self, client: aioimaplib.IMAP4, uid: int, *, set_aside: bool = False
+    ) -> None:
+        """Move the mail (when configured and the server can), else flag it; a mail set aside
+        gets its keyword first (it moves with the mail)."""
+        if set_aside:
+            await client.uid("store", str(uid), "+FLAGS", f"({SET_ASIDE_KEYWORD})")
         folder = self._imap.processed_folder
         if self._imap.processed == "move" and folder and client.has_capability("MOVE"):
             quoted = imap_mailbox_name(folder)
@@ -322,445 +301,14 @@ class MailInbox:
 
     # --- one mail ----------------------------------------------------------------------------
 
-    async def handle(self, raw: bytes) -> parse.Judgement:
-        """Judge one mail and act on it. Raises only when it must be offered again later."""
-        settings = self._settings
-        facts = parse.read_mail(raw, max_attachment_bytes=settings.max_attachment_bytes)
-        async with self._store.transaction() as session:
-            seen = await mail_repo.get_messages(session, [facts.message_id])
-        previous = seen.get(facts.message_id)
-        if previous is not None and previous.direction == "in" and previous.verdict != "error":
-            return parse.Judgement(parse.Verdict(previous.verdict or "refused"), "duplicate")
-        lookup: parse.Lookup | None = None
-        try:
-            lookup = await self._lookup(facts)
-            judgement = parse.judge(
-                facts,
-                lookup,
-                key=self._sink.key,
-                today=datetime.now(UTC).date(),
-                own_address=settings.address,
-                is_trusted=self._sink.trust.is_trusted,
-                allow_patient_mailboxes=settings.trust.allow_patient_mailboxes,
-            )
-        except Exception as exc:  # one bad mail never stops the reader
-            log.error("IMAP: a mail could not be judged (%s); refused", type(exc).__name__)
-            judgement = parse.Judgement(parse.Verdict.REFUSED, "unreadable")
-        composer = getattr(self._post, "composer", None)
-        if (
-            composer is not None
-            and lookup is not None
-            and judgement.verdict is parse.Verdict.REFUSED
-            and judgement.reason == "no_token"
-            and newconv.is_new_conversation(
-                facts,
-                settings.address,
-                known_references=lookup.messages,
-                matched_thread=judgement.conversation_id is not None,
-            )
-        ):
-            return await self._new_conversation(facts, composer)
-        spico_id = None
-        if judgement.verdict is parse.Verdict.ACCEPTED:
-            assert judgement.conversation_id and judgement.member_id
-            result = await self._post(  # SPICO unavailable: raises, the mail is offered again
-                InboundMessage(
-                    world=World.MAIL,
-                    source_id=facts.message_id,
-                    origin=judgement.member_id,
-                    conversation_id=judgement.conversation_id,
-                    author_id=judgement.member_id,
-                    acting_as=judgement.member_id,
-                    body=judgement.text,
-                    attachments=judgement.attachments,
-                )
-            )
-            if result.accepted:
-                spico_id = result.spico_message_id
-            else:
-                judgement = parse.Judgement(
-                    parse.Verdict.REFUSED,
-                    "spico_refused",
-                    judgement.conversation_id,
-                    judgement.member_id,
-                )
-        elif judgement.verdict is parse.Verdict.BOUNCE:
-            await self._bounced(facts)
-        await self._record_outcome(
-            facts,
-            judgement,
-            action="mail.in",
-            outcome=judgement.verdict.value,
-            detail=judgement.reason,
-            spico_message_id=spico_id,
-        )
-        if judgement.answer_refusal and not facts.auto_reply and not facts.bounce:
-            await self._answer_refusal(facts, judgement)
-        return judgement
+    async def handle(self, raw: bytes) -> Outcome:
+        """One mail through the trust pipeline. Raises only when it must be offered again
+        later (SPICO or the store unavailable)."""
+        return await self._receiver.receive(raw)
 
-    async def _record_outcome(
-        self,
-        facts: parse.MailFacts,
-        judgement: parse.Judgement,
-        *,
-        action: str,
-        outcome: str,
-        detail: str | None,
-        spico_message_id: str | None = None,
-    ) -> None:
-        """Log (no content), remember the mail as handled and audit it, in one transaction:
-        only then is the IMAP cursor moved past it."""
-        log.info(
-            "mail in: %s %s%s (conversation %s)",
-            action,
-            outcome,
-            f" ({detail})" if detail else "",
-            judgement.conversation_id or "-",
-        )
-        async with self._store.transaction() as session:
-            await mail_repo.record_message(
-                session,
-                facts.message_id,
-                direction="in",
-                conversation_id=judgement.conversation_id,
-                member_id=judgement.member_id,
-                verdict=judgement.verdict.value,
-                spico_message_id=spico_message_id,
-            )
-            await repo.add_audit(
-                session,
-                world=World.MAIL.value,
-                action=action,
-                outcome=outcome,
-                actor_id=judgement.member_id,
-                conversation_id=judgement.conversation_id,
-                destination="spico",
-                detail=detail,
-            )
-
-    # --- a new conversation by mail (bridge/mail/newconv.py) ---------------------------------
-
-    async def _new_conversation(
-        self, facts: parse.MailFacts, composer: SpicoComposer
-    ) -> parse.Judgement:
-        """Start the conversation a new mail asks for, through SPICO, or answer why not.
-
-        All or nothing; SPICO decides what the sender may do (patient access, members). SPICO
-        unavailable (``ComposerUnavailable``) propagates: the mail is offered again later, and
-        the creation's idempotency key (from the Message-ID) makes a second try return the same
-        conversation."""
-        language = self._settings.language
-        if newconv.authentication_failed(facts):
-            # The receiving server says the From domain did not send it: nothing is created
-            # and nobody is answered (the From address may be a victim's).
-            sender, refusal = None, newconv.Refusal("unauthenticated")
-        else:
-            sender = await _lookup_address(composer, facts.from_address)
-            refusal = newconv.sender_problem(sender)
-        request: newconv.Request | None = None
-        if refusal is None:
-            read = newconv.read_request(facts, self._settings.address, language)
-            if isinstance(read, newconv.Refusal):
-                refusal = read
-            else:
-                request = read
-        entries: dict[str, DirectoryEntry | None] = {}
-        members: list[str] = []
-        patient: PatientEntry | None = None
-        created: ConversationRef | None = None
-        if refusal is None and request is not None and sender is not None:
-
-            def trusted(address: str) -> bool:
-                return newconv.trusted_address(
-                    address,
-                    self._sink.trust.is_trusted,
-                    self._settings.trust.allow_patient_mailboxes,
-                )
-
-            for address in request.addresses:
-                if trusted(address):
-                    entries[address] = await _lookup_address(composer, address)
-            members, problems = newconv.resolve_members(
-                request.addresses, entries, sender_id=sender.id, trusted=trusted
-            )
-            if problems:
-                refusal = newconv.Refusal("addresses", tuple(problems))
-            elif not members:
-                refusal = newconv.Refusal("no_members")
-            patient_id: str | None = None
-            if refusal is None and request.patient is not None:
-                if request.patient.kind == "id":
-                    patient_id = request.patient.value
-                else:
-                    try:
-                        files = await composer.patients(sender.id)
-                    except ComposerRefusal:
-                        files = []
-                    patient = newconv.find_patient(files, request.patient.value)
-                    if patient is None:
-                        refusal = newconv.Refusal("patient_not_found")
-                    else:
-                        patient_id = patient.id
-            if refusal is None:
-                try:
-                    created = await composer.create_conversation(
-                        on_behalf_of=sender.id,
-                        acting_as=sender.id,
-                        members=members,
-                        subject=request.subject,
-                        message=request.body,
-                        patient_id=patient_id,
-                        attachments=request.attachments,
-                        idempotency_key=newconv.idempotency_key(facts.message_id),
-                    )
-                except ComposerRefusal as exc:
-                    refusal = newconv.Refusal("spico_refused", code=exc.code, message=exc.message)
-        if created is not None and request is not None and sender is not None:
-            names = {e.id: e.name for e in entries.values() if e is not None}
-            if patient is None and created.patient_id is not None:
-                with contextlib.suppress(ComposerError):  # only for the subject's patient tag
-                    patient = await composer.patient(created.patient_id, on_behalf_of=sender.id)
-            await self._confirm_created(
-                facts, sender.id, created, [names.get(m, m) for m in members], patient
-            )
-        judgement = parse.Judgement(
-            parse.Verdict.CREATED if created is not None else parse.Verdict.REFUSED,
-            None if refusal is None else refusal.reason,
-            created.id if created is not None else None,
-            sender.id if sender is not None else None,
-        )
-        detail = None
-        if refusal is not None:
-            detail = refusal.reason + (f":{refusal.code}" if refusal.code else "")
-        await self._record_outcome(
-            facts,
-            judgement,
-            action="mail.new_conversation",
-            outcome="created" if created is not None else "refused",
-            detail=detail,
-        )
-        if refusal is not None and refusal.reason != "unauthenticated":
-            await self._answer_new_conversation(facts, refusal, language)
-        return judgement
-
-    async def _confirm_created(
-        self,
-        facts: parse.MailFacts,
-        member: str,
-        created: ConversationRef,
-        member_names: list[str],
-        patient: PatientEntry | None,
-    ) -> None:
-        """Tell the sender the conversation exists, as the root of their thread (their reply
-        token in Reply-To): they go on by mail like any member. Deterministic Message-ID; not
-        sent twice once recorded."""
-        address = facts.from_address
-        if not self._sink.allowed(address):
-            return
-        now = datetime.now(UTC)
-        key, sender = self._sink.key, self._sink.sender
-        mid = compose.message_id(key, sender.domain, "created", created.id, member)
-        async with self._store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
-                return
-            if await mail_repo.get_thread(session, created.id, member) is not None:
-                return  # the member's thread already started (a message was faster)
-        token = self._sink.token_for(created.id, member, now)
-        answer = compose.compose_new_conversation_created(
-            key=key,
-            sender=sender,
-            recipient=address,
-            member_id=member,
-            conversation_id=created.id,
-            subject=created.subject,
-            patient=(
-                {
-                    "id": patient.id,
-                    "first_name": patient.first_name,
-                    "last_name": patient.last_name,
-                    "birth_date": patient.birth_date,
-                }
-                if patient is not None
-                else None
-            ),
-            patient_linked=created.patient_id is not None,
-            members=member_names,
-            original_id=facts.message_id,
-            token=token,
-            patient_policy=self._settings.patient_tag,
-            language=self._settings.language,
-            now=now,
-        )
-        try:
-            await self._sink.send_raw(answer, address)
-        except Exception as exc:  # the conversation exists; the next message starts the thread
-            log.warning("new conversation: confirmation not sent (%s)", type(exc).__name__)
-            return
-        decoded = tokens.decode(token)
-        async with self._store.transaction() as session:
-            await mail_repo.record_message(
-                session, mid, direction="out", conversation_id=created.id, member_id=member
-            )
-            await mail_repo.save_thread(
-                session, mail_repo.ThreadRow(created.id, member, address, mid, mid)
-            )
-            if decoded is not None:
-                await mail_repo.record_handle(session, decoded.handle, created.id, member)
-
-    async def _answer_new_conversation(
-        self, facts: parse.MailFacts, refusal: newconv.Refusal, language: str
-    ) -> None:
-        """Why no conversation was created: only inside the trust space, never to automatic
-        mail, at most ``NEWCONV_ANSWERS_PER_HOUR`` an hour per address (audited)."""
-        address = facts.from_address
-        if not address or not self._sink.allowed(address) or facts.auto_reply or facts.bounce:
-            return
-        now = datetime.now(UTC)
-        async with self._store.transaction() as session:
-            sent = await mail_repo.count_answers(session, address, now - timedelta(hours=1))
-            if sent >= NEWCONV_ANSWERS_PER_HOUR:
-                log.info("new conversation: answer withheld (rate limit)")
-                return
-            await repo.add_audit(
-                session,
-                world=World.MAIL.value,
-                action="mail.answer",
-                outcome="sent",
-                destination=address.lower(),
-                detail=refusal.reason,
-            )
-        text = compose.new_conversation_refusal_text(
-            reason=refusal.reason,
-            language=language,
-            bridge_address=self._settings.address,
-            addresses=[(p.address, p.why) for p in refusal.addresses],
-            code=refusal.code,
-            spico_message=refusal.message,
-            max_members=newconv.MAX_MEMBERS,
-        )
-        answer = compose.compose_new_conversation_refusal(
-            key=self._sink.key,
-            sender=self._sink.sender,
-            recipient=address,
-            original_id=facts.message_id,
-            original_subject=facts.subject,
-            text=text,
-            language=language,
-            now=now,
-        )
-        try:
-            await self._sink.send_raw(answer, address)
-        except Exception as exc:
-            log.warning("new conversation: answer not sent (%s)", type(exc).__name__)
-
-    async def _bounced(self, facts: parse.MailFacts) -> None:
-        """Mark the addresses failing and, when the returned mail is ours, queue a notice for
-        its conversation (posted by the hub's notice poster, once: keyed by the Message-ID)."""
-        async with self._store.transaction() as session:
-            for address in facts.bounced_recipients:
-                await mail_repo.mark_failing(session, address)
-            original = facts.bounced_message_id
-            sent = (await mail_repo.get_messages(session, [original])).get(original or "")
-            if sent is None or sent.direction != "out" or not sent.conversation_id:
-                return
-            digest = hashlib.sha256((original or "").encode()).hexdigest()[:32]
-            await repo.record_inbound(
-                session,
-                idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
-                world=BRIDGE_WORLD,
-                origin=f"{World.MAIL.value}:{sent.member_id}",
-                conversation_id=sent.conversation_id,
-                author_id=BRIDGE_WORLD,
-            )
-
-    async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:
-        own = self._settings.address
-        async with self._store.transaction() as session:
-            rows = await mail_repo.get_messages(session, facts.references)
-            messages = {
-                mid: (row.conversation_id, row.member_id)
-                for mid, row in rows.items()
-                if row.direction == "out" and row.conversation_id and row.member_id
-            }
-            handles = await mail_repo.resolve_handles(session, parse.candidate_handles(facts, own))
-            subjects: dict[str, tuple[str, str]] = {}
-            for thread in await mail_repo.threads_by_address(session, facts.from_address):
-                snapshot = await repo.get_conversation(session, thread.conversation_id)
-                if snapshot is not None:
-                    subjects[parse.normalise_subject(snapshot.subject)] = (
-                        thread.conversation_id,
-                        thread.member_id,
-                    )
-                    # Subjects as mailed carry the prefix and patient tag: match those too.
-                    mailed = compose.subject_line(
-                        snapshot.subject,
-                        snapshot.patient,
-                        self._settings.patient_tag,
-                    )
-                    subjects[parse.normalise_subject(mailed)] = (
-                        thread.conversation_id,
-                        thread.member_id,
-                    )
-            conversations = {c for c, _ in (*messages.values(), *handles.values())}
-            conversations |= {c for c, _ in subjects.values()}
-            members: dict[str, dict[str, str]] = {}
-            for conversation_id in conversations:
-                snapshot = await repo.get_conversation(session, conversation_id)
-                if snapshot is None:
-                    continue
-                people = await repo.get_professionals(session, snapshot.members)
-                addresses: dict[str, str] = {}
-                for member in snapshot.members:
-                    configured = self._configured.get(member)
-                    known = people.get(member)
-                    for address in (
-                        configured.mail if configured else None,
-                        known.mssante_address if known else None,
-                    ):
-                        if address:
-                            addresses.setdefault(address.lower(), member)
-                for thread in await mail_repo.threads_of(session, [conversation_id]):
-                    if thread.member_id in snapshot.members:
-                        addresses.setdefault(thread.address.lower(), thread.member_id)
-                members[conversation_id] = addresses
-        return parse.Lookup(messages, handles, subjects, members)
-
-    async def _answer_refusal(self, facts: parse.MailFacts, judgement: parse.Judgement) -> None:
-        """One polite answer per address and day, only inside the trust space."""
-        address = facts.from_address
-        if not address or not self._sink.allowed(address):
-            return
-        now = datetime.now(UTC)
-        async with self._store.transaction() as session:
-            known = await mail_repo.get_address(session, address)
-            if (
-                known is not None
-                and known.last_refusal_reply_at is not None
-                and now - known.last_refusal_reply_at < REFUSAL_REPLY_INTERVAL
-            ):
-                return
-            await mail_repo.mark_refusal_replied(session, address, now)
-        answer = compose.compose_refusal(
-            key=self._sink.key,
-            sender=self._sink.sender,
-            recipient=address,
-            original_id=facts.message_id,
-            original_subject=facts.subject,
-            reason=judgement.reason or "refused",
-            now=now,
-        )
-        try:
-            await self._sink.send_raw(answer, address)
-        except Exception as exc:
-            log.warning("refusal answer not sent (%s)", type(exc).__name__)
-
-
-async def _lookup_address(composer: SpicoComposer, address: str) -> DirectoryEntry | None:
-    """The directory entry of an address; None when SPICO has none or refuses the address."""
-    try:
-        return await composer.lookup_address(address)
-    except ComposerRefusal:
-        return None
+    async def close(self) -> None:
+        """Stop the parsing worker."""
+        await self._worker.close()
 
 
 def _short(exc: BaseException) -> str:

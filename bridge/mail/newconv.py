@@ -1,15 +1,17 @@
-"""Starting a SPICO conversation by mail (pure): recognise the mail, read what it asks.
+"""Starting a SPICO conversation by mail (pure): read what a new mail asks.
 
 A professional writes a *new* mail (not a reply) to the bridge's own address: the subject
 becomes the conversation's subject, every other To/Cc address a member (found in the SPICO
 directory by MSSanté address), the new text the first message, and an optional line
 ``Patient : <patient id or INS>`` links the patient. It is all or nothing: one address that
 cannot be a member, a missing subject, a patient that cannot be found, and no conversation is
-created; the sender gets an answer naming what to fix.
+created; the sender gets an answer saying what to fix (``bridge.mail.answers``).
 
-Everything here is plain data in, plain data out; ``bridge.mail.inbound`` does the lookups
-(through the ``SpicoComposer``) and SPICO itself decides what it allows (delegations, patient
-access): nothing here lets through what SPICO would refuse.
+Which mails ask for a new conversation is decided with the other trust checks
+(``bridge.mail.threads.is_new_conversation``). Everything here is plain data in, plain data
+out; ``bridge.mail.starting`` does the lookups (through the ``SpicoComposer``) and SPICO itself
+decides what it allows (delegations, patient access): nothing here lets through what SPICO
+would refuse.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Literal
 from bridge.core.composer import DirectoryEntry, PatientEntry
 from bridge.core.delivery import Attachment
 from bridge.core.identifiers import IdentifierError, parse_ins
-from bridge.mail import parse, texts
-from bridge.mail.compose import TOKEN_REF_PREFIX
+from bridge.mail import texts
+from bridge.mail.assess import PATIENT_DOMAIN
+from bridge.mail.body import Body
+from bridge.mail.threads import member_addresses
 
 #: SPICO's limit on a subject (openapi.yaml ``Subject``).
 MAX_SUBJECT_CHARS = 200
@@ -54,7 +58,7 @@ class AddressProblem:
 class Refusal:
     """Why no conversation was created; ``reason`` picks the answer's sentence.
 
-    Reasons: ``unauthenticated`` (never answered), ``sender_unknown``, ``sender_no_account``,
+    Reasons: ``sender_unknown``, ``sender_no_account``,
     ``no_subject``, ``no_members``, ``too_many_members``, ``empty``, ``addresses`` (see
     ``addresses``), ``several_patients``, ``invalid_ins``, ``patient_not_found``,
     ``spico_refused`` (``code`` and ``message`` are SPICO's).
@@ -75,77 +79,6 @@ class Request:
     addresses: tuple[str, ...]
     patient: PatientRef | None = None
     attachments: tuple[Attachment, ...] = field(default=())
-
-
-# --- recognising the mail ----------------------------------------------------------------------
-
-
-def _is_own(address: str, own_address: str) -> bool:
-    return parse._base_address(address) == own_address.lower()
-
-
-def _looks_like_ours(reference: str, own_address: str) -> bool:
-    """A Message-ID the bridge made (``<spico.…@domain>``) or a token reference."""
-    inner = reference.strip("<>").lower()
-    domain = own_address.rpartition("@")[2].lower()
-    return (inner.startswith("spico.") and inner.endswith("@" + domain)) or inner.startswith(
-        TOKEN_REF_PREFIX
-    )
-
-
-def is_new_conversation(
-    facts: parse.MailFacts,
-    own_address: str,
-    *,
-    known_references: Iterable[str] = (),
-    matched_thread: bool = False,
-) -> bool:
-    """Whether a mail asks to start a conversation rather than answer one.
-
-    It must name the bridge's own address (not a ``+token`` sub-address) in To or Cc, carry no
-    reply token anywhere, and not answer a mail of the bridge (no reference to a stored or
-    bridge-made Message-ID). A mail whose subject matches one of the sender's threads and that
-    names nobody else is a reply whose client lost the headers: it stays a refused reply.
-    """
-    own = own_address.lower()
-    if not own or own not in facts.addressed:
-        return False
-    if parse.sub_address_tokens(facts, own) or parse.reference_tokens(facts):
-        return False
-    known = set(known_references)
-    if any(ref in known or _looks_like_ours(ref, own) for ref in facts.references):
-        return False
-    return not (matched_thread and not member_addresses(facts, own))
-
-
-def member_addresses(facts: parse.MailFacts, own_address: str) -> list[str]:
-    """Every To/Cc address but the bridge's own (any sub-address) and the sender's, in order."""
-    sender = facts.from_address.lower()
-    return [
-        address
-        for address in dict.fromkeys(a.lower() for a in facts.addressed)
-        if address != sender and not _is_own(address, own_address)
-    ]
-
-
-_RESULT = re.compile(r"\b(dmarc|dkim|spf)\s*=\s*([a-z]+)", re.I)
-
-
-def authentication_failed(facts: parse.MailFacts) -> bool:
-    """Whether a receiving server says the sender's domain did not send it: ``dmarc=fail``,
-    or both ``spf=fail`` and ``dkim=fail`` (and no ``dkim=pass``) in one
-    ``Authentication-Results``. A forged header saying "fail" only hurts its forger; nothing
-    here trusts a "pass". Without such headers (most MSSanté setups) nothing is concluded."""
-    for header in facts.authentication_results:
-        results: dict[str, set[str]] = {}
-        for method, result in _RESULT.findall(header):
-            results.setdefault(method.lower(), set()).add(result.lower())
-        if "fail" in results.get("dmarc", set()):
-            return True
-        dkim = results.get("dkim", set())
-        if "fail" in results.get("spf", set()) and "fail" in dkim and "pass" not in dkim:
-            return True
-    return False
 
 
 # --- the Patient line --------------------------------------------------------------------------
@@ -207,26 +140,33 @@ def attachments_line(attachments: Sequence[Attachment], language: str) -> str:
 
 
 def read_request(
-    facts: parse.MailFacts, own_address: str, language: str = "fr"
+    *,
+    subject: str,
+    addressed: Sequence[str],
+    author: str,
+    body: Body,
+    own_address: str,
+    language: str = "fr",
 ) -> Request | Refusal:
-    """Subject, first message (quotes and signature stripped, Patient line removed), member
-    addresses and patient of a new-conversation mail, or why it cannot start one."""
-    subject = clean_subject(facts.subject)
-    if not subject:
+    """Subject, first message (the body's new text, Patient line removed), member addresses
+    (To/Cc but the bridge and the author) and patient of a new-conversation mail, or why it
+    cannot start one. ``author`` is the authenticated addr-spec, never a display name."""
+    cleaned = clean_subject(subject)
+    if not cleaned:
         return Refusal("no_subject")
-    addresses = member_addresses(facts, own_address)
+    addresses = member_addresses(addressed, author, own_address)
     if not addresses:
         return Refusal("no_members")
     if len(addresses) > MAX_MEMBERS:
         return Refusal("too_many_members")
-    body, patient, problem = extract_patient(parse.strip_quotes(facts.text))
+    text, patient, problem = extract_patient(body.text)
     if problem is not None:
         return Refusal(problem)
-    if not body:
-        if not facts.attachments:
+    if not text:
+        if not body.attachments:
             return Refusal("empty")
-        body = attachments_line(facts.attachments, language)
-    return Request(subject, body, tuple(addresses), patient, facts.attachments)
+        text = attachments_line(body.attachments, language)
+    return Request(cleaned, text, tuple(addresses), patient, body.attachments)
 
 
 def sender_problem(entry: DirectoryEntry | None) -> Refusal | None:
@@ -243,7 +183,7 @@ def trusted_address(
 ) -> bool:
     """Inside the trust space (patients' own mailboxes only when enabled), as for senders."""
     domain = address.rpartition("@")[2].lower()
-    patient = domain == parse.PATIENT_DOMAIN or domain.endswith("." + parse.PATIENT_DOMAIN)
+    patient = domain == PATIENT_DOMAIN or domain.endswith("." + PATIENT_DOMAIN)
     return is_trusted(address) and not (patient and not allow_patient_mailboxes)
 
 
@@ -296,13 +236,10 @@ __all__ = [
     "Refusal",
     "Request",
     "attachments_line",
-    "authentication_failed",
     "clean_subject",
     "extract_patient",
     "find_patient",
     "idempotency_key",
-    "is_new_conversation",
-    "member_addresses",
     "read_request",
     "resolve_members",
     "sender_problem",

@@ -1,6 +1,7 @@
 """Every text the mail world writes to a professional, in French (the source) and English.
 
-Answers to refused mails, to new-conversation mails, and the lines the code adds to conversation
+Answers to refused mails (never repeating what the sender wrote: ``bridge.mail.answers``), to
+new-conversation mails, and the lines the code adds to conversation
 mails and notifications (``bridge.mail.compose``, ``bridge.mail.newconv``). The notification
 mails themselves are templates (``templates/notification.<fr|en>.txt``, which admins override
 with ``mail.templates_dir``), chosen by the same language selection. To add a text: add a
@@ -36,71 +37,138 @@ _MESSAGES = {
         fr="{author} ({at}) :\n{body}",
         en="{author} ({at}) :\n{body}",
     ),
-    # the answer to a refused reply (both languages in one mail: compose_refusal)
-    "refusal_title": Message(
-        fr="Non distribué",
-        en="Not delivered",
+    # answers to refused mails (bridge.mail.answers): the bridge's words only, never the
+    # sender's (no subject, no address, no text): only when the bridge received the mail
+    "answer_signature": Message(
+        fr="SPICO (message automatique, ne pas répondre)",
+        en="SPICO (automatic message, do not reply)",
     ),
-    "refusal_body": Message(
-        fr="Votre message n'a pas été transmis à la conversation SPICO : {reason}.",
-        en="Your message was not passed on to the SPICO conversation: {reason}.",
+    "refused_subject": Message(
+        fr="Message non transmis à SPICO",
+        en="Message not passed on to SPICO",
+    ),
+    "refused_body": Message(
+        fr="Votre message reçu le {received:%d/%m/%Y à %H:%M} (UTC) n'a pas été transmis à "
+        "SPICO : {why}.",
+        en="Your mail received on {received:%Y-%m-%d at %H:%M} (UTC) was not passed on to "
+        "SPICO: {why}.",
+    ),
+    "refusal_reason_other": Message(
+        fr="il n'a pas pu être accepté",
+        en="it could not be accepted",
     ),
     "refusal_reason_no_token": Message(
-        fr="il ne répond à aucun message de SPICO (répondez au message reçu)",
-        en="it does not answer a SPICO mail (reply to the mail you received)",
+        fr="il ne répond à aucun message de SPICO ; répondez au message reçu de SPICO",
+        en="it does not answer a SPICO mail; reply to the mail you received from SPICO",
     ),
     "refusal_reason_forged_token": Message(
-        fr="le lien de réponse est invalide",
-        en="the reply link is invalid",
+        fr="le lien de réponse est invalide ; répondez au message reçu de SPICO",
+        en="the reply link is invalid; reply to the mail you received from SPICO",
     ),
     "refusal_reason_expired_token": Message(
         fr="le lien de réponse a expiré ; répondez depuis SPICO",
         en="the reply link has expired; answer from SPICO",
     ),
-    "refusal_reason_stranger": Message(
-        fr="votre adresse n'est pas celle d'un participant de la conversation",
-        en="your address is not a member's of the conversation",
+    "refusal_reason_not_token_holder": Message(
+        fr="il utilise le lien de réponse d'un autre participant ; répondez au message que "
+        "vous avez reçu vous-même",
+        en="it uses another member's reply link; reply to the mail you received yourself",
     ),
-    "refusal_reason_untrusted_domain": Message(
-        fr="votre domaine n'appartient pas à l'espace de confiance MSSanté",
-        en="your domain is outside the MSSanté trust space",
+    "refusal_reason_member_removed": Message(
+        fr="vous ne participez plus à cette conversation",
+        en="you are no longer a member of this conversation",
     ),
     "refusal_reason_empty": Message(
         fr="il ne contient aucun texte",
         en="it contains no text",
     ),
+    "refusal_reason_too_many_containers": Message(
+        fr="sa structure est trop complexe",
+        en="its structure is too complex",
+    ),
+    "refusal_reason_too_deep": Message(
+        fr="sa structure est trop complexe",
+        en="its structure is too complex",
+    ),
+    "refusal_reason_too_many_parts": Message(
+        fr="il contient trop de parties",
+        en="it has too many parts",
+    ),
+    "refusal_reason_too_many_attachments": Message(
+        fr="il contient trop de pièces jointes",
+        en="it has too many attachments",
+    ),
+    "refusal_reason_text_too_large": Message(
+        fr="son texte est trop long",
+        en="its text is too long",
+    ),
+    "refusal_reason_html_too_large": Message(
+        fr="sa mise en forme est trop volumineuse ; envoyez-le en texte brut",
+        en="its formatting is too large; send it as plain text",
+    ),
+    "refusal_reason_html_too_complex": Message(
+        fr="sa mise en forme est trop complexe ; envoyez-le en texte brut",
+        en="its formatting is too complex; send it as plain text",
+    ),
+    "refusal_reason_unreadable": Message(
+        fr="il n'a pas pu être lu",
+        en="it could not be read",
+    ),
     "refusal_reason_spico_refused": Message(
         fr="SPICO l'a refusé",
         en="SPICO refused it",
+    ),
+    # an accepted mail of which a part was left out (answers.dropped_text)
+    "partly_subject": Message(
+        fr="Message transmis en partie à SPICO",
+        en="Message partly passed on to SPICO",
+    ),
+    "partly_body": Message(
+        fr="Votre message reçu le {received:%d/%m/%Y à %H:%M} (UTC) a été transmis à SPICO, "
+        "mais pas en entier :",
+        en="Your mail received on {received:%Y-%m-%d at %H:%M} (UTC) was passed on to SPICO, "
+        "but not all of it:",
+    ),
+    "partly_text": Message(
+        fr="- son texte était trop long : la fin n'a pas été transmise ;",
+        en="- its text was too long: the end was not passed on;",
+    ),
+    "partly_attachments": Message(
+        fr="- {count} pièce(s) jointe(s) trop volumineuse(s) n'ont pas été transmises "
+        "(au plus {megabytes} Mo chacune) ;",
+        en="- {count} attachment(s) over the size limit were not passed on (at most "
+        "{megabytes} MB each);",
+    ),
+    "partly_parts": Message(
+        fr="- {count} partie(s) illisible(s) n'ont pas été transmises ;",
+        en="- {count} unreadable part(s) were not passed on;",
+    ),
+    "partly_howto": Message(
+        fr="Ajoutez ce qui manque dans SPICO ou dans une nouvelle réponse.",
+        en="Add what is missing in SPICO or in a new reply.",
     ),
     # the answer to a new-conversation mail that started nothing
     "newconv_refused_title": Message(
         fr="Conversation non créée",
         en="Conversation not started",
     ),
-    "newconv_refused_subject": Message(
-        fr="Conversation non créée : {subject}",
-        en="Conversation not started: {subject}",
-    ),
     "newconv_refused": Message(
-        fr="Votre message n'a pas démarré de conversation SPICO : {reason}.",
-        en="Your mail did not start a SPICO conversation: {reason}.",
+        fr="Votre message reçu le {received:%d/%m/%Y à %H:%M} (UTC) n'a pas démarré de "
+        "conversation SPICO : {reason}.",
+        en="Your mail received on {received:%Y-%m-%d at %H:%M} (UTC) did not start a SPICO "
+        "conversation: {reason}.",
     ),
     "reason_explained": Message(
         fr="{reason} : {explanation}",
         en="{reason}: {explanation}",
     ),
-    "reason_quoted": Message(
-        fr="{reason} (« {quote} »)",
-        en='{reason} ("{quote}")',
-    ),
     "addresses_title": Message(
         fr="Adresses en cause :",
         en="Addresses concerned:",
     ),
-    "address_line": Message(
-        fr="- {address} : {problem}",
-        en="- {address}: {problem}",
+    "address_count": Message(
+        fr="- {count} adresse(s) {problem}",
+        en="- {count} address(es) {problem}",
     ),
     "newconv_howto": Message(
         fr="Aucune conversation n'a été créée et personne n'a reçu votre message. Pour démarrer "
@@ -166,7 +234,7 @@ _MESSAGES = {
     ),
     # why an address cannot be a member (newconv.AddressProblem.why)
     "address_unknown": Message(
-        fr="absente de l'annuaire SPICO (vérifiez l'adresse MSSanté du professionnel)",
+        fr="absente(s) de l'annuaire SPICO (vérifiez l'adresse MSSanté du professionnel)",
         en="not in the SPICO directory (check the professional's MSSanté address)",
     ),
     "address_untrusted": Message(
@@ -174,10 +242,10 @@ _MESSAGES = {
         en="outside the MSSanté trust space",
     ),
     "address_structure": Message(
-        fr="adresse d'une structure : une conversation SPICO réunit des professionnels, écrivez "
-        "à l'adresse personnelle de l'un d'eux",
-        en="a structure's address: a SPICO conversation is between professionals, use the "
-        "personal address of one of them",
+        fr="de structure : une conversation SPICO réunit des professionnels, écrivez à "
+        "l'adresse personnelle de l'un d'eux",
+        en="of a structure: a SPICO conversation is between professionals, use the personal "
+        "address of one of them",
     ),
     # SPICO's refusal codes (openapi.yaml) as a sentence; SPICO's own sentence follows
     "spico_code_no_patient_access": Message(

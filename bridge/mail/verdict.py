@@ -25,6 +25,8 @@ class Reason(StrEnum):
     UNREADABLE = "unreadable"
     #: The parsing worker went over its time budget (``bridge.mail.budget``).
     OVER_BUDGET = "over_budget"
+    #: The parsing worker died on the mail (memory cap) or answered nonsense.
+    WORKER_FAILED = "worker_failed"
     # The author (``bridge.mail.author``).
     NO_FROM = "no_from"
     SEVERAL_FROM = "several_from"
@@ -48,6 +50,8 @@ class Reason(StrEnum):
     MEMBER_REMOVED = "member_removed"
     # What.
     EMPTY = "empty"
+    #: SPICO refused the post (not a member any more, a closed conversation…).
+    SPICO_REFUSED = "spico_refused"
 
 
 #: Refusals decided before the author is known: nobody to answer.

@@ -67,6 +67,7 @@ class MailWorld:
                 await asyncio.wait_for(stop.wait(), DIGEST_POLL_SECONDS)
 
     async def close(self) -> None:
+        await self.inbox.close()
         await self.sink.close()
 
 

@@ -44,6 +44,7 @@ class MessageRow:
     direction: str
     verdict: str | None
     spico_message_id: str | None
+    reason: str | None = None
 
 
 def _thread(row: MailThread) -> ThreadRow:
@@ -103,6 +104,7 @@ async def record_message(
     member_id: str | None = None,
     verdict: str | None = None,
     spico_message_id: str | None = None,
+    reason: str | None = None,
 ) -> bool:
     """Record a mail once; False when its Message-ID was already recorded."""
     statement = (
@@ -113,6 +115,7 @@ async def record_message(
             member_id=member_id,
             direction=direction,
             verdict=verdict,
+            reason=reason,
             spico_message_id=spico_message_id,
             created_at=utcnow(),
         )
@@ -145,6 +148,7 @@ async def get_messages(session: AsyncSession, ids: Iterable[str]) -> dict[str, M
             row.direction,
             row.verdict,
             row.spico_message_id,
+            row.reason,
         )
         for row in rows
     }
@@ -181,14 +185,13 @@ class AddressRow:
     address: str
     failing: bool
     last_bounce_at: datetime | None
-    last_refusal_reply_at: datetime | None
 
 
 async def get_address(session: AsyncSession, address: str) -> AddressRow | None:
     row = await session.get(MailAddress, address.lower())
     if row is None:
         return None
-    return AddressRow(row.address, row.failing, row.last_bounce_at, row.last_refusal_reply_at)
+    return AddressRow(row.address, row.failing, row.last_bounce_at)
 
 
 async def _upsert_address(session: AsyncSession, address: str, **values: Any) -> None:
@@ -207,10 +210,6 @@ async def mark_failing(session: AsyncSession, address: str, failing: bool = True
     if failing:
         values["last_bounce_at"] = utcnow()
     await _upsert_address(session, address, **values)
-
-
-async def mark_refusal_replied(session: AsyncSession, address: str, at: datetime) -> None:
-    await _upsert_address(session, address, last_refusal_reply_at=at)
 
 
 # --- notifications ---------------------------------------------------------------------------
@@ -267,17 +266,16 @@ async def due_digests(session: AsyncSession, sent_before: datetime) -> list[Noti
 
 
 async def count_answers(
-    session: AsyncSession, address: str, since: datetime, action: str = "mail.answer"
+    session: AsyncSession, action: str, since: datetime, address: str | None = None
 ) -> int:
-    """How many automatic answers went to ``address`` since ``since`` (from the audit rows
-    the mail world writes for each answer; no table of its own)."""
-    count = await session.scalar(
+    """How many automatic answers (audit rows ``action``, outcome ``sent``) went out since
+    ``since``, to ``address`` or to anyone (the mail world writes one row per answer; no table
+    of its own)."""
+    query = (
         select(func.count())
         .select_from(AuditEntry)
-        .where(
-            AuditEntry.action == action,
-            AuditEntry.destination == address.lower(),
-            AuditEntry.at >= since,
-        )
+        .where(AuditEntry.action == action, AuditEntry.outcome == "sent", AuditEntry.at >= since)
     )
-    return int(count or 0)
+    if address is not None:
+        query = query.where(AuditEntry.destination == address.lower())
+    return int(await session.scalar(query) or 0)

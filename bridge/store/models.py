@@ -285,19 +285,20 @@ class MailMessage(Base):
     member_id: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(8))  # "in" or "out"
     verdict: Mapped[str | None] = mapped_column(String(32))
+    #: Why an inbound mail ended so (``bridge.mail.verdict.Reason``, ``duplicate``…).
+    reason: Mapped[str | None] = mapped_column(String(40))
     spico_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class MailAddress(Base):
-    """What the bridge learnt about an address: bounces, and when it last answered a refusal."""
+    """What the bridge learnt about an address: bounces."""
 
     __tablename__ = "mail_addresses"
 
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
     failing: Mapped[bool] = mapped_column(default=False)
     last_bounce_at: Mapped[datetime | None]
-    last_refusal_reply_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bridge.mail.answers import (
     AnswerDecision,
     AnswerLimits,
+    Dropped,
     answer_decision,
-    dropped_text,
+    dropped_answer,
     may_answer,
-    refusal_text,
+    new_conversation_answer,
+    refusal_answer,
 )
 from bridge.mail.verdict import Reason, Refused
 
 LIMITS = AnswerLimits(per_address=3, total=10)
 AUTHOR = "anne.martin@sandbox.mssante.fr"
+RECEIVED = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 
 
 def decide(refusal: Refused, to_address: int = 0, total: int = 0) -> AnswerDecision:
-    return answer_decision(refusal, sent_to_address=to_address, sent_in_total=total, limits=LIMITS)
+    return answer_decision(
+        answerable=may_answer(refusal),
+        sent_to_address=to_address,
+        sent_in_total=total,
+        limits=LIMITS,
+    )
 
 
 def test_only_authors_that_passed_the_trust_checks() -> None:
@@ -41,12 +51,49 @@ def test_rate_limits_per_address_and_in_total() -> None:
 @pytest.mark.parametrize("reason", list(Reason))
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_refusal_texts_hold_only_the_bridges_words(reason: Reason, language: str) -> None:
-    subject, body = refusal_text(reason, language, "25/11/2026 10:30")
-    assert "@" not in subject + body and "25/11/2026 10:30" in body
-    assert subject in ("Message non transmis à SPICO", "Message not passed on to SPICO")
+    answer = refusal_answer(reason, language, RECEIVED)
+    assert "@" not in answer.subject + answer.text
+    assert "25/11/2026 à 10:30" in answer.text or "2026-11-25 at 10:30" in answer.text
+    assert answer.subject in ("Message non transmis à SPICO", "Message not passed on to SPICO")
+    assert "{" not in answer.text
+
+
+def test_each_answered_reason_has_its_own_sentence() -> None:
+    generic = refusal_answer(Reason.LOOP, "fr", RECEIVED).text
+    for reason in (Reason.NOT_TOKEN_HOLDER, Reason.MEMBER_REMOVED, Reason.HTML_TOO_COMPLEX):
+        assert refusal_answer(reason, "fr", RECEIVED).text != generic
 
 
 def test_the_author_is_told_what_was_left_out() -> None:
-    for what in ("text", "attachments", "parts"):
-        subject, body = dropped_text(what, "fr", "hier")
-        assert "partie" in subject and "hier" in body
+    answer = dropped_answer(Dropped(True, 2, 1), "fr", RECEIVED, 10 * 1024 * 1024)
+    assert "en partie" in answer.subject
+    assert "trop long" in answer.text and "2 pièce(s) jointe(s)" in answer.text
+    assert "10 Mo" in answer.text and "1 partie(s) illisible(s)" in answer.text
+    english = dropped_answer(Dropped(attachments=1), "en", RECEIVED, 1024 * 1024)
+    assert "1 attachment(s)" in english.text and "too long" not in english.text
+    assert not Dropped() and Dropped(unreadable_parts=1)
+
+
+def test_a_new_conversation_answer_counts_the_addresses_and_never_repeats_them() -> None:
+    answer = new_conversation_answer(
+        reason="addresses",
+        language="fr",
+        received=RECEIVED,
+        bridge_address="bridge@sandbox.mssante.fr",
+        address_problems=["unknown", "structure", "unknown"],
+    )
+    assert answer.subject == "Conversation non créée"
+    assert "- 2 adresse(s) absente(s) de l'annuaire SPICO" in answer.text
+    assert "- 1 adresse(s) de structure" in answer.text
+    assert answer.text.count("@") == 1, "only the bridge's own address, in the how-to"
+
+
+def test_a_spico_refusal_is_explained_without_spicos_own_sentence() -> None:
+    answer = new_conversation_answer(
+        reason="spico_refused",
+        language="en",
+        received=RECEIVED,
+        bridge_address="bridge@sandbox.mssante.fr",
+        spico_code="no_patient_access",
+    )
+    assert "SPICO refused it: you have no access to this patient" in answer.text

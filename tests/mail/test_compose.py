@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.mail import compose, parse, tokens
+from bridge.mail import compose, tokens
+from bridge.mail.answers import may_answer
+from bridge.mail.assess import AssessContext, MailTrustSettings, assess
+from bridge.mail.verdict import Reason, Refused
 
 KEY = b"k" * 48
 SENDER = compose.Sender("bridge@sandbox.mssante.fr", "SPICO", "NIL-42", "https://spico.test")
@@ -148,16 +151,29 @@ def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
 
 def test_our_own_mail_read_back_is_a_loop() -> None:
     _, mail = _compose()
-    facts = parse.read_mail(mail.as_bytes())
-    judgement = parse.judge(
-        facts,
-        parse.Lookup(),
+    settings = MailTrustSettings(SENDER.address)
+    verdict = assess(mail.as_bytes(), AssessContext(settings, KEY, NOW.date(), lambda a: True))
+    assert verdict == Refused(Reason.LOOP, SENDER.address) and not may_answer(verdict)
+
+
+def test_an_answer_carries_the_bridges_words_only_and_is_automatic() -> None:
+    answer = compose.compose_answer(
         key=KEY,
-        today=NOW.date(),
-        own_address=SENDER.address,
-        is_trusted=lambda a: True,
+        sender=SENDER,
+        recipient="anne.martin@sandbox.mssante.fr",
+        kind="refusal",
+        source="<their-mail@client>",
+        subject="Message non transmis à SPICO",
+        text="Bonjour,\n\nNon transmis.\n",
+        now=NOW,
     )
-    assert judgement.reason == "loop" and not judgement.answer_refusal
+    parsed = email.message_from_bytes(answer.as_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == "Message non transmis à SPICO"
+    assert parsed["Auto-Submitted"] == "auto-replied" and parsed["X-MSS-NIL"] == "NIL-42"
+    assert "their-mail" not in answer.as_string(), "not even threaded to the sender's mail"
+    assert parsed["Message-ID"] == compose.message_id(
+        KEY, SENDER.domain, "refusal", "<their-mail@client>", "anne.martin@sandbox.mssante.fr"
+    )
 
 
 def test_a_missing_template_is_a_clear_error(tmp_path, monkeypatch) -> None:

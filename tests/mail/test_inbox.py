@@ -19,7 +19,13 @@ from bridge.config import load_config
 from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
-from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
+from bridge.mail.inbound import (
+    PROCESSED_KEYWORD,
+    SET_ASIDE_KEYWORD,
+    MailInbox,
+    imap_mailbox_name,
+    open_imap,
+)
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mail_repo
@@ -56,10 +62,10 @@ class Inbox:
     first: EmailMessage
 
     async def handle(self, mail: EmailMessage | bytes) -> str:
-        """Read one mail; its verdict and reason, as "verdict/reason"."""
+        """Read one mail; how it ended and why, as "handled/reason"."""
         raw = mail if isinstance(mail, bytes) else mail.as_bytes()
-        judgement = await self.inbox.handle(raw)
-        return f"{judgement.verdict.value}/{judgement.reason}"
+        outcome = await self.inbox.handle(raw)
+        return f"{outcome.handled.value}/{outcome.reason}"
 
     def reply(
         self, body: str, *, sender: str = ANNE_ADDRESS, mid: str | None = None
@@ -88,9 +94,12 @@ def _job(seq: int, body: str) -> DeliveryJob:
 
 
 @pytest.fixture
-async def inbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Inbox]:
+async def inbox(
+    tmp_path: Path, sqlite_store: Store, request: pytest.FixtureRequest
+) -> AsyncIterator[Inbox]:
     participants = [{"spico_id": ANNE, "mail": ANNE_ADDRESS, "delivery": "mail"}]
-    config = mail_config(tmp_path, participants=participants)
+    mail = getattr(request, "param", {})
+    config = mail_config(tmp_path, participants=participants, max_attachment_bytes=1000, **mail)
     smtp, poster = FakeSmtp(), FakePoster()
     sink = mail_sink(config, sqlite_store, smtp, poster.fetch_attachment)
     configured = {ANNE: Participant(ANNE, mail=ANNE_ADDRESS)}
@@ -101,14 +110,11 @@ async def inbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Inbox]:
     await sink.deliver(_job(1, "Premier message"))
     [first] = smtp.to(ANNE_ADDRESS)
     smtp.sent.clear()
-    yield Inbox(
-        mail_inbox(config, sqlite_store, poster, sink, configured),
-        sink,
-        sqlite_store,
-        poster,
-        smtp,
-        first,
-    )
+    inbox = mail_inbox(config, sqlite_store, poster, sink, configured)
+    try:
+        yield Inbox(inbox, sink, sqlite_store, poster, smtp, first)
+    finally:
+        await inbox.close()
 
 
 async def test_a_reply_is_posted_once_as_its_author_without_the_quote(inbox: Inbox) -> None:
@@ -134,6 +140,20 @@ async def test_a_reply_carries_its_files(inbox: Inbox) -> None:
     assert [(a.filename, a.content_type, a.data) for a in posted.attachments] == [
         ("cr.pdf", "application/pdf", b"%PDF-1.4")
     ]
+    assert inbox.smtp.sent == [], "nothing left out: nothing to say"
+
+
+async def test_a_file_left_out_is_told_to_the_author(inbox: Inbox) -> None:
+    reply = inbox.reply("Voici le compte rendu")
+    reply.add_attachment(b"x" * 5000, maintype="application", subtype="pdf", filename="big.pdf")
+    assert await inbox.handle(reply) == "accepted/None"
+    [posted] = inbox.poster.posted
+    assert posted.body == "Voici le compte rendu" and posted.attachments == ()
+    [told] = inbox.smtp.to(ANNE_ADDRESS)
+    assert told["Subject"] == "Message transmis en partie à SPICO"
+    assert told["Auto-Submitted"] == "auto-replied"
+    assert "1 pièce(s) jointe(s) trop volumineuse(s)" in text_of(told)
+    assert ("mail.answer", "sent", "dropped") in await audit_trail(inbox.store)
 
 
 async def test_spico_down_leaves_the_mail_to_be_read_again(inbox: Inbox) -> None:
@@ -147,30 +167,44 @@ async def test_spico_down_leaves_the_mail_to_be_read_again(inbox: Inbox) -> None
     assert [m.body for m in inbox.poster.posted] == ["Pendant la panne"]
 
 
-async def test_a_spico_refusal_is_recorded_and_answered_once(inbox: Inbox) -> None:
-    inbox.poster.refuse("not_a_member", "Not a member.")
-    reply = inbox.reply("Refusé")
-    assert await inbox.handle(reply) == "refused/spico_refused"
-    row = await inbox.recorded(reply["Message-ID"])
-    assert row is not None and row.verdict == "refused"
-    [answer] = inbox.smtp.to(ANNE_ADDRESS)
-    assert answer["Auto-Submitted"] == "auto-replied"
-    assert answer["In-Reply-To"] == reply["Message-ID"]
-
-
-async def test_a_stranger_gets_one_polite_refusal_a_day_and_nothing_is_posted(
+async def test_a_spico_refusal_is_recorded_and_answered_in_the_bridges_words(
     inbox: Inbox,
 ) -> None:
-    for attempt in range(2):
-        assert await inbox.handle(inbox.reply(f"Intrusion {attempt}", sender=STRANGER)) == (
-            "refused/stranger"
-        )
-    [answer] = inbox.smtp.to(STRANGER)
+    inbox.poster.refuse("not_a_member", "Not a member.")
+    reply = inbox.reply("Refusé")
+    reply.replace_header("Subject", "Re: appelez le 06 00 00 00 00")
+    assert await inbox.handle(reply) == "refused/spico_refused"
+    row = await inbox.recorded(reply["Message-ID"])
+    assert row is not None and (row.verdict, row.reason) == ("refused", "spico_refused")
+    [answer] = inbox.smtp.to(ANNE_ADDRESS)
     assert answer["Auto-Submitted"] == "auto-replied"
-    assert "participant" in text_of(answer)
+    assert answer["Subject"] == "Message non transmis à SPICO"
+    raw = answer.as_string()
+    assert "06 00" not in raw and "Refusé" not in raw and reply["Message-ID"] not in raw
+    assert "SPICO l'a refusé" in text_of(answer)
+
+
+async def test_another_members_token_is_refused_and_answers_are_rate_limited(
+    inbox: Inbox,
+) -> None:
+    for attempt in range(5):
+        assert await inbox.handle(inbox.reply(f"Intrusion {attempt}", sender=STRANGER)) == (
+            "refused/not_token_holder"
+        )
+    answers = inbox.smtp.to(STRANGER)
+    assert len(answers) == 3, "three a day to one address (mail.answers.per_address)"
+    assert all("autre participant" in text_of(a) for a in answers)
+    assert all("Intrusion" not in a.as_string() for a in answers)
     assert inbox.poster.attempts == []
-    known = await _address(inbox.store, STRANGER)
-    assert known is not None and known.last_refusal_reply_at is not None
+
+
+@pytest.mark.parametrize("inbox", [{"answers": {"per_address": 5, "total": 2}}], indirect=True)
+async def test_answers_are_rate_limited_in_total(inbox: Inbox) -> None:
+    for number in range(4):
+        sender = f"dr.{number}@sandbox.mssante.fr"
+        await inbox.handle(inbox.reply("Bonjour", sender=sender))
+    assert len(inbox.smtp.sent) == 2
+    assert [a for _, _, a in await audit_trail(inbox.store)].count("not_token_holder") == 6
 
 
 async def test_outside_the_trust_space_or_automatic_mail_is_never_answered(inbox: Inbox) -> None:
@@ -180,31 +214,58 @@ async def test_outside_the_trust_space_or_automatic_mail_is_never_answered(inbox
     automatic = inbox.reply("Je suis absent")
     automatic["Auto-Submitted"] = "auto-replied"
     assert await inbox.handle(automatic) == "auto_reply/auto_reply"
+    forged = inbox.reply("Bonjour")
+    forged.replace_header("From", f'"{ANNE_ADDRESS}" <eve@autre.mssante.fr>')
+    assert await inbox.handle(forged) == "refused/address_in_name"
     assert inbox.smtp.sent == [] and inbox.poster.attempts == []
 
 
-async def test_a_bounce_marks_the_address_and_queues_one_notice(inbox: Inbox) -> None:
-    def dsn(number: int) -> bytes:
-        return (
-            "From: MAILER-DAEMON@sandbox.mssante.fr (Mail Delivery System)\r\n"
-            f"To: {BRIDGE}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            f"Message-ID: <dsn.{number}@sandbox.mssante.fr>\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-            "--b\r\nContent-Type: text/plain\r\n\r\nCould not be delivered.\r\n"
-            "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-            f"Final-Recipient: rfc822; {ANNE_ADDRESS}\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
-            "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-            f"Message-ID: {inbox.first['Message-ID']}\r\n\r\n--b--\r\n"
-        ).encode()
+def _dsn(number: int, recipient: str, original: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@sandbox.mssante.fr (Mail Delivery System)\r\n"
+        f"To: {BRIDGE}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <dsn.{number}@sandbox.mssante.fr>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nCould not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original}\r\n\r\n--b--\r\n"
+    ).encode()
 
-    assert await inbox.handle(dsn(1)) == "bounce/bounce"
-    assert await inbox.handle(dsn(2)) == "bounce/bounce"  # the same mail returned again
+
+async def test_a_bounce_of_our_mail_marks_the_address_and_queues_one_notice(
+    inbox: Inbox,
+) -> None:
+    original = str(inbox.first["Message-ID"])
+    assert await inbox.handle(_dsn(1, ANNE_ADDRESS, original)) == "bounce/counts"
+    assert await inbox.handle(_dsn(2, ANNE_ADDRESS, original)) == "bounce/counts"  # again
     known = await _address(inbox.store, ANNE_ADDRESS)
     assert known is not None and known.failing
     async with inbox.store.transaction() as session:
         [notice] = await repo.pending_inbound(session, world=BRIDGE_WORLD)
     assert (notice.conversation_id, notice.origin) == ("conv_1", f"mail:{ANNE}")
     assert inbox.smtp.sent == [], "a bounce is never answered"
+
+
+async def test_a_forged_bounce_counts_for_nothing(inbox: Inbox) -> None:
+    original = str(inbox.first["Message-ID"])
+    other = "bruno.durand@sandbox.mssante.fr"  # never sent that mail
+    assert await inbox.handle(_dsn(3, other, original)) == "bounce/ignored"
+    unknown = "<spico.00000000000000000000000000000000@sandbox.mssante.fr>"
+    assert await inbox.handle(_dsn(4, ANNE_ADDRESS, unknown)) == "bounce/ignored"
+    assert await _address(inbox.store, other) is None
+    assert await _address(inbox.store, ANNE_ADDRESS) is None
+    async with inbox.store.transaction() as session:
+        assert await repo.pending_inbound(session, world=BRIDGE_WORLD) == []
+
+
+@pytest.mark.parametrize("inbox", [{"limits": {"parse_budget_seconds": 0.001}}], indirect=True)
+async def test_a_mail_over_the_parsing_budget_is_set_aside_unanswered(inbox: Inbox) -> None:
+    reply = inbox.reply("Bonjour")
+    assert await inbox.handle(reply) == "set_aside/over_budget"
+    assert inbox.poster.attempts == [] and inbox.smtp.sent == []
+    assert ("mail.in", "set_aside", "over_budget:read_envelope") in await audit_trail(inbox.store)
 
 
 async def _address(store: Store, address: str) -> mail_repo.AddressRow | None:
@@ -241,7 +302,7 @@ async def inbox_setup(
     mail_server.add_mailboxes({user: PASSWORD})
     (tmp_path / "pw").write_text(PASSWORD)
     (tmp_path / "key").write_text("k" * 40)
-    mode = request.param
+    mode, _, variant = request.param.partition(":")
     transport = {
         "host": "127.0.0.1",
         "username": user,
@@ -252,6 +313,7 @@ async def inbox_setup(
     if mode == "move":
         imap["processed_folder"] = "Traités SPICO"  # non-ASCII: modified UTF-7 on the wire
     url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    limits = {"parse_budget_seconds": 0.001} if variant == "tiny-budget" else {}
     path = bridge_config(
         tmp_path,
         spico_sandbox,
@@ -261,6 +323,8 @@ async def inbox_setup(
             "smtp": {**transport, "port": mail_server.ports.submission},
             "imap": imap,
             "token_key_file": str(tmp_path / "key"),
+            "authentication": {"require": "none"},
+            "limits": limits,
         },
     )
     config = load_config(path)
@@ -272,6 +336,7 @@ async def inbox_setup(
     try:
         yield inbox, store, user, imap
     finally:
+        await inbox.close()
         await sink.close()
         await store.close()
 
@@ -359,5 +424,37 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
         assert cursor == f"{uidvalidity}:2"
         assert "<inbox-72@test>" in seen
         assert "internal_error:KeyError" in audit
+        assert _keywords(await client.uid("fetch", "1", "(FLAGS)")) >= {SET_ASIDE_KEYWORD}
+        assert SET_ASIDE_KEYWORD not in _keywords(await client.uid("fetch", "2", "(FLAGS)"))
     finally:
         await client.logout()
+
+
+@pytest.mark.parametrize("inbox_setup", ["flag:tiny-budget"], indirect=True)
+async def test_a_mail_over_the_budget_is_kept_marked_and_audited(
+    inbox_setup: tuple[MailInbox, Store, str, dict], mail_server: LocalMailServer
+) -> None:
+    inbox, store, user, _ = inbox_setup
+    _append(mail_server, user, _stranger_mail(81))
+    client = await open_imap(inbox._imap)
+    try:
+        uidvalidity = await inbox._select(client)
+        assert await inbox.fetch_new(client, uidvalidity) == 1
+        assert await inbox.fetch_new(client, uidvalidity) == 0, "not read again"
+        flags = _keywords(await client.uid("fetch", "1", "(FLAGS)"))
+        assert {SET_ASIDE_KEYWORD, PROCESSED_KEYWORD, "\\Seen"} <= flags, "kept, marked"
+        async with store.transaction() as session:
+            audit = (
+                await session.scalars(
+                    select(AuditEntry.detail).where(AuditEntry.outcome == "set_aside")
+                )
+            ).all()
+        assert audit == ["over_budget:read_envelope"]
+    finally:
+        await client.logout()
+
+
+def _keywords(response: object) -> set[str]:
+    lines = b" ".join(line for line in response.lines if isinstance(line, bytes))  # type: ignore[attr-defined]
+    inside = lines.partition(b"FLAGS (")[2].partition(b")")[0]
+    return set(inside.decode().split())

@@ -110,7 +110,7 @@ async def mail_bridge(
             "backoff_max_seconds": 1,
             "max_attempts": 100,
         },
-        mail=mail_section(mail_server, tmp_path / "secrets"),
+        mail=mail_section(mail_server, tmp_path / "secrets", answers={"per_address": 1}),
         sections={"notifications": {"period_minutes": 60}},
     )
     bridge = await in_process_bridge(path)
@@ -260,9 +260,10 @@ async def test_a_stranger_gets_one_polite_refusal_and_nothing_is_posted(
     answers = await eventually(lambda: server.messages(stranger)[before:], "the refusal answer")
     await asyncio.sleep(2)
     answers = server.messages(stranger)[before:]
-    assert len(answers) == 1, "one answer, rate-limited"
+    assert len(answers) == 1, "one answer, rate-limited (mail.answers.per_address: 1)"
     answer = email.message_from_bytes(answers[0], policy=email.policy.default)
     assert answer["Auto-Submitted"] == "auto-replied"
-    assert "participant" in answer.get_body(("plain",)).get_content()
+    assert "autre participant" in answer.get_body(("plain",)).get_content()
+    assert b"Intrus" not in answers[0], "nothing the sender wrote"
     bodies = [m.body for m in await spico_client.list_messages(created.conversation.id)]
     assert not any(b.startswith("Intrusion") for b in bodies)

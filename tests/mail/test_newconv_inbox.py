@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bridge.core.composer import ComposerRefusal, ComposerUnavailable, PatientEntry
-from bridge.mail import inbound as inbound_module
 from bridge.mail.inbound import MailInbox
 from bridge.store import mail as mail_repo
 from bridge.store.repositories import Store
@@ -42,7 +41,11 @@ class Setup:
 async def setup(
     tmp_path: Path, sqlite_store: Store, request: pytest.FixtureRequest
 ) -> AsyncIterator[Setup]:
-    config = mail_config(tmp_path, sections={"notifications": {"language": request.param}})
+    config = mail_config(
+        tmp_path,
+        sections={"notifications": {"language": request.param}},
+        answers={"per_address": 2},
+    )
     smtp = FakeSmtp()
     sink = mail_sink(config, sqlite_store, smtp)
     composer = FakeComposer(
@@ -51,7 +54,10 @@ async def setup(
     composer.add_patient(PATIENT, files_of=[DOCTOR])
     poster = FakePoster(composer)
     inbox = mail_inbox(config, sqlite_store, poster, sink)
-    yield Setup(inbox, sqlite_store, composer, poster, smtp)
+    try:
+        yield Setup(inbox, sqlite_store, composer, poster, smtp)
+    finally:
+        await inbox.close()
 
 
 def _raw(
@@ -70,8 +76,8 @@ def _raw(
 
 
 async def test_created_recorded_audited_and_confirmed(setup: Setup) -> None:
-    judgement = await setup.inbox.handle(_raw(1, body="Patient : pat-00001\nBonjour"))
-    assert judgement.verdict.value == "created" and judgement.conversation_id == "conv_1"
+    outcome = await setup.inbox.handle(_raw(1, body="Patient : pat-00001\nBonjour"))
+    assert outcome.handled.value == "created" and outcome.conversation_id == "conv_1"
     (call,) = setup.composer.called("create_conversation")
     assert call == {
         "on_behalf_of": DOCTOR,
@@ -106,7 +112,7 @@ async def test_spico_unavailable_leaves_the_mail_for_later(setup: Setup) -> None
         assert await mail_repo.get_messages(session, ["<new-2@client>"]) == {}
     assert setup.smtp.sent == [] and await setup.audit() == []
     setup.composer.recover()
-    assert (await setup.inbox.handle(_raw(2))).verdict.value == "created"
+    assert (await setup.inbox.handle(_raw(2))).handled.value == "created"
     keys = {c["idempotency_key"] for c in setup.composer.called("create_conversation")}
     assert keys == {"mail:new:<new-2@client>"}, "the retry uses the same key"
 
@@ -115,39 +121,41 @@ async def test_a_spico_refusal_is_answered_and_audited(setup: Setup) -> None:
     setup.composer.fail(
         ComposerRefusal(403, "no_patient_access", "Not in the care circle."), "create_conversation"
     )
-    judgement = await setup.inbox.handle(_raw(3, body="Patient: pat-00002\nBonjour"))
-    assert (judgement.verdict.value, judgement.reason) == ("refused", "spico_refused")
+    outcome = await setup.inbox.handle(_raw(3, body="Patient: pat-00002\nBonjour"))
+    assert (outcome.handled.value, outcome.reason) == ("refused", "spico_refused")
     (sent,) = setup.smtp.sent
     assert sent.recipients == [DOCTOR_ADDRESS]
     text = sent.mail.get_body(("plain",)).get_content()
-    assert "vous n'avez pas accès à ce patient" in text and "Not in the care circle." in text
+    assert "vous n'avez pas accès à ce patient" in text
+    assert "Not in the care circle." not in text, "SPICO's own sentence may quote the request"
     audit = await setup.audit()
     assert ("mail.new_conversation", "refused", "spico_refused:no_patient_access") in audit
     assert ("mail.answer", "sent", "spico_refused") in audit
 
 
 async def test_an_untrusted_sender_is_never_answered(setup: Setup) -> None:
-    judgement = await setup.inbox.handle(_raw(4, sender="dr.x@gmail.com"))
-    assert judgement.reason == "untrusted_domain"
+    outcome = await setup.inbox.handle(_raw(4, sender="dr.x@gmail.com"))
+    assert outcome.reason == "untrusted_domain"
     assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
 
 
 async def test_automatic_mail_starts_nothing(setup: Setup) -> None:
-    judgement = await setup.inbox.handle(_raw(5, extra="Auto-Submitted: auto-replied\r\n"))
-    assert judgement.verdict.value == "auto_reply"
+    outcome = await setup.inbox.handle(_raw(5, extra="Auto-Submitted: auto-replied\r\n"))
+    assert outcome.handled.value == "auto_reply"
     assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
 
 
 async def test_unknown_sender_and_addresses_are_answered_without_creating(setup: Setup) -> None:
-    judgement = await setup.inbox.handle(_raw(6, sender="nobody@sandbox.mssante.fr"))
-    assert judgement.reason == "sender_unknown"
-    judgement = await setup.inbox.handle(_raw(7, cc=f"{ANNE_ADDRESS}, x@sandbox.mssante.fr"))
-    assert judgement.reason == "addresses"
+    outcome = await setup.inbox.handle(_raw(6, sender="nobody@sandbox.mssante.fr"))
+    assert outcome.reason == "sender_unknown"
+    outcome = await setup.inbox.handle(_raw(7, cc=f"{ANNE_ADDRESS}, x@sandbox.mssante.fr"))
+    assert outcome.reason == "addresses"
     assert setup.composer.called("create_conversation") == []
     texts = [sent.mail.get_body(("plain",)).get_content() for sent in setup.smtp.sent]
     assert "annuaire SPICO" in texts[0]
-    assert "x@sandbox.mssante.fr : absente de l'annuaire SPICO" in texts[1]
-    assert ANNE_ADDRESS not in texts[1]
+    assert "- 1 adresse(s) absente(s) de l'annuaire SPICO" in texts[1]
+    assert "x@sandbox.mssante.fr" not in texts[1] and ANNE_ADDRESS not in texts[1]
+    assert all(sent.mail["Subject"] == "Conversation non créée" for sent in setup.smtp.sent)
 
 
 async def test_patient_by_ins_from_the_active_files(setup: Setup) -> None:
@@ -155,18 +163,15 @@ async def test_patient_by_ins_from_the_active_files(setup: Setup) -> None:
     await setup.inbox.handle(_raw(8, body=f"Patient : {ins}\nBonjour"))
     assert setup.composer.called("create_conversation")[-1]["patient_id"] == "pat-00001"
     setup.composer.active_files[DOCTOR] = []
-    judgement = await setup.inbox.handle(_raw(9, body=f"Patient : {ins}\nBonjour"))
-    assert judgement.reason == "patient_not_found"
+    outcome = await setup.inbox.handle(_raw(9, body=f"Patient : {ins}\nBonjour"))
+    assert outcome.reason == "patient_not_found"
     assert len(setup.composer.called("create_conversation")) == 1
 
 
-async def test_answers_are_rate_limited_per_address(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(inbound_module, "NEWCONV_ANSWERS_PER_HOUR", 2)
+async def test_answers_are_rate_limited_per_address(setup: Setup) -> None:
     for number in range(10, 14):
         await setup.inbox.handle(_raw(number, subject=""))
-    assert len(setup.smtp.sent) == 2
+    assert len(setup.smtp.sent) == 2, "mail.answers.per_address"
 
 
 async def test_attachments_go_with_the_first_message(setup: Setup) -> None:
@@ -195,11 +200,18 @@ async def test_answers_in_english_when_configured(setup: Setup) -> None:
     assert "the subject is required" in answer.get_body(("plain",)).get_content()
 
 
-async def test_a_mail_its_server_says_is_forged_starts_nothing_and_is_not_answered(
-    setup: Setup,
+@pytest.mark.parametrize(
+    ("forged", "reason"),
+    [
+        (f'"{ANNE_ADDRESS}" <eve@autre.mssante.fr>', "address_in_name"),
+        (f"{DOCTOR_ADDRESS}, eve@autre.mssante.fr", "not_one_mailbox"),
+        (f"Equipe: {DOCTOR_ADDRESS};", "not_one_mailbox"),
+    ],
+)
+async def test_a_forged_author_starts_nothing_and_is_not_answered(
+    setup: Setup, forged: str, reason: str
 ) -> None:
-    forged = "Authentication-Results: mx.sandbox.mssante.fr; dmarc=fail header.from=x\r\n"
-    judgement = await setup.inbox.handle(_raw(40, extra=forged))
-    assert (judgement.verdict.value, judgement.reason) == ("refused", "unauthenticated")
+    outcome = await setup.inbox.handle(_raw(40, sender=forged))
+    assert (outcome.handled.value, outcome.reason) == ("refused", reason)
     assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
-    assert ("mail.new_conversation", "refused", "unauthenticated") in await setup.audit()
+    assert ("mail.in", "refused", reason) in await setup.audit()

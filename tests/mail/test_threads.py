@@ -9,6 +9,7 @@ from bridge.mail.threads import (
     ThreadMatch,
     find_thread,
     is_new_conversation,
+    member_addresses,
     normalise_subject,
 )
 from bridge.mail.verdict import Reason
@@ -67,3 +68,41 @@ def test_new_conversations_are_new_mails_to_the_bridge() -> None:
     lost_headers = envelope(world.OWN, subject="RE: " + world.SUBJECT)
     assert not is_new_conversation(lost_headers, world.ANNE_ADDR, LOOKUP, world.OWN)
     assert not is_new_conversation(envelope(world.BRUNO_ADDR), world.ANNE_ADDR, LOOKUP, world.OWN)
+
+
+def test_replies_and_token_addresses_are_not_new_conversations() -> None:
+    cc = f"{world.OWN}, {world.BRUNO_ADDR}"
+
+    def new(to: str = cc, references: str = "", lookup: ThreadLookup = LOOKUP) -> bool:
+        return is_new_conversation(
+            envelope(to, references, "Suivi"), world.ANNE_ADDR, lookup, world.OWN
+        )
+
+    assert new()
+    assert not new(f"{world.REPLY_TO}, {world.BRUNO_ADDR}")
+    assert not new(f"bridge+whatever@sandbox.mssante.fr, {world.BRUNO_ADDR}")
+    assert not new(references=f"<rt.{world.VALID}@sandbox.mssante.fr>")
+    assert not new(references="<spico.0123456789abcdef@sandbox.mssante.fr>")
+    known = ThreadLookup(messages={"<something@client>": ANNE})
+    assert not new(references="<something@client>", lookup=known)
+    # An unrelated reference (a thread between professionals) does not make it a reply.
+    assert new(references="<a@elsewhere>")
+    # A reply whose client lost every header, matched by subject, naming nobody else.
+    alone = envelope(world.OWN, subject="Re: " + world.SUBJECT)
+    assert not is_new_conversation(alone, world.ANNE_ADDR, LOOKUP, world.OWN)
+    assert is_new_conversation(alone, world.ANNE_ADDR, ThreadLookup(), world.OWN)
+
+
+def test_member_addresses_exclude_the_bridge_and_the_author() -> None:
+    addressed = (
+        world.OWN,
+        world.ANNE_ADDR,
+        "bridge+x@sandbox.mssante.fr",
+        world.BRUNO_ADDR.upper(),
+        "paul.roux@sandbox.mssante.fr",
+        world.BRUNO_ADDR,
+    )
+    assert member_addresses(addressed, world.ANNE_ADDR, world.OWN) == [
+        world.BRUNO_ADDR,
+        "paul.roux@sandbox.mssante.fr",
+    ]

@@ -1,0 +1,179 @@
+"""What the inbox reads and writes in the store: the ids a mail points to, the mails the bridge
+sent (for DSNs), and how each mail ended (recorded and audited in one transaction, before the
+IMAP cursor moves past it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+
+from bridge.core.delivery import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
+from bridge.core.model import Participant, World
+from bridge.mail import compose
+from bridge.mail.dsn import DsnMatch, DsnReport, match_dsn
+from bridge.mail.envelope import Envelope
+from bridge.mail.outcome import Outcome
+from bridge.mail.threads import ThreadLookup, candidate_handles, normalise_subject
+from bridge.store import mail as mail_repo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+
+log = logging.getLogger(__name__)
+
+
+class InboxLedger:
+    def __init__(
+        self,
+        store: Store,
+        configured: Mapping[str, Participant],
+        *,
+        own_address: str,
+        patient_tag: str,
+    ) -> None:
+        self._store = store
+        self._configured = configured
+        self._own = own_address
+        self._patient_tag = patient_tag
+
+    async def previous(self, message_id: str) -> mail_repo.MessageRow | None:
+        """The mail as already handled (read twice: a resent mail, a replayed mailbox)."""
+        async with self._store.transaction() as session:
+            row = (await mail_repo.get_messages(session, [message_id])).get(message_id[:400])
+        if row is None or row.direction != "in" or row.verdict == "error":
+            return None
+        return row
+
+    async def thread_lookup(self, envelope: Envelope, author: str) -> ThreadLookup:
+        """What the store knows of the ids the envelope points to: stored Message-IDs, token
+        handles, the author's threads' subjects, and the current members of those
+        conversations (configured mapping, directory, mail threads)."""
+        async with self._store.transaction() as session:
+            rows = await mail_repo.get_messages(session, envelope.references)
+            messages = {
+                mid: (row.conversation_id, row.member_id)
+                for mid, row in rows.items()
+                if row.direction == "out" and row.conversation_id and row.member_id
+            }
+            handles = await mail_repo.resolve_handles(
+                session, candidate_handles(envelope, self._own)
+            )
+            subjects: dict[str, tuple[str, str]] = {}
+            for thread in await mail_repo.threads_by_address(session, author):
+                snapshot = await repo.get_conversation(session, thread.conversation_id)
+                if snapshot is None:
+                    continue
+                where = (thread.conversation_id, thread.member_id)
+                subjects[normalise_subject(snapshot.subject)] = where
+                # Subjects as mailed carry the prefix and patient tag: match those too.
+                mailed = compose.subject_line(
+                    snapshot.subject, snapshot.patient, self._patient_tag
+                )
+                subjects[normalise_subject(mailed)] = where
+            conversations = {c for c, _ in (*messages.values(), *handles.values())}
+            members: dict[str, dict[str, str]] = {}
+            for conversation_id in conversations:
+                snapshot = await repo.get_conversation(session, conversation_id)
+                if snapshot is None:
+                    continue
+                people = await repo.get_professionals(session, snapshot.members)
+                addresses: dict[str, str] = {}
+                for member in snapshot.members:
+                    configured = self._configured.get(member)
+                    known = people.get(member)
+                    for address in (
+                        configured.mail if configured else None,
+                        known.mssante_address if known else None,
+                    ):
+                        if address:
+                            addresses.setdefault(address.lower(), member)
+                for thread in await mail_repo.threads_of(session, [conversation_id]):
+                    if thread.member_id in snapshot.members:
+                        addresses.setdefault(thread.address.lower(), thread.member_id)
+                members[conversation_id] = addresses
+        return ThreadLookup(messages, handles, subjects, members)
+
+    async def match_dsn(self, report: DsnReport) -> tuple[DsnMatch, str | None, str | None]:
+        """The report's failed recipients the bridge did send the reported mail to (the stored
+        outgoing Message-ID and that member's thread address), with the conversation and
+        member it was sent for."""
+        original = report.original_message_id
+        if original is None:
+            return DsnMatch(None, ()), None, None
+        async with self._store.transaction() as session:
+            sent = (await mail_repo.get_messages(session, [original])).get(original[:400])
+            if sent is None or sent.direction != "out":
+                return DsnMatch(original, ()), None, None
+            if not sent.conversation_id or not sent.member_id:
+                return DsnMatch(original, ()), None, None
+            thread = await mail_repo.get_thread(session, sent.conversation_id, sent.member_id)
+        address = thread.address.lower() if thread is not None else None
+
+        def sent_to(message_id: str, recipient: str) -> bool:
+            return message_id == original and recipient == address
+
+        return match_dsn(report, sent_to), sent.conversation_id, sent.member_id
+
+    async def bounced(self, match: DsnMatch, conversation_id: str, member_id: str) -> None:
+        """Mark the recipients failing and queue one notice for the conversation (posted by
+        the hub's notice poster, once: keyed by the reported Message-ID)."""
+        async with self._store.transaction() as session:
+            for address in match.recipients:
+                await mail_repo.mark_failing(session, address)
+            digest = hashlib.sha256((match.original_message_id or "").encode()).hexdigest()[:32]
+            await repo.record_inbound(
+                session,
+                idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
+                world=BRIDGE_WORLD,
+                origin=f"{World.MAIL.value}:{member_id}",
+                conversation_id=conversation_id,
+                author_id=BRIDGE_WORLD,
+            )
+
+    async def record(self, message_id: str, outcome: Outcome, detail: str | None = None) -> None:
+        """Log (no content), remember the mail as handled and audit it, in one transaction:
+        only then is the IMAP cursor moved past it."""
+        log.info(
+            "mail in: %s %s%s (conversation %s)",
+            outcome.action,
+            outcome.handled.value,
+            f" ({detail or outcome.reason})" if detail or outcome.reason else "",
+            outcome.conversation_id or "-",
+        )
+        async with self._store.transaction() as session:
+            await mail_repo.record_message(
+                session,
+                message_id,
+                direction="in",
+                conversation_id=outcome.conversation_id,
+                member_id=outcome.member_id,
+                verdict=outcome.handled.value,
+                reason=outcome.reason,
+                spico_message_id=outcome.spico_message_id,
+            )
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action=outcome.action,
+                outcome=outcome.handled.value,
+                actor_id=outcome.member_id,
+                conversation_id=outcome.conversation_id,
+                destination="spico",
+                detail=detail or outcome.reason,
+            )
+
+    async def audit_unread(self, detail: str) -> None:
+        """A mail set aside before it could be read at all (the reader's poison guard)."""
+        async with self._store.transaction() as session:
+            await repo.add_audit(
+                session,
+                world=World.MAIL.value,
+                action="mail.in",
+                outcome="set_aside",
+                destination="spico",
+                detail=detail,
+            )
+
+
+__all__ = ["InboxLedger"]

@@ -1,0 +1,34 @@
+"""Mail: why each inbound mail ended as it did (``mail_messages.reason``), by Message-ID; the
+answers' rate limits count the audit's ``mail.answer`` rows, so the one-per-day marker of each
+address (``mail_addresses.last_refusal_reply_at``) goes.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-27 19:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("mail_messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reason", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("mail_addresses", schema=None) as batch_op:
+        batch_op.drop_column("last_refusal_reply_at")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("mail_addresses", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("last_refusal_reply_at", sa.DateTime(timezone=True), nullable=True)
+        )
+    with op.batch_alter_table("mail_messages", schema=None) as batch_op:
+        batch_op.drop_column("reason")
