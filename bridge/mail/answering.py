@@ -47,7 +47,8 @@ class Answerer:
         shown). The audit row is written before sending: a failing server does not lift the
         limits."""
         address = recipient.lower()
-        answerable = answerable and self._sink.allowed(address)
+        if not (answerable and self._sink.allowed(address)):
+            return AnswerDecision.NOT_ANSWERED
         async with self._store.transaction() as session:
             limits = self._limits
             to_address = await mail_repo.count_answers(
@@ -57,7 +58,7 @@ class Answerer:
                 session, ANSWER_ACTION, now - limits.total_window
             )
             decision = answer_decision(
-                answerable=answerable,
+                answerable=True,
                 sent_to_address=to_address,
                 sent_in_total=in_total,
                 limits=limits,
@@ -72,8 +73,7 @@ class Answerer:
                     detail=detail,
                 )
         if decision is not AnswerDecision.SEND:
-            if decision is not AnswerDecision.NOT_ANSWERED:
-                log.info("mail answer withheld (%s)", decision.value)
+            log.info("mail answer withheld (%s)", decision.value)
             return decision
         mail = compose.compose_answer(
             key=self._sink.key,

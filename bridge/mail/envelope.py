@@ -185,6 +185,14 @@ def read_envelope(raw: bytes, limits: MailLimits | None = None) -> Envelope | En
     )
 
 
+def read_envelopes(
+    headers: list[bytes], limits: MailLimits | None = None
+) -> list[Envelope | EnvelopeProblem]:
+    """``read_envelope`` of several mails' header blocks: one trip to the parsing worker for a
+    whole batch (what a flood of mail costs is then its header blocks, not round trips)."""
+    return [read_envelope(header, limits) for header in headers]
+
+
 __all__ = [
     "Envelope",
     "EnvelopeProblem",
@@ -192,4 +200,5 @@ __all__ = [
     "header_block",
     "header_fields",
     "read_envelope",
+    "read_envelopes",
 ]

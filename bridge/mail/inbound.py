@@ -1,14 +1,16 @@
 """The bridge's mailbox read over IMAP: the inbox's transport (its ``Email::Processor``).
 
 Cursor, IDLE (polling as fallback), flags, reconnect, STARTTLS; each mail goes to the trust
-pipeline (``bridge.mail.receiver``), which records how it ended. Each mail is handled once, in
-UID order, and only then is the cursor ``mail:imap:<mailbox>`` = ``UIDVALIDITY:UID`` advanced;
-a crash in between replays the mail, which is harmless: the SPICO post is idempotent (its key is
-the mail's Message-ID) and mails are deduped by Message-ID. A mail the bridge could not pass on
-because SPICO or the store is unavailable stops the batch: it is offered again later, never
-skipped. Processed mail is flagged (``\\Seen`` and ``$SpicoBridged``) or moved, per config; a
-mail set aside (over the parsing budget, or failing again and again: a poison mail) is kept
-like the others and also gets ``$SpicoSetAside``, so that an administrator finds it.
+pipeline (``bridge.mail.receiver``), which records how it ended. Mails are fetched in batches
+(``FETCH_MAILS``, one command each) and handled in UID order; only then are they marked
+processed and does the cursor ``mail:imap:<mailbox>`` = ``UIDVALIDITY:UID`` move past them
+(also up to a mail that fails). A crash in between replays them, which is harmless: the SPICO
+post is idempotent (its key is the mail's Message-ID) and mails are deduped by Message-ID. A
+mail the bridge could not pass on because SPICO or the store is unavailable stops the batch: it
+is offered again later, never skipped. Processed mail is flagged (``\\Seen`` and
+``$SpicoBridged``) or moved, per config; a mail set aside (over the parsing budget, or failing
+again and again: a poison mail) is kept like the others and also gets ``$SpicoSetAside``, so
+that an administrator finds it.
 
 aioimaplib 2.0 has no STARTTLS (MSSanté operators use it on 143): ``open_imap`` sends the
 command through the library's protocol and upgrades the transport with ``loop.start_tls``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -31,9 +34,10 @@ from bridge.core.delivery import POISON_ATTEMPTS, InboundPoster, PoisonGuard, is
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant
 from bridge.mail.budget import ParseWorker
+from bridge.mail.envelope import Envelope, EnvelopeProblem
 from bridge.mail.outbound import MailSink, tls_context
 from bridge.mail.outcome import Handled, Outcome
-from bridge.mail.receiver import Receiver
+from bridge.mail.receiver import RawMail, Receiver
 from bridge.mail.settings import MailSettings
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
@@ -44,9 +48,16 @@ PROCESSED_KEYWORD = "$SpicoBridged"
 #: Also on a mail set aside (kept, not read): what an administrator searches for.
 SET_ASIDE_KEYWORD = "$SpicoSetAside"
 RECONNECT_MAX_SECONDS = 10.0
+#: Mails whose header blocks are fetched with one command (the rest of a mail only when its
+#: author passed the trust checks). They are marked processed and the cursor moves past them
+#: together (or up to one that fails): a crash replays at most one batch, each mail deduped
+#: by its Message-ID.
+FETCH_MAILS = 50
 #: IDLE is renewed this often (RFC 2177: servers may drop it after 30 min).
 IDLE_RENEW_SECONDS = 25 * 60
 _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
+_UID_RE = re.compile(rb"\bUID (\d+)")
+_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 
 class ImapUnavailable(ServiceUnavailable):
@@ -104,11 +115,45 @@ async def starttls(client: aioimaplib.IMAP4, context: object, host: str, seconds
     await asyncio.wait_for(protocol.capability(), seconds)
 
 
-def _literal(lines: list[object]) -> bytes | None:
-    for line in lines:
-        if isinstance(line, bytearray | memoryview):
-            return bytes(line)
-    return None
+class _Progress:
+    """The mails of a batch handled since the last checkpoint."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+        self.count = 0
+        self.pending: list[int] = []
+        self.set_aside: list[int] = []
+
+    def add(self, uid: int, outcome: Outcome) -> None:
+        self.last = uid
+        self.count += 1
+        self.pending.append(uid)
+        if outcome.handled is Handled.SET_ASIDE:
+            self.set_aside.append(uid)
+
+
+def _uid_set(uids: list[int]) -> str:
+    return ",".join(str(uid) for uid in uids)
+
+
+def _literals_by_uid(lines: list[object]) -> dict[int, tuple[bytes, int | None]]:
+    """The literals of a FETCH response (one per message), with the ``RFC822.SIZE`` the same
+    message's data items give, by its UID (in the line before the literal, as Dovecot writes
+    it, or in the one after)."""
+    found: dict[int, tuple[bytes, int | None]] = {}
+    for index, line in enumerate(lines):
+        if not isinstance(line, bytearray | memoryview):
+            continue
+        around = [
+            bytes(lines[i])  # type: ignore[arg-type]
+            for i in (index - 1, index + 1)
+            if 0 <= i < len(lines) and isinstance(lines[i], bytes)
+        ]
+        uid = next((m for m in (_UID_RE.search(text) for text in around) if m), None)
+        size = next((m for m in (_SIZE_RE.search(text) for text in around) if m), None)
+        if uid is not None:
+            found.setdefault(int(uid.group(1)), (bytes(line), int(size.group(1)) if size else None))
+    return found
 
 
 def imap_mailbox_name(name: str) -> str:
@@ -249,25 +294,79 @@ class MailInbox:
         uids = sorted(
             {int(u) for line in response.lines[:1] for u in bytes(line).split() if u.isdigit()}
         )
-        handled = 0
-        for uid in (u for u in uids if u > last):
-            fetched = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
-            raw = _literal(fetched.lines) if fetched.result == "OK" else None
-            if raw is None:
-                raise ImapUnavailable("FETCH gave no message")
-            try:
-                outcome = await self.handle(raw)
-            except Exception as error:
-                key = f"{uidvalidity}:{uid}"
-                if is_outage(error, TRANSPORT_ERRORS) or not self._poison.failed(key):
-                    raise  # offered again (a server is down, or one more try)
-                await self._set_aside(uid, error)
-                outcome = Outcome(Handled.SET_ASIDE, "internal_error")
-            await self._mark_processed(client, uid, set_aside=outcome.handled is Handled.SET_ASIDE)
-            async with self._store.transaction() as session:
-                await repo.set_cursor(session, self._cursor, f"{uidvalidity}:{uid}")
-            handled += 1
-        return handled
+        done = _Progress(last)
+        try:
+            pending = [u for u in uids if u > last]
+            for start in range(0, len(pending), FETCH_MAILS):
+                batch = pending[start : start + FETCH_MAILS]
+                headers = await self._headers(client, batch)
+                if any(uid not in headers for uid in batch):
+                    raise ImapUnavailable("FETCH gave no message")
+                mails = [
+                    RawMail(*headers[uid], functools.partial(self._whole, client, uid))
+                    for uid in batch
+                ]
+                envelopes = await self._receiver.envelopes(mails)
+                for uid, mail, envelope in zip(batch, mails, envelopes, strict=True):
+                    done.add(uid, await self._handle_uid(uidvalidity, uid, mail, envelope))
+                await self._checkpoint(client, uidvalidity, done)
+        except BaseException:
+            if done.pending:  # what was handled before the failure is not read again
+                with contextlib.suppress(Exception):
+                    await self._checkpoint(client, uidvalidity, done)
+            raise
+        return done.count
+
+    async def _headers(
+        self, client: aioimaplib.IMAP4, uids: list[int]
+    ) -> dict[int, tuple[bytes, int]]:
+        """The header block (at most the cap and a little) and the size of each mail, in one
+        command: the trust checks read no more, and a refused mail is never downloaded."""
+        cap = self._receiver.limits.max_header_bytes + 4
+        response = await client.uid(
+            "fetch", _uid_set(uids), f"(RFC822.SIZE BODY.PEEK[HEADER]<0.{cap}>)"
+        )
+        if response.result != "OK":
+            raise ImapUnavailable("FETCH refused")
+        return {
+            uid: (data, size if size is not None else len(data))
+            for uid, (data, size) in _literals_by_uid(response.lines).items()
+        }
+
+    async def _whole(self, client: aioimaplib.IMAP4, uid: int) -> bytes:
+        """The whole mail, when a step needs it (the author passed the trust checks)."""
+        response = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        found = _literals_by_uid(response.lines).get(uid) if response.result == "OK" else None
+        if found is None:
+            raise ImapUnavailable("FETCH gave no message")
+        return found[0]
+
+    async def _handle_uid(
+        self,
+        uidvalidity: int,
+        uid: int,
+        mail: RawMail,
+        envelope: Envelope | EnvelopeProblem | None,
+    ) -> Outcome:
+        """One mail through the pipeline; a poison mail is set aside after some tries."""
+        try:
+            return await self._receiver.receive(mail, batched=True, envelope=envelope)
+        except Exception as error:
+            key = f"{uidvalidity}:{uid}"
+            if is_outage(error, TRANSPORT_ERRORS) or not self._poison.failed(key):
+                raise  # offered again (a server is down, or one more try)
+            await self._set_aside(uid, error)
+            return Outcome(Handled.SET_ASIDE, "internal_error")
+
+    async def _checkpoint(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, done: _Progress
+    ) -> None:
+        """Mark the handled mails processed, then record what waited for the batch and move
+        the cursor past them (one transaction)."""
+        await self._mark_processed(client, done.pending, done.set_aside)
+        await self._receiver.checkpoint((self._cursor, f"{uidvalidity}:{done.last}"))
+        done.pending.clear()
+        done.set_aside.clear()
 
     async def _set_aside(self, uid: int, error: Exception) -> None:
         """A mail that keeps failing for another reason than an outage (a bug, a shape the
@@ -282,29 +381,31 @@ class MailInbox:
         await self._receiver.audit_unread(f"internal_error:{type(error).__name__}")
 
     async def _mark_processed(
-        self, client: aioimaplib.IMAP4, uid: int, *, set_aside: bool = False
+        self, client: aioimaplib.IMAP4, uids: list[int], set_aside: list[int]
     ) -> None:
-        """Move the mail (when configured and the server can), else flag it; a mail set aside
-        gets its keyword first (it moves with the mail)."""
+        """Move the mails (when configured and the server can), else flag them; mails set
+        aside get their keyword first (it moves with them)."""
+        if not uids:
+            return
         if set_aside:
-            await client.uid("store", str(uid), "+FLAGS", f"({SET_ASIDE_KEYWORD})")
+            await client.uid("store", _uid_set(set_aside), "+FLAGS", f"({SET_ASIDE_KEYWORD})")
         folder = self._imap.processed_folder
         if self._imap.processed == "move" and folder and client.has_capability("MOVE"):
             quoted = imap_mailbox_name(folder)
             if not self._folder_ready:
                 await client.create(quoted)  # fails harmlessly when it exists
                 self._folder_ready = True
-            response = await client.uid("move", str(uid), quoted)
+            response = await client.uid("move", _uid_set(uids), quoted)
             if response.result == "OK":
                 return
-        await client.uid("store", str(uid), "+FLAGS", f"(\\Seen {PROCESSED_KEYWORD})")
+        await client.uid("store", _uid_set(uids), "+FLAGS", f"(\\Seen {PROCESSED_KEYWORD})")
 
     # --- one mail ----------------------------------------------------------------------------
 
     async def handle(self, raw: bytes) -> Outcome:
-        """One mail through the trust pipeline. Raises only when it must be offered again
-        later (SPICO or the store unavailable)."""
-        return await self._receiver.receive(raw)
+        """One mail (all its bytes here) through the trust pipeline, recorded at once. Raises
+        only when it must be offered again later (SPICO or the store unavailable)."""
+        return await self._receiver.receive(RawMail.of(raw))
 
     async def close(self) -> None:
         """Stop the parsing worker."""

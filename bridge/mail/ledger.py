@@ -9,6 +9,8 @@ import hashlib
 import logging
 from collections.abc import Mapping
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bridge.core.delivery import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.core.model import Participant, World
 from bridge.mail import compose
@@ -36,6 +38,7 @@ class InboxLedger:
         self._configured = configured
         self._own = own_address
         self._patient_tag = patient_tag
+        self._deferred: list[tuple[str, Outcome, str | None]] = []
 
     async def previous(self, message_id: str) -> mail_repo.MessageRow | None:
         """The mail as already handled (read twice: a resent mail, a replayed mailbox)."""
@@ -131,37 +134,35 @@ class InboxLedger:
                 author_id=BRIDGE_WORLD,
             )
 
-    async def record(self, message_id: str, outcome: Outcome, detail: str | None = None) -> None:
+    async def record(self, message_id: str, outcome: Outcome, detail: str | None = None) -> bool:
         """Log (no content), remember the mail as handled and audit it, in one transaction:
-        only then is the IMAP cursor moved past it."""
-        log.info(
-            "mail in: %s %s%s (conversation %s)",
-            outcome.action,
-            outcome.handled.value,
-            f" ({detail or outcome.reason})" if detail or outcome.reason else "",
-            outcome.conversation_id or "-",
-        )
+        only then is the IMAP cursor moved past it. False (and no second audit row) when the
+        mail was already recorded: read again after a replay."""
+        _log(outcome, detail)
         async with self._store.transaction() as session:
-            await mail_repo.record_message(
-                session,
-                message_id,
-                direction="in",
-                conversation_id=outcome.conversation_id,
-                member_id=outcome.member_id,
-                verdict=outcome.handled.value,
-                reason=outcome.reason,
-                spico_message_id=outcome.spico_message_id,
-            )
-            await repo.add_audit(
-                session,
-                world=World.MAIL.value,
-                action=outcome.action,
-                outcome=outcome.handled.value,
-                actor_id=outcome.member_id,
-                conversation_id=outcome.conversation_id,
-                destination="spico",
-                detail=detail or outcome.reason,
-            )
+            return await _write(session, message_id, outcome, detail)
+
+    def defer(self, message_id: str, outcome: Outcome, detail: str | None = None) -> None:
+        """Record a mail that had no other effect (refused before its author passed the trust
+        checks) with the next ``checkpoint``: a flood of such mails costs one transaction per
+        batch, not one each."""
+        _log(outcome, detail)
+        self._deferred.append((message_id, outcome, detail))
+
+    async def checkpoint(self, cursor: tuple[str, str] | None = None) -> None:
+        """Write the deferred records and move the cursor, in one transaction."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred and cursor is None:
+            return
+        try:
+            async with self._store.transaction() as session:
+                for message_id, outcome, detail in deferred:
+                    await _write(session, message_id, outcome, detail)
+                if cursor is not None:
+                    await repo.set_cursor(session, *cursor)
+        except BaseException:
+            self._deferred = deferred + self._deferred  # written with the next checkpoint
+            raise
 
     async def audit_unread(self, detail: str) -> None:
         """A mail set aside before it could be read at all (the reader's poison guard)."""
@@ -174,6 +175,43 @@ class InboxLedger:
                 destination="spico",
                 detail=detail,
             )
+
+
+def _log(outcome: Outcome, detail: str | None) -> None:
+    log.info(
+        "mail in: %s %s%s (conversation %s)",
+        outcome.action,
+        outcome.handled.value,
+        f" ({detail or outcome.reason})" if detail or outcome.reason else "",
+        outcome.conversation_id or "-",
+    )
+
+
+async def _write(
+    session: AsyncSession, message_id: str, outcome: Outcome, detail: str | None
+) -> bool:
+    new = await mail_repo.record_message(
+        session,
+        message_id,
+        direction="in",
+        conversation_id=outcome.conversation_id,
+        member_id=outcome.member_id,
+        verdict=outcome.handled.value,
+        reason=outcome.reason,
+        spico_message_id=outcome.spico_message_id,
+    )
+    if new:
+        await repo.add_audit(
+            session,
+            world=World.MAIL.value,
+            action=outcome.action,
+            outcome=outcome.handled.value,
+            actor_id=outcome.member_id,
+            conversation_id=outcome.conversation_id,
+            destination="spico",
+            detail=detail or outcome.reason,
+        )
+    return new
 
 
 __all__ = ["InboxLedger"]

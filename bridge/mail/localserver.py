@@ -145,10 +145,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions={restrictions}
 """
-    # The MX port: what other MSSanté operators' servers use (no AUTH, our domains only).
+    # The MX port: what other MSSanté operators' servers use (no AUTH, our domains only). Its
+    # sender map stands for the operator's authentication milter: it writes the
+    # Authentication-Results a test asks for, above the Received field of the session.
     mx = f"""\
 127.0.0.1:{ports.mx} inet n - n - - smtpd
   -o syslog_name=postfix/mx
+  -o smtpd_sender_restrictions=check_sender_access,texthash:{conf}/authentication
   -o smtpd_recipient_restrictions=reject_unauth_destination
 """
     return submission + mx + services
@@ -288,6 +291,9 @@ class LocalMailServer:
     ports: MailPorts = field(default_factory=MailPorts.pick)
     users: dict[str, str] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
+    #: Envelope sender on the MX port → the Authentication-Results value this server writes
+    #: for its mails (as an operator's DKIM/DMARC milter would; ``set_authentication``).
+    authentication: dict[str, str] = field(default_factory=dict)
     #: Where the logs go (default ``state/logs``). Any folder: they are opened as root only
     #: (Postfix's postlogd and Dovecot's log process open them before dropping privileges),
     #: so they can stay in a private folder when the state folder is removed.
@@ -390,6 +396,12 @@ class LocalMailServer:
         (self.postfix_conf / "faults").write_text(
             "".join(f"{address} {answer}\n" for address, answer in sorted(self.faults.items()))
         )
+        (self.postfix_conf / "authentication").write_text(
+            "".join(
+                f"{sender} PREPEND Authentication-Results: {value}\n"
+                for sender, value in sorted(self.authentication.items())
+            )
+        )
         users = self.state / "dovecot" / "users"
         fresh = users.with_suffix(".new")  # renamed into place: Dovecot never reads half a file
         fresh.write_text(
@@ -401,7 +413,11 @@ class LocalMailServer:
         os.chown(fresh, 0, grp.getgrnam("dovecot").gr_gid)  # Dovecot's auth reads it as dovecot
         os.chmod(fresh, 0o640)
         fresh.replace(users)  # not backdated: Dovecot re-reads it when its mtime changes
-        _backdate(self.postfix_conf / "vmailbox", self.postfix_conf / "faults")
+        _backdate(
+            self.postfix_conf / "vmailbox",
+            self.postfix_conf / "faults",
+            self.postfix_conf / "authentication",
+        )
 
     def add_mailboxes(self, accounts: dict[str, str]) -> None:
         """Add (address → password) mailboxes; a running Postfix reloads its maps."""
@@ -420,6 +436,14 @@ class LocalMailServer:
             self.faults.pop(address.lower(), None)
         else:
             self.faults[address.lower()] = answer
+        self._write_maps()
+        self._reload_postfix()
+
+    def set_authentication(self, results: dict[str, str]) -> None:
+        """Make the MX port write ``Authentication-Results: <value>`` on the mails whose
+        envelope sender is a key of ``results`` (added to what was set before), as the
+        receiving server of an operator does; other mails get none."""
+        self.authentication.update({sender.lower(): v for sender, v in results.items()})
         self._write_maps()
         self._reload_postfix()
 

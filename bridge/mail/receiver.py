@@ -15,7 +15,7 @@ again later, never skipped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -29,7 +29,14 @@ from bridge.mail.assess import AssessContext, conclude, place, refusal_for, scre
 from bridge.mail.body import read_body
 from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
 from bridge.mail.dsn import DsnReport, read_dsn
-from bridge.mail.envelope import Envelope, EnvelopeProblem, fallback_message_id, read_envelope
+from bridge.mail.envelope import (
+    Envelope,
+    EnvelopeProblem,
+    fallback_message_id,
+    header_block,
+    read_envelope,
+    read_envelopes,
+)
 from bridge.mail.ledger import InboxLedger
 from bridge.mail.limits import MailLimits
 from bridge.mail.outbound import MailSink
@@ -44,14 +51,48 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class RawMail:
+    """A mail as the mailbox offers it: its header block first, the rest only when a step
+    needs it (a mail refused on its header is never downloaded whole)."""
+
+    #: The header block (the transport fetches at most ``max_header_bytes`` and a little).
+    header: bytes
+    #: The whole mail's size, as the server says.
+    size: int
+    #: The whole mail.
+    load: Callable[[], Awaitable[bytes]]
+
+    @classmethod
+    def of(cls, raw: bytes) -> RawMail:
+        """A mail whose bytes are all here already."""
+
+        async def load() -> bytes:
+            return raw
+
+        block = header_block(raw)
+        return cls(raw[: len(block) + 4], len(raw), load)
+
+
 @dataclass
 class Incoming:
     """One mail as the steps learn about it."""
 
-    raw: bytes
+    source: RawMail
     received: datetime
-    #: The fallback (a hash of the bytes) until the envelope is read.
+    #: The fallback (a hash of the header block) until the envelope is read.
     message_id: str = ""
+    #: Whether records without other effects may wait for the caller's ``checkpoint``.
+    batched: bool = False
+    #: The envelope, when the caller read it with the rest of its batch.
+    envelope: Envelope | EnvelopeProblem | None = None
+    #: The whole mail, once a step needed it.
+    raw: bytes | None = None
+
+    async def whole(self) -> bytes:
+        if self.raw is None:
+            self.raw = await self.source.load()
+        return self.raw
 
 
 class Receiver:
@@ -84,15 +125,41 @@ class Receiver:
     def limits(self) -> MailLimits:
         return self._trust.limits
 
-    async def receive(self, raw: bytes) -> Outcome:
-        """Handle one mail: the one place where every refusal is recorded and answered."""
-        mail = Incoming(raw, datetime.now(UTC), fallback_message_id(raw))
+    async def envelopes(
+        self, sources: Sequence[RawMail]
+    ) -> list[Envelope | EnvelopeProblem | None]:
+        """The envelopes of a batch of mails, parsed in one trip to the worker (None for all of
+        them when that trip fails or goes over the budget: each is then parsed alone, and the
+        one at fault set aside)."""
+        headers = [source.header for source in sources]
+        seconds = self.limits.budget_seconds
+        found = await self._worker.run(read_envelopes, headers, self.limits, seconds=seconds)
+        if isinstance(found, OverBudget | WorkerFailed) or len(found) != len(sources):
+            return [None] * len(sources)
+        return list(found)
+
+    async def receive(
+        self,
+        source: RawMail,
+        *,
+        batched: bool = False,
+        envelope: Envelope | EnvelopeProblem | None = None,
+    ) -> Outcome:
+        """Handle one mail: the one place where every refusal is recorded and answered.
+
+        ``batched``: the caller calls ``checkpoint`` after a batch, so the record of a mail
+        that had no other effect may wait for it. ``envelope``: already read (``envelopes``)."""
+        header = header_block(source.header)
+        mail = Incoming(source, datetime.now(UTC), fallback_message_id(header), batched, envelope)
         try:
             return await self._steps(mail)
         except MailRefused as refused:
             outcome = refused.outcome()
-            await self._ledger.record(mail.message_id, outcome, refused.detail)
-            if refused.author is not None:
+            if not refused.answerable:  # refused before the trust checks passed: no effect
+                await self._record_later(mail, outcome, refused.detail)
+                return outcome
+            new = await self._ledger.record(mail.message_id, outcome, refused.detail)
+            if new and refused.author is not None:
                 await self._answerer.answer(
                     refused.author,
                     refused.answer(
@@ -113,6 +180,20 @@ class Receiver:
             await self._ledger.record(mail.message_id, outcome, aside.detail)
             return outcome
 
+    async def _record_later(
+        self, mail: Incoming, outcome: Outcome, detail: str | None = None
+    ) -> None:
+        """The record of a mail that had no other effect: with the caller's checkpoint when
+        it batches, else now."""
+        if mail.batched:
+            self._ledger.defer(mail.message_id, outcome, detail)
+        else:
+            await self._ledger.record(mail.message_id, outcome, detail)
+
+    async def checkpoint(self, cursor: tuple[str, str] | None = None) -> None:
+        """Write what waited for the end of the batch, and the cursor, in one transaction."""
+        await self._ledger.checkpoint(cursor)
+
     async def audit_unread(self, detail: str) -> None:
         """A mail the transport set aside before the pipeline could handle it (poison)."""
         await self._ledger.audit_unread(detail)
@@ -120,20 +201,22 @@ class Receiver:
     # --- the steps ----------------------------------------------------------------------------
 
     async def _steps(self, mail: Incoming) -> Outcome:
+        # Until the author passed the trust checks, handling a mail has no side effect but its
+        # record (written once, by Message-ID): a mail read again needs no lookup first.
         envelope = await self._envelope(mail)
-        previous = await self._ledger.previous(envelope.message_id)
-        if previous is not None:
-            handled = previous.verdict if previous.verdict in set(Handled) else Handled.REFUSED
-            return Outcome(Handled(handled), "duplicate", previous.conversation_id)
         if envelope.delivery_report:
             return await self._delivery_report(mail)
         screened = self._screen(envelope)
         if isinstance(screened, Automatic):
             outcome = Outcome(Handled.AUTOMATIC, "auto_reply")
-            await self._ledger.record(mail.message_id, outcome)
+            await self._record_later(mail, outcome)
             return outcome
+        previous = await self._ledger.previous(envelope.message_id)
+        if previous is not None:  # SPICO posts, conversations and answers happen once
+            handled = previous.verdict if previous.verdict in set(Handled) else Handled.REFUSED
+            return Outcome(Handled(handled), "duplicate", previous.conversation_id)
         found = await self._place(envelope, screened)
-        body = await self._parse(mail, read_body)
+        body = await self._parse(await mail.whole(), read_body)
         verdict = conclude(screened, found, body)
         if isinstance(verdict, Refused):
             raise ReplyRefused(verdict)
@@ -145,8 +228,11 @@ class Receiver:
         return await self._pass_on(mail, verdict)
 
     async def _envelope(self, mail: Incoming) -> Envelope:
-        """Caps on the whole mail and its header block, then the header fields (worker)."""
-        envelope = await self._parse(mail, read_envelope)
+        """Caps on the whole mail and its header block, then the header fields (worker): from
+        the header block alone."""
+        if mail.source.size > self.limits.max_mail_bytes:
+            raise ReplyRefused(refusal_for(EnvelopeProblem.TOO_LARGE))
+        envelope = mail.envelope or await self._parse(mail.source.header, read_envelope)
         if isinstance(envelope, EnvelopeProblem):
             raise ReplyRefused(refusal_for(envelope))
         mail.message_id = envelope.message_id
@@ -154,7 +240,7 @@ class Receiver:
 
     async def _delivery_report(self, mail: Incoming) -> Outcome:
         """A DSN counts only for a mail the bridge sent to that recipient."""
-        report: DsnReport | None = await self._parse(mail, read_dsn)
+        report: DsnReport | None = await self._parse(await mail.whole(), read_dsn)
         conversation = member = None
         counts = False
         if report is not None:
@@ -180,9 +266,7 @@ class Receiver:
             return screened
         raise ReplyRefused(Refused(Reason.UNREADABLE))  # a DSN shape screen never gives
 
-    async def _place(
-        self, envelope: Envelope, sender: Sender
-    ) -> ThreadMatch | NewConversation:
+    async def _place(self, envelope: Envelope, sender: Sender) -> ThreadMatch | NewConversation:
         """Which conversation and member: the token held by the author (or a new one)."""
         lookup = await self._ledger.thread_lookup(envelope, sender.address)
         context = AssessContext(
@@ -244,9 +328,9 @@ class Receiver:
             )
         return outcome
 
-    async def _parse(self, mail: Incoming, step: Callable[[bytes, MailLimits], T]) -> T:
+    async def _parse(self, data: bytes, step: Callable[[bytes, MailLimits], T]) -> T:
         """One parsing step in the worker; over the budget or a dead worker: set aside."""
-        result = await parse_within_budget(mail.raw, self.limits, self._worker, step)
+        result = await parse_within_budget(data, self.limits, self._worker, step)
         if isinstance(result, OverBudget):
             raise SetAside(Reason.OVER_BUDGET.value, f"over_budget:{step.__name__}")
         if isinstance(result, WorkerFailed):
@@ -254,4 +338,4 @@ class Receiver:
         return result
 
 
-__all__ = ["Incoming", "Receiver"]
+__all__ = ["Incoming", "RawMail", "Receiver"]

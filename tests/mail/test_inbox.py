@@ -19,6 +19,7 @@ from bridge.config import load_config
 from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.mail.author import AuthorProblem
 from bridge.mail.inbound import (
     PROCESSED_KEYWORD,
     SET_ASIDE_KEYWORD,
@@ -28,6 +29,7 @@ from bridge.mail.inbound import (
 )
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
+from bridge.mail.receiver import RawMail
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry
@@ -268,6 +270,36 @@ async def test_a_mail_over_the_parsing_budget_is_set_aside_unanswered(inbox: Inb
     assert ("mail.in", "set_aside", "over_budget:read_envelope") in await audit_trail(inbox.store)
 
 
+async def test_a_mail_refused_on_its_header_is_never_downloaded_whole(inbox: Inbox) -> None:
+    async def forbidden() -> bytes:
+        raise AssertionError("the whole mail was fetched")
+
+    def header_only(raw: bytes, size: int) -> RawMail:
+        return RawMail(RawMail.of(raw).header, size, forbidden)
+
+    receiver = inbox.inbox._receiver
+    flood = inbox.reply("<div " * 200_000, sender="dr.x@gmail.com").as_bytes()
+    outcome = await receiver.receive(header_only(flood, len(flood)))
+    assert (outcome.handled.value, outcome.reason) == ("refused", "untrusted_domain")
+    stranger = inbox.reply("Bonjour", sender=STRANGER).as_bytes()
+    outcome = await receiver.receive(header_only(stranger, len(stranger)))
+    assert outcome.reason == "not_token_holder", "the token is checked on the header alone"
+    mine = inbox.reply("Bonjour").as_bytes()
+    outcome = await receiver.receive(header_only(mine, 100 * 1024 * 1024))
+    assert outcome.reason == "too_large", "the size the server gives is checked first"
+    assert inbox.poster.attempts == []
+
+
+async def test_a_batch_of_envelopes_is_read_in_one_trip(inbox: Inbox) -> None:
+    mails = [RawMail.of(inbox.reply(f"Bonjour {n}").as_bytes()) for n in range(3)]
+    mails.append(RawMail.of(b"From: a@b.mssante.fr, c@d.mssante.fr\r\n\r\nx"))
+    envelopes = await inbox.inbox._receiver.envelopes(mails)
+    assert [e.author.address for e in envelopes[:3]] == [ANNE_ADDRESS] * 3  # type: ignore[union-attr]
+    assert envelopes[3].author == AuthorProblem.NOT_ONE_MAILBOX  # type: ignore[union-attr]
+    outcome = await inbox.inbox._receiver.receive(mails[0], envelope=envelopes[0])
+    assert outcome.handled.value == "accepted"
+
+
 async def _address(store: Store, address: str) -> mail_repo.AddressRow | None:
     async with store.transaction() as session:
         return await mail_repo.get_address(session, address)
@@ -391,17 +423,17 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
     inbox, store, user, _ = inbox_setup
     _append(mail_server, user, _stranger_mail(71))  # the reader fails on this one (a "bug")
     _append(mail_server, user, _stranger_mail(72))
-    real_handle = inbox.handle
+    real_receive = inbox._receiver.receive
     outage = {"on": True}
 
-    async def handle(raw: bytes) -> object:
-        if b"<inbox-71@test>" in raw:
+    async def receive(mail: RawMail, **options: object) -> object:
+        if b"<inbox-71@test>" in mail.header:
             if outage["on"]:
                 raise ServiceUnavailable("SPICO is down")  # never set aside, however long
             raise KeyError("a bug")
-        return await real_handle(raw)
+        return await real_receive(mail, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(inbox, "handle", handle)
+    monkeypatch.setattr(inbox._receiver, "receive", receive)
     client = await open_imap(inbox._imap)
     try:
         uidvalidity = await inbox._select(client)

@@ -130,10 +130,13 @@ async def test_a_reply_to_a_notification_is_read_like_any_reply(sink, tmp_path: 
     [notification] = smtp.to(ADDRESS)
     poster = FakePoster()
     inbox = mail_inbox(mail_config(tmp_path), store, poster, outbound)
-    judgement = await inbox.handle(
-        compose_reply(notification, "Vu, merci.", sender=ADDRESS).as_bytes()
-    )
-    assert judgement.verdict.value == "accepted"
+    try:
+        outcome = await inbox.handle(
+            compose_reply(notification, "Vu, merci.", sender=ADDRESS).as_bytes()
+        )
+    finally:
+        await inbox.close()
+    assert outcome.handled.value == "accepted"
     [posted] = poster.posted
     assert (posted.conversation_id, posted.author_id, posted.body) == (
         "conv_n",
