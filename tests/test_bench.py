@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bridge.bench import Counts
+from bridge.bench.flood import flood_rows
 from bridge.bench.mail import mail_rows, reply_rows
 from bridge.bench.matrix import matrix_rows
 from bridge.bench.observe import Phase
@@ -138,6 +139,16 @@ def test_mail_and_reply_rows_from_measurements() -> None:
     assert reply.value == "550 / 550 / 550" and reply.target == "p50 ≤ 700 ms: met"
 
 
+def test_flood_rows_compare_the_worst_relay_with_the_quiet_median() -> None:
+    quiet = _phase(0, 1, 0.080)
+    rows = flood_rows(quiet, {"1 MB from a stranger": _phase(20, 1, 0.090, 3)})
+    assert rows[0].value == "80 / 80"
+    slow = Phase({"a": 0.0, "b": 1.0}, {"a": 0.1, "b": 2.2})
+    late = flood_rows(quiet, {"1 MB from a member": slow})[1]
+    assert late.value == "100 / 1200 / 1120" and late.target == "added < 1 s: missed"
+    assert flood_rows(quiet, {"x": _phase(20, 1, 0.090, 3)})[1].target.endswith(": met")
+
+
 # --- the command -------------------------------------------------------------------------------
 
 NUMBER = re.compile(r"^\d+(\.\d+)?$")
@@ -171,9 +182,9 @@ def test_bench_outbox_section_prints_its_table() -> None:
 
 
 def test_bench_world_sections_end_to_end() -> None:
-    """Synapse, Postfix + Dovecot, the sandbox and two bridges, three messages per phase."""
+    """Synapse, Postfix + Dovecot, the sandbox and three bridges, three messages per phase."""
     result = subprocess.run(
-        [str(COMMAND), "bench", "--sections", "matrix,mail,reply", "--messages", "3"],
+        [str(COMMAND), "bench", "--sections", "matrix,mail,reply,flood", "--messages", "3"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -195,6 +206,12 @@ def test_bench_world_sections_end_to_end() -> None:
         "mail: latency p50 / p95 / p99 ms, bridged (SPICO post → mailbox)": 3,
         "mail: bridge CPU ms per mail": 1,
         "reply by mail → SPICO, 1 replies: latency p50 / p95 / p99 ms": 3,
+        "flood: Matrix relay p50 / max ms, mailbox quiet": 2,
+        **{
+            "flood: Matrix relay p50 / max / max added ms, while HTML-only mails of "
+            f"{label} are read": 3
+            for label in ("100 KB from a stranger", "1 MB from a stranger", "1 MB from a member")
+        },
     }
     assert set(rows) == set(expected)
     for measure, figures in expected.items():
@@ -203,4 +220,5 @@ def test_bench_world_sections_end_to_end() -> None:
         if target:
             assert target.endswith((": met", ": missed")), target
     targets = [target for _, target in rows.values() if target]
-    assert len(targets) == 5  # ratio, added latency, CPU share (Matrix); ratio (mail); reply p50
+    # ratio, added latency, CPU share (Matrix); ratio (mail); reply p50; three floods
+    assert len(targets) == 8

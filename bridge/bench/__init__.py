@@ -9,6 +9,7 @@ Sections (``--sections``, all by default):
 - ``matrix``: a room fed by a Matrix client versus through the bridge (``bridge.bench.matrix``).
 - ``mail``: a mailbox fed by SMTP versus through the bridge; ``reply``: a mail reply until it is
   in SPICO (``bridge.bench.mail``).
+- ``flood``: a Matrix relay while large HTML-only mails are read (``bridge.bench.flood``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.bench.flood import BRIDGE_ADDRESS as FLOOD_ADDRESS
+from bridge.bench.flood import flood_section
 from bridge.bench.hub import outbox_section, startup_section
 from bridge.bench.mail import MailCounts, mail_sections, mailboxes
 from bridge.bench.matrix import matrix_section
@@ -31,7 +34,7 @@ from bridge.bench.stats import Row, table
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
 
-SECTIONS = ("outbox", "startup", "matrix", "mail", "reply")
+SECTIONS = ("outbox", "startup", "matrix", "mail", "reply", "flood")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ def run_bench(sections: list[str], messages: int = 200, *, keep: bool = False) -
         if "outbox" in sections:
             _progress("outbox")
             rows += outbox_section(folder)
-        if not {"startup", "matrix", "mail", "reply"} & set(sections):
+        if not {"startup", "matrix", "mail", "reply", "flood"} & set(sections):
             return rows
         spico = stack.enter_context(sandbox(folder))
         if "startup" in sections:
@@ -86,6 +89,9 @@ def run_bench(sections: list[str], messages: int = 200, *, keep: bool = False) -
         if "mail" in sections or "reply" in sections:
             _progress(f"mail ({counts.mails} mails per phase, {counts.replies} replies)")
             rows += _mail(folder, spico, people, counts, sections, stack)
+        if "flood" in sections:
+            _progress(f"flood ({counts.replies} Matrix relays quiet, then while mails are read)")
+            rows += _flood(folder, spico, people, counts, stack)
     return rows
 
 
@@ -130,6 +136,31 @@ def _mail(
             sections,
         )
     finally:
+        server.stop()
+
+
+def _flood(
+    folder: Path, spico: Sandbox, people: Cast, counts: Counts, stack: contextlib.ExitStack
+) -> list[Row]:
+    if not shutil.which("postfix") or not shutil.which("dovecot"):
+        return [Row("flood", "not measured: Postfix/Dovecot not installed (scripts/mailserver)")]
+    try:
+        synapse_python()
+    except SynapseMissing:
+        return [Row("flood", "not measured: Synapse not installed (scripts/synapse)")]
+    password = secrets.token_urlsafe(12)
+    server = LocalMailServer(
+        folder / "mail-flood", users={FLOOD_ADDRESS: password, people.mail_address: password}
+    )
+    synapse = Synapse(folder / "synapse-flood")
+    stack.callback(server.stop)
+    stack.callback(synapse.stop)
+    server.start()
+    synapse.start()
+    try:
+        return flood_section(folder, spico, synapse, server, people, password, counts.replies)
+    finally:
+        synapse.stop()
         server.stop()
 
 
