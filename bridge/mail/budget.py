@@ -1,7 +1,8 @@
 """Parsing off the event loop, within a time budget (the I/O shell of the pure readers).
 
 One persistent worker process (``python -m bridge.mail.worker``, readers imported once) runs
-one pure step on one mail at a time: ``read_envelope``, ``read_dsn``, ``read_body``. The inbox
+one pure step at a time: ``read_envelopes`` (the header blocks of a batch of mails),
+``read_envelope``, ``read_dsn``, ``read_body`` (one mail). The inbox
 awaits the answer; past ``MailLimits.budget_seconds`` the worker is killed and replaced, and the
 caller gets ``OverBudget`` (the mail is set aside like a poison mail). A pathological mail
 therefore costs the bridge one budget, never a stalled loop: Matrix and the outbox go on.
@@ -22,9 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bridge.mail.body import Body, BodyProblem
-from bridge.mail.dsn import DsnReport
-from bridge.mail.envelope import Envelope, EnvelopeProblem, read_envelope
+from bridge.mail.envelope import read_envelope
 from bridge.mail.limits import MailLimits
 from bridge.mail.worker import (
     DEFAULT_MEMORY_BYTES,
@@ -153,14 +152,7 @@ async def parse_within_budget(
     return await worker.run(step, raw, limits, seconds=limits.budget_seconds)
 
 
-EnvelopeResult = Envelope | EnvelopeProblem | OverBudget | WorkerFailed
-BodyResult = Body | BodyProblem | OverBudget | WorkerFailed
-DsnResult = DsnReport | None | OverBudget | WorkerFailed
-
 __all__ = [
-    "BodyResult",
-    "DsnResult",
-    "EnvelopeResult",
     "OverBudget",
     "ParseWorker",
     "WorkerFailed",

@@ -54,22 +54,6 @@ class Reason(StrEnum):
     SPICO_REFUSED = "spico_refused"
 
 
-#: Refusals decided before the author is known: nobody to answer.
-BEFORE_AUTHOR = frozenset(
-    {
-        Reason.TOO_LARGE,
-        Reason.HEADER_TOO_LARGE,
-        Reason.NO_FROM,
-        Reason.SEVERAL_FROM,
-        Reason.FROM_TOO_LONG,
-        Reason.NOT_ONE_MAILBOX,
-        Reason.FROM_DEFECT,
-        Reason.UNUSUAL_ADDRESS,
-        Reason.ADDRESS_IN_NAME,
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Sender:
     """An author that passed the trust checks."""
@@ -130,7 +114,6 @@ Verdict = Accepted | NewConversation | Refused | Automatic | Bounce
 
 
 __all__ = [
-    "BEFORE_AUTHOR",
     "Accepted",
     "Automatic",
     "Bounce",
