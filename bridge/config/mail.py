@@ -128,6 +128,8 @@ class MailConfig(Section):
     allow_patient_mailboxes: bool = False
     mss_nil: HeaderText | None = None
     max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
+    #: The most files one mail may pass on to SPICO (the others are left out, and said so).
+    max_attachments: PositiveInt = 10
     templates_dir: ReadableDir | None = None
 
     @model_validator(mode="after")
