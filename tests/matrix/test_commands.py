@@ -444,8 +444,9 @@ async def test_search_favorites_and_recent_searches_persist(
     assert "n'existe pas" in await commands.ask("alice", "fav add 99")
     added = await commands.ask("alice", f"fav add {n}")
     assert "Ajouté aux favoris" in added and target.last_name in added
-    refused = await commands.ask("alice", "fav add 999999999999")
+    refused = await commands.ask("alice", "fav add 899999999999")
     assert "SPICO ne trouve pas" in refused
+    assert "pas un identifiant" in await commands.ask("alice", "fav add 999999999999")
 
     # Favorites, recent searches and the numbered list survive a restart.
     await commands.restart()
