@@ -5,12 +5,20 @@ keeps start-up fast with thousands of rooms; the first start records the current
 without replaying history; the ``next_batch`` token is stored only after its batch was
 processed. When SPICO is unreachable the batch is processed again from the same token (events
 already handled are skipped through ``matrix_event_links``; posts are idempotent anyway).
+
+What a user may reach from a room is checked when it happens: the account a message is posted
+as is checked against SPICO's delegations again (a withdrawn one is refused with a notice and
+the user is back in their own name); a file over ``matrix.max_file_bytes`` is refused with a
+notice, its download streamed with that cap; and a reply that shows patient identities goes
+only to a room whose current state, read from the homeserver, makes it private to the user and
+the bot (``commands.management.private_room_problem``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -29,6 +37,7 @@ from nio import (
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
 
+from bridge.core.composer import ComposerRefusal
 from bridge.core.delivery import (
     POISON_ATTEMPTS,
     Attachment,
@@ -39,14 +48,19 @@ from bridge.core.delivery import (
     PostResult,
     RetryLater,
 )
-from bridge.core.errors import ServiceUnavailable
+from bridge.core.errors import ServiceUnavailable, TooLarge
 from bridge.core.model import World
+from bridge.core.notifications import NotificationRequests
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
-from bridge.matrix.commands.management import RoomInput, management_input
+from bridge.matrix.commands.management import (
+    RoomInput,
+    management_input,
+    private_room_problem,
+)
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
-from bridge.matrix.formatting import notice_content, notice_text
+from bridge.matrix.formatting import megabytes, notice_content, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
 from bridge.matrix.sink import PortalSettings
 from bridge.store import commands as crepo
@@ -97,6 +111,7 @@ class MatrixSource:
         post: InboundPoster,
         spico_id_of: Callable[[], Mapping[str, str]],
         commands: CommandSettings | None = None,
+        notifications: NotificationRequests | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -114,6 +129,7 @@ class MatrixSource:
                 prefix=settings.command_prefix,
                 bot_user_id=settings.bot_user_id,
             ),
+            notifications,
         )
         self.synced = asyncio.Event()
         self._poison = PoisonGuard()
@@ -157,7 +173,9 @@ class MatrixSource:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("matrix sync: %s; retrying in %.0fs", _describe(exc), backoff)
+                log.warning(
+                    "matrix sync failed (%s); retrying in %.0fs", type(exc).__name__, backoff
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -238,8 +256,8 @@ class MatrixSource:
         event_id = str(event.get("event_id") or "")
         try:
             await work()
-        except PermanentFailure as failure:
-            log.warning("matrix: event in %s not handled: %s", room_id, failure)
+        except PermanentFailure:
+            log.warning("matrix: event in %s refused by the homeserver; not handled", room_id)
             await self._remember(conversation_id, room_id, event)
         except Exception as error:
             if not event_id or is_outage(error) or not self._poison.failed(event_id):
@@ -351,15 +369,25 @@ class MatrixSource:
     async def _relay(
         self, conversation_id: str, room_id: str, event_id: str, spico_id: str, action: Relay
     ) -> PostResult:
-        # "Agir en tant que": the account the user chose with ``as`` (SPICO checks delegations).
-        async with self._store.transaction() as session:
-            acting = await crepo.acting_as(session, action.sender, spico_id)
+        # "Agir en tant que": the account the user chose with ``as``, checked again now.
+        acting = await self._acting_as(action.sender, spico_id)
+        if acting is None:
+            return await self._revoked(room_id, event_id, action.sender, spico_id)
         attachments: tuple[Attachment, ...] = ()
         if action.file_url:
-            downloaded = await self._client.call(
-                "download", self._client.nio.download(mxc=action.file_url)
-            )
-            body = getattr(downloaded, "body", b"")
+            limit = self.settings.max_file_bytes
+            try:
+                if action.file_size is not None and action.file_size > limit:
+                    raise TooLarge(limit)
+                body = await self._client.download(action.file_url, limit)
+            except TooLarge:
+                text = notice_text(
+                    "file_too_large",
+                    self.settings.language,
+                    limit=megabytes(limit, self.settings.language),
+                )
+                await self._notice(room_id, event_id, text)
+                return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             if action.file_key is not None:
                 # A file from an encrypted room (EncryptedFile): check its hash, decrypt it.
                 try:
@@ -385,12 +413,42 @@ class MatrixSource:
                 origin=conversation_id,
                 conversation_id=conversation_id,
                 author_id=spico_id,
-                acting_as=acting or spico_id,
+                acting_as=acting,
                 # SPICO wants a text with every message: a file alone is sent under its name.
                 body=action.body or action.filename or "",
                 attachments=attachments,
             )
         )
+
+    async def _acting_as(self, matrix_user: str, spico_id: str) -> str | None:
+        """The account the user's messages go out as: their own, or the one they chose while
+        SPICO still lists it among their delegations (None: that delegation was withdrawn)."""
+        async with self._store.transaction() as session:
+            chosen = await crepo.acting_as(session, matrix_user, spico_id)
+        if not chosen or chosen == spico_id:
+            return spico_id
+        try:  # SPICO unavailable propagates: the batch is offered again
+            accounts = await self._post.composer.delegations(spico_id)
+        except ComposerRefusal:
+            accounts = []
+        return chosen if any(account.id == chosen for account in accounts) else None
+
+    async def _revoked(
+        self, room_id: str, event_id: str, matrix_user: str, spico_id: str
+    ) -> PostResult:
+        """A message typed while acting under a withdrawn delegation: not posted (it was meant
+        to go out as the other account), the user is back in their own name, and told."""
+        async with self._store.transaction() as session:
+            state = await crepo.get_state(session, matrix_user)
+            name = (state.acting_name or state.acting_as) if state else None
+            if state is not None:
+                await crepo.save_state(
+                    session, dataclasses.replace(state, acting_as=None, acting_name=None)
+                )
+        log.info("matrix: a message under a withdrawn delegation was not relayed")
+        text = notice_text("delegation_revoked", self.settings.language, name=name or "—")
+        await self._notice(room_id, event_id, text)
+        return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
 
     async def _command(
         self,
@@ -409,16 +467,32 @@ class MatrixSource:
             return
         line = command.text or " ".join((command.name, *command.args))
         where = Where(room_id, event_id, conversation_id, members)
-        await self.commands.run(command.sender, where, line, self._replier(event_id))
+        await self.commands.run(
+            command.sender, where, line, self._replier(event_id, command.sender, room_id)
+        )
 
-    def _replier(self, event_id: str) -> Callable[[Reply], Awaitable[None]]:
+    def _replier(
+        self, event_id: str, owner: str, origin_room: str
+    ) -> Callable[[Reply], Awaitable[None]]:
         """Sends a command's replies: the first in reply to the command, the others (e.g. in
-        the management room) as plain notices; transaction ids derive from the command."""
+        the management room) as plain notices; transaction ids derive from the command.
+
+        A ``private`` reply (patient identities) goes out only if its room is, now, private to
+        ``owner`` and the bot; otherwise it is dropped, the user is told in the room of the
+        command, and the bot gives that room up."""
         count = 0
+        private: dict[str, bool] = {}
 
         async def send(reply: Reply) -> None:
             nonlocal count
             count += 1
+            if reply.private:
+                if reply.room_id not in private:
+                    private[reply.room_id] = await self._still_private(reply.room_id, owner)
+                    if not private[reply.room_id]:
+                        await self._private_refused(reply.room_id, origin_room, event_id)
+                if not private[reply.room_id]:
+                    return
             if reply.in_reply:
                 txn = _txn("notice" if count == 1 else f"notice{count}", event_id)
                 await self._notice(
@@ -428,6 +502,37 @@ class MatrixSource:
                 await self._say(reply.room_id, _txn(f"notice{count}", event_id), reply.text)
 
         return send
+
+    async def _still_private(self, room_id: str, owner: str) -> bool:
+        """Whether the room's current state (read from the homeserver now, not the timeline
+        seen so far) makes it private to ``owner`` and the bot."""
+        got = await self._client.request("room state", self._client.nio.room_get_state(room_id))
+        if not isinstance(got, RoomGetStateResponse):
+            return False
+        problem = private_room_problem(got.events, owner, self.settings.bot_user_id)
+        if problem is not None:
+            log.info("matrix: %s is not private (%s): patient data withheld", room_id, problem)
+        return problem is None
+
+    async def _private_refused(self, room_id: str, origin_room: str, event_id: str) -> None:
+        """Patient data was withheld from ``room_id``: say so where the command was typed (the
+        room itself says only that it is no longer private), and give the room up."""
+        language = self.settings.language
+        if room_id == origin_room:
+            await self._say(
+                room_id, _txn("private", event_id), texts.text(language, "no_longer_private")
+            )
+        else:
+            await self._notice(
+                origin_room,
+                event_id,
+                texts.text(language, "private_refused"),
+                txn=_txn("private", event_id),
+            )
+        async with self._store.transaction() as session:
+            await crepo.forget_management_room(session, room_id)
+        await self._client.request("leave", self._client.nio.room_leave(room_id))
+        log.info("matrix: management room %s given up", room_id)
 
     # ------------------------------------------------------------------ management rooms
 
@@ -450,9 +555,9 @@ class MatrixSource:
                 continue
             joined = await self._client.request("join", self._client.nio.join(room_id))
             if isinstance(joined, MatrixError):
-                log.warning("matrix: could not join management room %s: %s", room_id, joined)
+                log.warning("matrix: could not join management room %s (%s)", room_id, joined.code)
                 continue
-            if await self._others_in(room_id, inviter):
+            if not await self._still_private(room_id, inviter):
                 await self._client.request("leave", self._client.nio.room_leave(room_id))
                 log.info("matrix: left %s: not a private room", room_id)
                 continue
@@ -462,20 +567,6 @@ class MatrixSource:
             await self._say(
                 room_id, _txn("welcome", room_id), texts.text(self.settings.language, "welcome")
             )
-
-    async def _others_in(self, room_id: str, owner: str) -> bool:
-        """Is anyone but the owner and the bot in (or invited to) the room?"""
-        got = await self._client.request("state", self._client.nio.room_get_state(room_id))
-        if not isinstance(got, RoomGetStateResponse):
-            return False
-        for event in got.events:
-            if event.get("type") != "m.room.member":
-                continue
-            user = event.get("state_key")
-            membership = (event.get("content") or {}).get("membership")
-            if user not in (owner, self.settings.bot_user_id) and membership in ("join", "invite"):
-                return True
-        return False
 
     async def _management(self, room_id: str, owner: str, timeline: list[Any]) -> None:
         """Events of a management room: the owner's lines are commands (prefix optional)."""
@@ -502,7 +593,11 @@ class MatrixSource:
                 room_id,
                 event,
                 functools.partial(
-                    self.commands.run, owner, where, found.text, self._replier(event_id)
+                    self.commands.run,
+                    owner,
+                    where,
+                    found.text,
+                    self._replier(event_id, owner, room_id),
                 ),
             )
 
@@ -577,8 +672,3 @@ def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:
             if getattr(event, "sender", None) != bot_user_id:
                 return False
     return True
-
-
-def _describe(error: Exception) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
