@@ -417,6 +417,50 @@ def compose_new_conversation_refusal(
     return mail
 
 
+def attachments_left_out_text(
+    *, too_large: int, too_many: int, max_bytes: int, max_count: int, language: str
+) -> str:
+    """Why files of an accepted mail did not go to SPICO (the text was posted without them)."""
+    lines = [texts.text(language, "hello"), "", texts.text(language, "attachments_left_out")]
+    if too_large:
+        megabytes = f"{max_bytes / (1024 * 1024):.1f}"
+        lines.append(
+            texts.text(language, "attachments_too_large", count=too_large, limit=megabytes)
+        )
+    if too_many:
+        lines.append(texts.text(language, "attachments_too_many", count=too_many, limit=max_count))
+    lines += ["", texts.text(language, "attachments_left_out_how"), ""]
+    return "\n".join(lines)
+
+
+def compose_attachments_left_out(
+    *,
+    key: bytes,
+    sender: Sender,
+    recipient: str,
+    original_id: str,
+    text: str,
+    language: str,
+    now: datetime,
+) -> EmailMessage:
+    """The answer to an accepted mail whose files were not all passed on (automatic mail; it
+    quotes nothing of the mail)."""
+    mail = _answer_base(
+        key=key,
+        sender=sender,
+        recipient=recipient,
+        kind="attachments-left-out",
+        source=original_id,
+        now=now,
+    )
+    mail["Subject"] = texts.text(language, "attachments_left_out_subject")
+    if original_id:
+        mail["In-Reply-To"] = original_id
+        mail["References"] = original_id
+    mail.set_content(text, charset="utf-8")
+    return mail
+
+
 def compose_new_conversation_created(
     *,
     key: bytes,

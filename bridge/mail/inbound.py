@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import re
@@ -40,6 +41,7 @@ from bridge.core.composer import (
 )
 from bridge.core.delivery import (
     POISON_ATTEMPTS,
+    Attachment,
     InboundMessage,
     InboundPoster,
     PoisonGuard,
@@ -170,6 +172,18 @@ class MailInbox:
         #: True while a session is logged in and following the mailbox (readiness, metrics).
         self.connected = False
 
+    def reload(self, settings: MailSettings, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: the next mail is judged with the new settings and participants; a changed
+        IMAP section reconnects (the current session is dropped as if lost)."""
+        reconnect = settings.imap != self._imap
+        self._settings = settings
+        self._configured = configured
+        if reconnect:
+            self._imap = settings.imap
+            self._cursor = f"mail:imap:{self._imap.mailbox}"
+            self._folder_ready = False
+            self._lost.set()
+
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -187,9 +201,7 @@ class MailInbox:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "IMAP: %s; reconnecting in %.0fs", type(exc).__name__ + _short(exc), delay
-                )
+                log.warning("IMAP: %s; reconnecting in %.0fs", type(exc).__name__, delay)
             finally:
                 self.connected = False
                 if client is not None:
@@ -370,8 +382,11 @@ class MailInbox:
         ):
             return await self._new_conversation(facts, composer)
         spico_id = None
+        too_many = 0
         if judgement.verdict is parse.Verdict.ACCEPTED:
             assert judgement.conversation_id and judgement.member_id
+            kept, too_many = _capped(judgement.attachments, settings.max_attachments)
+            judgement = dataclasses.replace(judgement, attachments=kept)
             result = await self._post(  # SPICO unavailable: raises, the mail is offered again
                 InboundMessage(
                     world=World.MAIL,
@@ -386,6 +401,8 @@ class MailInbox:
             )
             if result.accepted:
                 spico_id = result.spico_message_id
+                if facts.dropped_attachments or too_many:
+                    await self._answer_left_out(facts, facts.dropped_attachments, too_many)
             else:
                 judgement = parse.Judgement(
                     parse.Verdict.REFUSED,
@@ -510,7 +527,10 @@ class MailInbox:
                         refusal = newconv.Refusal("patient_not_found")
                     else:
                         patient_id = patient.id
+            too_many = 0
             if refusal is None:
+                attachments, too_many = _capped(request.attachments, self._settings.max_attachments)
+                request = dataclasses.replace(request, attachments=attachments)
                 try:
                     created = await composer.create_conversation(
                         on_behalf_of=sender.id,
@@ -532,6 +552,8 @@ class MailInbox:
             await self._confirm_created(
                 facts, sender.id, created, [names.get(m, m) for m in members], patient
             )
+            if facts.dropped_attachments or too_many:
+                await self._answer_left_out(facts, facts.dropped_attachments, too_many)
         judgement = parse.Judgement(
             parse.Verdict.CREATED if created is not None else parse.Verdict.REFUSED,
             None if refusal is None else refusal.reason,
@@ -662,6 +684,35 @@ class MailInbox:
         except Exception as exc:
             log.warning("new conversation: answer not sent (%s)", type(exc).__name__)
 
+    async def _answer_left_out(self, facts: parse.MailFacts, too_large: int, too_many: int) -> None:
+        """The caps refused files of a mail whose text went to SPICO: tell its author (only in
+        the trust space; an automatic mail quoting nothing of theirs)."""
+        address = facts.from_address
+        log.info("mail in: %d attachment(s) over the caps left out", too_large + too_many)
+        if not address or not self._sink.allowed(address):
+            return
+        settings = self._settings
+        text = compose.attachments_left_out_text(
+            too_large=too_large,
+            too_many=too_many,
+            max_bytes=settings.max_attachment_bytes,
+            max_count=settings.max_attachments,
+            language=settings.language,
+        )
+        answer = compose.compose_attachments_left_out(
+            key=self._sink.key,
+            sender=self._sink.sender,
+            recipient=address,
+            original_id=facts.message_id,
+            text=text,
+            language=settings.language,
+            now=datetime.now(UTC),
+        )
+        try:
+            await self._sink.send_raw(answer, address)
+        except Exception as exc:
+            log.warning("attachments answer not sent (%s)", type(exc).__name__)
+
     async def _bounced(self, facts: parse.MailFacts) -> None:
         """Mark the addresses failing and, when the returned mail is ours, queue a notice for
         its conversation (posted by the hub's notice poster, once: keyed by the Message-ID)."""
@@ -764,17 +815,17 @@ class MailInbox:
             log.warning("refusal answer not sent (%s)", type(exc).__name__)
 
 
+def _capped(attachments: tuple[Attachment, ...], limit: int) -> tuple[tuple[Attachment, ...], int]:
+    """The first ``limit`` files, and how many were left out (``mail.max_attachments``)."""
+    return attachments[:limit], max(len(attachments) - limit, 0)
+
+
 async def _lookup_address(composer: SpicoComposer, address: str) -> DirectoryEntry | None:
     """The directory entry of an address; None when SPICO has none or refuses the address."""
     try:
         return await composer.lookup_address(address)
     except ComposerRefusal:
         return None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)[:120]
-    return f": {text}" if text else ""
 
 
 async def _wait_first(*events: asyncio.Event, seconds: float) -> None:

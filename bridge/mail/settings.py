@@ -58,7 +58,9 @@ class MailSettings:
     #: HMAC key of reply tokens and Message-IDs.
     token_key: bytes = field(repr=False)
     token_ttl_days: int
+    #: Caps on what one mail passes on to SPICO and on the files mailed out.
     max_attachment_bytes: int
+    max_attachments: int
     templates_dir: Path | None
     trust: TrustSettings
     #: How much of the patient's identity mail subjects show (``policy.mail_patient_tag``).
@@ -86,6 +88,7 @@ def settings_from(config: BridgeConfig) -> MailSettings:
         token_key=mail.token_key.get().encode(),
         token_ttl_days=mail.token_ttl_days,
         max_attachment_bytes=mail.max_attachment_bytes,
+        max_attachments=mail.max_attachments,
         templates_dir=mail.templates_dir,
         trust=trust_settings_from(mail),
         patient_tag=config.policy.mail_patient_tag,

@@ -74,6 +74,29 @@ _MESSAGES = {
         en="SPICO refused it",
     ),
     # the answer to a new-conversation mail that started nothing
+    # files of an accepted mail that did not go to SPICO (inbound caps)
+    "attachments_left_out_subject": Message(
+        fr="Pièces jointes non transmises à SPICO",
+        en="Attachments not passed on to SPICO",
+    ),
+    "attachments_left_out": Message(
+        fr="Votre message a bien été transmis à la conversation SPICO, mais sans certaines de "
+        "ses pièces jointes :",
+        en="Your message was passed on to the SPICO conversation, but without some of its "
+        "attachments:",
+    ),
+    "attachments_too_large": Message(
+        fr="- {count} pièce(s) jointe(s) de plus de {limit} Mo ;",
+        en="- {count} attachment(s) over {limit} MB;",
+    ),
+    "attachments_too_many": Message(
+        fr="- {count} pièce(s) jointe(s) au-delà des {limit} acceptées par message.",
+        en="- {count} attachment(s) beyond the {limit} accepted per message.",
+    ),
+    "attachments_left_out_how": Message(
+        fr="Déposez-les directement dans SPICO, ou envoyez-les en plusieurs messages plus légers.",
+        en="Put them in SPICO directly, or send them in several lighter messages.",
+    ),
     "newconv_refused_title": Message(
         fr="Conversation non créée",
         en="Conversation not started",
