@@ -20,6 +20,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.delivery import (
+    DeliveryError,
     DeliveryJob,
     GiveUp,
     PermanentFailure,
@@ -413,14 +414,16 @@ def _actor(job: DeliveryJob | None) -> str | None:
 
 
 def _describe_db(error: Exception) -> str:
-    """A database error without its SQL parameters (they may hold payloads): the driver's
-    own first line only."""
+    """A database error as its types only: the driver's text may quote SQL parameters (and
+    they may hold payloads)."""
     original = getattr(error, "orig", None) or error
-    first_line = (str(original).splitlines() or [""])[0][:160]
-    return f"{type(original).__name__}: {first_line}"
+    return f"{type(error).__name__} ({type(original).__name__})"
 
 
 def _describe(error: Exception) -> str:
-    """A log-safe description: the error class and its message, never a payload."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """A log-safe description: the error class, and its text only when the bridge wrote it
+    (a sink's ``DeliveryError`` says what failed in its own words); any other exception's
+    text may quote a payload or a server's answer."""
+    if isinstance(error, DeliveryError) and str(error):
+        return f"{type(error).__name__}: {error}"[:300]
+    return type(error).__name__
