@@ -9,9 +9,9 @@ already handled are skipped through ``matrix_event_links``; posts are idempotent
 What a user may reach from a room is checked when it happens: the account a message is posted
 as is checked against SPICO's delegations again (a withdrawn one is refused with a notice and
 the user is back in their own name); a file over ``matrix.max_file_bytes`` is refused with a
-notice, its download streamed with that cap; and a reply that shows patient identities goes
-only to a room whose current state, read from the homeserver, makes it private to the user and
-the bot (``commands.management.private_room_problem``).
+notice, its download streamed with that cap. Invitations, management rooms and the sending of
+every command's replies (patient identities only to a room private at that moment) are
+``bridge.matrix.management_rooms``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,7 +29,6 @@ import aiohttp
 from nio import (
     MegolmEvent,
     MessageDirection,
-    RoomGetStateResponse,
     RoomMessagesResponse,
     SyncResponse,
 )
@@ -53,15 +51,12 @@ from bridge.core.model import World
 from bridge.core.notifications import NotificationRequests
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
-from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
-from bridge.matrix.commands.management import (
-    RoomInput,
-    management_input,
-    private_room_problem,
-)
+from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
-from bridge.matrix.formatting import megabytes, notice_content, notice_text
+from bridge.matrix.formatting import megabytes, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
+from bridge.matrix.management_rooms import ManagementRooms
+from bridge.matrix.notices import notice
 from bridge.matrix.sink import PortalSettings
 from bridge.store import commands as crepo
 from bridge.store import matrix as mrepo
@@ -95,11 +90,6 @@ FIRST_SYNC_FILTER: dict[str, Any] = {
 }
 
 
-def _txn(kind: str, event_id: str) -> str:
-    """A deterministic transaction id for what the bridge says about an event."""
-    return f"{kind}-{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
-
-
 class MatrixSource:
     """Consumes the bot's sync stream for the portal rooms."""
 
@@ -131,6 +121,10 @@ class MatrixSource:
             ),
             notifications,
         )
+        #: Management rooms, and the senders of every command's replies.
+        self.rooms = ManagementRooms(
+            client, store, lambda: self.settings, spico_id_of, self.commands
+        )
         self.synced = asyncio.Event()
         self._poison = PoisonGuard()
         #: Encrypted events nio could not decrypt in the batch at hand (for key requests).
@@ -159,7 +153,7 @@ class MatrixSource:
                 elif since is None:
                     # The very first sync reads no history, but invites waiting from before
                     # the bridge ever ran would not come again: answer them now.
-                    await self._invites(response)
+                    await self.rooms.invites(response)
                 # The token is stored once its batch is handled. A batch of the bot's own
                 # echoes (a burst it is posting) needs no handling: storing its token may wait
                 # a little (after a crash those echoes are read again, and ignored again).
@@ -211,7 +205,7 @@ class MatrixSource:
     async def process(self, response: SyncResponse, since: str) -> None:
         self._undecrypted.clear()
         rooms = response.rooms.join
-        await self._invites(response)
+        await self.rooms.invites(response)
         async with self._store.transaction() as session:
             portals = await mrepo.portals_by_room(session, rooms)
             managed = await crepo.management_rooms(session, (r for r in rooms if r not in portals))
@@ -219,7 +213,13 @@ class MatrixSource:
             portal = portals.get(room_id)
             if portal is None:
                 if room_id in managed:
-                    await self._management(room_id, managed[room_id], room.timeline.events)
+                    await self.rooms.handle(
+                        room_id,
+                        managed[room_id],
+                        room.timeline.events,
+                        self._guarded,
+                        self._remember,
+                    )
                 continue
             self._note_undecrypted(room.timeline.events)
             events = [event_fields(e) for e in room.state] + [
@@ -269,8 +269,11 @@ class MatrixSource:
                 type(error).__name__,
             )
             with contextlib.suppress(Exception):
-                await self._notice(
-                    room_id, event_id, notice_text("not_handled", self.settings.language)
+                await notice(
+                    self._client,
+                    room_id,
+                    event_id,
+                    notice_text("not_handled", self.settings.language),
                 )
             await self._remember(conversation_id, room_id, event)
         else:
@@ -322,14 +325,14 @@ class MatrixSource:
             undecrypted = self._undecrypted.pop(event_id, None)
             if undecrypted is not None:
                 await self._client.request_key(undecrypted)
-            await self._notice(room_id, event_id, notice_text(action.reason, language))
+            await notice(self._client, room_id, event_id, notice_text(action.reason, language))
         elif isinstance(action, Command):
             await self._command(conversation_id, room_id, event_id, action, members)
             return  # the executor marked the event handled with the user's new state
         else:
             outcome, spico_id = verdict(action.sender, members, self._spico_id_of())
             if spico_id is None:
-                await self._notice(room_id, event_id, notice_text(outcome, language))
+                await notice(self._client, room_id, event_id, notice_text(outcome, language))
                 await self._check_member(conversation_id, room_id, action.sender)
             else:
                 result = await self._relay(conversation_id, room_id, event_id, spico_id, action)
@@ -339,8 +342,11 @@ class MatrixSource:
                     reason = result.refusal or "refus"
                     if result.refusal_code in REFUSALS:  # a sentence rather than SPICO's
                         reason = refusal_text(result.refusal_code, reason, language)
-                    await self._notice(
-                        room_id, event_id, notice_text("refused", language, reason=reason)
+                    await notice(
+                        self._client,
+                        room_id,
+                        event_id,
+                        notice_text("refused", language, reason=reason),
                     )
         async with self._store.transaction() as session:
             await mrepo.save_event_link(
@@ -386,7 +392,7 @@ class MatrixSource:
                     self.settings.language,
                     limit=megabytes(limit, self.settings.language),
                 )
-                await self._notice(room_id, event_id, text)
+                await notice(self._client, room_id, event_id, text)
                 return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             if action.file_key is not None:
                 # A file from an encrypted room (EncryptedFile): check its hash, decrypt it.
@@ -396,7 +402,7 @@ class MatrixSource:
                     )
                 except EncryptionError:
                     text = notice_text("undecryptable", self.settings.language)
-                    await self._notice(room_id, event_id, text)
+                    await notice(self._client, room_id, event_id, text)
                     return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             attachments = (
                 Attachment(
@@ -447,7 +453,7 @@ class MatrixSource:
                 )
         log.info("matrix: a message under a withdrawn delegation was not relayed")
         text = notice_text("delegation_revoked", self.settings.language, name=name or "—")
-        await self._notice(room_id, event_id, text)
+        await notice(self._client, room_id, event_id, text)
         return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
 
     async def _command(
@@ -462,172 +468,16 @@ class MatrixSource:
         answers; the executor answers and marks the event handled."""
         outcome, _ = verdict(command.sender, members, self._spico_id_of())
         if outcome != "ok":
-            await self._notice(room_id, event_id, notice_text(outcome, self.settings.language))
+            await notice(
+                self._client, room_id, event_id, notice_text(outcome, self.settings.language)
+            )
             await self._remember(conversation_id, room_id, {"event_id": event_id})
             return
         line = command.text or " ".join((command.name, *command.args))
         where = Where(room_id, event_id, conversation_id, members)
         await self.commands.run(
-            command.sender, where, line, self._replier(event_id, command.sender, room_id)
+            command.sender, where, line, self.rooms.replier(event_id, command.sender, room_id)
         )
-
-    def _replier(
-        self, event_id: str, owner: str, origin_room: str
-    ) -> Callable[[Reply], Awaitable[None]]:
-        """Sends a command's replies: the first in reply to the command, the others (e.g. in
-        the management room) as plain notices; transaction ids derive from the command.
-
-        A ``private`` reply (patient identities) goes out only if its room is, now, private to
-        ``owner`` and the bot; otherwise it is dropped, the user is told in the room of the
-        command, and the bot gives that room up."""
-        count = 0
-        private: dict[str, bool] = {}
-
-        async def send(reply: Reply) -> None:
-            nonlocal count
-            count += 1
-            if reply.private:
-                if reply.room_id not in private:
-                    private[reply.room_id] = await self._still_private(reply.room_id, owner)
-                    if not private[reply.room_id]:
-                        await self._private_refused(reply.room_id, origin_room, event_id)
-                if not private[reply.room_id]:
-                    return
-            if reply.in_reply:
-                txn = _txn("notice" if count == 1 else f"notice{count}", event_id)
-                await self._notice(
-                    room_id=reply.room_id, event_id=event_id, text=reply.text, txn=txn
-                )
-            else:
-                await self._say(reply.room_id, _txn(f"notice{count}", event_id), reply.text)
-
-        return send
-
-    async def _still_private(self, room_id: str, owner: str) -> bool:
-        """Whether the room's current state (read from the homeserver now, not the timeline
-        seen so far) makes it private to ``owner`` and the bot."""
-        got = await self._client.request("room state", self._client.nio.room_get_state(room_id))
-        if not isinstance(got, RoomGetStateResponse):
-            return False
-        problem = private_room_problem(got.events, owner, self.settings.bot_user_id)
-        if problem is not None:
-            log.info("matrix: %s is not private (%s): patient data withheld", room_id, problem)
-        return problem is None
-
-    async def _private_refused(self, room_id: str, origin_room: str, event_id: str) -> None:
-        """Patient data was withheld from ``room_id``: say so where the command was typed (the
-        room itself says only that it is no longer private), and give the room up."""
-        language = self.settings.language
-        if room_id == origin_room:
-            await self._say(
-                room_id, _txn("private", event_id), texts.text(language, "no_longer_private")
-            )
-        else:
-            await self._notice(
-                origin_room,
-                event_id,
-                texts.text(language, "private_refused"),
-                txn=_txn("private", event_id),
-            )
-        async with self._store.transaction() as session:
-            await crepo.forget_management_room(session, room_id)
-        await self._client.request("leave", self._client.nio.room_leave(room_id))
-        log.info("matrix: management room %s given up", room_id)
-
-    # ------------------------------------------------------------------ management rooms
-
-    async def _invites(self, response: SyncResponse) -> None:
-        """A mapped user invites the bot: it joins, and the room becomes that user's
-        management room (commands without prefix). Anyone else's invite is rejected, without
-        a notice."""
-        for room_id, info in response.rooms.invite.items():
-            inviter = None
-            for event in info.invite_state:
-                # nio moves an invite member event's content into attributes.
-                if (
-                    getattr(event, "state_key", None) == self.settings.bot_user_id
-                    and getattr(event, "membership", None) == "invite"
-                ):
-                    inviter = str(getattr(event, "sender", "") or "")
-            if not inviter or inviter not in self._spico_id_of():
-                await self._client.request("reject", self._client.nio.room_leave(room_id))
-                log.info("matrix: refused an invite from an unmapped user to %s", room_id)
-                continue
-            joined = await self._client.request("join", self._client.nio.join(room_id))
-            if isinstance(joined, MatrixError):
-                log.warning("matrix: could not join management room %s (%s)", room_id, joined.code)
-                continue
-            if not await self._still_private(room_id, inviter):
-                await self._client.request("leave", self._client.nio.room_leave(room_id))
-                log.info("matrix: left %s: not a private room", room_id)
-                continue
-            async with self._store.transaction() as session:
-                await crepo.save_management_room(session, room_id, inviter)
-            log.info("matrix: management room %s joined", room_id)
-            await self._say(
-                room_id, _txn("welcome", room_id), texts.text(self.settings.language, "welcome")
-            )
-
-    async def _management(self, room_id: str, owner: str, timeline: list[Any]) -> None:
-        """Events of a management room: the owner's lines are commands (prefix optional)."""
-        for raw in timeline:
-            event = event_fields(raw)
-            event_id = str(event.get("event_id") or "")
-            found = management_input(
-                event, owner, self.settings.bot_user_id, self.settings.command_prefix
-            )
-            if found is None or not event_id:
-                continue
-            async with self._store.transaction() as session:
-                if await mrepo.get_event_link(session, event_id) is not None:
-                    continue  # handled before a restart or a retried batch
-            if found.kind != "command":
-                await self._management_change(room_id, event_id, found)
-                if found.kind in ("left", "not_private"):
-                    return
-                await self._remember("", room_id, event)
-                continue
-            where = Where(room_id, event_id)
-            await self._guarded(
-                "",
-                room_id,
-                event,
-                functools.partial(
-                    self.commands.run,
-                    owner,
-                    where,
-                    found.text,
-                    self._replier(event_id, owner, room_id),
-                ),
-            )
-
-    async def _management_change(self, room_id: str, event_id: str, found: RoomInput) -> None:
-        """The owner left, or someone else came in: the room stops being a management room."""
-        if found.kind == "undecryptable":
-            await self._notice(
-                room_id, event_id, notice_text("undecryptable", self.settings.language)
-            )
-            return
-        if found.kind == "not_private":
-            await self._say(
-                room_id,
-                _txn("private", event_id),
-                texts.text(self.settings.language, "no_longer_private"),
-            )
-        async with self._store.transaction() as session:
-            await crepo.forget_management_room(session, room_id)
-        await self._client.request("leave", self._client.nio.room_leave(room_id))
-        log.info("matrix: management room %s given up", room_id)
-
-    async def _say(self, room_id: str, txn: str, text: str) -> None:
-        """A notice that answers no event (welcome, replies sent to the management room)."""
-        await self._client.send("notice", room_id, notice_content(text), txn)
-
-    async def _notice(self, room_id: str, event_id: str, text: str, txn: str | None = None) -> None:
-        content = notice_content(text)
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event_id}}
-        # Megolm-encrypted in an encrypted room.
-        await self._client.send("notice", room_id, content, txn or _txn("notice", event_id))
 
     def _note_undecrypted(self, events: list[Any]) -> None:
         """Keep the encrypted events nio could not decrypt, to ask for their keys."""
