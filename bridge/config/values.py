@@ -35,8 +35,8 @@ def ascii_domain(value: str) -> str | None:
 
     UTS-46 is what browsers and mail software use: full-width dots and letters fold to ASCII
     (``ex．mssante．fr`` is ``ex.mssante.fr``) and ``ß`` stays a letter of its own
-    (``mßsante.fr`` is ``xn--msante-bta.fr``, another domain). Python's ``idna`` codec (IDNA
-    2003) would map ``ß`` to ``ss`` and let ``x@evil.mßsante.fr`` match ``*.mssante.fr``."""
+    (``mßante.fr`` is ``xn--mante-lqa.fr``, another domain). Python's ``idna`` codec (IDNA
+    2003) would map ``ß`` to ``ss`` and let ``x@evil.mßante.fr`` match ``*.mssante.fr``."""
     try:
         mapped = idna.uts46_remap(value.strip(), std3_rules=False, transitional=False)
         text = mapped.rstrip(".")
