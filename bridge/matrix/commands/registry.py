@@ -16,7 +16,7 @@ import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from bridge.matrix.commands.executor import CommandExecutor
@@ -134,7 +134,3 @@ def option_specs(name: str) -> Options:
     spec = _COMMANDS.get(name)
     return spec.options if spec is not None else {}
 
-
-def describe(spec: CommandSpec) -> dict[str, Any]:
-    """A plain view of a declaration (for tests and documentation)."""
-    return {"name": spec.name, "words": spec.words, "where": spec.where, "help": spec.help}
