@@ -133,4 +133,3 @@ def option_specs(name: str) -> Options:
     _load()
     spec = _COMMANDS.get(name)
     return spec.options if spec is not None else {}
-
