@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.ports",
     "tests.fixtures.postgres",
+    "tests.fixtures.sqlite",
     "tests.fixtures.sandbox",
     "tests.fixtures.bridge",
     "tests.fixtures.synapse",

@@ -3,8 +3,11 @@ brings up the sandbox, Synapse, Postfix + Dovecot and the bridge; a demo member 
 sample conversation's mail over IMAP and answers it over SMTP submission; the answer shows up
 in the conversation's Matrix room for that member's Matrix account; Ctrl-C stops everything.
 
-The demo runs on its own servers (``--ports auto``, state in a temporary folder), never on the
-session's. Everything it tells the user is read from its output and its ``demo.json``.
+The demo runs on its own servers (``--ports auto``), never on the session's, with its state
+folder below a private (0700) folder, as in a home directory: the mail servers' users cannot
+traverse it, so the demo keeps their state in a runtime folder of its own, named in
+``demo.json`` and removed on stop. Everything it tells the user is read from its output and
+its ``demo.json``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import email.policy
 import imaplib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -43,7 +48,16 @@ from bridge.demo import (
     parse_port_overrides,
     run_demo,
 )
+from bridge.demo.leftovers import stop_leftovers
+from bridge.demo.mail_state import (
+    KEPT_MAILBOXES,
+    MAIL_FOLDER_PREFIX,
+    restore_mailboxes,
+    stop_keeping_mailboxes,
+)
+from bridge.demo.worlds import left_out
 from bridge.mail.localserver import LocalMailServer
+from bridge.mail.server_folder import runtime_folder
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import bodies, compose_reply, join_when_invited, submit, timeline
 
@@ -97,6 +111,27 @@ def _processes_mentioning(folder: Path) -> list[str]:
     return found
 
 
+def _kept_by_mail(*folders: Path) -> list[str]:
+    """Which of ``folders`` are missing, or not user mail's own and closed to everyone else."""
+    wrong = []
+    for folder in folders:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            wrong.append(f"{folder}: missing")
+            continue
+        if info.st_uid != pwd.getpwnam("mail").pw_uid or info.st_mode & 0o077:
+            wrong.append(f"{folder}: uid {info.st_uid}, mode {info.st_mode & 0o777:04o}")
+    return wrong
+
+
+def _kept_mails(kept: Path, address: str) -> int:
+    """How many mails of ``address`` the demo kept in its state folder after stopping."""
+    local, _, domain = address.partition("@")
+    maildir = kept / domain / local / "Maildir"
+    return sum(1 for sub in ("new", "cur") for path in (maildir / sub).glob("*") if path.is_file())
+
+
 @dataclass
 class DemoRun:
     """``scripts/demo --state-dir STATE --ports auto`` in its own process group (a terminal's
@@ -142,7 +177,7 @@ class DemoRun:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the sandbox, if it outlived the demo
         with contextlib.suppress(Exception):
-            LocalMailServer(self.state / "mail").stop()  # by the PID files
+            LocalMailServer(Path(self.info()["mail"]["state"])).remove()  # by the PID files
         with contextlib.suppress(Exception):
             pid = int(self.info()["pids"]["synapse"])
             if _alive(pid):
@@ -151,9 +186,11 @@ class DemoRun:
 
 @pytest.fixture
 def demo_run() -> Iterator[DemoRun]:
-    state = Path(tempfile.mkdtemp(prefix="spico-demo-"))
-    state.chmod(0o755)  # Dovecot's mail processes (user mail) traverse it
-    output = state / "demo-output.log"
+    home = Path(tempfile.mkdtemp(prefix="spico-demo-home-"))  # mode 0700, like a home folder
+    assert home.stat().st_mode & 0o777 == 0o700
+    state = home / "clone" / ".state"
+    state.parent.mkdir()
+    output = home / "demo-output.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [str(DEMO), "--state-dir", str(state), "--ports", "auto"],
@@ -170,7 +207,7 @@ def demo_run() -> Iterator[DemoRun]:
     finally:
         run.clean_up()
         with contextlib.suppress(OSError):
-            shutil.rmtree(state)
+            shutil.rmtree(home)
 
 
 def _secret(path: str) -> str:
@@ -206,6 +243,13 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         assert told in output, f"the demo tells the user about {told}"
     assert all(port != 2024 for port in info["ports"].values())
 
+    # The mail servers keep their state outside the private folder, their logs inside it, and
+    # the demo mail is readable by user mail only.
+    mail_state, home = Path(mail["state"]), demo_run.state.parent.parent
+    assert not mail_state.is_relative_to(home) and _kept_by_mail(mail_state / "mail") == []
+    assert Path(mail["logs"]).is_relative_to(demo_run.state)
+    maildir = LocalMailServer(mail_state).maildir(sample["mailbox"])
+
     # The member's mailbox holds the sample conversation's mail (bridged at start).
     mail_password = _secret(mail["password_file"])
 
@@ -214,6 +258,7 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         return [m for m in inbox if sample["subject"] in str(m["Subject"])]
 
     original = (await eventually(bridged, "the sample mail in the mailbox", RELAY_TIMEOUT))[-1]
+    assert _kept_by_mail(maildir, maildir.parent) == [], "demo mail: user mail's only"
     assert "bridge+" in str(original["Reply-To"])
 
     # The member answers it with their mail client.
@@ -259,7 +304,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
 
     # Ctrl-C: the demo stops, and so does everything it started (which the checks below see
     # while it runs: Postfix's master, Dovecot, Synapse, the sandbox).
-    running = "\n".join(_processes_mentioning(demo_run.state))
+    folders = (demo_run.state, mail_state)
+    running = "\n".join(p for folder in folders for p in _processes_mentioning(folder))
     for daemon in (
         "postfix/sbin/master",
         "dovecot",
@@ -275,7 +321,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
         return (
             not any(_alive(pid) for pid in pids.values())
             and all(_port_free(port) for port in info["ports"].values())
-            and not _processes_mentioning(demo_run.state)
+            and not any(_processes_mentioning(folder) for folder in folders)
+            and not mail_state.exists()
         )
 
     with contextlib.suppress(AssertionError):  # the asserts below say what is left
@@ -283,7 +330,9 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     assert not [name for name, pid in pids.items() if _alive(pid)], "a process outlived the demo"
     busy = [f"{n} {p}" for n, p in info["ports"].items() if not _port_free(p)]
     assert not busy, f"ports still taken after the demo: {busy}"
-    assert not _processes_mentioning(demo_run.state)
+    assert not any(_processes_mentioning(folder) for folder in folders)
+    assert _kept_by_mail(mail_state) == [f"{mail_state}: missing"], "removed on stop"
+    assert _kept_mails(Path(mail["kept"]), sample["mailbox"]) >= 1, "the mailboxes are kept"
 
 
 # --- the demo's options, without starting anything -----------------------------------------------
@@ -334,3 +383,125 @@ def test_a_port_in_use_stops_the_demo_before_it_starts_anything(
     assert code == 2
     assert f"sandbox {port}" in capsys.readouterr().err
     assert not (tmp_path / "sandbox.log").exists() and not (tmp_path / INFO_NAME).exists()
+
+
+def test_a_server_that_does_not_start_stops_the_demo_with_its_log_s_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "spico-sandbox.sqlite3").write_bytes(b"not a database " * 200)  # damaged state
+    code = run_demo(state, config_path=LOCAL_CONFIG, ports=choose_ports("auto"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "The SPICO sandbox did not start" in err
+    assert f"last lines of {state / 'sandbox.log'}:" in err
+    assert "sqlite3.DatabaseError: file is not a database" in err
+    assert "try: " in err and "--state-dir" in err
+    assert not (state / "synapse").exists(), "nothing after the sandbox was started"
+
+
+def test_worlds_that_cannot_run_here_are_left_out_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bridge.matrix import localserver
+
+    data = demo_config(yaml.safe_load(LOCAL_CONFIG.read_text("utf-8")), Path("/x"), DEFAULT_PORTS)
+    as_user = left_out(data, euid=1000)
+    assert set(as_user) == {"mail"} and "root" in as_user["mail"]
+    assert left_out(data, euid=0) == {}, "everything is installed here, and this is root"
+
+    def missing() -> None:
+        raise localserver.SynapseMissing("Synapse is not installed in .venv-synapse")
+
+    monkeypatch.setattr(localserver, "synapse_python", missing)
+    assert "not installed" in left_out(data, euid=0)["matrix"]
+    assert left_out({**data, "matrix": {"enabled": False}}, euid=0) == {}
+
+
+def test_a_second_demo_on_the_same_state_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _sleeper("spico-bridge", "demo")
+    try:
+        (tmp_path / INFO_NAME).write_text(json.dumps({"pids": {"demo": first.pid}}))
+        code = run_demo(tmp_path, config_path=LOCAL_CONFIG, ports=choose_ports("auto"))
+    finally:
+        first.kill()
+        first.wait()
+    assert code == 2
+    assert f"a demo already runs with the state folder {tmp_path} (PID {first.pid})" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "sandbox.log").exists()
+
+
+def _sleeper(*args: str) -> subprocess.Popen[bytes]:
+    """A process whose command line ends with ``args`` (returned once it has exec'd)."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while args[-1].encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process
+
+
+def test_what_a_killed_demo_left_is_stopped_and_removed_by_the_next_one(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    left_mail = runtime_folder(prefix=MAIL_FOLDER_PREFIX)
+    not_ours = tmp_path / "spico-demo-mail-kept"
+    not_ours.mkdir()
+    sandbox = _sleeper("--db", f"{state}/spico-sandbox.sqlite3")
+    stranger = _sleeper("-c", f"{tmp_path}/elsewhere/homeserver.yaml")  # a reused PID
+    try:
+        stop_leftovers({"pids": {"sandbox": sandbox.pid, "synapse": stranger.pid}}, state)
+        assert sandbox.wait(timeout=10) is not None, "the sandbox left behind is stopped"
+        assert stranger.poll() is None, "a process that is not this demo's is left alone"
+        stop_leftovers({"mail": {"state": str(not_ours)}}, state)
+        assert not_ours.is_dir(), "only a folder under the runtime parents is touched"
+        stop_leftovers({"mail": {"state": str(left_mail)}}, state)
+        assert not left_mail.exists()
+    finally:
+        for process in (sandbox, stranger):
+            process.kill()
+            process.wait()
+        shutil.rmtree(left_mail, ignore_errors=True)
+
+
+def test_the_demo_mailboxes_outlive_the_run_in_the_private_state_folder(tmp_path: Path) -> None:
+    """Each run's mail servers get a new runtime folder, removed on stop; the mailboxes are
+    kept in the state folder (below a 0700 folder here) and come back at the next start."""
+    address, password = "martine.demo@sandbox.mssante.fr", "demo-password"
+    kept = tmp_path / "state" / KEPT_MAILBOXES
+    kept.parent.mkdir()
+    first = LocalMailServer(runtime_folder(prefix=MAIL_FOLDER_PREFIX), users={address: password})
+    try:
+        first.start()
+        note = EmailMessage()
+        note["From"], note["To"], note["Subject"] = address, address, "à relire demain"
+        note.set_content("Le courrier d'hier.")
+        submit(
+            note,
+            port=first.ports.submission,
+            ca_file=first.ca_file,
+            username=address,
+            password=password,
+        )
+        deadline = time.monotonic() + 20
+        while not first.messages(address) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_keeping_mailboxes(first, kept)
+    assert not first.state.exists(), "the runtime folder is removed on stop"
+    assert kept.stat().st_mode & 0o077 == 0 and kept.stat().st_uid == os.geteuid()
+
+    second = LocalMailServer(runtime_folder(prefix=MAIL_FOLDER_PREFIX), users={address: password})
+    try:
+        restore_mailboxes(kept, second)
+        second.start()
+        inbox = read_inbox(address, password, second.ports.imaps, str(second.ca_file))
+        assert [str(mail["Subject"]) for mail in inbox] == ["à relire demain"]
+        maildir = second.maildir(address)
+        assert maildir.stat().st_uid == pwd.getpwnam("mail").pw_uid
+    finally:
+        stop_keeping_mailboxes(second, kept)

@@ -31,7 +31,7 @@ from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory, SeedPatient
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.ports import free_port
@@ -176,7 +176,7 @@ async def test_no_body_patient_identity_or_token_in_any_log_line(
 
         async def portal() -> str | None:
             async with store.transaction() as session:
-                row = await mrepo.get_portal(session, conversation)
+                row = await matrix_repo.get_portal(session, conversation)
             return row.room_id if row else None
 
         room_id = await eventually(portal, "the portal room")

@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from bridge.core.composer import SpicoComposer
+from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
+
+#: The bridge's own inbound "world": the failure notices it queues for SPICO (a delivery given
+#: up by the outbox, a bounced mail) are recorded under it, keyed by ``FAILURE_NOTICE_PREFIX``
+#: and what failed, and posted by the hub's notice poster (once per key).
+BRIDGE_WORLD = "bridge"
+FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 
 
 class DeliveryError(Exception):
@@ -111,6 +118,14 @@ def decide_retry(policy: RetryPolicy, attempts: int, error: Exception) -> Retry 
 
 #: Failures of one inbound item (a Matrix event, a mail) after which it is set aside.
 POISON_ATTEMPTS = 3
+
+
+def is_outage(error: BaseException, transport: tuple[type[BaseException], ...] = ()) -> bool:
+    """Whether an error means "a server did not answer" (offer the item again later, however
+    long that lasts), as opposed to a failure of the item itself (set aside after a few tries).
+
+    ``transport`` adds a world's own connection errors (its libraries' exception types)."""
+    return isinstance(error, (ServiceUnavailable, RetryLater, OSError, TimeoutError, *transport))
 
 
 class PoisonGuard:

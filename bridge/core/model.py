@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 
 class World(StrEnum):
@@ -80,6 +82,27 @@ class Participant:
     delivery: DeliveryPreference = DeliveryPreference.AUTO
     status: Status | None = None
     has_account: bool = True
+
+
+class MatrixMapped(Protocol):
+    """Anything that maps a SPICO professional to a Matrix account (a ``Participant``, an entry
+    of the config's ``participants``)."""
+
+    @property
+    def spico_id(self) -> str: ...
+
+    @property
+    def matrix_user(self) -> str | None: ...
+
+
+def spico_ids_by_matrix_user(participants: Iterable[MatrixMapped]) -> dict[str, str]:
+    """{Matrix user: SPICO id} of the participants mapped to a Matrix account."""
+    return {p.matrix_user: p.spico_id for p in participants if p.matrix_user}
+
+
+def matrix_users_by_spico_id(spico_ids: Mapping[str, str]) -> dict[str, str]:
+    """The same mapping the other way round: {SPICO id: Matrix user}."""
+    return {spico_id: user for user, spico_id in spico_ids.items()}
 
 
 @dataclass(frozen=True, slots=True)

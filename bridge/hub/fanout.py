@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.core.delivery import BRIDGE_WORLD
 from bridge.core.model import (
     STATE_EVENTS,
     ConversationView,
@@ -39,7 +40,6 @@ from bridge.store.repositories import ConversationSnapshot, Store
 log = logging.getLogger(__name__)
 
 SPICO_CURSOR = "spico:events"
-BRIDGE_WORLD = "bridge"
 
 
 def snapshot_from(conversation: Conversation, seq: int) -> ConversationSnapshot:

@@ -13,10 +13,9 @@ import asyncio
 import hashlib
 import logging
 
-from bridge.core.delivery import Attachment, InboundMessage, PostResult
+from bridge.core.delivery import BRIDGE_WORLD, Attachment, InboundMessage, PostResult
 from bridge.core.errors import TooLarge
 from bridge.hub.composer import SpicoComposerAdapter
-from bridge.hub.outbox import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.hub.texts import failure_notice
 from bridge.hub.waiting import wait_any
 from bridge.metrics import INBOUND
@@ -183,4 +182,4 @@ class NoticePoster:
             await wait_any(self._wakeup, stop, within=NOTICE_POLL_SECONDS)
 
 
-__all__ = ["FAILURE_NOTICE_PREFIX", "NoticePoster", "SpicoPoster", "idempotency_key"]
+__all__ = ["NoticePoster", "SpicoPoster", "idempotency_key"]

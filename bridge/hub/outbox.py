@@ -20,6 +20,8 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.delivery import (
+    BRIDGE_WORLD,
+    FAILURE_NOTICE_PREFIX,
     DeliveryError,
     DeliveryJob,
     GiveUp,
@@ -51,10 +53,8 @@ BATCH = 16
 RUN = 16
 #: Tries at recording a batch's outcomes before its claims are given back.
 SETTLE_ATTEMPTS = 5
-BRIDGE_WORLD = "bridge"
 #: The outcome of a delivery left untried because an earlier one of its queue failed.
 NOT_ATTEMPTED = object()
-FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 
 
 def is_notice(payload: Mapping[str, object]) -> bool:

@@ -40,29 +40,27 @@ from bridge.core.composer import (
     SpicoComposer,
 )
 from bridge.core.delivery import (
+    BRIDGE_WORLD,
+    FAILURE_NOTICE_PREFIX,
     POISON_ATTEMPTS,
     Attachment,
     InboundMessage,
     InboundPoster,
     PoisonGuard,
-    RetryLater,
+    is_outage,
 )
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant, World
 from bridge.mail import compose, newconv, parse, tokens
 from bridge.mail.outbound import MailSink, tls_context
 from bridge.mail.settings import MailSettings
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
 
 PROCESSED_KEYWORD = "$SpicoBridged"
-#: The hub posts failure notices queued under these (see bridge/hub/outbox.py; worlds do not
-#: import the hub).
-NOTICE_WORLD = "bridge"
-FAILURE_NOTICE_PREFIX = "bridge:delivery-failed:"
 REFUSAL_REPLY_INTERVAL = timedelta(hours=24)
 #: Answers to new-conversation mails: a professional fixing an address and sending again gets
 #: each answer, a runaway sender at most this many an hour.
@@ -77,19 +75,12 @@ class ImapUnavailable(ServiceUnavailable):
     """The IMAP server could not be used; the reader reconnects."""
 
 
-def is_outage(error: BaseException) -> bool:
-    """Whether an error means "a server did not answer" (offer the mail again later), as
-    opposed to a failure of the mail itself."""
-    return isinstance(
-        error,
-        ServiceUnavailable
-        | RetryLater
-        | OSError
-        | TimeoutError
-        | aioimaplib.Abort
-        | aioimaplib.CommandTimeout
-        | aiosmtplib.SMTPException,
-    )
+#: Connection errors of the mail libraries: the mail is offered again later.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    aioimaplib.Abort,
+    aioimaplib.CommandTimeout,
+    aiosmtplib.SMTPException,
+)
 
 
 async def open_imap(config: ImapConfig, on_lost: object = None) -> aioimaplib.IMAP4:
@@ -299,7 +290,7 @@ class MailInbox:
                 await self.handle(raw)
             except Exception as error:
                 key = f"{uidvalidity}:{uid}"
-                if is_outage(error) or not self._poison.failed(key):
+                if is_outage(error, TRANSPORT_ERRORS) or not self._poison.failed(key):
                     raise  # offered again (a server is down, or one more try)
                 await self._set_aside(uid, error)
             await self._mark_processed(client, uid)
@@ -348,7 +339,7 @@ class MailInbox:
         settings = self._settings
         facts = parse.read_mail(raw, max_attachment_bytes=settings.max_attachment_bytes)
         async with self._store.transaction() as session:
-            seen = await mailrepo.get_messages(session, [facts.message_id])
+            seen = await mail_repo.get_messages(session, [facts.message_id])
         previous = seen.get(facts.message_id)
         if previous is not None and previous.direction == "in" and previous.verdict != "error":
             return parse.Judgement(parse.Verdict(previous.verdict or "refused"), "duplicate")
@@ -444,7 +435,7 @@ class MailInbox:
             judgement.conversation_id or "-",
         )
         async with self._store.transaction() as session:
-            await mailrepo.record_message(
+            await mail_repo.record_message(
                 session,
                 facts.message_id,
                 direction="in",
@@ -592,9 +583,9 @@ class MailInbox:
         key, sender = self._sink.key, self._sink.sender
         mid = compose.message_id(key, sender.domain, "created", created.id, member)
         async with self._store.transaction() as session:
-            if await mailrepo.get_messages(session, [mid]):
+            if await mail_repo.get_messages(session, [mid]):
                 return
-            if await mailrepo.get_thread(session, created.id, member) is not None:
+            if await mail_repo.get_thread(session, created.id, member) is not None:
                 return  # the member's thread already started (a message was faster)
         token = self._sink.token_for(created.id, member, now)
         answer = compose.compose_new_conversation_created(
@@ -629,14 +620,14 @@ class MailInbox:
             return
         decoded = tokens.decode(token)
         async with self._store.transaction() as session:
-            await mailrepo.record_message(
+            await mail_repo.record_message(
                 session, mid, direction="out", conversation_id=created.id, member_id=member
             )
-            await mailrepo.save_thread(
-                session, mailrepo.ThreadRow(created.id, member, address, mid, mid)
+            await mail_repo.save_thread(
+                session, mail_repo.ThreadRow(created.id, member, address, mid, mid)
             )
             if decoded is not None:
-                await mailrepo.record_handle(session, decoded.handle, created.id, member)
+                await mail_repo.record_handle(session, decoded.handle, created.id, member)
 
     async def _answer_new_conversation(
         self, facts: parse.MailFacts, refusal: newconv.Refusal, language: str
@@ -648,7 +639,7 @@ class MailInbox:
             return
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            sent = await mailrepo.count_answers(session, address, now - timedelta(hours=1))
+            sent = await mail_repo.count_answers(session, address, now - timedelta(hours=1))
             if sent >= NEWCONV_ANSWERS_PER_HOUR:
                 log.info("new conversation: answer withheld (rate limit)")
                 return
@@ -718,33 +709,33 @@ class MailInbox:
         its conversation (posted by the hub's notice poster, once: keyed by the Message-ID)."""
         async with self._store.transaction() as session:
             for address in facts.bounced_recipients:
-                await mailrepo.mark_failing(session, address)
+                await mail_repo.mark_failing(session, address)
             original = facts.bounced_message_id
-            sent = (await mailrepo.get_messages(session, [original])).get(original or "")
+            sent = (await mail_repo.get_messages(session, [original])).get(original or "")
             if sent is None or sent.direction != "out" or not sent.conversation_id:
                 return
             digest = hashlib.sha256((original or "").encode()).hexdigest()[:32]
             await repo.record_inbound(
                 session,
                 idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
-                world=NOTICE_WORLD,
+                world=BRIDGE_WORLD,
                 origin=f"{World.MAIL.value}:{sent.member_id}",
                 conversation_id=sent.conversation_id,
-                author_id=NOTICE_WORLD,
+                author_id=BRIDGE_WORLD,
             )
 
     async def _lookup(self, facts: parse.MailFacts) -> parse.Lookup:
         own = self._settings.address
         async with self._store.transaction() as session:
-            rows = await mailrepo.get_messages(session, facts.references)
+            rows = await mail_repo.get_messages(session, facts.references)
             messages = {
                 mid: (row.conversation_id, row.member_id)
                 for mid, row in rows.items()
                 if row.direction == "out" and row.conversation_id and row.member_id
             }
-            handles = await mailrepo.resolve_handles(session, parse.candidate_handles(facts, own))
+            handles = await mail_repo.resolve_handles(session, parse.candidate_handles(facts, own))
             subjects: dict[str, tuple[str, str]] = {}
-            for thread in await mailrepo.threads_by_address(session, facts.from_address):
+            for thread in await mail_repo.threads_by_address(session, facts.from_address):
                 snapshot = await repo.get_conversation(session, thread.conversation_id)
                 if snapshot is not None:
                     subjects[parse.normalise_subject(snapshot.subject)] = (
@@ -779,7 +770,7 @@ class MailInbox:
                     ):
                         if address:
                             addresses.setdefault(address.lower(), member)
-                for thread in await mailrepo.threads_of(session, [conversation_id]):
+                for thread in await mail_repo.threads_of(session, [conversation_id]):
                     if thread.member_id in snapshot.members:
                         addresses.setdefault(thread.address.lower(), thread.member_id)
                 members[conversation_id] = addresses
@@ -792,14 +783,14 @@ class MailInbox:
             return
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            known = await mailrepo.get_address(session, address)
+            known = await mail_repo.get_address(session, address)
             if (
                 known is not None
                 and known.last_refusal_reply_at is not None
                 and now - known.last_refusal_reply_at < REFUSAL_REPLY_INTERVAL
             ):
                 return
-            await mailrepo.mark_refusal_replied(session, address, now)
+            await mail_repo.mark_refusal_replied(session, address, now)
         answer = compose.compose_refusal(
             key=self._sink.key,
             sender=self._sink.sender,

@@ -8,13 +8,16 @@ Dovecot's SASL over inet) → Postfix → LMTP (inet) → Dovecot Maildir → IM
 The pitfalls of ``/work/shared/test-servers.md`` shape this module: generated files are
 backdated (Postfix re-reads a ``main.cf`` whose mtime is not in the past), daemons get
 ``</dev/null >log 2>&1`` (Dovecot would keep a caller's pipe open), liveness is read in
-``/proc/PID/status`` (exited daemons linger as zombies), and the state folder is mode 755 so
-Dovecot's mail processes (user ``mail``) can traverse it.
+``/proc/PID/status`` (exited daemons linger as zombies). The daemons' unprivileged users must
+traverse the state folder: ``bridge.mail.server_folder`` makes one they can (outside private
+homes) and gives each part the owner and mode its daemon needs. A start that fails raises
+:class:`~bridge.launch.ServerStartFailed` with the reason read from the daemon's own log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import shutil
@@ -24,7 +27,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bridge.launch import ServerStartFailed, log_size
+from bridge.mail.server_folder import blocked_folders, runtime_folder, secure
 from bridge.ports import free_port
 
 SANDBOX_DOMAIN = "sandbox.mssante.fr"
@@ -52,7 +58,9 @@ class MailPorts:
         return cls(*sorted(ports))
 
 
-def render_postfix_main(state: Path, ports: MailPorts, domains: tuple[str, ...]) -> str:
+def render_postfix_main(
+    state: Path, ports: MailPorts, domains: tuple[str, ...], logs: Path | None = None
+) -> str:
     conf = state / "postfix" / "conf"
     return f"""\
 compatibility_level = 3.6
@@ -89,8 +97,8 @@ in_flow_delay = 0
 smtputf8_enable = no
 biff = no
 append_dot_mydomain = no
-maillog_file = {state}/postfix/log/postfix.log
-maillog_file_prefixes = {state}
+maillog_file = {logs or state}/postfix.log
+maillog_file_prefixes = {state}, {logs or state}
 delay_warning_time = 0
 bounce_queue_lifetime = 1h
 queue_run_delay = 1s
@@ -146,13 +154,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     return submission + mx + services
 
 
-def render_dovecot(state: Path, ports: MailPorts, domains: tuple[str, ...]) -> str:
+def render_dovecot(
+    state: Path, ports: MailPorts, domains: tuple[str, ...], logs: Path | None = None
+) -> str:
     dove = state / "dovecot"
     mail_uid = pwd.getpwnam("mail").pw_uid
     return f"""\
 base_dir = {dove}/run
 state_dir = {dove}/state
-log_path = {dove}/dovecot.log
+log_path = {logs or dove}/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
 ssl = yes
@@ -233,6 +243,42 @@ def _wait_port(port: int, timeout: float) -> bool:
     return False
 
 
+#: The Debian packages the local servers need, each with a file it installs (by path: /usr/sbin
+#: is not on an ordinary user's PATH).
+PACKAGES: dict[str, str] = {
+    "postfix": "/usr/sbin/postfix",
+    "dovecot-imapd": "/usr/lib/dovecot/imap",
+    "dovecot-lmtpd": "/usr/lib/dovecot/lmtp",
+    "openssl": "/usr/bin/openssl",
+}
+
+
+def missing_packages(packages: dict[str, str] = PACKAGES) -> list[str]:
+    """The packages of :data:`PACKAGES` that are not installed."""
+    return [name for name, path in packages.items() if not Path(path).exists()]
+
+
+def unavailable(euid: int | None = None, missing: list[str] | None = None) -> str | None:
+    """Why the local mail servers cannot run for this user, with what to do; None if they can.
+    Checked before anything starts (the demo leaves mail out and says so)."""
+    missing = missing_packages() if missing is None else missing
+    euid = os.geteuid() if euid is None else euid
+    if missing:
+        how = (
+            "run scripts/mailserver (it installs them)"
+            if euid == 0
+            else "as root, run scripts/mailserver (it installs them), or `apt-get install "
+            f"--no-install-recommends {' '.join(missing)}`"
+        )
+        return f"the Debian package(s) {', '.join(missing)} are not installed: {how}"
+    if euid != 0:
+        return (
+            "Postfix and Dovecot run as private instances only root can start (they switch to "
+            "their own users postfix, dovecot and mail): run the demo as root to include mail"
+        )
+    return None
+
+
 @dataclass
 class LocalMailServer:
     """One Postfix + Dovecot pair with all state under ``state``."""
@@ -242,6 +288,25 @@ class LocalMailServer:
     ports: MailPorts = field(default_factory=MailPorts.pick)
     users: dict[str, str] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
+    #: Where the logs go (default ``state/logs``). Any folder: they are opened as root only
+    #: (Postfix's postlogd and Dovecot's log process open them before dropping privileges),
+    #: so they can stay in a private folder when the state folder is removed.
+    log_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.state = self.state.absolute()  # postfix -c wants an absolute path
+        self.log_dir = (self.log_dir or self.state / "logs").absolute()
+
+    @property
+    def logs(self) -> Path:
+        assert self.log_dir is not None  # set in __post_init__
+        return self.log_dir
+
+    @classmethod
+    def in_runtime_folder(cls, **options: Any) -> LocalMailServer:
+        """An instance whose state lives in a new folder its daemons can reach
+        (:func:`~bridge.mail.server_folder.runtime_folder`); :meth:`remove` deletes it."""
+        return cls(runtime_folder(), **options)
 
     @property
     def postfix_conf(self) -> Path:
@@ -252,6 +317,15 @@ class LocalMailServer:
         return self.state / "dovecot" / "dovecot.conf"
 
     @property
+    def postfix_log(self) -> Path:
+        """Postfix's own log (``maillog_file``): its fatal errors are written there only."""
+        return self.logs / "postfix.log"
+
+    @property
+    def dovecot_log(self) -> Path:
+        return self.logs / "dovecot.log"
+
+    @property
     def ca_file(self) -> Path:
         """The self-signed certificate, to trust as a CA."""
         return self.state / "tls" / "cert.pem"
@@ -259,23 +333,20 @@ class LocalMailServer:
     # --- configuration -------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create folders, certificate and configuration (idempotent)."""
-        self.state.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.state, 0o755)
-        for sub in (
-            "postfix/conf",
-            "postfix/queue",
-            "postfix/log",
-            "dovecot/run",
-            "dovecot/state",
-            "tls",
-            "mail",
-        ):
-            (self.state / sub).mkdir(parents=True, exist_ok=True)
-        data = self.state / "postfix" / "data"
-        data.mkdir(exist_ok=True)
-        shutil.chown(data, "postfix", "postfix")
-        shutil.chown(self.state / "mail", "mail", "mail")
+        """Create folders (owners and modes: ``server_folder.secure``), certificate and
+        configuration (idempotent). Refuses a state folder the daemons' users cannot reach."""
+        blocked = blocked_folders(self.state.parent)
+        if blocked:
+            raise ServerStartFailed(
+                "Postfix and Dovecot",
+                f"their users cannot reach {self.state}: {blocked[0]}",
+                hint="keep their state in a folder every user can traverse: "
+                "LocalMailServer.in_runtime_folder() makes one under /var/tmp (the demo and "
+                "the tests do)",
+            )
+        secure(self.state)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs.chmod(0o700)
         if not self.ca_file.exists():
             subprocess.run(
                 [
@@ -301,12 +372,14 @@ class LocalMailServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            os.chmod(self.state / "tls" / "key.pem", 0o644)
+            os.chmod(self.state / "tls" / "key.pem", 0o600)  # read as root, before the drop
         (self.postfix_conf / "main.cf").write_text(
-            render_postfix_main(self.state, self.ports, self.domains)
+            render_postfix_main(self.state, self.ports, self.domains, self.logs)
         )
         (self.postfix_conf / "master.cf").write_text(render_postfix_master(self.state, self.ports))
-        self.dovecot_conf.write_text(render_dovecot(self.state, self.ports, self.domains))
+        self.dovecot_conf.write_text(
+            render_dovecot(self.state, self.ports, self.domains, self.logs)
+        )
         self._write_maps()
         _backdate(self.postfix_conf / "main.cf", self.postfix_conf / "master.cf", self.dovecot_conf)
 
@@ -325,7 +398,8 @@ class LocalMailServer:
                 for address, password in sorted(self.users.items())
             )
         )
-        os.chmod(fresh, 0o644)
+        os.chown(fresh, 0, grp.getgrnam("dovecot").gr_gid)  # Dovecot's auth reads it as dovecot
+        os.chmod(fresh, 0o640)
         fresh.replace(users)  # not backdated: Dovecot re-reads it when its mtime changes
         _backdate(self.postfix_conf / "vmailbox", self.postfix_conf / "faults")
 
@@ -355,29 +429,47 @@ class LocalMailServer:
 
     # --- processes -----------------------------------------------------------------------
 
-    def _postfix(self, action: str) -> None:
-        with (self.state / "postfix" / "log" / "postfix-cmd.log").open("ab") as log:
-            result = subprocess.run(
+    def _postfix(self, action: str) -> int:
+        """``postfix -c CONF ACTION``, its output appended to ``postfix-cmd.log``."""
+        with self._postfix_cmd_log.open("ab") as log:
+            return subprocess.run(
                 ["postfix", "-c", str(self.postfix_conf), action],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 check=False,
-            )
-        if result.returncode != 0 and action == "start":
-            raise RuntimeError(f"postfix {action} failed:\n{self.postfix_diagnosis()}")
+            ).returncode
 
-    def postfix_diagnosis(self) -> str:
-        """Postfix reports config errors to syslog only: ``postfix check`` under a pty."""
+    @property
+    def _postfix_cmd_log(self) -> Path:
+        return self.logs / "postfix-cmd.log"
+
+    def _postfix_failed(self, reason: str, since: dict[Path, int]) -> ServerStartFailed:
+        """Why Postfix did not start: its own log (runtime errors), else ``postfix check``
+        (configuration errors, which Postfix logs to syslog only: run under a pty it prints
+        them), else the output of ``postfix start``."""
+        check_log = self.logs / "postfix-check.log"
+        since[check_log] = log_size(check_log)
         result = subprocess.run(
             ["script", "-qc", f"postfix -c {self.postfix_conf} check", "/dev/null"],
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            text=True,
             check=False,
             timeout=30,
         )
-        return result.stdout[-3000:]
+        with check_log.open("ab") as log:
+            log.write(result.stdout)
+        return ServerStartFailed.from_logs(
+            "Postfix",
+            reason,
+            [
+                (path, since.get(path, 0))
+                for path in (self.postfix_log, check_log, self._postfix_cmd_log)
+            ],
+            hint=f"`script -qc 'postfix -c {self.postfix_conf} check' /dev/null` shows "
+            "Postfix's configuration errors (it logs them nowhere else); the whole log is in "
+            f"{self.postfix_log}",
+        )
 
     def _pid(self, path: Path) -> int | None:
         try:
@@ -393,24 +485,46 @@ class LocalMailServer:
         return self._pid(self.state / "dovecot" / "run" / "master.pid")
 
     def start_postfix(self) -> None:
+        since = {path: log_size(path) for path in (self.postfix_log, self._postfix_cmd_log)}
         if self.postfix_pid() is None:
-            self._postfix("start")
+            code = self._postfix("start")
+            if code != 0:
+                raise self._postfix_failed(f"`postfix start` failed (exit code {code})", since)
         if not _wait_port(self.ports.submission, START_TIMEOUT):
-            raise RuntimeError(f"postfix did not listen:\n{self.postfix_diagnosis()}")
+            raise self._postfix_failed(
+                f"nothing listens on its submission port {self.ports.submission} after "
+                f"{START_TIMEOUT:.0f} s",
+                since,
+            )
 
     def start_dovecot(self) -> None:
+        output = self.logs / "dovecot-cmd.log"
+        logs = [(path, log_size(path)) for path in (output, self.dovecot_log)]
+        hint = (
+            f"`doveconf -c {self.dovecot_conf} -n` checks Dovecot's configuration; the whole "
+            f"log is in {self.dovecot_log}"
+        )
         if self.dovecot_pid() is None:
-            with (self.state / "dovecot" / "stdout.log").open("ab") as log:
-                subprocess.run(
+            with output.open("ab") as log:
+                code = subprocess.run(
                     ["dovecot", "-c", str(self.dovecot_conf)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    check=True,
+                    check=False,
+                ).returncode
+            if code != 0:
+                raise ServerStartFailed.from_logs(
+                    "Dovecot", f"`dovecot` failed (exit code {code})", logs, hint
                 )
         for port in (self.ports.imaps, self.ports.lmtp, self.ports.auth):
             if not _wait_port(port, START_TIMEOUT):
-                raise RuntimeError("dovecot did not listen; see " + str(self.dovecot_conf.parent))
+                raise ServerStartFailed.from_logs(
+                    "Dovecot",
+                    f"nothing listens on its port {port} after {START_TIMEOUT:.0f} s",
+                    logs,
+                    hint,
+                )
 
     def start(self) -> None:
         self.prepare()
@@ -439,6 +553,11 @@ class LocalMailServer:
     def stop(self) -> None:
         self.stop_postfix()
         self.stop_dovecot()
+
+    def remove(self) -> None:
+        """Stop, then delete the state folder (mailboxes included)."""
+        self.stop()
+        shutil.rmtree(self.state, ignore_errors=True)
 
     # --- reading mailboxes (tests, demo) ---------------------------------------------------
 

@@ -28,7 +28,7 @@ from bridge.mail import compose, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
 from bridge.mail.settings import MailSettings
 from bridge.mail.trust import TrustSpace
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from bridge.tls import client_context as tls_context
@@ -213,9 +213,9 @@ class MailSink:
         )
         author = message.get("sent_by") or message.get("author_id")
         async with self._store.transaction() as session:
-            if await mailrepo.get_messages(session, [mid]):
+            if await mail_repo.get_messages(session, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
-            thread = await mailrepo.get_thread(session, job.conversation_id, member)
+            thread = await mail_repo.get_thread(session, job.conversation_id, member)
             people = await repo.get_professionals(session, [i for i in (author, member) if i])
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
@@ -269,12 +269,12 @@ class MailSink:
         member: str,
         address: str,
         mid: str,
-        thread: mailrepo.ThreadRow | None,
+        thread: mail_repo.ThreadRow | None,
         token: str,
         spico_message_id: str | None,
     ) -> None:
         async with self._store.transaction() as session:
-            await mailrepo.record_message(
+            await mail_repo.record_message(
                 session,
                 mid,
                 direction="out",
@@ -282,9 +282,9 @@ class MailSink:
                 member_id=member,
                 spico_message_id=spico_message_id,
             )
-            await mailrepo.save_thread(
+            await mail_repo.save_thread(
                 session,
-                mailrepo.ThreadRow(
+                mail_repo.ThreadRow(
                     conversation_id,
                     member,
                     address,
@@ -294,7 +294,7 @@ class MailSink:
             )
             decoded = tokens.decode(token)
             assert decoded is not None
-            await mailrepo.record_handle(session, decoded.handle, conversation_id, member)
+            await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
 
     # --- notifications ---------------------------------------------------------------------
 
@@ -307,7 +307,7 @@ class MailSink:
         now = datetime.now(UTC)
         key = (job.conversation_id, job.destination)
         async with self._store.transaction() as session:
-            state = await mailrepo.get_notification(session, *key)
+            state = await mail_repo.get_notification(session, *key)
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
         if state is not None and not notification_allowed(state.last_sent_at, now, period):
@@ -324,17 +324,19 @@ class MailSink:
 
     async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
         async with self._store.transaction() as session:
-            current = await mailrepo.get_notification(session, *key)
+            current = await mail_repo.get_notification(session, *key)
             pending = tuple(dict.fromkeys((*(current.pending if current else ()), seq)))
             last = current.last_sent_at if current and current.last_sent_at else now
-            await mailrepo.save_notification(session, mailrepo.NotificationRow(*key, last, pending))
+            await mail_repo.save_notification(
+                session, mail_repo.NotificationRow(*key, last, pending)
+            )
 
     async def _sent(self, key: tuple[str, str], seqs: set[int], now: datetime) -> None:
         """Start a new period; keep what was queued meanwhile (the digest loop runs apart)."""
         async with self._store.transaction() as session:
-            current = await mailrepo.get_notification(session, *key)
+            current = await mail_repo.get_notification(session, *key)
             left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
-            await mailrepo.save_notification(session, mailrepo.NotificationRow(*key, now, left))
+            await mail_repo.save_notification(session, mail_repo.NotificationRow(*key, now, left))
 
     async def _pending_messages(self, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
         if not seqs:
@@ -368,7 +370,7 @@ class MailSink:
             for a, m in zip(authors, messages, strict=True)
         ]
         async with self._store.transaction() as session:
-            thread = await mailrepo.get_thread(session, conversation_id, member)
+            thread = await mail_repo.get_thread(session, conversation_id, member)
         now = datetime.now(UTC)
         token = self.token_for(conversation_id, member, now)
         mail = compose.compose_notification(
@@ -396,7 +398,7 @@ class MailSink:
         period = timedelta(minutes=self._settings.notification_period_minutes)
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
-            due = await mailrepo.due_digests(session, now - period)
+            due = await mail_repo.due_digests(session, now - period)
         sent = 0
         for row in due:
             key = (row.conversation_id, row.member_id)

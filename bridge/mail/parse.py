@@ -4,6 +4,10 @@ Two steps, so the I/O stays outside: ``read_mail`` turns raw bytes into ``MailFa
 raises: any charset, transfer encoding or broken structure yields what could be read); the
 caller looks up the ids those facts point to (stored Message-IDs, token handles, member
 addresses) and ``judge`` gives the verdict.
+
+This is the inbox's reader until it moves to the trust pipeline (``bridge.mail.assess``); it
+already reads the author (``bridge.mail.author``), HTML (``bridge.mail.html``) and quotes
+(``bridge.mail.quotes``) as the pipeline does.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from enum import StrEnum
 
-import html2text
-
 from bridge.core.delivery import Attachment
-from bridge.mail import tokens
+from bridge.mail import html, quotes, tokens
+from bridge.mail.author import Author, read_author
+from bridge.mail.body import decode_text
 from bridge.mail.compose import TOKEN_REF_PREFIX
+from bridge.mail.envelope import header_block, header_fields
 
 PATIENT_DOMAIN = "patient.mssante.fr"
 MAX_TEXT_CHARS = 100_000
@@ -139,98 +144,23 @@ def _addresses(message: Message, *names: str) -> list[str]:
 
 
 def _part_text(part: Message) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content
-    except Exception:
-        pass
+    """The part's text whatever its declared, missing or wrong charset (``decode_text``)."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("latin-1", errors="replace")
+    return decode_text(payload, part.get_content_charset())
 
 
 def html_to_text(markup: str) -> str:
-    """HTML → plain text, after cutting the quoted original that clients append."""
-    cut = re.search(
-        r"<div[^>]+(class=\"?gmail_quote|id=\"?divRplyFwdMsg|id=\"?appendonsend|"
-        r"class=\"?moz-cite-prefix)|<blockquote[^>]+type=\"?cite|<hr[^>]*id=\"?stopSpelling",
-        markup,
-        re.IGNORECASE,
-    )
-    if cut:
-        markup = markup[: cut.start()]
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_links = True
-    converter.ignore_emphasis = True
-    converter.ignore_tables = True
-    try:
-        text = converter.handle(markup)
-    except Exception:
-        text = re.sub(r"<[^>]+>", " ", markup)
-    return text.replace("\u00a0", " ")
-
-
-_QUOTE_HEADER_RES = [
-    re.compile(
-        r"^\s*-{2,}\s*(original message|message d.origine|forwarded message|"
-        r"message transf[ée]r[ée]|mensaje original)\s*-{2,}",
-        re.IGNORECASE,
-    ),
-    re.compile(r"^\s*_{8,}\s*$"),
-    re.compile(
-        r"^\s*(begin forwarded message|d[ée]but du message r[ée]exp[ée]di[ée])\s*:", re.IGNORECASE
-    ),
-    re.compile(r"^\s*(le|on)\s.{4,200}(a [ée]crit|wrote|schrieb)\s*:\s*$", re.IGNORECASE),
-    re.compile(
-        r"^\s*.{0,40}\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}.{0,200}(a [ée]crit|wrote)\s*:\s*$",
-        re.IGNORECASE,
-    ),
-]
-_HEADER_BLOCK_START = re.compile(r"^\s*\**(de|from)\s*:\**\s*\S", re.IGNORECASE)
-_HEADER_BLOCK_NEXT = re.compile(
-    r"^\s*\**(envoy[ée]|sent|date|[àa]|to|objet|subject)\s*:", re.IGNORECASE
-)
-_MOBILE_SIGNATURE = re.compile(
-    r"^\s*(envoy[ée] de(puis)? mon|sent from my|get outlook for|obtenir outlook pour)",
-    re.IGNORECASE,
-)
+    """HTML → plain text (``bridge.mail.html``: linear, entities kept; quotes become ``>``
+    lines for ``strip_quotes``)."""
+    return html.html_to_text(markup)
 
 
 def strip_quotes(text: str) -> str:
-    """The new part of a reply: quoted originals, attributions and signatures removed."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    end = len(lines)
-    for index, line in enumerate(lines):
-        joined = line + " " + (lines[index + 1] if index + 1 < len(lines) else "")
-        if line.lstrip().startswith(">"):
-            end = index
-            break
-        if line.rstrip() in ("--", "-- "):
-            end = index
-            break
-        if any(p.match(line) for p in _QUOTE_HEADER_RES) or (
-            line.strip()
-            and _QUOTE_HEADER_RES[3].match(joined.strip())
-            and not _QUOTE_HEADER_RES[3].match(line)
-            and re.match(r"^\s*(le|on)\s", line, re.IGNORECASE)
-        ):
-            end = index
-            break
-        if _HEADER_BLOCK_START.match(line) and any(
-            _HEADER_BLOCK_NEXT.match(following) for following in lines[index + 1 : index + 4]
-        ):
-            end = index
-            break
-    kept = [line for line in lines[:end] if not _MOBILE_SIGNATURE.match(line)]
-    return "\n".join(kept).strip()
+    """The new part of a reply: only a trailing quoted block and a short signature removed
+    (``bridge.mail.quotes``)."""
+    return quotes.strip_quotes(text, max_chars=MAX_TEXT_CHARS).text
 
 
 def _walk_body(message: Message, max_bytes: int) -> tuple[str, list[Attachment], int]:
@@ -314,7 +244,11 @@ def read_mail(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> Ma
         return MailFacts(fallback_id, "", "", (), (), False, False, (), "", unreadable=True)
     found = _MSGID_RE.findall(_header(message, "Message-ID"))
     message_id = found[0] if found else fallback_id
-    from_address = parseaddr(_header(message, "From"))[1].strip().lower()
+    # The author as mail servers read it (one From, one mailbox, no address in the name);
+    # empty when there is none: the mail is then refused as unreadable.
+    from_values = [v for n, v in header_fields(header_block(raw)) if n.lower() == "from"]
+    author = read_author(from_values)
+    from_address = author.address if isinstance(author, Author) else ""
     subject = _header(message, "Subject")
     references = _MSGID_RE.findall(_header(message, "In-Reply-To"))
     references += list(reversed(_MSGID_RE.findall(_header(message, "References"))))

@@ -3,7 +3,8 @@
 SQLite, one client listener on loopback, no federation listener, rate limits raised (tests and
 the demo create many rooms and users quickly), ``bcrypt_rounds: 4`` (register and log in in
 ~50 ms instead of ~1 s). Started detached (``setsid``, stdio to a log file, ``</dev/null``) and
-stopped by PID. Users are registered through the admin shared-secret API.
+stopped by PID. Users are registered through the admin shared-secret API. A start that fails
+raises :class:`~bridge.launch.ServerStartFailed` with the reason read from Synapse's log.
 
 Synapse is not a dependency of the bridge: ``scripts/synapse`` installs it in its own venv.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from bridge.launch import ServerStartFailed, log_size
 from bridge.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,6 +184,7 @@ class Synapse:
         """Start detached and wait until the client API answers."""
         python = synapse_python(self.venv)
         self.prepare()
+        since = log_size(self.log_path)
         with self.log_path.open("ab") as log:
             process = subprocess.Popen(
                 [
@@ -202,10 +205,7 @@ class Synapse:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid = None
-                raise RuntimeError(
-                    f"Synapse exited at start; see {self.log_path}:\n"
-                    + self.log_path.read_text(errors="replace")[-3000:]
-                )
+                raise self._failed(f"it exited at start (exit code {process.returncode})", since)
             with (
                 contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
                 urllib.request.urlopen(f"{self.url}/_matrix/client/versions", timeout=1),
@@ -213,8 +213,16 @@ class Synapse:
                 return
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(
-            f"Synapse did not answer within {START_TIMEOUT:.0f}s; see {self.log_path}"
+        raise self._failed(f"its client API did not answer within {START_TIMEOUT:.0f} s", since)
+
+    def _failed(self, reason: str, since: int) -> ServerStartFailed:
+        return ServerStartFailed.from_logs(
+            "Synapse",
+            reason,
+            [(self.log_path, since)],
+            hint=f"if port {self.port} is taken, pick another (the demo: --ports auto, or "
+            f"--port synapse=N); if Synapse is broken, reinstall it: rm -rf {self.venv} && "
+            "scripts/synapse",
         )
 
     def alive(self) -> bool:

@@ -25,8 +25,8 @@ from bridge.matrix.commands.management import RoomInput, management_input, priva
 from bridge.matrix.formatting import notice_text
 from bridge.matrix.notices import notice, say, txn
 from bridge.matrix.sink import PortalSettings
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class ManagementRooms:
                 log.info("matrix: left %s: not a private room", room_id)
                 continue
             async with self._store.transaction() as session:
-                await crepo.save_management_room(session, room_id, inviter)
+                await commands_repo.save_management_room(session, room_id, inviter)
             log.info("matrix: management room %s joined", room_id)
             welcome = texts.text(settings.language, "welcome")
             await say(self._client, room_id, txn("welcome", room_id), welcome)
@@ -103,7 +103,7 @@ class ManagementRooms:
             if found is None or not event_id:
                 continue
             async with self._store.transaction() as session:
-                if await mrepo.get_event_link(session, event_id) is not None:
+                if await matrix_repo.get_event_link(session, event_id) is not None:
                     continue  # handled before a restart or a retried batch
             if found.kind != "command":
                 await self._change(room_id, event_id, found)
@@ -138,7 +138,7 @@ class ManagementRooms:
 
     async def _give_up(self, room_id: str) -> None:
         async with self._store.transaction() as session:
-            await crepo.forget_management_room(session, room_id)
+            await commands_repo.forget_management_room(session, room_id)
         await self._client.request("leave", self._client.nio.room_leave(room_id))
         log.info("matrix: management room %s given up", room_id)
 

@@ -276,15 +276,3 @@ def adoption_problem(events: Iterable[Mapping[str, Any]], bot_user_id: str) -> s
     if any(u != bot_user_id and (v >= lowest or v >= bot_level) for u, v in users.items()):
         return "other_power"
     return None
-
-
-def wanted_matrix_users(
-    members: Iterable[str], matrix_user_of: Mapping[str, str | None]
-) -> dict[str, str]:
-    """{matrix user: SPICO id} of the conversation's mapped members."""
-    wanted: dict[str, str] = {}
-    for member in members:
-        user = matrix_user_of.get(member)
-        if user:
-            wanted[user] = member
-    return wanted

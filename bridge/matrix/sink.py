@@ -22,7 +22,13 @@ from nio import (
 
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
 from bridge.core.errors import TooLarge
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import (
+    DeliveryKind,
+    Participant,
+    World,
+    matrix_users_by_spico_id,
+    spico_ids_by_matrix_user,
+)
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import (
@@ -46,7 +52,7 @@ from bridge.matrix.portal_state import (
     portal_state,
     state_changes,
 )
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -147,7 +153,7 @@ class MatrixSink:
         if known is not None:
             return known, False
         async with self._store.transaction() as session:
-            portal = await mrepo.get_portal(session, job.conversation_id)
+            portal = await matrix_repo.get_portal(session, job.conversation_id)
         if portal is not None:
             self._rooms[job.conversation_id] = portal.room_id
             return portal.room_id, False
@@ -155,49 +161,27 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        alias_local = alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id)
-        alias = f"#{alias_local}:{settings.server_name}"
-        room_id = await self._resolve_alias(
-            alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
+        members = [str(m) for m in conversation.get("members") or []]
+        people = await self._people(members)
+        state = portal_state(
+            conversation,
+            [people[m] for m in members],
+            tag_policy=settings.tag_policy,
+            language=settings.language,
         )
-        if room_id is None:
-            members = [str(m) for m in conversation.get("members") or []]
-            people = await self._people(members)
-            state = portal_state(
-                conversation,
-                [people[m] for m in members],
-                tag_policy=settings.tag_policy,
-                language=settings.language,
-            )
-            request = create_room_request(
-                bot_user_id=settings.bot_user_id,
-                alias=alias_local,
-                state=state,
-                invite=(),
-                federate=settings.federate,
-                encryption=settings.encryption,
-            )
-            outcome = await self._client.request(
-                "create room", self._client.nio.room_create(**request)
-            )
-            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
-                # A concurrent creation won (then use its room), or the alias is squatted by a
-                # room that is not ours (then create one without the alias).
-                room_id = await self._resolve_alias(
-                    alias, CONVERSATION_STATE, "conversation_id", job.conversation_id
-                )
-                if room_id is None:
-                    request["alias"] = None
-                    outcome = await self._client.request(
-                        "create room", self._client.nio.room_create(**request)
-                    )
-            if room_id is None:
-                if isinstance(outcome, MatrixError):
-                    raise PermanentFailure(f"cannot create the portal ({outcome.code})")
-                assert isinstance(outcome, RoomCreateResponse)
-                room_id = outcome.room_id
+        request = create_room_request(
+            bot_user_id=settings.bot_user_id,
+            alias=alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id),
+            state=state,
+            invite=(),
+            federate=settings.federate,
+            encryption=settings.encryption,
+        )
+        room_id = await self._room_of_alias(
+            "create room", request, CONVERSATION_STATE, "conversation_id", job.conversation_id
+        )
         async with self._store.transaction() as session:
-            portal = await mrepo.save_portal(session, job.conversation_id, room_id)
+            portal = await matrix_repo.save_portal(session, job.conversation_id, room_id)
         log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
         self._rooms[job.conversation_id] = portal.room_id
         await self.reconcile(job, portal.room_id)
@@ -233,6 +217,30 @@ class MatrixSink:
             problem,
         )
         return None
+
+    async def _room_of_alias(
+        self, what: str, request: dict[str, Any], state_type: str, key: str, value: str
+    ) -> str:
+        """The bridge's room under the request's deterministic alias: found again (the bridge
+        died between creating and recording it), or created. When creating fails on the alias,
+        a concurrent creation won (then its room is used) or the alias is squatted by a room
+        that is not ours (then the room is created without an alias)."""
+        alias = f"#{request['alias']}:{self.settings.server_name}"
+        room_id = await self._resolve_alias(alias, state_type, key, value)
+        if room_id is not None:
+            return room_id
+        outcome = await self._client.request(what, self._client.nio.room_create(**request))
+        if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
+            room_id = await self._resolve_alias(alias, state_type, key, value)
+            if room_id is not None:
+                return room_id
+            outcome = await self._client.request(
+                what, self._client.nio.room_create(**{**request, "alias": None})
+            )
+        if isinstance(outcome, MatrixError):
+            raise PermanentFailure(f"cannot {what} ({outcome.code})")
+        assert isinstance(outcome, RoomCreateResponse)
+        return outcome.room_id
 
     async def reconcile(self, job: DeliveryJob, room_id: str) -> None:
         """Bring name, topic, SPICO state and membership in line with the conversation."""
@@ -293,7 +301,7 @@ class MatrixSink:
         previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
         if previous and previous != patient_id:
             async with self._store.transaction() as session:
-                old_space = await mrepo.get_space(session, str(previous))
+                old_space = await matrix_repo.get_space(session, str(previous))
             if old_space:
                 await self._client.request(
                     "unlink space",
@@ -322,7 +330,7 @@ class MatrixSink:
         async with self._store.transaction() as session:
             members = await repo.members_of_patient_conversations(session, patient_id)
         mapped = dict(self._matrix_user_of())
-        mapped.update({m: p.matrix_user for m, p in job.participants.items() if p.matrix_user})
+        mapped.update(matrix_users_by_spico_id(spico_ids_by_matrix_user(job.participants.values())))
         wanted = {mapped[m] for m in members if m in mapped}
         got = await self._client.call("space state", self._client.nio.room_get_state(space_id))
         assert isinstance(got, RoomGetStateResponse)
@@ -339,45 +347,29 @@ class MatrixSink:
 
     async def _ensure_space(self, patient_id: str, name: str) -> str:
         async with self._store.transaction() as session:
-            space = await mrepo.get_space(session, patient_id)
+            space = await matrix_repo.get_space(session, patient_id)
         if space is not None:
             return space
         settings = self.settings
-        alias_local = alias_localpart(SPACE_ALIAS_PREFIX, patient_id)
-        alias = f"#{alias_local}:{settings.server_name}"
-        space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
-        if space is None:
-            state = PortalState(
-                name=name,
-                topic=texts.text(settings.language, "space_topic"),
-                spico={"patient_id": patient_id},
-            )
-            request = create_room_request(
-                bot_user_id=settings.bot_user_id,
-                alias=alias_local,
-                state=state,
-                invite=(),
-                federate=settings.federate,
-                encryption=False,
-                space=True,
-            )
-            outcome = await self._client.request(
-                "create space", self._client.nio.room_create(**request)
-            )
-            if isinstance(outcome, MatrixError) and outcome.code == "M_ROOM_IN_USE":
-                space = await self._resolve_alias(alias, SPACE_STATE, "patient_id", patient_id)
-                if space is None:
-                    request["alias"] = None
-                    outcome = await self._client.request(
-                        "create space", self._client.nio.room_create(**request)
-                    )
-            if space is None:
-                if isinstance(outcome, MatrixError):
-                    raise PermanentFailure(f"cannot create the patient space ({outcome.code})")
-                assert isinstance(outcome, RoomCreateResponse)
-                space = outcome.room_id
+        state = PortalState(
+            name=name,
+            topic=texts.text(settings.language, "space_topic"),
+            spico={"patient_id": patient_id},
+        )
+        request = create_room_request(
+            bot_user_id=settings.bot_user_id,
+            alias=alias_localpart(SPACE_ALIAS_PREFIX, patient_id),
+            state=state,
+            invite=(),
+            federate=settings.federate,
+            encryption=False,
+            space=True,
+        )
+        space = await self._room_of_alias(
+            "create space", request, SPACE_STATE, "patient_id", patient_id
+        )
         async with self._store.transaction() as session:
-            return await mrepo.save_space(session, patient_id, space)
+            return await matrix_repo.save_space(session, patient_id, space)
 
     # ------------------------------------------------------------------ messages
 
@@ -388,7 +380,7 @@ class MatrixSink:
         author_id = str(message.get("author_id") or "")
         sent_by_id = str(message.get("sent_by") or "") or None
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
-            if spico_id and await mrepo.find_out_link(session, spico_id, room_id):
+            if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
                 return
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
             rows = await repo.get_professionals(session, ids)
@@ -425,7 +417,7 @@ class MatrixSink:
                 room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
             )
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=sent.event_id,
                 room_id=room_id,

@@ -44,13 +44,13 @@ from bridge.core.delivery import (
     PermanentFailure,
     PoisonGuard,
     PostResult,
-    RetryLater,
+    is_outage,
 )
-from bridge.core.errors import ServiceUnavailable, TooLarge
+from bridge.core.errors import TooLarge
 from bridge.core.model import World
 from bridge.core.notifications import NotificationRequests
 from bridge.matrix import texts
-from bridge.matrix.client import MatrixClient, MatrixError, delivery_error, event_fields
+from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
 from bridge.matrix.formatting import megabytes, notice_text
@@ -58,8 +58,8 @@ from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify,
 from bridge.matrix.management_rooms import ManagementRooms
 from bridge.matrix.notices import notice
 from bridge.matrix.sink import PortalSettings
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -83,6 +83,9 @@ SYNC_FILTER: dict[str, Any] = {
         "account_data": {"types": []},
     },
 }
+#: Connection errors of the homeserver's client library that ``MatrixClient`` may let through
+#: (it maps the rest onto ``RetryLater`` / ``PermanentFailure``).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
 #: The first sync only learns where "now" is: no history of any room.
 FIRST_SYNC_FILTER: dict[str, Any] = {
     **SYNC_FILTER,
@@ -207,8 +210,10 @@ class MatrixSource:
         rooms = response.rooms.join
         await self.rooms.invites(response)
         async with self._store.transaction() as session:
-            portals = await mrepo.portals_by_room(session, rooms)
-            managed = await crepo.management_rooms(session, (r for r in rooms if r not in portals))
+            portals = await matrix_repo.portals_by_room(session, rooms)
+            managed = await commands_repo.management_rooms(
+                session, (r for r in rooms if r not in portals)
+            )
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
@@ -260,7 +265,8 @@ class MatrixSource:
             log.warning("matrix: event in %s refused by the homeserver; not handled", room_id)
             await self._remember(conversation_id, room_id, event)
         except Exception as error:
-            if not event_id or is_outage(error) or not self._poison.failed(event_id):
+            outage = is_outage(error, TRANSPORT_ERRORS)
+            if not event_id or outage or not self._poison.failed(event_id):
                 raise
             log.error(
                 "matrix: an event in %s failed %d times (%s); set aside",
@@ -315,7 +321,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            if await mrepo.get_event_link(session, event_id) is not None:
+            if await matrix_repo.get_event_link(session, event_id) is not None:
                 return  # handled before a restart or a retried batch
             snapshot = await repo.get_conversation(session, conversation_id)
         members = snapshot.members if snapshot else ()
@@ -349,7 +355,7 @@ class MatrixSource:
                         notice_text("refused", language, reason=reason),
                     )
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -363,7 +369,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            await mrepo.save_event_link(
+            await matrix_repo.save_event_link(
                 session,
                 event_id=event_id,
                 room_id=room_id,
@@ -430,7 +436,7 @@ class MatrixSource:
         """The account the user's messages go out as: their own, or the one they chose while
         SPICO still lists it among their delegations (None: that delegation was withdrawn)."""
         async with self._store.transaction() as session:
-            chosen = await crepo.acting_as(session, matrix_user, spico_id)
+            chosen = await commands_repo.acting_as(session, matrix_user, spico_id)
         if not chosen or chosen == spico_id:
             return spico_id
         try:  # SPICO unavailable propagates: the batch is offered again
@@ -445,10 +451,10 @@ class MatrixSource:
         """A message typed while acting under a withdrawn delegation: not posted (it was meant
         to go out as the other account), the user is back in their own name, and told."""
         async with self._store.transaction() as session:
-            state = await crepo.get_state(session, matrix_user)
+            state = await commands_repo.get_state(session, matrix_user)
             name = (state.acting_name or state.acting_as) if state else None
             if state is not None:
-                await crepo.save_state(
+                await commands_repo.save_state(
                     session, dataclasses.replace(state, acting_as=None, acting_name=None)
                 )
         log.info("matrix: a message under a withdrawn delegation was not relayed")
@@ -499,16 +505,6 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether an error means "a server did not answer" (retry the batch), as opposed to a
-    failure of the event itself."""
-    if isinstance(error, MatrixError):
-        return isinstance(delivery_error(error), RetryLater)
-    return isinstance(
-        error, ServiceUnavailable | RetryLater | OSError | TimeoutError | aiohttp.ClientError
-    )
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:

@@ -14,13 +14,19 @@ from collections.abc import Mapping
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import (
+    DeliveryKind,
+    Participant,
+    World,
+    matrix_users_by_spico_id,
+    spico_ids_by_matrix_user,
+)
 from bridge.matrix.client import DEVICE_ID, CryptoOptions, MatrixClient
 from bridge.matrix.commands.executor import CommandSettings
 from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
-from bridge.store import matrix as mrepo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.notifications import StoreNotificationRequests
 from bridge.store.repositories import Store
@@ -57,16 +63,11 @@ def command_settings_from(config: BridgeConfig) -> CommandSettings:
     )
 
 
-def spico_ids_by_matrix_user(configured: Mapping[str, Participant]) -> dict[str, str]:
-    """{Matrix user: SPICO idNat} from the configured participants."""
-    return {p.matrix_user: spico_id for spico_id, p in configured.items() if p.matrix_user}
-
-
 def changed_members(before: Mapping[str, str], after: Mapping[str, str]) -> set[str]:
     """SPICO ids whose Matrix account was added, changed or removed between two
     {Matrix user: SPICO id} mappings (pure)."""
-    old = {spico: user for user, spico in before.items()}
-    new = {spico: user for user, spico in after.items()}
+    old = matrix_users_by_spico_id(before)
+    new = matrix_users_by_spico_id(after)
     return {spico for spico in old.keys() | new.keys() if old.get(spico) != new.get(spico)}
 
 
@@ -108,7 +109,7 @@ class MatrixWorld:
             ssl_context=client_context(matrix.ca_file) if matrix.ca_file else None,
         )
         settings = settings_from(config)
-        self._mapping = spico_ids_by_matrix_user(configured)
+        self._mapping = spico_ids_by_matrix_user(configured.values())
         self._store = store
         self._bridge_existing = matrix.bridge_existing
         self.sink = MatrixSink(
@@ -116,7 +117,7 @@ class MatrixWorld:
             store,
             settings,
             post,
-            lambda: {spico: user for user, spico in self._mapping.items()},
+            lambda: matrix_users_by_spico_id(self._mapping),
         )
         self.source = MatrixSource(
             self.client,
@@ -142,7 +143,7 @@ class MatrixWorld:
         """SIGHUP: new participant mappings and room policy apply from now on, and the portals
         of every member whose Matrix account changed are reconciled at once (in a task that
         retries while the homeserver does not answer)."""
-        mapping = spico_ids_by_matrix_user(configured)
+        mapping = spico_ids_by_matrix_user(configured.values())
         changed = changed_members(self._mapping, mapping)
         self._mapping = mapping
         self._bridge_existing = config.matrix.bridge_existing
@@ -193,7 +194,7 @@ class MatrixWorld:
         async with self._store.transaction() as session:
             conversations = await repo.conversations_with_member(session, spico_id)
             snapshots = await repo.get_conversations(session, conversations)
-            portals = {c: await mrepo.get_portal(session, c) for c in conversations}
+            portals = {c: await matrix_repo.get_portal(session, c) for c in conversations}
         done = 0
         for conversation_id, portal in portals.items():
             snapshot = snapshots.get(conversation_id)
@@ -228,7 +229,7 @@ class MatrixWorld:
             try:
                 await self.client.ensure_logged_in()
                 async with self._store.transaction() as session:
-                    missing = await mrepo.conversations_without_portal(session)
+                    missing = await matrix_repo.conversations_without_portal(session)
                     snapshots = await repo.get_conversations(session, missing)
                 for conversation_id in missing:
                     snapshot = snapshots[conversation_id]
@@ -245,7 +246,7 @@ class MatrixWorld:
                     await asyncio.wait_for(stop.wait(), 5.0)
 
     def _state_job(self, snapshot: repo.ConversationSnapshot) -> DeliveryJob:
-        by_member = {spico: user for user, spico in self._mapping.items()}
+        by_member = matrix_users_by_spico_id(self._mapping)
         return DeliveryJob(
             delivery_id=0,
             world=World.MATRIX,

@@ -46,12 +46,12 @@ from bridge.spico.models import (
     Conversation,
     ConversationPage,
     CreatedConversation,
-    DirectoryEntry,
     EventPage,
     Message,
     NewAttachment,
     Patient,
     Professional,
+    ProfessionalOrStructure,
     ProfessionalStatus,
     RecentSearch,
     ResourceTeam,
@@ -69,8 +69,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-_directory_entry = TypeAdapter(DirectoryEntry)
-_directory_entries = TypeAdapter(list[DirectoryEntry])
+_directory_entry = TypeAdapter(ProfessionalOrStructure)
+_directory_entries = TypeAdapter(list[ProfessionalOrStructure])
 
 
 class SpicoError(Exception):

@@ -49,7 +49,9 @@ class Structure(SpicoModel):
     mssante_address: str
 
 
-DirectoryEntry = Annotated[Professional | Structure, Field(discriminator="type")]
+#: A directory result as SPICO sends it (``DirectoryEntry`` in openapi.yaml; the worlds get the
+#: plain ``core.composer.DirectoryEntry`` made from it).
+ProfessionalOrStructure = Annotated[Professional | Structure, Field(discriminator="type")]
 
 
 class Patient(SpicoModel):
@@ -99,7 +101,10 @@ class Conversation(SpicoModel):
         return [member.id for member in self.members]
 
 
-class Attachment(SpicoModel):
+class AttachmentInfo(SpicoModel):
+    """An attachment as a message lists it, without its bytes (``Attachment`` in openapi.yaml):
+    fetched by id as ``AttachmentContent``, then carried as ``core.delivery.Attachment``."""
+
     id: str
     filename: str
     content_type: str
@@ -114,7 +119,7 @@ class Message(SpicoModel):
     #: The professional who wrote it (differs from author_id under a delegation).
     sent_by: str | None
     body: str
-    attachments: list[Attachment] = []
+    attachments: list[AttachmentInfo] = []
     created_at: datetime
     idempotency_key: str | None = None
     kind: Literal["message", "notice"] = "message"
@@ -197,5 +202,5 @@ class RecentSearch(SpicoModel):
 
 
 class SearchPage(SpicoModel):
-    results: list[DirectoryEntry]
+    results: list[ProfessionalOrStructure]
     total: int

@@ -15,7 +15,7 @@ from bridge.core.notifications import (
     next_notification_at,
     notification_allowed,
 )
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.models import JournalEvent
 from bridge.store.repositories import Store
@@ -57,7 +57,7 @@ class StoreNotificationRequests:
         now: datetime,
     ) -> NotificationAnswer:
         async with self._store.transaction() as session:
-            sent = await mailrepo.get_notification(session, conversation_id, member_id)
+            sent = await mail_repo.get_notification(session, conversation_id, member_id)
             last = sent.last_sent_at if sent else None
             if not notification_allowed(last, now, period):
                 return NotificationAnswer("suppressed", last, next_notification_at(last, period))

@@ -15,7 +15,9 @@ from bridge.core.delivery import (
     RetryLater,
     RetryPolicy,
     decide_retry,
+    is_outage,
 )
+from bridge.core.errors import ServiceUnavailable
 
 POLICY = RetryPolicy(initial_seconds=1, max_seconds=60, max_attempts=8)
 
@@ -58,3 +60,12 @@ def test_an_item_is_set_aside_after_repeated_failures_only() -> None:
     assert not guard.failed("b"), "counted per item"
     assert guard.failed("a")
     assert not guard.failed("a"), "set aside once, then counted anew"
+
+
+def test_an_outage_is_a_server_not_answering_not_a_failure_of_the_item() -> None:
+    for error in (ServiceUnavailable("SPICO"), RetryLater("429"), TimeoutError(), OSError()):
+        assert is_outage(error)
+    assert not is_outage(PermanentFailure("550"))
+    assert not is_outage(KeyError("a bug"))
+    assert not is_outage(LookupError("library"))
+    assert is_outage(LookupError("library"), (LookupError,)), "a world's own transport errors"

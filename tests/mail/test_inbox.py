@@ -1,4 +1,6 @@
-"""The IMAP reader against Dovecot: cursor after each mail, flag or move, never twice."""
+"""The mail inbox: what one mail leads to (unit tests on a real SQLite store, with the real mail
+sink sending through a fake SMTP, a fake hub poster), then the IMAP reader against Dovecot
+(cursor after each mail, flag or move, never twice, a failing mail set aside)."""
 
 from __future__ import annotations
 
@@ -6,35 +8,211 @@ import imaplib
 import ssl
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
-from bridge.core.delivery import POISON_ATTEMPTS, InboundMessage, PostResult
+from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
 from bridge.core.errors import ServiceUnavailable
+from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.inbound import PROCESSED_KEYWORD, MailInbox, imap_mailbox_name, open_imap
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.outbound import MailSink
-from bridge.mail.settings import settings_from
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry
 from bridge.store.repositories import Store
+from tests.fakes import FakePoster, FakeSmtp
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.sandbox import SandboxProcess
+from tests.fixtures.sqlite import audit_trail
+from tests.fixtures.worlds import compose_reply, text_of
+from tests.mail.helpers import BRIDGE, mail_config, mail_inbox, mail_sink
 
 PASSWORD = "inbox-password"
 
 
-class Poster:
-    def __init__(self) -> None:
-        self.posted: list[InboundMessage] = []
+# --- one mail ----------------------------------------------------------------------------------
 
-    async def __call__(self, message: InboundMessage) -> PostResult:
-        self.posted.append(message)
-        return PostResult(True, f"msg-{len(self.posted)}")
+DOCTOR, ANNE = "810000000009", "810000000017"
+ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
+STRANGER = "eve.inconnue@sandbox.mssante.fr"
+
+
+@dataclass
+class Inbox:
+    """The inbox and the sink of a bridge whose member Anne follows conversation conv_1 by
+    mail; ``first`` is the first mail she got."""
+
+    inbox: MailInbox
+    sink: MailSink
+    store: Store
+    poster: FakePoster
+    smtp: FakeSmtp
+    first: EmailMessage
+
+    async def handle(self, mail: EmailMessage | bytes) -> str:
+        """Read one mail; its verdict and reason, as "verdict/reason"."""
+        raw = mail if isinstance(mail, bytes) else mail.as_bytes()
+        judgement = await self.inbox.handle(raw)
+        return f"{judgement.verdict.value}/{judgement.reason}"
+
+    def reply(
+        self, body: str, *, sender: str = ANNE_ADDRESS, mid: str | None = None
+    ) -> EmailMessage:
+        return compose_reply(self.first, body, sender=sender, mid=mid)
+
+    async def recorded(self, message_id: str) -> mail_repo.MessageRow | None:
+        async with self.store.transaction() as session:
+            return (await mail_repo.get_messages(session, [message_id])).get(message_id)
+
+
+def _job(seq: int, body: str) -> DeliveryJob:
+    return DeliveryJob(
+        delivery_id=seq,
+        world=World.MAIL,
+        destination=ANNE,
+        kind=DeliveryKind.MESSAGE,
+        attempt=1,
+        event_seq=seq,
+        event_type="message.posted",
+        conversation_id="conv_1",
+        payload={"data": {"message": {"id": f"msg-{seq}", "author_id": DOCTOR, "body": body}}},
+        conversation={"id": "conv_1", "subject": "Suivi", "members": [DOCTOR, ANNE]},
+        participants={ANNE: Participant(ANNE, mail=ANNE_ADDRESS)},
+    )
+
+
+@pytest.fixture
+async def inbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Inbox]:
+    participants = [{"spico_id": ANNE, "mail": ANNE_ADDRESS, "delivery": "mail"}]
+    config = mail_config(tmp_path, participants=participants)
+    smtp, poster = FakeSmtp(), FakePoster()
+    sink = mail_sink(config, sqlite_store, smtp, poster.fetch_attachment)
+    configured = {ANNE: Participant(ANNE, mail=ANNE_ADDRESS)}
+    async with sqlite_store.transaction() as session:  # what the hub keeps of the conversation
+        await repo.save_conversation(
+            session, repo.ConversationSnapshot("conv_1", "Suivi", DOCTOR, (DOCTOR, ANNE), None, 1)
+        )
+    await sink.deliver(_job(1, "Premier message"))
+    [first] = smtp.to(ANNE_ADDRESS)
+    smtp.sent.clear()
+    yield Inbox(
+        mail_inbox(config, sqlite_store, poster, sink, configured),
+        sink,
+        sqlite_store,
+        poster,
+        smtp,
+        first,
+    )
+
+
+async def test_a_reply_is_posted_once_as_its_author_without_the_quote(inbox: Inbox) -> None:
+    reply = inbox.reply("Je passe demain matin.")
+    assert await inbox.handle(reply) == "accepted/None"
+    [posted] = inbox.poster.posted
+    assert posted.world is World.MAIL and posted.source_id == reply["Message-ID"]
+    assert (posted.conversation_id, posted.author_id, posted.acting_as) == ("conv_1", ANNE, ANNE)
+    assert posted.origin == ANNE and posted.body == "Je passe demain matin."
+    row = await inbox.recorded(reply["Message-ID"])
+    assert row is not None and (row.verdict, row.spico_message_id) == ("accepted", "msg-1")
+    assert ("mail.in", "accepted", None) in await audit_trail(inbox.store)
+    # The same mail read again (a client resending it, a replayed mailbox): once.
+    assert await inbox.handle(reply) == "accepted/duplicate"
+    assert len(inbox.poster.attempts) == 1 and inbox.smtp.sent == []
+
+
+async def test_a_reply_carries_its_files(inbox: Inbox) -> None:
+    reply = inbox.reply("Ci-joint")
+    reply.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="cr.pdf")
+    assert await inbox.handle(reply) == "accepted/None"
+    [posted] = inbox.poster.posted
+    assert [(a.filename, a.content_type, a.data) for a in posted.attachments] == [
+        ("cr.pdf", "application/pdf", b"%PDF-1.4")
+    ]
+
+
+async def test_spico_down_leaves_the_mail_to_be_read_again(inbox: Inbox) -> None:
+    reply = inbox.reply("Pendant la panne")
+    inbox.poster.outage()
+    with pytest.raises(ServiceUnavailable):
+        await inbox.handle(reply)
+    assert await inbox.recorded(reply["Message-ID"]) is None
+    inbox.poster.recover()
+    assert await inbox.handle(reply) == "accepted/None"
+    assert [m.body for m in inbox.poster.posted] == ["Pendant la panne"]
+
+
+async def test_a_spico_refusal_is_recorded_and_answered_once(inbox: Inbox) -> None:
+    inbox.poster.refuse("not_a_member", "Not a member.")
+    reply = inbox.reply("Refusé")
+    assert await inbox.handle(reply) == "refused/spico_refused"
+    row = await inbox.recorded(reply["Message-ID"])
+    assert row is not None and row.verdict == "refused"
+    [answer] = inbox.smtp.to(ANNE_ADDRESS)
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert answer["In-Reply-To"] == reply["Message-ID"]
+
+
+async def test_a_stranger_gets_one_polite_refusal_a_day_and_nothing_is_posted(
+    inbox: Inbox,
+) -> None:
+    for attempt in range(2):
+        assert await inbox.handle(inbox.reply(f"Intrusion {attempt}", sender=STRANGER)) == (
+            "refused/stranger"
+        )
+    [answer] = inbox.smtp.to(STRANGER)
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert "participant" in text_of(answer)
+    assert inbox.poster.attempts == []
+    known = await _address(inbox.store, STRANGER)
+    assert known is not None and known.last_refusal_reply_at is not None
+
+
+async def test_outside_the_trust_space_or_automatic_mail_is_never_answered(inbox: Inbox) -> None:
+    assert await inbox.handle(inbox.reply("Bonjour", sender="dr.x@gmail.com")) == (
+        "refused/untrusted_domain"
+    )
+    automatic = inbox.reply("Je suis absent")
+    automatic["Auto-Submitted"] = "auto-replied"
+    assert await inbox.handle(automatic) == "auto_reply/auto_reply"
+    assert inbox.smtp.sent == [] and inbox.poster.attempts == []
+
+
+async def test_a_bounce_marks_the_address_and_queues_one_notice(inbox: Inbox) -> None:
+    def dsn(number: int) -> bytes:
+        return (
+            "From: MAILER-DAEMON@sandbox.mssante.fr (Mail Delivery System)\r\n"
+            f"To: {BRIDGE}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            f"Message-ID: <dsn.{number}@sandbox.mssante.fr>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+            "--b\r\nContent-Type: text/plain\r\n\r\nCould not be delivered.\r\n"
+            "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+            f"Final-Recipient: rfc822; {ANNE_ADDRESS}\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
+            "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"Message-ID: {inbox.first['Message-ID']}\r\n\r\n--b--\r\n"
+        ).encode()
+
+    assert await inbox.handle(dsn(1)) == "bounce/bounce"
+    assert await inbox.handle(dsn(2)) == "bounce/bounce"  # the same mail returned again
+    known = await _address(inbox.store, ANNE_ADDRESS)
+    assert known is not None and known.failing
+    async with inbox.store.transaction() as session:
+        [notice] = await repo.pending_inbound(session, world=BRIDGE_WORLD)
+    assert (notice.conversation_id, notice.origin) == ("conv_1", f"mail:{ANNE}")
+    assert inbox.smtp.sent == [], "a bounce is never answered"
+
+
+async def _address(store: Store, address: str) -> mail_repo.AddressRow | None:
+    async with store.transaction() as session:
+        return await mail_repo.get_address(session, address)
+
+
+# --- the IMAP reader against Dovecot -------------------------------------------------------------
 
 
 def _append(server: LocalMailServer, user: str, raw: bytes) -> None:
@@ -85,12 +263,12 @@ async def inbox_setup(
             "token_key_file": str(tmp_path / "key"),
         },
     )
-    settings = settings_from(load_config(path))
+    config = load_config(path)
     store = await Store.open(url)
     async with store.transaction() as session:  # not a first start: read what is there
         await repo.set_cursor(session, "mail:imap:INBOX", "0:0")
-    sink = MailSink(settings, store)
-    inbox = MailInbox(settings, store, Poster(), {}, sink)
+    sink = mail_sink(config, store)
+    inbox = mail_inbox(config, store, FakePoster(), sink)
     try:
         yield inbox, store, user, imap
     finally:
@@ -112,14 +290,14 @@ async def test_each_mail_once_cursor_after_each(
         assert await inbox.fetch_new(client, uidvalidity) == 0, "never twice"
         async with store.transaction() as session:
             cursor = await repo.get_cursor(session, "mail:imap:INBOX")
-            seen = await mailrepo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
+            seen = await mail_repo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
         assert cursor == f"{uidvalidity}:2"
         assert {row.verdict for row in seen.values()} == {"refused"}
         # The same mail again under a new UID (copied back): deduped by Message-ID.
         _append(mail_server, user, _stranger_mail(1))
         assert await inbox.fetch_new(client, uidvalidity) == 1
         async with store.transaction() as session:
-            assert len(await mailrepo.get_messages(session, ["<inbox-1@test>"])) == 1
+            assert len(await mail_repo.get_messages(session, ["<inbox-1@test>"])) == 1
         if imap["processed"] == "flag":
             response = await client.uid("fetch", "1:*", "(FLAGS)")
             flags = b" ".join(line for line in response.lines if isinstance(line, bytes))
@@ -172,7 +350,7 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
         assert await inbox.fetch_new(client, uidvalidity) == 2, "set aside, then the next one"
         async with store.transaction() as session:
             cursor = await repo.get_cursor(session, "mail:imap:INBOX")
-            seen = await mailrepo.get_messages(session, ["<inbox-72@test>"])
+            seen = await mail_repo.get_messages(session, ["<inbox-72@test>"])
             audit = (
                 await session.scalars(
                     select(AuditEntry.detail).where(AuditEntry.action == "mail.in")

@@ -1,5 +1,12 @@
 """The mail world end to end: the sandbox (SPICO), the bridge in-process, and real Postfix →
-LMTP → Dovecot started by the test session. Professionals reply with a real SMTP client."""
+LMTP → Dovecot started by the test session. Professionals reply with a real SMTP client.
+
+The proof that a thread goes out and a reply comes back once, that a stranger gets one polite
+refusal, and that an SMTP 4xx and a Dovecot outage lose nothing. Threading, notifications,
+bounces, attachments and every verdict are unit-tested (test_outbound.py, test_notifications.py,
+test_inbox.py). Against the servers too: the caps on one mail's attachments (the author is
+told) and a SIGHUP reloading the trust space. On PostgreSQL (the store's backends are tested in
+tests/store)."""
 
 from __future__ import annotations
 
@@ -7,24 +14,21 @@ import asyncio
 import email
 import email.policy
 import signal
-import smtplib
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bridge.mail import world as mail_world
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
-from bridge.store import mail as mailrepo
-from bridge.store import repositories as repo
-from bridge.store.models import Delivery, Notification
+from bridge.store import mail as mail_repo
+from bridge.store.models import Delivery
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS
@@ -41,6 +45,8 @@ from tests.fixtures.worlds import (
 )
 
 PASSWORD = "pro-password"
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 @dataclass
@@ -190,64 +196,6 @@ async def test_thread_out_and_reply_in_once_without_quotes(
     assert len(keyed) == 1
 
 
-async def test_inactive_member_gets_one_notification_then_a_digest(
-    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
-) -> None:
-    doctor = personas.doctor
-    subject = f"Avis {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[mail_bridge.inactive],
-        subject=subject,
-        message="Un",
-    )
-    conversation = created.conversation.id
-    for index, body in enumerate(("Deux", "Trois")):
-        await spico_client.post_message(
-            conversation,
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            body=body,
-            idempotency_key=f"burst-{index}-{conversation}",
-        )
-
-    async def pending() -> int:
-        async with mail_bridge.store.transaction() as session:
-            counts = await repo.delivery_counts(session)
-            row = await session.get(Notification, (conversation, mail_bridge.inactive))
-            return bool(row and len(row.pending) == 2 and counts["pending"] == 0)
-
-    await eventually(pending, "the burst to be handled")
-    notices = mail_bridge.mails(mail_bridge.inactive_address, subject)
-    assert len(notices) == 1, "one notification for the burst"
-    assert notices[0]["Auto-Submitted"] == "auto-generated"
-    assert notices[0]["X-Auto-Response-Suppress"] == "All"
-    text = notices[0].get_body(("plain",)).get_content()
-    assert "Un" in text and "Répondez à ce message" in text
-
-    async with mail_bridge.store.transaction() as session:  # the period is over
-        await session.execute(
-            update(Notification)
-            .where(Notification.conversation_id == conversation)
-            .values(last_sent_at=datetime.now(UTC) - timedelta(hours=2))
-        )
-    mails = await eventually(
-        lambda: (m := mail_bridge.mails(mail_bridge.inactive_address, subject))[1:] and m,
-        "the digest",
-    )
-    assert len(mails) == 2
-    digest = mails[1].get_body(("plain",)).get_content()
-    assert "Deux" in digest and "Trois" in digest
-
-    # Replying to a notification works like any reply.
-    mail_bridge.reply(mails[1], "Vu, merci.", sender=mail_bridge.inactive_address)
-    posted = await eventually(
-        lambda: _replies(spico_client, conversation, "Vu, merci."), "the reply in SPICO"
-    )
-    assert posted[0].author_id == mail_bridge.inactive
-
-
 DOVECOT_OUTAGE_SECONDS = 30
 
 
@@ -333,79 +281,6 @@ async def test_a_stranger_gets_one_polite_refusal_and_nothing_is_posted(
     assert not any(b.startswith("Intrusion") for b in bodies)
 
 
-async def test_a_bounce_marks_the_address_and_tells_the_conversation(
-    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
-) -> None:
-    doctor, server = personas.doctor, mail_bridge.server
-    subject = f"Rebond {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[mail_bridge.by_mail],
-        subject=subject,
-        message="Sera renvoyé",
-    )
-    mail = (
-        await eventually(
-            lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the mail"
-        )
-    )[0]
-    dsn = (
-        "From: MAILER-DAEMON@sandbox.mssante.fr (Mail Delivery System)\r\n"
-        f"To: {BRIDGE_ADDRESS}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        f"Message-ID: <dsn.{time.time_ns()}@sandbox.mssante.fr>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nCould not be delivered.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-        f"Final-Recipient: rfc822; {mail_bridge.by_mail_address}\r\nAction: failed\r\n"
-        "Status: 5.2.2\r\n\r\n"
-        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {mail['Message-ID']}\r\n"
-        "\r\n--b--\r\n"
-    )
-    with smtplib.SMTP("127.0.0.1", server.ports.mx, timeout=10) as client:
-        client.sendmail("", [BRIDGE_ADDRESS], dsn.encode())
-
-    async def notices() -> list:
-        found = await spico_client.list_messages(created.conversation.id)
-        return [m for m in found if m.kind == "notice"]
-
-    notice = (await eventually(notices, "a notice in the conversation"))[0]
-    assert notice.about == f"mail:{mail_bridge.by_mail}"
-    async with mail_bridge.store.transaction() as session:
-        known = await mailrepo.get_address(session, mail_bridge.by_mail_address)
-    assert known is not None and known.failing
-
-
-async def test_attachments_travel_with_the_mail(
-    mail_bridge: MailBridge, spico_client: SpicoClient, personas: Personas
-) -> None:
-    from bridge.spico.models import NewAttachment
-
-    doctor = personas.doctor
-    subject = f"Compte rendu {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[mail_bridge.by_mail],
-        subject=subject,
-        message="Compte rendu joint.",
-        attachments=[
-            NewAttachment(
-                filename="cr.pdf", content_type="application/pdf", content=b"%PDF-1.4 compte rendu"
-            )
-        ],
-    )
-    assert created.message.attachments
-    (mail,) = await eventually(
-        lambda: mail_bridge.mails(mail_bridge.by_mail_address, subject), "the mail"
-    )
-    files = [
-        (part.get_filename(), part.get_content_type(), part.get_content())
-        for part in mail.iter_attachments()
-    ]
-    assert files == [("cr.pdf", "application/pdf", b"%PDF-1.4 compte rendu")]
-
-
 # --- caps on what one mail passes on; reload of the mail world -------------------------------
 
 
@@ -433,6 +308,7 @@ async def test_attachments_over_the_caps_are_left_out_and_the_author_told(
     personas: Personas,
     mail_server: LocalMailServer,
     tmp_path: Path,
+    database_url: str,
     in_process_bridge: StartBridge,
 ) -> None:
     """No cap on the number of a mail's attachments, and a file over the size cap was dropped
@@ -442,7 +318,7 @@ async def test_attachments_over_the_caps_are_left_out_and_the_author_told(
     path = bridge_config(
         tmp_path,
         spico_sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        database_url=database_url,
         poll_wait_seconds=2,
         participants=[{"spico_id": member, "mail": address, "delivery": "mail"}],
         delivery={"workers": 2, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 1},
@@ -491,15 +367,15 @@ async def test_sighup_reloads_the_trust_space_of_the_mail_world(
     mail_server: LocalMailServer,
     bridge_processes: list[BridgeProcess],
     tmp_path: Path,
+    database_url: str,
 ) -> None:
     """SIGHUP re-read the config but the mail world kept its trusted domains, whitelist,
     templates and addresses as at start."""
     member, address = _colleague_with_mailbox(spico_directory, personas, mail_server, 1)
-    database = f"sqlite:///{tmp_path / 'bridge.db'}"
     path = bridge_config(
         tmp_path,
         spico_sandbox,
-        database_url=database,
+        database_url=database_url,
         poll_wait_seconds=2,
         participants=[{"spico_id": member, "mail": address, "delivery": "mail"}],
         delivery={"workers": 2, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 1},
@@ -523,10 +399,10 @@ async def test_sighup_reloads_the_trust_space_of_the_mail_world(
     )
 
     async def verdict(mid: str) -> str | None:
-        store = await Store.open(database, migrate=False)
+        store = await Store.open(database_url, migrate=False)
         try:
             async with store.transaction() as session:
-                row = (await mailrepo.get_messages(session, [mid])).get(mid)
+                row = (await mail_repo.get_messages(session, [mid])).get(mid)
         finally:
             await store.close()
         return row.verdict if row is not None else None

@@ -1,6 +1,8 @@
 """Starting a SPICO conversation by mail, end to end: a professional writes a new mail to the
 bridge's address through real Postfix submission; the bridge (in-process, reading Dovecot over
-IMAP) creates the conversation in the SPICO sandbox, or answers why not."""
+IMAP) creates the conversation in the SPICO sandbox, or answers why not. Every other case
+(patient lines, subjects, duplicates, SPICO down or refusing) is unit-tested in
+test_newconv_inbox.py. On PostgreSQL (the store's backends are tested in tests/store)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import Conversation
 from bridge.spico.sandbox.seed import Directory
-from bridge.store import repositories as repo
-from bridge.store.models import MailMessage
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS
@@ -30,6 +29,8 @@ from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import SPICO_CURSOR, StartBridge, mail_section, mails, text_of
 
 PASSWORD = "pro-password"
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 IMAP_CURSOR = "mail:imap:INBOX"
 
 
@@ -42,9 +43,6 @@ class World:
     members: tuple[str, str]
     member_addresses: tuple[str, str]
     structure_address: str
-    patient_ins: str
-    foreign_patient_id: str
-    patient_id: str
 
     def send(
         self,
@@ -83,10 +81,6 @@ class World:
             if str(m["In-Reply-To"]).strip() == mid
         ]
 
-    async def cursor(self) -> str | None:
-        async with self.store.transaction() as session:
-            return await repo.get_cursor(session, IMAP_CURSOR)
-
 
 @pytest.fixture
 async def world(
@@ -111,7 +105,6 @@ async def world(
     )
     # Both cursors: mail that arrives before the IMAP side's first start would be left aside.
     bridge = await in_process_bridge(path, cursors=(SPICO_CURSOR, IMAP_CURSOR))
-    patient = next(p for p in spico_directory.patients if p.id == personas.patient_id)
     return World(
         store=bridge.store,
         server=mail_server,
@@ -120,9 +113,6 @@ async def world(
         members=members,
         member_addresses=(addresses[members[0]], addresses[members[1]]),
         structure_address=spico_directory.structures[0].mssante_address.lower(),
-        patient_ins=patient.ins,
-        foreign_patient_id=personas.foreign_patient_id,
-        patient_id=personas.patient_id,
     )
 
 
@@ -206,76 +196,3 @@ async def test_an_unknown_address_gets_an_explanation_and_no_conversation(
     # The outcome is recorded before the answer is sent: nothing was created.
     assert await _conversations(spico_client, world.doctor, subject) == []
     assert await _conversations(spico_client, world.members[0], subject) == []
-
-
-async def test_the_patient_line_links_the_patient_only_when_spico_allows(
-    world: World, spico_client: SpicoClient
-) -> None:
-    linked = f"Plaie talon {time.time_ns()}"
-    spaced = " ".join(world.patient_ins[i : i + 5] for i in range(0, 15, 5))
-    world.send(
-        linked, f"Patient : {spaced}\nBonjour, la plaie s'aggrave.", cc=world.member_addresses[:1]
-    )
-    (conversation,) = await eventually(
-        lambda: _conversations(spico_client, world.doctor, linked), "the linked conversation"
-    )
-    assert conversation.patient is not None and conversation.patient.id == world.patient_id
-    (first,) = await spico_client.list_messages(conversation.id)
-    assert first.body == "Bonjour, la plaie s'aggrave."
-
-    refused = f"Patient étranger {time.time_ns()}"
-    mid = world.send(
-        refused,
-        f"patient: {world.foreign_patient_id}\nBonjour",
-        cc=world.member_addresses[:1],
-    )
-    (answer,) = await eventually(lambda: world.answers(mid), "the refusal answer")
-    assert "vous n'avez pas accès à ce patient" in text_of(answer)
-    assert await _conversations(spico_client, world.doctor, refused) == []
-
-
-async def test_a_missing_subject_is_answered(world: World, spico_client: SpicoClient) -> None:
-    body = f"Sans objet {time.time_ns()}"
-    mid = world.send("", body, cc=world.member_addresses)
-    (answer,) = await eventually(lambda: world.answers(mid), "the answer about the subject")
-    assert str(answer["Subject"]) == "Conversation non créée"
-    assert "l'objet est obligatoire" in text_of(answer)
-    page = await spico_client.list_conversations(member=world.doctor, limit=200)
-    for conversation in page.conversations:
-        messages = await spico_client.list_messages(conversation.id)
-        assert all(body not in m.body for m in messages), "no conversation was created"
-
-
-async def test_the_same_mail_read_twice_creates_one_conversation(
-    world: World, spico_client: SpicoClient
-) -> None:
-    subject = f"Deux fois {time.time_ns()}"
-    mid = email.utils.make_msgid(domain="client.sandbox.mssante.fr")
-    world.send(subject, "Une seule fois", cc=world.member_addresses, mid=mid)
-    (conversation,) = await eventually(
-        lambda: _conversations(spico_client, world.doctor, subject), "the conversation"
-    )
-    await eventually(lambda: mails(world.server, world.doctor_address, subject), "the confirmation")
-
-    # The same mail again (a client resending it): deduped by its Message-ID.
-    before = await world.cursor()
-    world.send(subject, "Une seule fois", cc=world.member_addresses, mid=mid)
-    await eventually(lambda: _moved(world, before), "the second copy to be read")
-
-    # A crash between SPICO's answer and the record: the mail is read again without its row;
-    # SPICO's idempotency key (the Message-ID) gives back the same conversation.
-    async with world.store.transaction() as session:
-        await session.execute(delete(MailMessage).where(MailMessage.message_id == mid))
-    before = await world.cursor()
-    world.send(subject, "Une seule fois", cc=world.member_addresses, mid=mid)
-    await eventually(lambda: _moved(world, before), "the third copy to be read")
-
-    assert [c.id for c in await _conversations(spico_client, world.doctor, subject)] == [
-        conversation.id
-    ]
-    assert len(await spico_client.list_messages(conversation.id)) == 1
-    assert len(mails(world.server, world.doctor_address, subject)) == 1, "one confirmation"
-
-
-async def _moved(world: World, before: str | None) -> bool:
-    return await world.cursor() != before

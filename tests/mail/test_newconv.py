@@ -149,7 +149,8 @@ def test_what_cannot_start_a_conversation() -> None:
     assert newconv.read_request(_mail(subject=""), OWN) == newconv.Refusal("no_subject")
     assert newconv.read_request(_mail(subject="   "), OWN) == newconv.Refusal("no_subject")
     assert newconv.read_request(_mail(cc=""), OWN) == newconv.Refusal("no_members")
-    assert newconv.read_request(_mail(body="\n> cité\n"), OWN) == newconv.Refusal("empty")
+    only_quote = "\nLe 25/11/2026 à 10:00, SPICO a écrit :\n> cité\n"
+    assert newconv.read_request(_mail(body=only_quote), OWN) == newconv.Refusal("empty")
     many = ", ".join(f"p{i}@sandbox.mssante.fr" for i in range(newconv.MAX_MEMBERS + 1))
     assert newconv.read_request(_mail(cc=many), OWN) == newconv.Refusal("too_many_members")
     assert newconv.read_request(

@@ -3,99 +3,27 @@ fake SMTP records what would be sent (the real path is in test_new_conversation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from bridge.config import load_config
-from bridge.core.composer import (
-    ComposerRefusal,
-    ComposerUnavailable,
-    ConversationRef,
-    DirectoryEntry,
-    PatientEntry,
-)
-from bridge.core.delivery import InboundMessage, PostResult
+from bridge.core.composer import ComposerRefusal, ComposerUnavailable, PatientEntry
 from bridge.mail import inbound as inbound_module
 from bridge.mail.inbound import MailInbox
-from bridge.mail.outbound import MailSink
-from bridge.mail.settings import settings_from
-from bridge.store import mail as mailrepo
-from bridge.store.models import AuditEntry
+from bridge.store import mail as mail_repo
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import bridge_config
+from tests.fakes import FakeComposer, FakePoster, FakeSmtp, professional
+from tests.fixtures.sqlite import audit_trail
+from tests.mail.helpers import BRIDGE as OWN
+from tests.mail.helpers import mail_config, mail_inbox, mail_sink
 
-OWN = "bridge@sandbox.mssante.fr"
 DOCTOR = "810000000009"
 ANNE = "810000000017"
 DOCTOR_ADDRESS = "jean.dupont@sandbox.mssante.fr"
 ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
-
-
-def _entry(id_: str, address: str) -> DirectoryEntry:
-    return DirectoryEntry(
-        id_, "professional", f"Dr {id_}", "Médecin", "Albi", "rpps", address, "active", True
-    )
-
-
-@dataclass
-class FakeComposer:
-    directory: dict[str, DirectoryEntry] = field(
-        default_factory=lambda: {
-            DOCTOR_ADDRESS: _entry(DOCTOR, DOCTOR_ADDRESS),
-            ANNE_ADDRESS: _entry(ANNE, ANNE_ADDRESS),
-        }
-    )
-    files: list[PatientEntry] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    fail: Exception | None = None
-
-    async def lookup_address(self, address: str) -> DirectoryEntry | None:
-        return self.directory.get(address)
-
-    async def patients(self, account_id: str) -> list[PatientEntry]:
-        return self.files
-
-    async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry:
-        return PatientEntry(patient_id, "", "Jeanne", "Dupuis", "1950-01-01")
-
-    async def create_conversation(self, **kwargs: Any) -> ConversationRef:
-        self.calls.append(kwargs)
-        if self.fail is not None:
-            raise self.fail
-        members: Sequence[str] = kwargs["members"]
-        return ConversationRef(
-            "conv_1",
-            kwargs["subject"],
-            kwargs["acting_as"],
-            (DOCTOR, *members),
-            kwargs["patient_id"],
-        )
-
-
-class FakePoster:
-    def __init__(self, composer: FakeComposer) -> None:
-        self.composer = composer
-        self.posted: list[InboundMessage] = []
-
-    async def __call__(self, message: InboundMessage) -> PostResult:
-        self.posted.append(message)
-        return PostResult(True, f"msg-{len(self.posted)}")
-
-
-class FakeSmtp:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, list[str]]] = []
-
-    async def send(self, mail: Any, sender: str, recipients: Sequence[str]) -> None:
-        self.sent.append((mail, list(recipients)))
-
-    async def close(self) -> None:
-        return None
+PATIENT = PatientEntry("pat-00001", "110098161039958", "Jeanne", "Dupuis", "1950-01-01")
 
 
 @dataclass
@@ -107,44 +35,23 @@ class Setup:
     smtp: FakeSmtp
 
     async def audit(self) -> list[tuple[str, str, str | None]]:
-        async with self.store.transaction() as session:
-            rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
-            return [(r.action, r.outcome, r.detail) for r in rows]
-
-
-class _Sandbox:
-    token = "t"
-    base_url = "http://127.0.0.1:9/api/v1"
+        return await audit_trail(self.store)
 
 
 @pytest.fixture(params=["fr"])
-async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
-    (tmp_path / "key").write_text("k" * 48)
-    transport = {"host": "127.0.0.1", "security": "none"}
-    url = f"sqlite:///{tmp_path / 'newconv.db'}"
-    path = bridge_config(
-        tmp_path,
-        _Sandbox(),  # type: ignore[arg-type]
-        database_url=url,
-        mail={
-            "address": OWN,
-            "smtp": {**transport, "port": 2525},
-            "imap": {**transport, "port": 1143},
-            "token_key_file": str(tmp_path / "key"),
-        },
-        sections={"notifications": {"language": request.param}},
-    )
-    settings = settings_from(load_config(path))
-    store = await Store.open(url)
+async def setup(
+    tmp_path: Path, sqlite_store: Store, request: pytest.FixtureRequest
+) -> AsyncIterator[Setup]:
+    config = mail_config(tmp_path, sections={"notifications": {"language": request.param}})
     smtp = FakeSmtp()
-    sink = MailSink(settings, store, smtp=smtp)  # type: ignore[arg-type]
-    composer = FakeComposer()
+    sink = mail_sink(config, sqlite_store, smtp)
+    composer = FakeComposer(
+        professional(DOCTOR, address=DOCTOR_ADDRESS), professional(ANNE, address=ANNE_ADDRESS)
+    )
+    composer.add_patient(PATIENT, files_of=[DOCTOR])
     poster = FakePoster(composer)
-    inbox = MailInbox(settings, store, poster, {}, sink)  # type: ignore[arg-type]
-    try:
-        yield Setup(inbox, store, composer, poster, smtp)
-    finally:
-        await store.close()
+    inbox = mail_inbox(config, sqlite_store, poster, sink)
+    yield Setup(inbox, sqlite_store, composer, poster, smtp)
 
 
 def _raw(
@@ -165,7 +72,7 @@ def _raw(
 async def test_created_recorded_audited_and_confirmed(setup: Setup) -> None:
     judgement = await setup.inbox.handle(_raw(1, body="Patient : pat-00001\nBonjour"))
     assert judgement.verdict.value == "created" and judgement.conversation_id == "conv_1"
-    (call,) = setup.composer.calls
+    (call,) = setup.composer.called("create_conversation")
     assert call == {
         "on_behalf_of": DOCTOR,
         "acting_as": DOCTOR,
@@ -176,40 +83,43 @@ async def test_created_recorded_audited_and_confirmed(setup: Setup) -> None:
         "attachments": (),
         "idempotency_key": "mail:new:<new-1@client>",
     }
-    ((confirmation, recipients),) = setup.smtp.sent
-    assert recipients == [DOCTOR_ADDRESS] and "bridge+" in str(confirmation["Reply-To"])
+    (sent,) = setup.smtp.sent
+    confirmation = sent.mail
+    assert sent.recipients == [DOCTOR_ADDRESS] and "bridge+" in str(confirmation["Reply-To"])
     assert confirmation["Subject"] == "[SPICO] J.D. Suivi"
     async with setup.store.transaction() as session:
-        thread = await mailrepo.get_thread(session, "conv_1", DOCTOR)
-        row = (await mailrepo.get_messages(session, ["<new-1@client>"]))["<new-1@client>"]
+        thread = await mail_repo.get_thread(session, "conv_1", DOCTOR)
+        row = (await mail_repo.get_messages(session, ["<new-1@client>"]))["<new-1@client>"]
     assert thread is not None and thread.root_message_id == str(confirmation["Message-ID"])
     assert (row.verdict, row.conversation_id, row.member_id) == ("created", "conv_1", DOCTOR)
     assert ("mail.new_conversation", "created", None) in await setup.audit()
     # Read again: deduped, nothing more.
     assert (await setup.inbox.handle(_raw(1))).reason == "duplicate"
-    assert len(setup.composer.calls) == 1 and len(setup.smtp.sent) == 1
+    assert len(setup.composer.called("create_conversation")) == 1 and len(setup.smtp.sent) == 1
 
 
 async def test_spico_unavailable_leaves_the_mail_for_later(setup: Setup) -> None:
-    setup.composer.fail = ComposerUnavailable("down")
+    setup.composer.fail(ComposerUnavailable("down"), "create_conversation")
     with pytest.raises(ComposerUnavailable):
         await setup.inbox.handle(_raw(2))
     async with setup.store.transaction() as session:
-        assert await mailrepo.get_messages(session, ["<new-2@client>"]) == {}
+        assert await mail_repo.get_messages(session, ["<new-2@client>"]) == {}
     assert setup.smtp.sent == [] and await setup.audit() == []
-    setup.composer.fail = None
+    setup.composer.recover()
     assert (await setup.inbox.handle(_raw(2))).verdict.value == "created"
-    keys = {c["idempotency_key"] for c in setup.composer.calls}
+    keys = {c["idempotency_key"] for c in setup.composer.called("create_conversation")}
     assert keys == {"mail:new:<new-2@client>"}, "the retry uses the same key"
 
 
 async def test_a_spico_refusal_is_answered_and_audited(setup: Setup) -> None:
-    setup.composer.fail = ComposerRefusal(403, "no_patient_access", "Not in the care circle.")
+    setup.composer.fail(
+        ComposerRefusal(403, "no_patient_access", "Not in the care circle."), "create_conversation"
+    )
     judgement = await setup.inbox.handle(_raw(3, body="Patient: pat-00002\nBonjour"))
     assert (judgement.verdict.value, judgement.reason) == ("refused", "spico_refused")
-    ((answer, recipients),) = setup.smtp.sent
-    assert recipients == [DOCTOR_ADDRESS]
-    text = answer.get_body(("plain",)).get_content()
+    (sent,) = setup.smtp.sent
+    assert sent.recipients == [DOCTOR_ADDRESS]
+    text = sent.mail.get_body(("plain",)).get_content()
     assert "vous n'avez pas accès à ce patient" in text and "Not in the care circle." in text
     audit = await setup.audit()
     assert ("mail.new_conversation", "refused", "spico_refused:no_patient_access") in audit
@@ -219,13 +129,13 @@ async def test_a_spico_refusal_is_answered_and_audited(setup: Setup) -> None:
 async def test_an_untrusted_sender_is_never_answered(setup: Setup) -> None:
     judgement = await setup.inbox.handle(_raw(4, sender="dr.x@gmail.com"))
     assert judgement.reason == "untrusted_domain"
-    assert setup.composer.calls == [] and setup.smtp.sent == []
+    assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
 
 
 async def test_automatic_mail_starts_nothing(setup: Setup) -> None:
     judgement = await setup.inbox.handle(_raw(5, extra="Auto-Submitted: auto-replied\r\n"))
     assert judgement.verdict.value == "auto_reply"
-    assert setup.composer.calls == [] and setup.smtp.sent == []
+    assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
 
 
 async def test_unknown_sender_and_addresses_are_answered_without_creating(setup: Setup) -> None:
@@ -233,8 +143,8 @@ async def test_unknown_sender_and_addresses_are_answered_without_creating(setup:
     assert judgement.reason == "sender_unknown"
     judgement = await setup.inbox.handle(_raw(7, cc=f"{ANNE_ADDRESS}, x@sandbox.mssante.fr"))
     assert judgement.reason == "addresses"
-    assert setup.composer.calls == []
-    texts = [mail.get_body(("plain",)).get_content() for mail, _ in setup.smtp.sent]
+    assert setup.composer.called("create_conversation") == []
+    texts = [sent.mail.get_body(("plain",)).get_content() for sent in setup.smtp.sent]
     assert "annuaire SPICO" in texts[0]
     assert "x@sandbox.mssante.fr : absente de l'annuaire SPICO" in texts[1]
     assert ANNE_ADDRESS not in texts[1]
@@ -242,12 +152,12 @@ async def test_unknown_sender_and_addresses_are_answered_without_creating(setup:
 
 async def test_patient_by_ins_from_the_active_files(setup: Setup) -> None:
     ins = "110098161039958"
-    setup.composer.files = [PatientEntry("pat-00001", ins, "Jeanne", "Dupuis", "1950-01-01")]
     await setup.inbox.handle(_raw(8, body=f"Patient : {ins}\nBonjour"))
-    assert setup.composer.calls[-1]["patient_id"] == "pat-00001"
-    setup.composer.files = []
+    assert setup.composer.called("create_conversation")[-1]["patient_id"] == "pat-00001"
+    setup.composer.active_files[DOCTOR] = []
     judgement = await setup.inbox.handle(_raw(9, body=f"Patient : {ins}\nBonjour"))
-    assert judgement.reason == "patient_not_found" and len(setup.composer.calls) == 1
+    assert judgement.reason == "patient_not_found"
+    assert len(setup.composer.called("create_conversation")) == 1
 
 
 async def test_answers_are_rate_limited_per_address(
@@ -270,7 +180,7 @@ async def test_attachments_go_with_the_first_message(setup: Setup) -> None:
         "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--b--\r\n"
     ).encode()
     await setup.inbox.handle(raw)
-    call = setup.composer.calls[-1]
+    call = setup.composer.called("create_conversation")[-1]
     assert call["message"] == "Compte rendu joint"
     assert [(a.filename, a.data) for a in call["attachments"]] == [("cr.pdf", b"%PDF-1.4")]
     assert setup.poster.posted == [], "one message, not a second one for the files"
@@ -279,7 +189,8 @@ async def test_attachments_go_with_the_first_message(setup: Setup) -> None:
 @pytest.mark.parametrize("setup", ["en"], indirect=True)
 async def test_answers_in_english_when_configured(setup: Setup) -> None:
     await setup.inbox.handle(_raw(30, subject=""))
-    ((answer, _),) = setup.smtp.sent
+    (sent,) = setup.smtp.sent
+    answer = sent.mail
     assert answer["Subject"] == "Conversation not started"
     assert "the subject is required" in answer.get_body(("plain",)).get_content()
 
@@ -290,5 +201,5 @@ async def test_a_mail_its_server_says_is_forged_starts_nothing_and_is_not_answer
     forged = "Authentication-Results: mx.sandbox.mssante.fr; dmarc=fail header.from=x\r\n"
     judgement = await setup.inbox.handle(_raw(40, extra=forged))
     assert (judgement.verdict.value, judgement.reason) == ("refused", "unauthenticated")
-    assert setup.composer.calls == [] and setup.smtp.sent == []
+    assert setup.composer.called("create_conversation") == [] and setup.smtp.sent == []
     assert ("mail.new_conversation", "refused", "unauthenticated") in await setup.audit()

@@ -2,62 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from bridge.config import load_config
 from bridge.core.delivery import DeliveryJob, PermanentFailure
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.mail.outbound import MailSink
-from bridge.mail.settings import settings_from
-from bridge.store import mail as mailrepo
+from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import bridge_config
+from tests.fakes import FakePoster, FakeSmtp
+from tests.fixtures.worlds import compose_reply, text_of
+from tests.mail.helpers import mail_config, mail_inbox, mail_sink
 
 MEMBER = "810000000017"
 ADDRESS = "anne.martin@sandbox.mssante.fr"
 CONVERSATION = {"id": "conv_n", "subject": "Suivi", "members": [MEMBER], "patient": None}
 
 
-class RecordingSmtp:
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
-
-    async def send(self, mail: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
-        self.sent.append(mail)
-
-    async def close(self) -> None:
-        pass
-
-
 @pytest.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[tuple[MailSink, RecordingSmtp, Store]]:
-    (tmp_path / "key").write_text("k" * 40)
-    sandbox = SimpleNamespace(token="t", base_url="http://127.0.0.1:9/api/v1")
-    url = f"sqlite:///{tmp_path / 'n.db'}"
-    transport = {"host": "127.0.0.1", "security": "none"}
-    path = bridge_config(
-        tmp_path,
-        sandbox,  # type: ignore[arg-type]
-        database_url=url,
-        mail={
-            "address": "bridge@sandbox.mssante.fr",
-            "smtp": {**transport, "port": 2525},
-            "imap": {**transport, "port": 1143},
-            "token_key_file": str(tmp_path / "key"),
-        },
-        sections={"notifications": {"period_minutes": 30}},
-    )
-    store = await Store.open(url)
-    smtp = RecordingSmtp()
-    yield MailSink(settings_from(load_config(path)), store, smtp), smtp, store  # type: ignore[arg-type]
-    await store.close()
+async def sink(
+    tmp_path: Path, sqlite_store: Store
+) -> AsyncIterator[tuple[MailSink, FakeSmtp, Store]]:
+    config = mail_config(tmp_path, sections={"notifications": {"period_minutes": 30}})
+    smtp = FakeSmtp()
+    yield mail_sink(config, sqlite_store, smtp), smtp, sqlite_store
 
 
 def job(seq: int, mail: str = ADDRESS) -> DeliveryJob:
@@ -99,11 +71,11 @@ async def journal(store: Store, *seqs: int) -> None:
 
 async def backdate(store: Store) -> None:
     async with store.transaction() as session:
-        row = await mailrepo.get_notification(session, "conv_n", MEMBER)
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
         assert row is not None
-        await mailrepo.save_notification(
+        await mail_repo.save_notification(
             session,
-            mailrepo.NotificationRow(
+            mail_repo.NotificationRow(
                 "conv_n", MEMBER, datetime.now(UTC) - timedelta(hours=1), row.pending
             ),
         )
@@ -115,11 +87,15 @@ async def test_one_notification_per_period_then_one_digest(sink) -> None:
     for seq in (1, 2, 3):
         await mail_sink.deliver(job(seq))
     await mail_sink.deliver(job(2))  # a retried delivery is not queued twice
-    assert len(smtp.sent) == 1 and smtp.sent[0]["Auto-Submitted"] == "auto-generated"
+    [notification] = smtp.to(ADDRESS)
+    assert notification["Auto-Submitted"] == "auto-generated"
+    assert notification["X-Auto-Response-Suppress"] == "All"
+    text = text_of(notification)
+    assert "message 1" in text and "Répondez à ce message" in text
     assert await mail_sink.send_due_digests() == 0, "the period is not over"
     await backdate(store)
     assert await mail_sink.send_due_digests() == 1
-    digest = smtp.sent[1].get_body(("plain",)).get_content()
+    digest = text_of(smtp.sent[1].mail)
     assert "message 2" in digest and "message 3" in digest and "message 1" not in digest
     assert await mail_sink.send_due_digests() == 0, "nothing left"
 
@@ -132,10 +108,10 @@ async def test_after_the_period_waiting_messages_go_with_the_next_notification(s
     await backdate(store)
     await mail_sink.deliver(job(3))  # before the digest loop ran: nothing is lost
     assert len(smtp.sent) == 2
-    text = smtp.sent[1].get_body(("plain",)).get_content()
+    text = text_of(smtp.sent[1].mail)
     assert "message 2" in text and "message 3" in text
     async with store.transaction() as session:
-        row = await mailrepo.get_notification(session, "conv_n", MEMBER)
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
     assert row is not None and row.pending == ()
 
 
@@ -145,3 +121,22 @@ async def test_never_outside_the_trust_space(sink) -> None:
         with pytest.raises(PermanentFailure):
             await mail_sink.deliver(job(1, address))
     assert not smtp.sent
+
+
+async def test_a_reply_to_a_notification_is_read_like_any_reply(sink, tmp_path: Path) -> None:
+    outbound, smtp, store = sink
+    await journal(store, 1)
+    await outbound.deliver(job(1))
+    [notification] = smtp.to(ADDRESS)
+    poster = FakePoster()
+    inbox = mail_inbox(mail_config(tmp_path), store, poster, outbound)
+    judgement = await inbox.handle(
+        compose_reply(notification, "Vu, merci.", sender=ADDRESS).as_bytes()
+    )
+    assert judgement.verdict.value == "accepted"
+    [posted] = poster.posted
+    assert (posted.conversation_id, posted.author_id, posted.body) == (
+        "conv_n",
+        MEMBER,
+        "Vu, merci.",
+    )

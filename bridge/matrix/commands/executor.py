@@ -28,18 +28,18 @@ from bridge.core.composer import (
     SpicoComposer,
 )
 from bridge.core.identifiers import BadIdentifier
-from bridge.core.model import World
+from bridge.core.model import World, matrix_users_by_spico_id
 from bridge.core.notifications import NotificationRequests
 from bridge.matrix.commands import dialogue, registry, texts
 from bridge.matrix.commands.dialogue import Draft
 from bridge.matrix.commands.groups import conversation
 from bridge.matrix.commands.parse import Ref, Request, is_command_word, parse, parse_ref
-from bridge.matrix.commands.resolve import Problem, pick
+from bridge.matrix.commands.resolve import Problem, not_found_as, pick
 from bridge.matrix.commands.turn import CommandSettings, Reply, Turn, Where
 from bridge.matrix.formatting import status_label
 from bridge.matrix.texts import text
-from bridge.store import commands as crepo
-from bridge.store import matrix as mrepo
+from bridge.store import commands as commands_repo
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.notifications import StoreNotificationRequests
 from bridge.store.repositories import Store
@@ -86,14 +86,14 @@ class CommandExecutor:
             await self._commit(where, None)
             return
         async with self.store.transaction() as session:
-            state = await crepo.get_state(session, sender)
+            state = await commands_repo.get_state(session, sender)
             management_room = (
                 where.room_id
                 if where.management
-                else await crepo.management_room_of(session, sender)
+                else await commands_repo.management_room_of(session, sender)
             )
         if state is None or state.spico_id != spico_id:
-            state = crepo.CommandStateRow(sender, spico_id)
+            state = commands_repo.CommandStateRow(sender, spico_id)
         turn = Turn(
             sender,
             spico_id,
@@ -167,11 +167,11 @@ class CommandExecutor:
             raise Problem("delegation_revoked", name=name)
         turn.say(text(turn.language, "delegation_revoked_noted", name=name))
 
-    async def _commit(self, where: Where, state: crepo.CommandStateRow | None) -> None:
+    async def _commit(self, where: Where, state: commands_repo.CommandStateRow | None) -> None:
         async with self.store.transaction() as session:
             if state is not None:
-                await crepo.save_state(session, state)
-            await mrepo.save_event_link(
+                await commands_repo.save_state(session, state)
+            await matrix_repo.save_event_link(
                 session,
                 event_id=where.event_id,
                 room_id=where.room_id,
@@ -260,12 +260,8 @@ class CommandExecutor:
     async def patient(self, turn: Turn, word: str) -> tuple[str, str]:
         """(id, label) of a patient the acting user may see (SPICO checks access)."""
         patient_id = self.patient_id(turn, word)
-        try:
+        with not_found_as("unknown_patient", patient_id):
             patient = await self.composer.patient(patient_id, on_behalf_of=turn.spico_id)
-        except ComposerRefusal as refusal:
-            if refusal.code == "not_found":
-                raise Problem("unknown_patient", ref=patient_id[:40]) from None
-            raise
         return patient.id, texts.patient_label(patient, turn.language)
 
     async def resolve_targets(
@@ -304,12 +300,8 @@ class CommandExecutor:
         """Members' ids, names and directory entries (each checked in the directory)."""
         ids, names, entries = [], [], []
         for spico_id, _ in await self.resolve_targets(turn, refs):
-            try:
+            with not_found_as("unknown_professional", spico_id):
                 entry = await self.composer.professional(spico_id)
-            except ComposerRefusal as refusal:
-                if refusal.code == "not_found":
-                    raise Problem("unknown_professional", ref=spico_id[:40]) from None
-                raise
             if spico_id not in ids:
                 ids.append(spico_id)
                 names.append(entry.name)
@@ -334,7 +326,7 @@ class CommandExecutor:
 
     def room_note(self, members: Sequence[str]) -> str:
         """Who the conversation's room will invite (its mapped members)."""
-        by_member = {spico: user for user, spico in self.mapping().items()}
+        by_member = matrix_users_by_spico_id(self.mapping())
         users = [by_member[m] for m in members if m in by_member]
         language = self.settings.language
         if not users:

@@ -4,10 +4,11 @@ number, id or name, and whether a ``notify`` may go. Problems carry a texts key.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
-from bridge.core.composer import TeamEntry
+from bridge.core.composer import ComposerRefusal, TeamEntry
 from bridge.matrix.commands import texts
 from bridge.matrix.texts import text
 
@@ -27,6 +28,18 @@ class Problem(Exception):
 
     def text(self, language: str) -> str:
         return text(language, self.key, **self.values)
+
+
+@contextmanager
+def not_found_as(key: str, ref: str) -> Iterator[None]:
+    """SPICO's "not found" for ``ref`` becomes the problem ``key`` (a sentence naming what the
+    user typed); any other refusal goes on to be said as SPICO's."""
+    try:
+        yield
+    except ComposerRefusal as refusal:
+        if refusal.code == "not_found":
+            raise Problem(key, ref=ref[:40]) from None
+        raise
 
 
 def pick(items: Sequence[T], number: int, kind: str, language: str = "fr") -> T:

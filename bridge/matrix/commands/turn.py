@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.core.composer import DirectoryEntry
 from bridge.matrix.commands import texts
-from bridge.store import commands as crepo
+from bridge.store import commands as commands_repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Turn:
     where: Where
     language: str
     prefix: str  # as the user types it here ("!spico " in a portal, "" in a management room)
-    state: crepo.CommandStateRow
+    state: commands_repo.CommandStateRow
     management_room: str | None
     now: datetime
     replies: list[Reply] = field(default_factory=list)

@@ -1,6 +1,8 @@
 """The SPICO sandbox as a subprocess: started, waited for and stopped by PID.
 
-The demo, the benchmarks and the test session all run the sandbox this way, on loopback.
+The demo, the benchmarks and the test session all run the sandbox this way, on loopback. A
+start that fails raises :class:`~bridge.launch.ServerStartFailed` with the reason read from the
+sandbox's log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from bridge.launch import ServerStartFailed, log_size
 from bridge.ports import free_port
 
 START_TIMEOUT = 30.0
@@ -21,7 +24,7 @@ STOP_TIMEOUT = 10.0
 
 
 class SandboxError(RuntimeError):
-    """The sandbox did not start (its log says why)."""
+    """The sandbox is already running."""
 
 
 class SandboxProcess:
@@ -80,6 +83,7 @@ class SandboxProcess:
             str(self.token_file),
             *self._extra_args,
         ]
+        since = log_size(self.log_path)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -88,18 +92,16 @@ class SandboxProcess:
                 stdin=subprocess.DEVNULL,
                 cwd=Path(__file__).resolve().parents[3],
             )
-        self._wait_healthy()
+        self._wait_healthy(since)
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, since: int) -> None:
         deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:
             assert self._process is not None
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 self._process = None
-                raise SandboxError(
-                    f"the sandbox exited early; see {self.log_path}:\n"
-                    + self.log_path.read_text(errors="replace")[-2000:]
-                )
+                raise self._failed(f"it exited at start (exit code {code})", since)
             try:
                 with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as answer:
                     if answer.status == 200:
@@ -107,8 +109,16 @@ class SandboxProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
         self.stop()
-        raise SandboxError(
-            f"the sandbox did not answer within {self._start_timeout:.0f} s; see {self.log_path}"
+        raise self._failed(f"it did not answer within {self._start_timeout:.0f} s", since)
+
+    def _failed(self, reason: str, since: int) -> ServerStartFailed:
+        return ServerStartFailed.from_logs(
+            "The SPICO sandbox",
+            reason,
+            [(self.log_path, since)],
+            hint=f"if port {self.port} is taken, pick another (the demo: --ports auto, or "
+            f"--port sandbox=N); if its database {self.db_path} is damaged, start on a fresh "
+            "one (the demo: another --state-dir)",
         )
 
     def stop(self) -> int | None:

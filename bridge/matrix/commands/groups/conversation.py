@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bridge.core.model import matrix_users_by_spico_id
 from bridge.matrix.commands import dialogue, texts
 from bridge.matrix.commands.dialogue import Draft
 from bridge.matrix.commands.parse import NONE_WORDS, Request, parse_refs
@@ -225,7 +226,7 @@ async def members(executor: CommandExecutor, turn: Turn, request: Request) -> No
     listed = turn.where.members
     async with executor.store.transaction() as session:
         rows = await repo.get_professionals(session, listed)
-    matrix_users = {spico: user for user, spico in executor.mapping().items()}
+    matrix_users = matrix_users_by_spico_id(executor.mapping())
     lines = [text(turn.language, "members_title")]
     items = []
     for number, member in enumerate(listed, 1):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.core.composer import ComposerRefusal
 from bridge.matrix.commands import texts
 from bridge.matrix.commands.parse import NONE_WORDS, Request
 from bridge.matrix.commands.registry import command
-from bridge.matrix.commands.resolve import Problem
+from bridge.matrix.commands.resolve import Problem, not_found_as
 from bridge.matrix.commands.turn import Turn, item
 from bridge.matrix.formatting import status_label
 from bridge.matrix.texts import text
@@ -37,12 +36,8 @@ async def circle(executor: CommandExecutor, turn: Turn, request: Request) -> Non
     if not request.args:
         raise Problem("circle_usage")
     patient_id = executor.patient_id(turn, request.args[0])
-    try:
+    with not_found_as("unknown_patient", patient_id):
         found = await executor.composer.care_circle(patient_id, on_behalf_of=turn.spico_id)
-    except ComposerRefusal as refusal:
-        if refusal.code == "not_found":
-            raise Problem("unknown_patient", ref=patient_id[:40]) from None
-        raise
     items = [
         item(
             m.professional,
@@ -78,13 +73,9 @@ async def link_patient(executor: CommandExecutor, turn: Turn, request: Request) 
         turn.say(text(turn.language, "patient_unlinked"))
         return
     patient_id = executor.patient_id(turn, word)
-    try:
+    with not_found_as("unknown_patient", patient_id):
         await executor.composer.link_patient(
             conversation_id, patient_id, on_behalf_of=turn.spico_id, acting_as=turn.acting
         )
-    except ComposerRefusal as refusal:
-        if refusal.code == "not_found":
-            raise Problem("unknown_patient", ref=patient_id[:40]) from None
-        raise
     await executor.audit(turn, "command.patient", conversation_id)
     turn.say(text(turn.language, "patient_linked", patient=patient_id))

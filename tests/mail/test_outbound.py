@@ -1,0 +1,138 @@
+"""The mail sink's conversation messages: one thread per member, each message once, SMTP
+failures told apart (on a real SQLite store, sending through a fake SMTP). Notifications are in
+test_notifications.py; the real Postfix in test_mail_world.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.model import DeliveryKind, Participant, World
+from bridge.mail.outbound import MailSink
+from bridge.store import mail as mail_repo
+from bridge.store import repositories as repo
+from bridge.store.repositories import Store
+from tests.fakes import FakePoster, FakeSmtp
+from tests.fixtures.worlds import text_of
+from tests.mail.helpers import BRIDGE, mail_config, mail_sink
+
+DOCTOR, ANNE = "810000000009", "810000000017"
+ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
+
+
+def _job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any) -> DeliveryJob:
+    return DeliveryJob(
+        delivery_id=seq,
+        world=World.MAIL,
+        destination=ANNE,
+        kind=DeliveryKind.MESSAGE,
+        attempt=1,
+        event_seq=seq,
+        event_type="message.posted",
+        conversation_id="conv_1",
+        payload={
+            "data": {"message": {"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}}
+        },
+        conversation={"id": "conv_1", "subject": "Plaie", "members": [DOCTOR, ANNE]},
+        participants={ANNE: Participant(ANNE, mail=address)},
+    )
+
+
+@dataclass
+class Outbox:
+    sink: MailSink
+    smtp: FakeSmtp
+    poster: FakePoster
+    store: Store
+
+
+@pytest.fixture
+async def outbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Outbox]:
+    config = mail_config(tmp_path, mss_nil="SPICO-BRIDGE-TEST", max_attachment_bytes=1000)
+    smtp, poster = FakeSmtp(), FakePoster()
+    async with sqlite_store.transaction() as session:
+        await repo.save_professional(
+            session,
+            repo.ProfessionalRow(
+                id=DOCTOR,
+                civility="Dr",
+                first_name="Jean",
+                last_name="Dupont",
+                profession="Médecin",
+                mssante_address=None,
+                status="online",
+                has_account=True,
+            ),
+        )
+    yield Outbox(
+        mail_sink(config, sqlite_store, smtp, poster.fetch_attachment), smtp, poster, sqlite_store
+    )
+
+
+async def test_messages_thread_per_member_with_a_reply_token(outbox: Outbox) -> None:
+    await outbox.sink.deliver(_job(1, "Premier message"))
+    await outbox.sink.deliver(_job(2, "Second message"))
+    first, second = outbox.smtp.to(ANNE_ADDRESS)
+    assert outbox.smtp.sent[0].sender == BRIDGE
+    assert str(first["Subject"]) == "[SPICO] Plaie"
+    assert "(via SPICO)" in str(first["From"]) and BRIDGE in str(first["From"])
+    assert "Jean DUPONT" in str(first["From"])
+    assert "bridge+" in str(first["Reply-To"])
+    assert first["X-MSS-NIL"] == "SPICO-BRIDGE-TEST"
+    assert text_of(first).startswith("Premier message")
+    assert first.get_body(("html",)) is not None
+    assert second["In-Reply-To"] == first["Message-ID"]
+    assert str(first["Message-ID"]) in str(second["References"])
+    async with outbox.store.transaction() as session:
+        thread = await mail_repo.get_thread(session, "conv_1", ANNE)
+        sent = await mail_repo.get_messages(session, [str(second["Message-ID"])])
+    assert thread is not None and thread.root_message_id == first["Message-ID"]
+    assert thread.last_message_id == second["Message-ID"]
+    assert sent[str(second["Message-ID"])].spico_message_id == "msg-2"
+
+
+async def test_a_delivery_tried_again_sends_nothing_twice(outbox: Outbox) -> None:
+    await outbox.sink.deliver(_job(1, "Une fois"))
+    await outbox.sink.deliver(_job(1, "Une fois"))
+    assert len(outbox.smtp.sent) == 1
+
+
+async def test_smtp_failures_say_whether_to_try_again(outbox: Outbox) -> None:
+    outbox.smtp.fail(RetryLater("SMTP 450: try again later"), times=1)
+    with pytest.raises(RetryLater):
+        await outbox.sink.deliver(_job(1, "Malgré la panne"))
+    async with outbox.store.transaction() as session:
+        assert await mail_repo.get_thread(session, "conv_1", ANNE) is None
+    await outbox.sink.deliver(_job(1, "Malgré la panne"))
+    assert len(outbox.smtp.sent) == 1
+    outbox.smtp.fail(PermanentFailure("SMTP 550: no such user"))
+    with pytest.raises(PermanentFailure):
+        await outbox.sink.deliver(_job(2, "Refusé"))
+
+
+async def test_attachments_travel_with_the_mail_within_the_size_limit(outbox: Outbox) -> None:
+    outbox.poster.files["att-1"] = Attachment("cr.pdf", "application/pdf", b"%PDF-1.4 cr")
+    attachments = [
+        {"id": "att-1", "filename": "cr.pdf", "content_type": "application/pdf", "size": 11},
+        {"id": "att-2", "filename": "irm.dcm", "content_type": "application/dicom", "size": 5000},
+    ]
+    await outbox.sink.deliver(_job(1, "Compte rendu joint.", attachments=attachments))
+    [mail] = outbox.smtp.to(ANNE_ADDRESS)
+    files = [
+        (part.get_filename(), part.get_content_type(), part.get_content())
+        for part in mail.iter_attachments()
+    ]
+    assert files == [("cr.pdf", "application/pdf", b"%PDF-1.4 cr")]
+    assert outbox.poster.fetched == ["att-1"], "the large file is never fetched"
+
+
+async def test_never_outside_the_trust_space(outbox: Outbox) -> None:
+    for address in ("x@gmail.com", "1234567890123@patient.mssante.fr", ""):
+        with pytest.raises(PermanentFailure):
+            await outbox.sink.deliver(_job(1, "Confidentiel", address=address))
+    assert outbox.smtp.sent == []

@@ -1,0 +1,35 @@
+"""The local Synapse (bridge/matrix/localserver.py) says why it did not start, from its log."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bridge.launch import ServerStartFailed
+from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
+
+
+def test_synapse_on_a_taken_port_shows_synapse_s_reason(tmp_path: Path) -> None:
+    try:
+        synapse_python()
+    except SynapseMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Synapse(tmp_path / "synapse", port=port)
+        try:
+            with pytest.raises(ServerStartFailed) as failed:
+                server.start()
+        finally:
+            server.stop()
+    error = failed.value
+    assert error.name == "Synapse" and "exited at start" in error.reason
+    assert error.log_path == server.log_path
+    assert any("Address already in use" in line for line in error.tail), error
+    assert not any(line.startswith(" ") for line in error.tail), "no traceback frames"
+    assert f"port {port} is taken" in error.hint and "--ports auto" in error.hint
+    assert server.pid is None
