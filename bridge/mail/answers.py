@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from bridge.core.i18n import choose
 from bridge.mail.verdict import Reason, Refused
 
 
@@ -133,7 +134,7 @@ _DROPPED_WHAT = {
 def refusal_text(reason: Reason, language: str, received: str) -> tuple[str, str]:
     """(subject, body) of the answer to a refusal: the bridge's words and the date the mail
     was received (``received``, formatted by the caller), nothing the sender wrote."""
-    lang = "en" if language == "en" else "fr"
+    lang = choose(language)
     why = _WHY[lang].get(reason, _GENERIC[lang])
     return SUBJECT[lang], _BODY[lang].format(when=received, why=why)
 
@@ -141,7 +142,7 @@ def refusal_text(reason: Reason, language: str, received: str) -> tuple[str, str
 def dropped_text(what: str, language: str, received: str) -> tuple[str, str]:
     """(subject, body) telling the author that part of an accepted mail was left out;
     ``what`` is ``text``, ``attachments`` or ``parts``."""
-    lang = "en" if language == "en" else "fr"
+    lang = choose(language)
     return PARTLY_SUBJECT[lang], _DROPPED[lang].format(
         when=received, what=_DROPPED_WHAT[lang][what]
     )
