@@ -2,8 +2,8 @@
 end-to-end proof that messages flow both ways, strangers are refused (also after downtime),
 a kill mid-burst loses and duplicates nothing, status changes and older conversations reach
 their rooms; and the doors of threat-model §2 that need the real server (a squatted alias,
-capped files both ways, a SIGHUP remapping members). What each part does alone is unit-tested against an in-memory homeserver
-(test_sink.py, test_source.py, test_executor.py).
+capped files both ways, a SIGHUP remapping members). What each part does alone is unit-tested
+against an in-memory homeserver (test_sink.py, test_source.py, test_executor.py).
 
 Each test registers its own bot and users, so it only sees its own rooms. Assertions poll with
 deadlines; nothing waits a fixed time.
