@@ -27,10 +27,11 @@ from bridge.hub.outbox import OutboxWorkers
 from bridge.hub.participants import configured_participants
 from bridge.hub.recording import RecordingSink
 from bridge.hub.waiting import wait_any
-from bridge.spico.client import SpicoClient
+from bridge.spico.client import DEFAULT_MAX_DOWNLOAD_BYTES, SpicoClient
 from bridge.spico.consumer import EventConsumer
 from bridge.store.liveness import SourceLock
 from bridge.store.repositories import Store
+from bridge.tls import client_context
 
 log = logging.getLogger("bridge")
 
@@ -132,8 +133,7 @@ class Bridge:
     def _worlds_ready(self) -> dict[str, bool]:
         """A world is ready when connected, or standing by while another process reads it."""
         return {
-            a.world.value: self._locks[a.world.value].standing_by or bool(getattr(a, "ready", True))
-            for a in self.worlds
+            a.world.value: self._locks[a.world.value].standing_by or a.ready for a in self.worlds
         }
 
     async def _reload_on_request(self, stop: asyncio.Event) -> None:
@@ -143,9 +143,11 @@ class Bridge:
             self.reload_requested.clear()
             if stop.is_set():
                 return
-            self.reload()
+            await self.reload()
 
-    def reload(self) -> bool:
+    async def reload(self) -> bool:
+        """Re-read the config file; the hub and every world apply it at once (a world's own
+        trouble is logged by type and does not keep the others from reloading)."""
         source = self.config.source
         if source is None:
             return False
@@ -160,9 +162,14 @@ class Bridge:
         self.fanout.set_participants(configured)
         self.workers.set_participants(configured)
         for adapter in self.worlds:
-            reload_world = getattr(adapter, "reload", None)
-            if reload_world is not None:
-                reload_world(fresh)
+            try:
+                await adapter.reload(fresh, configured)
+            except Exception as error:
+                log.error(
+                    "%s world: reload failed (%s); it keeps running",
+                    adapter.world.value,
+                    type(error).__name__,
+                )
         self.config = fresh
         log.info("configuration reloaded from %s", source)
         return True
@@ -264,24 +271,34 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
     for warning in config.warnings:
         log.warning("config: %s", warning)
     store = await Store.open(config.database_url)
-    spico = config.spico
-    client = SpicoClient(
-        str(spico.base_url),
-        spico.token.get(),
-        timeout=spico.request_timeout_seconds,
-        max_attempts=spico.max_attempts,
-    )
+    client = spico_client_from(config)
     try:
         bridge = Bridge(config, store, client)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, bridge.reload_requested.set)
         await bridge.run(stop)
-        refusals = [r for r in (getattr(a, "refused", None) for a in bridge.worlds) if r]
+        refusals = [a.refusal for a in bridge.worlds if a.refusal]
     finally:
         await client.close()
         await store.close()
         log.info("stopped")
     return 1 if refusals else 0
+
+
+def spico_client_from(config: BridgeConfig) -> SpicoClient:
+    """The SPICO client of the config: its CA (``spico.ca_file``) verifies SPICO's certificate,
+    and no attachment larger than the largest cap of the enabled worlds is ever read."""
+    spico = config.spico
+    caps = [config.matrix.max_file_bytes] if config.matrix.enabled else []
+    caps += [config.mail.max_attachment_bytes] if config.mail.enabled else []
+    return SpicoClient(
+        str(spico.base_url),
+        spico.token.get(),
+        timeout=spico.request_timeout_seconds,
+        max_attempts=spico.max_attempts,
+        ssl_context=client_context(spico.ca_file) if spico.ca_file else None,
+        max_download_bytes=max(caps, default=DEFAULT_MAX_DOWNLOAD_BYTES),
+    )
 
 
 def run(config: BridgeConfig) -> int:

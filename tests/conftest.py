@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.synapse",
     "tests.fixtures.mailserver",
     "tests.fixtures.worlds",
+    "tests.fixtures.tls",
 ]

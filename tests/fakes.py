@@ -5,13 +5,15 @@ a refusal), like ``httpx.MockTransport`` stands for a web server:
 
 * :class:`FakeComposer`: SPICO's composer features (``SpicoComposer``) over a small in-memory
   directory, with SPICO's own refusals (``not_found``, ``no_delegation``, ``no_patient_access``,
-  ``not_a_member``, ``unknown_member``);
+  ``not_a_member``, ``unknown_member``) and the SPICO client's gate on URL ids
+  (``BadIdentifier`` before any request);
 * :class:`FakePoster`: the hub's ``InboundPoster`` (posts, attachment bytes, ``composer``);
 * :class:`FakeSmtp`: the mail sink's SMTP sender (what ``SmtpSender`` offers);
 * :class:`FakeHomeserver`: the part of nio's ``AsyncClient`` the bridge's ``MatrixClient`` calls,
-  answered from in-memory rooms like Synapse would (aliases, state, members, transaction ids,
-  media, ``/sync``). :func:`matrix_client` puts the real ``MatrixClient`` on it, so its error
-  mapping (``RetryLater`` / ``PermanentFailure``) is what the tests see.
+  answered from in-memory rooms like Synapse would (aliases, state with its senders, creators
+  and power levels, members, transaction ids, media, ``/sync``). :func:`matrix_client` puts
+  the real ``MatrixClient`` on it, so its error mapping (``RetryLater`` / ``PermanentFailure``)
+  is what the tests see.
 
 Only the servers are faked: the tests run the real store on SQLite.
 """
@@ -20,17 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from nio import (
-    DownloadError,
-    DownloadResponse,
     ErrorResponse,
     JoinResponse,
     LoginResponse,
@@ -61,6 +63,7 @@ from bridge.core.composer import (
 )
 from bridge.core.delivery import Attachment, InboundMessage, PostResult
 from bridge.core.errors import ServiceUnavailable
+from bridge.core.identifiers import IdKind, checked_id
 from bridge.matrix.client import MatrixClient
 
 # --- SPICO's directory ------------------------------------------------------------------------
@@ -203,6 +206,13 @@ class FakeComposer:
 
     # --- SPICO's rules ---------------------------------------------------------------------
 
+    @staticmethod
+    def _gate(kind: IdKind, *values: str) -> None:
+        """What the SPICO client does with every id it puts in a URL: one that does not fit
+        the grammar of its kind is ``BadIdentifier``, and nothing is asked of SPICO."""
+        for value in values:
+            checked_id(kind, value)
+
     def _call(self, name: str, **args: Any) -> None:
         self.calls.append(Call(name, args))
         error = self._failures.take(name)
@@ -300,6 +310,7 @@ class FakeComposer:
         return found[:limit]
 
     async def professional(self, professional_id: str) -> DirectoryEntry:
+        self._gate("professional", professional_id)
         self._call("professional", professional_id=professional_id)
         return self._entry(professional_id)
 
@@ -309,14 +320,18 @@ class FakeComposer:
         return next((e for e in self.people.values() if e.mssante_address.lower() == wanted), None)
 
     async def delegations(self, account_id: str) -> list[DirectoryEntry]:
+        self._gate("professional", account_id)
         self._call("delegations", account_id=account_id)
         return [self._entry(a) for a in self._accounts(account_id)]
 
     async def favorites(self, account_id: str) -> list[DirectoryEntry]:
+        self._gate("professional", account_id)
         self._call("favorites", account_id=account_id)
         return [self._entry(t) for t in self.favorites_of.get(account_id, [])]
 
     async def add_favorite(self, account_id: str, target_id: str) -> None:
+        self._gate("professional", account_id)
+        self._gate("directory", target_id)
         self._call("add_favorite", account_id=account_id, target_id=target_id)
         self._entry(target_id)
         favorites = self.favorites_of.setdefault(account_id, [])
@@ -324,24 +339,34 @@ class FakeComposer:
             favorites.append(target_id)
 
     async def remove_favorite(self, account_id: str, target_id: str) -> None:
+        self._gate("professional", account_id)
+        self._gate("directory", target_id)
         self._call("remove_favorite", account_id=account_id, target_id=target_id)
         favorites = self.favorites_of.get(account_id, [])
         if target_id in favorites:
             favorites.remove(target_id)
 
     async def recent_searches(self, account_id: str) -> list[RecentSearchEntry]:
+        self._gate("professional", account_id)
         self._call("recent_searches", account_id=account_id)
         return list(self.searches_of.get(account_id, []))
 
-    async def patients(self, account_id: str) -> list[PatientEntry]:
-        self._call("patients", account_id=account_id)
+    async def patients(
+        self, account_id: str, *, on_behalf_of: str | None = None
+    ) -> list[PatientEntry]:
+        self._gate("professional", account_id)
+        self._call("patients", account_id=account_id, on_behalf_of=on_behalf_of)
+        if on_behalf_of is not None:
+            self._check_delegation(on_behalf_of, account_id)
         return [self.patient_records[p] for p in self.active_files.get(account_id, [])]
 
     async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry:
+        self._gate("patient", patient_id)
         self._call("patient", patient_id=patient_id, on_behalf_of=on_behalf_of)
         return self._patient(patient_id, on_behalf_of)
 
     async def care_circle(self, patient_id: str, *, on_behalf_of: str) -> CareCircleView:
+        self._gate("patient", patient_id)
         self._call("care_circle", patient_id=patient_id, on_behalf_of=on_behalf_of)
         patient = self._patient(patient_id, on_behalf_of)
         members = tuple(
@@ -421,6 +446,7 @@ class FakeComposer:
         )
 
     async def conversation(self, conversation_id: str) -> ConversationRef:
+        self._gate("conversation", conversation_id)
         self._call("conversation", conversation_id=conversation_id)
         found = self.conversations.get(conversation_id)
         if found is None:
@@ -430,6 +456,7 @@ class FakeComposer:
     async def add_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
     ) -> ConversationRef:
+        self._gate("conversation", conversation_id)
         self._call(
             "add_member",
             conversation_id=conversation_id,
@@ -448,6 +475,8 @@ class FakeComposer:
     async def remove_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str
     ) -> ConversationRef:
+        self._gate("conversation", conversation_id)
+        self._gate("professional", member_id, acting_as)
         self._call(
             "remove_member",
             conversation_id=conversation_id,
@@ -462,6 +491,7 @@ class FakeComposer:
     async def link_patient(
         self, conversation_id: str, patient_id: str, *, on_behalf_of: str, acting_as: str
     ) -> ConversationRef:
+        self._gate("conversation", conversation_id)
         self._call(
             "link_patient",
             conversation_id=conversation_id,
@@ -476,6 +506,7 @@ class FakeComposer:
     async def unlink_patient(
         self, conversation_id: str, *, on_behalf_of: str, acting_as: str
     ) -> ConversationRef:
+        self._gate("conversation", conversation_id)
         self._call(
             "unlink_patient",
             conversation_id=conversation_id,
@@ -604,6 +635,8 @@ class FakeRoom:
     room_id: str
     #: {(type, state key): content}, the room's current state.
     state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: {(type, state key): sender} of the current state.
+    senders: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Every event, oldest first, with its position in the server's stream (for /sync).
     events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
@@ -621,6 +654,34 @@ def _error(
     error = ErrorResponse(f"{what} refused", errcode, retry_after_ms)
     error.transport_response = SimpleNamespace(status=status)  # type: ignore[assignment]
     return error
+
+
+_MEDIA_PATH = re.compile(r"/_matrix/client/v1/media/download/([^/?]+)/([^/?]+)(?:\?.*)?")
+
+
+class _MediaContent:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(self._data), size):
+            yield self._data[start : start + size]
+
+
+class _MediaResponse:
+    """What ``MatrixClient.download`` reads of aiohttp's answer: status, announced length and
+    the body in chunks."""
+
+    def __init__(self, status: int, data: bytes) -> None:
+        self.status = status
+        self.content_length = len(data)
+        self.content = _MediaContent(data)
+
+    async def __aenter__(self) -> _MediaResponse:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
 
 
 class FakeHomeserver:
@@ -677,10 +738,14 @@ class FakeHomeserver:
         return self.rooms[room_id]
 
     def create_room(self, creator: str, *, invite: Iterable[str] = (), **state: Any) -> str:
-        """A room made by another user (a management room: invite the bot)."""
+        """A room made by another user (a management room: invite the bot), with what
+        Synapse's ``private_chat`` preset gives it unless ``state`` says otherwise."""
         room = self._new_room()
         self._state(room, creator, "m.room.create", {"creator": creator})
         self._state(room, creator, "m.room.member", {"membership": "join"}, creator)
+        self._state(room, creator, "m.room.power_levels", {"users": {creator: 100}})
+        self._state(room, creator, "m.room.join_rules", {"join_rule": "invite"})
+        self._state(room, creator, "m.room.history_visibility", {"history_visibility": "shared"})
         for user in invite:
             self._state(room, creator, "m.room.member", {"membership": "invite"}, user)
         for event_type, content in state.items():
@@ -746,6 +811,7 @@ class FakeHomeserver:
         if state_key is not None:
             event["state_key"] = state_key
             room.state[(event_type, state_key)] = dict(content)
+            room.senders[(event_type, state_key)] = sender
         room.events.append((next(self._stream), event))
         return event_id
 
@@ -804,9 +870,9 @@ class FakeHomeserver:
             create["type"] = "m.space"
         self._state(room, bot, "m.room.create", create)
         self._state(room, bot, "m.room.member", {"membership": "join"}, bot)
-        self._state(
-            room, bot, "m.room.power_levels", dict(request.get("power_level_override") or {})
-        )
+        # Synapse gives the creator 100 and lays the override over its defaults.
+        levels = {"users": {bot: 100}, **(request.get("power_level_override") or {})}
+        self._state(room, bot, "m.room.power_levels", levels)
         for event in request.get("initial_state") or ():
             self._state(room, bot, event["type"], event["content"], event.get("state_key", ""))
         if request.get("name"):
@@ -836,7 +902,7 @@ class FakeHomeserver:
         if isinstance(room, ErrorResponse):
             return room
         events = [
-            {"type": t, "state_key": k, "content": dict(c), "sender": self.user_id}
+            {"type": t, "state_key": k, "content": dict(c), "sender": room.senders[(t, k)]}
             for (t, k), c in room.state.items()
         ]
         return RoomGetStateResponse(events, room_id)
@@ -941,14 +1007,19 @@ class FakeHomeserver:
         data = data_provider(False, False)
         return UploadResponse(self.upload_media(bytes(data), content_type, filename)), None
 
-    async def download(self, mxc: str, **_: Any) -> DownloadResponse | ErrorResponse:
+    async def send(self, method: str, path: str, **_: Any) -> _MediaResponse:
+        """The raw request ``MatrixClient.download`` streams a media file with (``GET
+        /_matrix/client/v1/media/download/{server}/{id}``); an outage raises, a refusal or an
+        unknown file is its status."""
+        match = _MEDIA_PATH.fullmatch(path)
+        assert method == "GET" and match is not None, (method, path)
+        mxc = f"mxc://{unquote(match[1])}/{unquote(match[2])}"
         refused = self._request("download", mxc=mxc)
         if refused is not None:
-            return refused
+            return _MediaResponse(refused.transport_response.status, b"")  # type: ignore[union-attr]
         if mxc not in self.media:
-            return DownloadError("no such media", "M_NOT_FOUND")
-        data, content_type, filename = self.media[mxc]
-        return DownloadResponse(data, content_type, filename)
+            return _MediaResponse(404, b"")
+        return _MediaResponse(200, self.media[mxc][0])
 
     async def room_messages(self, room_id: str, **_: Any) -> RoomMessagesResponse | ErrorResponse:
         refused = self._request("room_messages", room_id=room_id)

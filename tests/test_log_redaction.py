@@ -7,6 +7,9 @@ SPICO. Patient tags are ``full`` in rooms and mail subjects, so the patient's na
 as many payloads as the bridge can put it in. Then every captured line is searched for the
 bodies, the patient's first and last names and INS, and the reply tokens of the bridged mails.
 The relays are asserted first, so the search has something to find.
+
+A second run goes through the error paths (a bad id, a SPICO refusal, an answer out of contract
+quoting a patient, an SMTP refusal): exception texts that carried data must not reach the log.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nio import RoomCreateResponse
 
 from bridge import ops
 from bridge.mail.localserver import LocalMailServer
@@ -41,6 +45,7 @@ from tests.fixtures.worlds import (
     mails,
     matrix_section,
     reply_by_mail,
+    reply_in,
     text_of,
     timeline,
 )
@@ -270,3 +275,119 @@ def test_libraries_do_not_log_below_info_nor_wire_chatter_at_all(
     assert any(line["message"] == "library started" for line in lines)
     (own,) = [line for line in lines if line["logger"] == "bridge.test"]
     assert own["level"] == "DEBUG" and "a" * 32 not in own["message"]
+
+
+async def test_error_paths_log_types_and_the_bridges_own_words_only(
+    synapse: Synapse,
+    matrix_users: MatrixUsers,
+    mail_server: LocalMailServer,
+    spico_sandbox: SandboxProcess,
+    spico_directory: Directory,
+    spico_client: SpicoClient,
+    personas: Personas,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    """The error paths, where exception texts used to be logged (``_describe(exc)``): an id
+    that is no id, a SPICO refusal, an answer out of contract quoting a patient (a pydantic
+    ValidationError), an SMTP server's refusal. The bridge answers each in its own words; its
+    log (DEBUG) holds none of the data those errors carried."""
+    people = {p.id: p for p in spico_directory.professionals}
+    user_id = next(
+        p.id
+        for p in spico_directory.professionals
+        if p.has_account and p.id not in {*personas.colleagues, personas.doctor}
+    )
+    patient = pick_patient(spico_directory, personas.doctor, [personas.doctor, user_id])
+    bot, user = matrix_users.new("lbot"), matrix_users.new("lerr")
+    secrets = tmp_path / "secrets"
+    unknown = f"inconnu-{uuid.uuid4().hex[:8]}@sandbox.mssante.fr"
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        poll_wait_seconds=2,
+        participants=[
+            {"spico_id": user_id, "matrix_user": user.user_id, "delivery": "matrix"},
+            {"spico_id": personas.no_account, "mail": unknown, "delivery": "mail"},
+        ],
+        delivery={
+            "workers": 2,
+            "backoff_initial_seconds": 0.2,
+            "backoff_max_seconds": 1,
+            "max_attempts": 2,
+        },
+        matrix=matrix_section(synapse, bot, secrets),
+        mail=mail_section(mail_server, secrets),
+        sections={
+            "logging": {"level": "DEBUG", "format": "text"},
+            "http": {"listen_host": "127.0.0.1", "listen_port": free_port()},
+        },
+    )
+    log_path = tmp_path / "bridge.log"
+    bridge = BridgeProcess(path, log_path)
+    bridge_processes.append(bridge)
+    bridge.start()
+
+    client = await matrix_users.login(user)
+    created = await client.room_create(is_direct=True, invite=[bot.user_id])
+    assert isinstance(created, RoomCreateResponse), created
+    room_id = created.room_id
+
+    async def welcomed() -> bool:
+        return any(e["sender"] == bot.user_id for e in await timeline(client, room_id))
+
+    await eventually(welcomed, "the bot's welcome")
+
+    async def ask(line: str) -> str:
+        sent = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": line}
+        )
+        event_id = getattr(sent, "event_id", None)
+        assert event_id, sent
+        answer = await reply_in(client, room_id, event_id, f"the answer to {line[:20]!r}")
+        return str(answer["content"]["body"])
+
+    traversal = f"x/../../accounts/{personas.doctor}/patients?"
+    assert "pas un identifiant" in await ask(f"cercle {traversal}")
+    foreign = await ask(f"cercle {personas.foreign_patient_id}")
+    assert "pas accès" in foreign
+    await spico_client._request(
+        "POST",
+        "/sandbox/faults",
+        json_body={"count": 1, "answer_patient": patient.id},
+        expect_json=False,
+    )
+    assert "SPICO a répondu de façon inattendue" in await ask("recherche martin")
+    # An SMTP refusal: the conversation's mail to an address Postfix does not know.
+    conversation = await spico_client.create_conversation(
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        members=[personas.no_account],
+        subject=f"Erreurs {uuid.uuid4().hex[:8]}",
+        message="Adresse inconnue",
+    )
+
+    async def failure_notice() -> bool:
+        messages = await spico_client.list_messages(conversation.conversation.id)
+        return any(m.kind == "notice" for m in messages)
+
+    await eventually(failure_notice, "the failure notice of the refused mail", within=60)
+    assert bridge.stop() == 0
+
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    assert any("not a valid patient id" in line for line in lines), "the bad id is logged"
+    assert any("SPICO answered out of contract" in line for line in lines)
+    secrets_ = secrets_of(patient, [], set())
+    secrets_.update(
+        {
+            "the pasted path": re.compile(re.escape(traversal)),
+            "a validation error's text": re.compile(r"validation error|input_value|Field required"),
+            "SPICO's sentence": re.compile(r"not part of this patient|hold no delegation", re.I),
+            "the SMTP server's text": re.compile(r"Recipient address rejected|User unknown", re.I),
+            "the homeserver's sentence": re.compile(r"not in room|is not in the room", re.I),
+        }
+    )
+    found = leaks(secrets_, lines)
+    assert not found, f"{len(found)} leaks in {log_path}:\n" + "\n".join(found[:40])
+    assert people[user_id].last_name  # the directory entry the test acted as

@@ -46,7 +46,13 @@ from bridge.config.problems import ConfigError, ConfigProblem
 from bridge.config.root import BridgeConfig
 from bridge.config.secrets import Secret
 from bridge.config.spico import SpicoConfig
-from bridge.config.values import BridgeExisting, Language, PatientTag, is_loopback_host
+from bridge.config.values import (
+    BridgeExisting,
+    Language,
+    PatientTag,
+    ascii_domain,
+    is_loopback_host,
+)
 
 __all__ = [
     "AuditConfig",
@@ -71,6 +77,7 @@ __all__ = [
     "SmtpConfig",
     "SpicoConfig",
     "TestingConfig",
+    "ascii_domain",
     "check_config_command",
     "is_loopback_host",
     "load_config",

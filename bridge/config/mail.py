@@ -127,7 +127,6 @@ class MailLimitsConfig(Section):
 
     max_mail_bytes: PositiveInt = 40 * 1024 * 1024
     max_parts: PositiveInt = 100
-    max_attachments: PositiveInt = 20
     max_text_part_bytes: PositiveInt = 4 * 1024 * 1024
     max_html_bytes: PositiveInt = 2 * 1024 * 1024
     max_html_elements: PositiveInt = 20_000
@@ -166,6 +165,8 @@ class MailConfig(Section):
     allow_patient_mailboxes: bool = False
     mss_nil: HeaderText | None = None
     max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
+    #: The most files one mail may pass on to SPICO (the others are left out, and said so).
+    max_attachments: PositiveInt = 10
     templates_dir: ReadableDir | None = None
     authentication: MailAuthenticationConfig = Field(default_factory=MailAuthenticationConfig)
     limits: MailLimitsConfig = Field(default_factory=MailLimitsConfig)

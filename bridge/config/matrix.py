@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
 
@@ -18,7 +19,10 @@ from bridge.config.values import (
     LocalPath,
     MatrixUserId,
     Port,
+    PositiveInt,
+    ReadableFile,
     ServerName,
+    is_plain_http_to_remote,
 )
 
 _APPSERVICE_LOCALPART_RE = re.compile(r"^[a-z0-9._=/-]+$")
@@ -68,6 +72,8 @@ class MatrixConfig(Section):
 
     enabled: bool = True
     homeserver: HttpUrl | None = None
+    #: The CA that signs the homeserver's certificate, when not a public one.
+    ca_file: ReadableFile | None = None
     server_name: ServerName | None = None
     mode: Literal["relay", "appservice"] = "relay"
     bot_user_id: MatrixUserId | None = None
@@ -87,6 +93,9 @@ class MatrixConfig(Section):
     bridge_existing: BridgeExisting = "new"
     command_prefix: str = "!spico"
     language: Language = "fr"
+    #: The largest file relayed either way (Matrix → SPICO downloads, SPICO → Matrix uploads);
+    #: SPICO's own limit is 10 MB.
+    max_file_bytes: PositiveInt = 10 * 1024 * 1024
     appservice: MatrixAppserviceConfig | None = None
 
     @field_validator("command_prefix")
@@ -114,6 +123,13 @@ class MatrixConfig(Section):
             elif self.appservice is None:
                 checks.add("appservice", "is required when matrix.mode is appservice")
         one_secret(self, checks, ["crypto_pickle_key"], required=False)
+        if self.homeserver and is_plain_http_to_remote(self.homeserver):
+            checks.add(
+                "homeserver",
+                f"plain http:// is only allowed to a loopback host, not "
+                f"{urlsplit(self.homeserver).hostname}: use https:// (and ca_file for a private "
+                "CA)",
+            )
         if self.bot_user_id and self.server_name:
             bot_server = self.bot_user_id.split(":", 1)[1]
             if bot_server != self.server_name:

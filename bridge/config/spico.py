@@ -15,6 +15,7 @@ from bridge.config.values import (
     PositiveFloat,
     PositiveInt,
     ReadableFile,
+    is_plain_http_to_remote,
 )
 
 
@@ -47,6 +48,12 @@ class SpicoConfig(Section):
     def _check(self) -> SpicoConfig:
         checks = Checks("spico")
         one_secret(self, checks, ["token"], required=True)
+        if is_plain_http_to_remote(self.base_url):
+            checks.add(
+                "base_url",
+                f"plain http:// is only allowed to a loopback host, not "
+                f"{urlsplit(self.base_url).hostname}: use https:// (and ca_file for a private CA)",
+            )
         if self.request_timeout_seconds <= self.poll_wait_seconds:
             checks.add(
                 "request_timeout_seconds",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -29,11 +30,18 @@ _HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 
 
 def ascii_domain(value: str) -> str | None:
-    """Lower-case IDNA form of a domain name, or None when it is not one."""
-    text = value.strip().lower().rstrip(".")
+    """The lower-case A-label form of a domain name (UTS-46 mapping, IDNA 2008), or None when
+    it is not one.
+
+    UTS-46 is what browsers and mail software use: full-width dots and letters fold to ASCII
+    (``ex．mssante．fr`` is ``ex.mssante.fr``) and ``ß`` stays a letter of its own
+    (``mßante.fr`` is ``xn--mante-lqa.fr``, another domain). Python's ``idna`` codec (IDNA
+    2003) would map ``ß`` to ``ss`` and let ``x@evil.mßante.fr`` match ``*.mssante.fr``."""
     try:
-        ascii_text = text.encode("idna").decode("ascii") if text else ""
-    except UnicodeError:
+        mapped = idna.uts46_remap(value.strip(), std3_rules=False, transitional=False)
+        text = mapped.rstrip(".")
+        ascii_text = idna.encode(text, uts46=False).decode("ascii") if text else ""
+    except (idna.IDNAError, UnicodeError, ValueError):
         return None
     return ascii_text if _HOSTNAME_RE.match(ascii_text) else None
 
@@ -76,6 +84,12 @@ def _check_server_name(value: str) -> str:
     ):
         raise fail(f"{value!r} is not a Matrix server name (host or host:port)")
     return value.strip()
+
+
+def is_plain_http_to_remote(url: str) -> bool:
+    """An ``http://`` URL whose host is not on the loopback interface (refused: TLS only)."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
 
 
 def _check_http_url(value: str) -> str:

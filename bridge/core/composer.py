@@ -8,6 +8,9 @@ and from mail; they reach SPICO only through this protocol, with plain data, so 
 
 Everything goes through SPICO, which enforces delegations and patient access: a refusal comes
 back as :class:`ComposerRefusal` with SPICO's code and sentence, never as a bridge shortcut.
+An id that does not fit its grammar is refused before any request with
+``bridge.core.identifiers.BadIdentifier``; an answer SPICO should not have given is a
+:class:`ComposerBadAnswer`. None of these errors carries data in its text (logs may show it).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ class ComposerError(Exception):
 
 class ComposerRefusal(ComposerError):
     """SPICO refused (4xx): ``code`` is its machine code (``no_delegation``, ``not_found``,
-    ``forbidden``…), ``message`` its sentence, ``status`` the HTTP status."""
+    ``forbidden``…), ``message`` its sentence (for the user, not in ``str()``), ``status`` the
+    HTTP status."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
+        super().__init__(f"{status} {code}")
         self.status = status
         self.code = code
         self.message = message
@@ -42,6 +46,10 @@ class ComposerRefusal(ComposerError):
 
 class ComposerUnavailable(ComposerError, ServiceUnavailable):
     """SPICO did not answer (network, 5xx after retries): try again later."""
+
+
+class ComposerBadAnswer(ComposerError):
+    """SPICO answered something the contract does not allow (or a file over the cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +149,11 @@ class SpicoComposer(Protocol):
 
     async def recent_searches(self, account_id: str) -> list[RecentSearchEntry]: ...
 
-    async def patients(self, account_id: str) -> list[PatientEntry]:
-        """The account's active file list."""
+    async def patients(
+        self, account_id: str, *, on_behalf_of: str | None = None
+    ) -> list[PatientEntry]:
+        """The account's active file list; with ``on_behalf_of`` SPICO refuses
+        (``no_delegation``) unless that professional is the account or holds a delegation."""
         ...
 
     async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry: ...

@@ -7,15 +7,19 @@ import the hub or the SPICO client, which the app wires in.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from bridge.core.composer import SpicoComposer
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import DeliveryKind, Participant, World
+
+if TYPE_CHECKING:
+    from bridge.config import BridgeConfig
 
 #: The bridge's own inbound "world": the failure notices it queues for SPICO (a delivery given
 #: up by the outbox, a bounced mail) are recorded under it, keyed by ``FAILURE_NOTICE_PREFIX``
@@ -207,6 +211,20 @@ class WorldAdapter(Protocol):
 
     world: World
     sink: Sink
+    #: Why this process refused to run the world (e.g. another process holds the Matrix
+    #: encryption device): the daemon then exits with a failure status. None otherwise.
+    refusal: str | None
+
+    @property
+    def ready(self) -> bool:
+        """Connected and following its sources (readiness, systemd's READY=1)."""
+        ...
+
+    async def reload(self, config: BridgeConfig, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: apply the re-read config and participants now (the mail world's trust
+        space, templates and addresses; the Matrix world's mappings, every portal's members
+        reconciled at once). Raises nothing the app must handle: a world logs its own trouble."""
+        ...
 
     async def start(self, stop: asyncio.Event) -> None:
         """Prepare in every process before deliveries start (may refuse: sets ``stop``)."""

@@ -1,8 +1,15 @@
-"""French health identifiers: RPPS, ADELI, idNat, FINESS and NIR/INS.
+"""French health identifiers (RPPS, ADELI, idNat, FINESS, NIR/INS) and the grammar of every
+id that goes into a SPICO URL.
 
 Format errors are refused (``IdentifierError``); a wrong Luhn key on RPPS/ADELI is only reported
 (``key_valid=False``), because no official text documents that key and a real directory entry
 must never be rejected for it (see domain.md). NIR keys use python-stdnum.
+
+``checked_id`` is the one gate of URL ids (the SPICO client calls it for every path segment):
+an id typed by a user, read from a mail or even answered by SPICO is sent only when it fits the
+grammar of its kind (``bridge/spico/openapi.yaml``), so ``..``, ``/``, ``?`` or ``#`` can never
+turn a path into another account's data. The refusal (``BadIdentifier``) names the kind only,
+never the value (it may be anything a user pasted).
 """
 
 from __future__ import annotations
@@ -34,6 +41,52 @@ _INS_RE = re.compile(r"^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
 
 class IdentifierError(ValueError):
     """An identifier whose format is wrong (the message says how)."""
+
+
+#: The kinds of ids SPICO's URLs carry (``bridge/spico/openapi.yaml``).
+IdKind = Literal[
+    "professional", "structure", "directory", "patient", "conversation", "attachment", "team"
+]
+
+#: idNat: ``8`` + RPPS (11 digits) or ``0`` + ADELI (department, 7 digits).
+ID_NAT_PATTERN = r"(?:8[0-9]{11}|0(?:[0-9]{2}|2[AB])[0-9]{7})"
+#: A structure's id: ``1`` + FINESS.
+STRUCTURE_ID_PATTERN = r"1(?:[0-9]{2}|2[AB])[0-9]{7}"
+#: SPICO's opaque ids (patients, conversations, attachments, resource teams): letters, digits,
+#: ``_`` and ``-``, starting with a letter or digit, at most 128 characters. No ``.``, ``/``,
+#: ``%``, ``?``, ``#`` or space: nothing a URL resolves or splits.
+OPAQUE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_ID_GRAMMARS: dict[str, re.Pattern[str]] = {
+    "professional": re.compile(ID_NAT_PATTERN),
+    "structure": re.compile(STRUCTURE_ID_PATTERN),
+    "directory": re.compile(f"{ID_NAT_PATTERN}|{STRUCTURE_ID_PATTERN}"),
+    "patient": re.compile(OPAQUE_ID_PATTERN),
+    "conversation": re.compile(OPAQUE_ID_PATTERN),
+    "attachment": re.compile(OPAQUE_ID_PATTERN),
+    "team": re.compile(OPAQUE_ID_PATTERN),
+}
+
+
+class BadIdentifier(IdentifierError):
+    """An id that does not fit the grammar of its ``kind``: it is never sent. The message
+    names the kind only (the value may be anything a user pasted, or a patient record)."""
+
+    def __init__(self, kind: IdKind) -> None:
+        super().__init__(f"not a valid {kind} id")
+        self.kind: IdKind = kind
+
+
+def is_valid_id(kind: IdKind, value: object) -> bool:
+    """Whether ``value`` fits the grammar of ``kind`` (whole string, no trailing newline)."""
+    return isinstance(value, str) and _ID_GRAMMARS[kind].fullmatch(value) is not None
+
+
+def checked_id(kind: IdKind, value: object) -> str:
+    """``value`` when it fits the grammar of ``kind``; else :class:`BadIdentifier`."""
+    if not is_valid_id(kind, value):
+        raise BadIdentifier(kind)
+    assert isinstance(value, str)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,17 @@
 """Inactive-user notifications: the rate limit, shared by the mail sink (which applies it) and
-the Matrix ``notify`` command (which tells the user beforehand when it will apply). Pure."""
+the Matrix ``notify`` command (which tells the user beforehand when it will apply), and the port
+through which a world asks for one notification now (``NotificationRequests``).
+
+The Matrix world never writes the mail world's queue: it asks through the port, which the
+store implements (``bridge.store.notifications``): the mail sink then sends the notification
+like an automatic one.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, Protocol
 
 
 def notification_allowed(last_sent_at: datetime | None, now: datetime, period: timedelta) -> bool:
@@ -15,3 +23,33 @@ def notification_allowed(last_sent_at: datetime | None, now: datetime, period: t
 def next_notification_at(last_sent_at: datetime | None, period: timedelta) -> datetime | None:
     """When the next notification may go (None: at once)."""
     return None if last_sent_at is None else last_sent_at + period
+
+
+NotificationOutcome = Literal["queued", "suppressed", "no_message", "already_queued"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationAnswer:
+    """What became of a request: ``queued``; ``suppressed`` by the rate limit (with when the
+    last one went and when the next may); ``no_message`` to notify about; ``already_queued``."""
+
+    outcome: NotificationOutcome
+    last_sent_at: datetime | None = None
+    next_at: datetime | None = None
+
+
+class NotificationRequests(Protocol):
+    """Queue the notification of ``member_id`` about ``conversation_id``'s latest message now,
+    under the same rate limit as the automatic ones (``period``), audited as asked by
+    ``requested_by`` (an idNat) from ``world``."""
+
+    async def request_notification(
+        self,
+        conversation_id: str,
+        member_id: str,
+        *,
+        requested_by: str,
+        world: str,
+        period: timedelta,
+        now: datetime,
+    ) -> NotificationAnswer: ...

@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 from bridge.core.composer import (
     CareCircleView,
     CircleMember,
+    ComposerBadAnswer,
     ComposerRefusal,
     ComposerUnavailable,
     ConversationRef,
@@ -18,7 +19,13 @@ from bridge.core.composer import (
     TeamEntry,
 )
 from bridge.core.delivery import Attachment
-from bridge.spico.client import SpicoClient, SpicoHTTPError, SpicoNotFound, SpicoUnavailable
+from bridge.spico.client import (
+    SpicoClient,
+    SpicoError,
+    SpicoHTTPError,
+    SpicoNotFound,
+    SpicoUnavailable,
+)
 from bridge.spico.models import Conversation, NewAttachment, Patient, Professional, Structure
 
 P = ParamSpec("P")
@@ -70,7 +77,8 @@ def conversation_of(conversation: Conversation) -> ConversationRef:
 
 
 def _translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """SPICO client errors become the composer's (the worlds never see ``bridge.spico``)."""
+    """SPICO client errors become the composer's (the worlds never see ``bridge.spico``);
+    ``BadIdentifier`` is the core's own and passes as it is."""
 
     @wraps(call)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -79,7 +87,9 @@ def _translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         except SpicoHTTPError as refusal:
             raise ComposerRefusal(refusal.status, refusal.code, refusal.message) from refusal
         except SpicoUnavailable as outage:
-            raise ComposerUnavailable(str(outage)) from outage
+            raise ComposerUnavailable("SPICO unavailable") from outage
+        except SpicoError as error:
+            raise ComposerBadAnswer(type(error).__name__) from None
 
     return wrapper
 
@@ -137,8 +147,11 @@ class SpicoComposerAdapter:
         ]
 
     @_translated
-    async def patients(self, account_id: str) -> list[PatientEntry]:
-        return [patient_of(p) for p in await self._client.list_patients(account_id)]
+    async def patients(
+        self, account_id: str, *, on_behalf_of: str | None = None
+    ) -> list[PatientEntry]:
+        files = await self._client.list_patients(account_id, on_behalf_of=on_behalf_of)
+        return [patient_of(p) for p in files]
 
     @_translated
     async def patient(self, patient_id: str, *, on_behalf_of: str) -> PatientEntry:

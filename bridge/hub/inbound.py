@@ -14,6 +14,7 @@ import hashlib
 import logging
 
 from bridge.core.delivery import BRIDGE_WORLD, Attachment, InboundMessage, PostResult
+from bridge.core.errors import TooLarge
 from bridge.hub.composer import SpicoComposerAdapter
 from bridge.hub.texts import failure_notice
 from bridge.hub.waiting import wait_any
@@ -22,6 +23,7 @@ from bridge.spico.client import (
     SpicoClient,
     SpicoHTTPError,
     SpicoNotFound,
+    SpicoTooLarge,
     SpicoUnavailable,
 )
 from bridge.spico.models import NewAttachment
@@ -88,8 +90,12 @@ class SpicoPoster:
     async def fetch_attachment(
         self, attachment_id: str, filename: str, content_type: str
     ) -> Attachment:
-        """The bytes of a SPICO attachment, for a world that forwards it (Matrix media, mail)."""
-        content = await self._client.get_attachment(attachment_id)
+        """The bytes of a SPICO attachment, for a world that forwards it (Matrix media, mail);
+        one over the client's cap raises ``TooLarge`` (it stays in SPICO)."""
+        try:
+            content = await self._client.get_attachment(attachment_id)
+        except SpicoTooLarge as too_large:
+            raise TooLarge(too_large.limit) from None
         return Attachment(filename, content.content_type or content_type, content.content)
 
     async def _record_outcome(

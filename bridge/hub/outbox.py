@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.core.delivery import (
     BRIDGE_WORLD,
     FAILURE_NOTICE_PREFIX,
+    DeliveryError,
     DeliveryJob,
     GiveUp,
     PermanentFailure,
@@ -335,26 +336,31 @@ class OutboxWorkers:
         DELIVERIES.labels(delivery.world, delivery.kind, outcome).inc()
         if not isinstance(decision, GiveUp):
             await repo.mark_retry(
-                session, delivery.id, worker, at=utcnow() + decision.after, error=_describe(error)
+                session, delivery.id, worker, at=utcnow() + decision.after, error=_own_words(error)
             )
             log.info(
                 "delivery %d (%s) attempt %d failed (%s); next in %.1fs",
                 delivery.id,
                 delivery.world,
                 delivery.attempts,
-                _describe(error)[:200],
+                _own_words(error)[:200],
                 decision.after.total_seconds(),
             )
             return 0
-        if not await repo.mark_failed(session, delivery.id, worker, error=decision.reason):
+        # The sink's own words (or the error's type), not ``decision.reason``: that one holds
+        # the text of whatever the sink raised.
+        reason = _own_words(error)
+        if not isinstance(error, PermanentFailure):
+            reason = f"gave up after {delivery.attempts} attempts: {reason}"
+        if not await repo.mark_failed(session, delivery.id, worker, error=reason):
             return 0
-        repo.add_audits(session, [_audit(delivery, job, "failed", decision.reason[:500])])
+        repo.add_audits(session, [_audit(delivery, job, "failed", reason[:500])])
         log.warning(
             "delivery %d (%s, conversation %s) failed for good: %s",
             delivery.id,
             delivery.world,
             delivery.conversation_id,
-            decision.reason[:200],
+            reason[:200],
         )
         if job is not None and is_notice(job.payload):
             return 0  # a notice about a notice would never end
@@ -413,14 +419,16 @@ def _actor(job: DeliveryJob | None) -> str | None:
 
 
 def _describe_db(error: Exception) -> str:
-    """A database error without its SQL parameters (they may hold payloads): the driver's
-    own first line only."""
+    """A database error as its types only: the driver's text may quote SQL parameters (and
+    they may hold payloads)."""
     original = getattr(error, "orig", None) or error
-    first_line = (str(original).splitlines() or [""])[0][:160]
-    return f"{type(original).__name__}: {first_line}"
+    return f"{type(error).__name__} ({type(original).__name__})"
 
 
-def _describe(error: Exception) -> str:
-    """A log-safe description: the error class and its message, never a payload."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def _own_words(error: Exception) -> str:
+    """A log-safe description: the error class, and its text only when the bridge wrote it
+    (a sink's ``DeliveryError`` says what failed in its own words); any other exception's
+    text may quote a payload or a server's answer."""
+    if isinstance(error, DeliveryError) and str(error):
+        return f"{type(error).__name__}: {error}"[:300]
+    return type(error).__name__

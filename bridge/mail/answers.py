@@ -98,25 +98,39 @@ class Dropped:
     """What of an accepted mail was left out (``bridge.mail.body.Body``)."""
 
     text: bool = False
+    #: Attachments over ``mail.max_attachment_bytes``.
     attachments: int = 0
     unreadable_parts: int = 0
+    #: Attachments beyond the first ``mail.max_attachments``.
+    too_many: int = 0
 
     def __bool__(self) -> bool:
-        return self.text or bool(self.attachments) or bool(self.unreadable_parts)
+        return self.text or any((self.attachments, self.unreadable_parts, self.too_many))
 
 
 def dropped_answer(
-    dropped: Dropped, language: str, received: datetime, max_attachment_bytes: int
+    dropped: Dropped,
+    language: str,
+    received: datetime,
+    *,
+    max_attachment_bytes: int,
+    max_attachments: int,
 ) -> Answer:
     """Tells the author that part of an accepted mail was left out (never cut silently)."""
     lines = [texts.text(language, "partly_body", received=received)]
     if dropped.text:
         lines.append(texts.text(language, "partly_text"))
     if dropped.attachments:
-        megabytes = f"{max_attachment_bytes / 1024 / 1024:.0f}"
+        megabytes = f"{max_attachment_bytes / (1024 * 1024):.1f}"
         lines.append(
             texts.text(
-                language, "partly_attachments", count=dropped.attachments, megabytes=megabytes
+                language, "attachments_too_large", count=dropped.attachments, limit=megabytes
+            )
+        )
+    if dropped.too_many:
+        lines.append(
+            texts.text(
+                language, "attachments_too_many", count=dropped.too_many, limit=max_attachments
             )
         )
     if dropped.unreadable_parts:

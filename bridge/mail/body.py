@@ -17,6 +17,7 @@ read it); otherwise UTF-8, then windows-1252, then latin-1 (which never fails).
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import re
@@ -267,4 +268,18 @@ def read_body(raw: bytes, limits: MailLimits | None = None) -> Body | BodyProble
     )
 
 
-__all__ = ["Body", "BodyProblem", "count_containers", "decode_text", "read_body"]
+def first_attachments(body: Body, limit: int) -> tuple[Body, int]:
+    """The body with its first ``limit`` files only (``mail.max_attachments``: what one mail
+    passes on), and how many were left out (the author is told)."""
+    extra = max(len(body.attachments) - limit, 0)
+    return dataclasses.replace(body, attachments=body.attachments[:limit]), extra
+
+
+__all__ = [
+    "Body",
+    "BodyProblem",
+    "count_containers",
+    "decode_text",
+    "first_attachments",
+    "read_body",
+]

@@ -186,6 +186,18 @@ class MailInbox:
         #: True while a session is logged in and following the mailbox (readiness, metrics).
         self.connected = False
 
+    def reload(self, settings: MailSettings, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: the next mail is judged with the new settings and participants; a changed
+        IMAP section reconnects (the current session is dropped as if lost)."""
+        reconnect = settings.imap != self._imap
+        self._settings = settings
+        self._receiver.reload(settings, configured)
+        if reconnect:
+            self._imap = settings.imap
+            self._cursor = f"mail:imap:{self._imap.mailbox}"
+            self._folder_ready = False
+            self._lost.set()
+
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -204,9 +216,7 @@ class MailInbox:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "IMAP: %s; reconnecting in %.0fs", type(exc).__name__ + _short(exc), delay
-                )
+                log.warning("IMAP: %s; reconnecting in %.0fs", type(exc).__name__, delay)
             finally:
                 self.connected = False
                 if client is not None:
@@ -410,11 +420,6 @@ class MailInbox:
     async def close(self) -> None:
         """Stop the parsing worker."""
         await self._worker.close()
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)[:120]
-    return f": {text}" if text else ""
 
 
 async def _wait_first(*events: asyncio.Event, seconds: float) -> None:

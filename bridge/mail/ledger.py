@@ -26,19 +26,20 @@ log = logging.getLogger(__name__)
 
 
 class InboxLedger:
-    def __init__(
-        self,
-        store: Store,
-        configured: Mapping[str, Participant],
-        *,
-        own_address: str,
-        patient_tag: str,
-    ) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
+        self._configured: Mapping[str, Participant] = {}
+        self._own = ""
+        self._patient_tag = "none"
+        self._deferred: list[tuple[str, Outcome, str | None]] = []
+
+    def reload(
+        self, configured: Mapping[str, Participant], *, own_address: str, patient_tag: str
+    ) -> None:
+        """The participants and settings the lookups use (at start and on SIGHUP)."""
         self._configured = configured
         self._own = own_address
         self._patient_tag = patient_tag
-        self._deferred: list[tuple[str, Outcome, str | None]] = []
 
     async def previous(self, message_id: str) -> mail_repo.MessageRow | None:
         """The mail as already handled (read twice: a resent mail, a replayed mailbox)."""
@@ -70,9 +71,7 @@ class InboxLedger:
                 where = (thread.conversation_id, thread.member_id)
                 subjects[normalise_subject(snapshot.subject)] = where
                 # Subjects as mailed carry the prefix and patient tag: match those too.
-                mailed = compose.subject_line(
-                    snapshot.subject, snapshot.patient, self._patient_tag
-                )
+                mailed = compose.subject_line(snapshot.subject, snapshot.patient, self._patient_tag)
                 subjects[normalise_subject(mailed)] = where
             conversations = {c for c, _ in (*messages.values(), *handles.values())}
             members: dict[str, dict[str, str]] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import aiosmtplib
 
 from bridge.config import SmtpConfig
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.errors import TooLarge
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
 from bridge.mail import compose, tokens
@@ -31,17 +31,9 @@ from bridge.mail.trust import TrustSpace
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
+from bridge.tls import client_context as tls_context
 
 log = logging.getLogger(__name__)
-
-
-def tls_context(ca_file: Any, cert_file: Any = None, key_file: Any = None) -> ssl.SSLContext:
-    """TLS 1.2+ with the configured CA (MSSanté: IGC Santé) and optional client certificate."""
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert_file is not None:
-        context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-    return context
 
 
 class SmtpSender:
@@ -148,22 +140,35 @@ class MailSink:
         fetch_attachment: FetchAttachment | None = None,
         configured: Mapping[str, Participant] | None = None,
     ) -> None:
-        self._settings = settings
         self._store = store
         self._fetch_attachment = fetch_attachment
+        self.smtp = smtp or SmtpSender(settings.smtp)
+        self._apply(settings, configured or {})
+
+    def _apply(self, settings: MailSettings, configured: Mapping[str, Participant]) -> None:
+        """Take ``settings`` (at start and on reload): trust space, template, sender, key."""
+        self._settings = settings
         #: The config's participants (their mail overrides the directory's address).
-        self._configured = configured or {}
+        self._configured = configured
         self._key = settings.token_key
         self.sender = Sender(
             settings.address, settings.display_name, settings.mss_nil, settings.spico_web_url
         )
-        self.smtp = smtp or SmtpSender(settings.smtp)
         self.trust = TrustSpace(settings.trust)
         #: The language of the mails the bridge writes (the lines it adds to messages too).
         self._language = settings.language
         self._template = compose.load_template(
             settings.templates_dir, "notification", self._language
         )
+
+    async def reload(self, settings: MailSettings, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: the whitelist and templates are read again; a changed SMTP section gets a
+        new connection (the old one is closed)."""
+        old_smtp = self._settings.smtp
+        self._apply(settings, configured)
+        if settings.smtp != old_smtp:
+            previous, self.smtp = self.smtp, SmtpSender(settings.smtp)
+            await previous.close()
 
     @property
     def key(self) -> bytes:
@@ -245,11 +250,16 @@ class MailSink:
         for meta in message.get("attachments") or []:
             if int(meta.get("size") or 0) > limit:
                 continue
-            fetched = await self._fetch_attachment(
-                str(meta["id"]),
-                str(meta.get("filename") or "piece-jointe"),
-                str(meta.get("content_type") or "application/octet-stream"),
-            )
+            try:
+                fetched = await self._fetch_attachment(
+                    str(meta["id"]),
+                    str(meta.get("filename") or "piece-jointe"),
+                    str(meta.get("content_type") or "application/octet-stream"),
+                )
+            except TooLarge:
+                continue  # over the SPICO client's cap: listed as kept in SPICO
+            if len(fetched.data) > limit:
+                continue
             files.append((fetched.filename, fetched.content_type, fetched.data))
         return files
 
@@ -412,10 +422,10 @@ class MailSink:
                         source="digest-" + "-".join(str(s) for s in row.pending),
                     )
                 except RetryLater as exc:
-                    log.warning("digest not sent yet (%s); will retry", exc)
+                    log.warning("digest not sent yet (%s); will retry", exc.args[0])
                     continue
                 except PermanentFailure as exc:
-                    log.warning("digest refused (%s); dropped", exc)
+                    log.warning("digest refused (%s); dropped", exc.args[0])
                 sent += 1
             await self._sent(key, set(row.pending), now)
         return sent

@@ -26,7 +26,7 @@ from bridge.core.model import Participant, World
 from bridge.mail.answering import Answerer
 from bridge.mail.answers import Dropped, dropped_answer
 from bridge.mail.assess import AssessContext, conclude, place, refusal_for, screen
-from bridge.mail.body import read_body
+from bridge.mail.body import first_attachments, read_body
 from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
 from bridge.mail.dsn import DsnReport, read_dsn
 from bridge.mail.envelope import (
@@ -105,18 +105,27 @@ class Receiver:
         sink: MailSink,
         worker: ParseWorker,
     ) -> None:
-        self._settings = settings
-        self._trust = settings.inbound
+        self._store = store
         self._post = post
         self._sink = sink
         self._worker = worker
-        self._ledger = InboxLedger(
-            store, configured, own_address=settings.address, patient_tag=settings.patient_tag
+        #: One ledger for the inbox's life: the records a batch defers survive a reload.
+        self._ledger = InboxLedger(store)
+        self.reload(settings, configured)
+
+    def reload(self, settings: MailSettings, configured: Mapping[str, Participant]) -> None:
+        """New settings and participants for the next mail (SIGHUP); the worker stays."""
+        self._settings = settings
+        self._trust = settings.inbound
+        self._ledger.reload(
+            configured, own_address=settings.address, patient_tag=settings.patient_tag
         )
-        self._answerer = Answerer(store, sink, self._trust.answers)
-        composer: SpicoComposer | None = getattr(post, "composer", None)
+        self._answerer = Answerer(self._store, self._sink, self._trust.answers)
+        composer: SpicoComposer | None = getattr(self._post, "composer", None)
         self._starter = (
-            ConversationStarter(settings, store, composer, sink, self._ledger)
+            ConversationStarter(
+                settings, self._store, composer, self._sink, self._ledger, self._answerer
+            )
             if composer is not None
             else None
         )
@@ -223,7 +232,7 @@ class Receiver:
         if isinstance(verdict, NewConversation):
             if self._starter is None:  # no composer: a reply without a token
                 raise ReplyRefused(Refused(Reason.NO_TOKEN, screened.address, True))
-            return await self._starter.start(mail.message_id, verdict)
+            return await self._starter.start(mail.message_id, verdict, mail.received)
         assert isinstance(verdict, Accepted)
         return await self._pass_on(mail, verdict)
 
@@ -280,7 +289,7 @@ class Receiver:
     async def _pass_on(self, mail: Incoming, verdict: Accepted) -> Outcome:
         """Post to SPICO as the member (SPICO unavailable: raises, the mail comes again);
         tell the author when part of the mail was left out."""
-        body = verdict.body
+        body, too_many = first_attachments(verdict.body, self._settings.max_attachments)
         result = await self._post(
             InboundMessage(
                 world=World.MAIL,
@@ -310,7 +319,9 @@ class Receiver:
             result.spico_message_id,
         )
         await self._ledger.record(mail.message_id, outcome)
-        dropped = Dropped(body.dropped_text, body.dropped_attachments, body.unreadable_parts)
+        dropped = Dropped(
+            body.dropped_text, body.dropped_attachments, body.unreadable_parts, too_many
+        )
         if dropped:
             await self._answerer.answer(
                 verdict.sender.address,
@@ -318,7 +329,8 @@ class Receiver:
                     dropped,
                     self._settings.language,
                     mail.received,
-                    self.limits.max_attachment_bytes,
+                    max_attachment_bytes=self.limits.max_attachment_bytes,
+                    max_attachments=self._settings.max_attachments,
                 ),
                 answerable=True,
                 kind="partly",

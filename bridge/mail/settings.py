@@ -51,7 +51,9 @@ def inbound_settings_from(mail: MailConfig) -> MailTrustSettings:
         limits=MailLimits(
             max_mail_bytes=limits.max_mail_bytes,
             max_parts=limits.max_parts,
-            max_attachments=limits.max_attachments,
+            # Read up to twice the files passed on (``mail.max_attachments``; the others are
+            # left out and the author told); a mail with more is refused before decoding.
+            max_attachments=max(MailLimits().max_attachments, 2 * mail.max_attachments),
             max_attachment_bytes=mail.max_attachment_bytes,
             max_text_part_bytes=limits.max_text_part_bytes,
             max_html_bytes=limits.max_html_bytes,
@@ -93,7 +95,9 @@ class MailSettings:
     #: HMAC key of reply tokens and Message-IDs.
     token_key: bytes = field(repr=False)
     token_ttl_days: int
+    #: Caps on what one mail passes on to SPICO and on the files mailed out.
     max_attachment_bytes: int
+    max_attachments: int
     templates_dir: Path | None
     trust: TrustSettings
     #: The inbox's trust pipeline: authentication policy, caps, answer limits.
@@ -123,6 +127,7 @@ def settings_from(config: BridgeConfig) -> MailSettings:
         token_key=mail.token_key.get().encode(),
         token_ttl_days=mail.token_ttl_days,
         max_attachment_bytes=mail.max_attachment_bytes,
+        max_attachments=mail.max_attachments,
         templates_dir=mail.templates_dir,
         trust=trust_settings_from(mail),
         inbound=inbound_settings_from(mail),

@@ -15,6 +15,7 @@ conversation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from bridge.core.composer import (
     SpicoComposer,
 )
 from bridge.mail import compose, newconv, tokens
+from bridge.mail.answering import Answerer
+from bridge.mail.answers import Dropped, dropped_answer
+from bridge.mail.body import first_attachments
 from bridge.mail.ledger import InboxLedger
 from bridge.mail.outbound import MailSink
 from bridge.mail.outcome import NEW_CONVERSATION, Handled, NewConversationRefused, Outcome
@@ -55,17 +59,20 @@ class ConversationStarter:
         composer: SpicoComposer,
         sink: MailSink,
         ledger: InboxLedger,
+        answerer: Answerer,
     ) -> None:
         self._settings = settings
         self._store = store
         self._composer = composer
         self._sink = sink
         self._ledger = ledger
+        self._answerer = answerer
 
-    async def start(self, message_id: str, verdict: NewConversation) -> Outcome:
+    async def start(self, message_id: str, verdict: NewConversation, received: datetime) -> Outcome:
         author = verdict.sender.address
         sender = await self._sender(author)
-        request = self._request(verdict)
+        body, too_many = first_attachments(verdict.body, self._settings.max_attachments)
+        request = self._request(dataclasses.replace(verdict, body=body))
         members = await self._members(author, request, sender.id)
         patient = await self._patient(author, request, sender.id)
         created = await self._create(author, message_id, request, members, patient, sender.id)
@@ -76,6 +83,26 @@ class ConversationStarter:
         await self._confirm(author, message_id, sender.id, created, members, entry)
         outcome = Outcome(Handled.CREATED, None, created.id, sender.id, None, NEW_CONVERSATION)
         await self._ledger.record(message_id, outcome)
+        dropped = Dropped(
+            body.dropped_text, body.dropped_attachments, body.unreadable_parts, too_many
+        )
+        if dropped:
+            answer = dropped_answer(
+                dropped,
+                self._settings.language,
+                received,
+                max_attachment_bytes=self._settings.max_attachment_bytes,
+                max_attachments=self._settings.max_attachments,
+            )
+            await self._answerer.answer(
+                author,
+                answer,
+                answerable=True,
+                kind="partly",
+                source=message_id,
+                detail="dropped",
+                now=received,
+            )
         return outcome
 
     # --- the steps ----------------------------------------------------------------------------

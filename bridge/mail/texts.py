@@ -133,19 +133,21 @@ _MESSAGES = {
         fr="- son texte était trop long : la fin n'a pas été transmise ;",
         en="- its text was too long: the end was not passed on;",
     ),
-    "partly_attachments": Message(
-        fr="- {count} pièce(s) jointe(s) trop volumineuse(s) n'ont pas été transmises "
-        "(au plus {megabytes} Mo chacune) ;",
-        en="- {count} attachment(s) over the size limit were not passed on (at most "
-        "{megabytes} MB each);",
+    "attachments_too_large": Message(
+        fr="- {count} pièce(s) jointe(s) de plus de {limit} Mo ;",
+        en="- {count} attachment(s) over {limit} MB;",
+    ),
+    "attachments_too_many": Message(
+        fr="- {count} pièce(s) jointe(s) au-delà des {limit} acceptées par message ;",
+        en="- {count} attachment(s) beyond the {limit} accepted per message;",
     ),
     "partly_parts": Message(
         fr="- {count} partie(s) illisible(s) n'ont pas été transmises ;",
         en="- {count} unreadable part(s) were not passed on;",
     ),
     "partly_howto": Message(
-        fr="Ajoutez ce qui manque dans SPICO ou dans une nouvelle réponse.",
-        en="Add what is missing in SPICO or in a new reply.",
+        fr="Ajoutez ce qui manque dans SPICO, ou dans de nouvelles réponses plus légères.",
+        en="Add what is missing in SPICO, or in new, lighter replies.",
     ),
     # the answer to a new-conversation mail that started nothing
     "newconv_refused_title": Message(

@@ -2,9 +2,10 @@
 
 ``mail.trusted_domains`` (patterns, default ``*.mssante.fr``) decides, unless a local copy of
 the operators' published whitelist is configured (``mail.whitelist_file``): the list, not the
-suffix, is then the authority (domains at ``//Domaine/Nom``, some in Unicode, compared in IDNA
-form), plus any ``trusted_domains`` the admin wrote explicitly. Patients' own mailboxes
-(``patient.mssante.fr``) are refused unless ``allow_patient_mailboxes`` is set.
+suffix, is then the authority (domains at ``//Domaine/Nom``, some in Unicode, compared in
+A-label form after UTS-46 mapping), plus any ``trusted_domains`` the admin wrote explicitly.
+Patients' own mailboxes (``patient.mssante.fr``) are refused unless ``allow_patient_mailboxes``
+is set.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from bridge.config import matches_trusted_domains
+from bridge.config import ascii_domain, matches_trusted_domains
 from bridge.mail.settings import TrustSettings
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,9 @@ PATIENT_DOMAIN = "patient.mssante.fr"
 
 
 def _idna(domain: str) -> str:
-    text = domain.strip().lower().rstrip(".")
-    try:
-        return text.encode("idna").decode("ascii")
-    except UnicodeError:
-        return text
+    """A domain in A-label form (UTS-46, as ``bridge.config.ascii_domain``); one that is no
+    domain name at all stays as it is, lower-cased (it then matches nothing)."""
+    return ascii_domain(domain) or domain.strip().lower()
 
 
 def load_whitelist(path: Path) -> frozenset[str]:

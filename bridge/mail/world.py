@@ -1,4 +1,9 @@
-"""The mail world: the sink (threads, notifications) and the sources (IMAP reader, digests)."""
+"""The mail world: the sink (threads, notifications) and the sources (IMAP reader, digests).
+
+A reload (SIGHUP) applies the re-read ``mail:`` settings at once: the trust space (trusted
+domains, whitelist), the notification template, the participants' addresses, the caps; SMTP
+and IMAP reconnect when their settings changed.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ class MailWorld:
             configured=configured,
         )
         self.inbox = MailInbox(self.settings, store, post, configured, self.sink)
+        #: The mail world never refuses to run.
+        self.refusal: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -49,6 +56,14 @@ class MailWorld:
 
     async def start(self, stop: asyncio.Event) -> None:
         """Nothing to prepare: SMTP connects on demand."""
+
+    async def reload(self, config: BridgeConfig, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: the new settings and participants apply to the next mail in and out."""
+        settings = settings_from(config)
+        self.settings = settings
+        await self.sink.reload(settings, configured)
+        self.inbox.reload(settings, configured)
+        log.info("mail: settings reloaded (trust space, templates, addresses)")
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self.inbox.run(stop), self._digests(stop))

@@ -12,16 +12,23 @@ With ``matrix.encryption: true`` the client also carries the bot's end-to-end ke
 and ``maintain_keys`` (run after each sync) uploads, queries and claims keys as nio asks.
 ``send`` is the one way to post into a room: in an encrypted room it first shows nio the
 room's current state so the message is Megolm-encrypted for every joined or invited member.
+
+TLS: ``ssl_context`` (built from ``matrix.ca_file`` by the world) verifies the homeserver; the
+config refuses plain ``http://`` to anything but loopback. Errors keep the homeserver's errcode
+and status, not its sentence (logs may show them). ``download`` streams media with a cap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import ssl
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from nio import (
@@ -36,6 +43,7 @@ from nio import (
 )
 
 from bridge.core.delivery import PermanentFailure, RetryLater
+from bridge.core.errors import TooLarge
 from bridge.matrix.crypto import CryptoGuard, feed_room_state, pickle_passphrase, prepare_store_dir
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,11 @@ logging.getLogger("nio.responses").setLevel(logging.ERROR)
 
 DEVICE_ID = "SPICOBRIDGE"
 REQUEST_TIMEOUT_SECONDS = 60.0
+_CHUNK_BYTES = 64 * 1024
+#: ``mxc://<server name>/<media id>`` (the spec's grammar: nothing a path could resolve).
+_MXC = re.compile(
+    r"mxc://([A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)/([A-Za-z0-9_-]+)"
+)
 
 T = TypeVar("T")
 
@@ -66,9 +79,11 @@ class MatrixError(Exception):
         message: str,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{what}: {code or status} {message}"[:300])
+        # The server's sentence stays out of the text (it may quote ids or content).
+        super().__init__(f"{what}: {code or status}"[:300])
         self.code = code
         self.status = status
+        self.message = message
         self.retry_after = retry_after
 
 
@@ -104,6 +119,7 @@ class MatrixClient:
         uses_access_token: bool,
         device_id: str = DEVICE_ID,
         crypto: CryptoOptions | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         store_path = ""
         if crypto is None:
@@ -127,7 +143,12 @@ class MatrixClient:
             **encryption,
         )
         self.nio = AsyncClient(
-            homeserver, user_id, device_id=device_id, store_path=store_path, config=config
+            homeserver,
+            user_id,
+            device_id=device_id,
+            store_path=store_path,
+            config=config,
+            ssl=ssl_context,  # type: ignore[arg-type]  # nio hands it to aiohttp as is
         )
         self.user_id = user_id
         self._credential = credential
@@ -237,9 +258,9 @@ class MatrixClient:
                     ignore_unverified_devices=True,
                 ),
             )
-        except LocalProtocolError as exc:
+        except LocalProtocolError:
             # nio could not encrypt (room unknown, sharing failed): try again later.
-            raise RetryLater(f"{what}: not encrypted ({exc})"[:300]) from None
+            raise RetryLater(f"{what}: not encrypted yet") from None
         assert isinstance(sent, RoomSendResponse)
         return sent
 
@@ -255,6 +276,39 @@ class MatrixClient:
         if encrypted:
             await self.maintain_keys()
         return encrypted
+
+    async def download(self, mxc: str, limit: int) -> bytes:
+        """A media file's bytes, streamed and given up as soon as it is over ``limit`` bytes
+        (``TooLarge``; the announced length is checked first). A URI that is not an
+        ``mxc://server/media-id`` is refused before any request."""
+        match = _MXC.fullmatch(mxc)
+        if match is None:
+            raise PermanentFailure("download: not a Matrix media URI")
+        server, media_id = match.groups()
+        path = (
+            f"/_matrix/client/v1/media/download/{quote(server, safe='[]:')}/"
+            f"{quote(media_id, safe='')}?allow_remote=true"
+        )
+        headers = {"Authorization": f"Bearer {self.nio.access_token}"}
+        try:
+            response = await self.nio.send("GET", path, headers=headers)
+            async with response:
+                if response.status == 429 or response.status >= 500:
+                    raise RetryLater(f"download: {response.status}")
+                if response.status >= 400:
+                    raise PermanentFailure(f"download: {response.status}")
+                if response.content_length is not None and response.content_length > limit:
+                    raise TooLarge(limit)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(limit)
+                    chunks.append(chunk)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"download: homeserver unreachable ({type(exc).__name__})") from None
+        return b"".join(chunks)
 
     async def request_key(self, event: MegolmEvent) -> None:
         """Ask the sender's device (and our other devices) for the Megolm key of an event we

@@ -141,3 +141,8 @@ def topic(subject: str, tag: str | None, members: Sequence[Person], language: st
 def notice_text(key: str, language: str = "fr", **values: str) -> str:
     """A notice in a portal room (``key``: what ``bridge.matrix.inbound`` decided)."""
     return texts.text(language, f"notice_{key}", **values)
+
+
+def megabytes(size: int, language: str = "fr") -> str:
+    """A size in megabytes as the language writes it ("10.0 Mo")."""
+    return texts.text(language, "size_megabytes", size=size / (1024 * 1024))

@@ -35,6 +35,9 @@ class Relay:
     file_url: str | None = None
     filename: str | None = None
     content_type: str | None = None
+    #: The size the sender's client declared (``info.size``): a first check only, the download
+    #: itself is capped.
+    file_size: int | None = None
     #: An encrypted room's file (EncryptedFile): its AES key (JWK ``k``), IV and SHA-256.
     file_key: str | None = None
     file_iv: str | None = None
@@ -103,6 +106,7 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
             file_url=str(content["url"]),
             filename=str(content.get("filename") or body or "fichier"),
             content_type=str(info.get("mimetype") or "application/octet-stream"),
+            file_size=_declared_size(info),
         )
     encrypted_file = content.get("file")
     if msgtype in FILE_MSGTYPES and isinstance(encrypted_file, Mapping):
@@ -116,6 +120,7 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
                 file_url=str(encrypted_file["url"]),
                 filename=str(content.get("filename") or body or "fichier"),
                 content_type=str(info.get("mimetype") or "application/octet-stream"),
+                file_size=_declared_size(info),
                 file_key=str(key),
                 file_iv=str(encrypted_file["iv"]),
                 file_sha256=str(sha256),
@@ -123,6 +128,11 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
     if msgtype == "m.notice":
         return Ignore()  # other bots: never relayed, never answered (no notice loops)
     return Refuse(sender, "unsupported")
+
+
+def _declared_size(info: Mapping[str, Any]) -> int | None:
+    size = info.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
 
 
 def verdict(

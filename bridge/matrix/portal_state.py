@@ -206,3 +206,73 @@ def membership_plan(
         u for u, m in present.items() if m in PRESENT and u not in wanted_set and u != bot_user_id
     )
     return MembershipPlan(tuple(invite), tuple(kick))
+
+
+#: Room versions whose creators stand above power levels (MSC4289, room version 12).
+_PRIVILEGED_CREATOR_VERSIONS = frozenset({"org.matrix.hydra.11"})
+#: The levels that let a user change who is in the room or what it looks like.
+_POWER_KEYS = ("state_default", "invite", "kick", "ban", "redact")
+_POWER_DEFAULTS = {"state_default": 50, "invite": 0, "kick": 50, "ban": 50, "redact": 50}
+
+
+def _level(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _creators_privileged(version: str) -> bool:
+    return version in _PRIVILEGED_CREATOR_VERSIONS or (version.isdigit() and int(version) >= 12)
+
+
+def adoption_problem(events: Iterable[Mapping[str, Any]], bot_user_id: str) -> str | None:
+    """Why a room found by one of the bridge's aliases must not be adopted (None: it may).
+
+    Anyone can create a room and give it an alias the bridge would look up, with state naming a
+    conversation: only a room the bot created and in which it alone holds power is the
+    bridge's. The creator is the ``m.room.create`` sender (or ``content.creator`` before room
+    version 11), with ``additional_creators`` from version 12; every other user, and the
+    default level, must stay below the lowest level that lets one invite, kick, ban, redact or
+    change state, and the bot must reach the highest (pure)."""
+    events = list(events)
+    create = next(
+        (e for e in events if e.get("type") == "m.room.create" and e.get("state_key") == ""),
+        None,
+    )
+    if create is None:
+        return "no_create_event"
+    content = create.get("content") or {}
+    version = str(content.get("room_version") or "1")
+    privileged = _creators_privileged(version)
+    creators = {str(content.get("creator") or create.get("sender") or "")}
+    if privileged:
+        creators = {str(create.get("sender") or "")}
+        creators |= {str(u) for u in content.get("additional_creators") or []}
+    if creators != {bot_user_id}:
+        return "creator"
+    levels = next(
+        (
+            e.get("content") or {}
+            for e in events
+            if e.get("type") == "m.room.power_levels" and e.get("state_key") == ""
+        ),
+        None,
+    )
+    if levels is None:
+        return None if privileged else "no_power_levels"
+    state_default = _level(levels.get("state_default"), _POWER_DEFAULTS["state_default"])
+    needed = [_level(levels.get(key), _POWER_DEFAULTS[key]) for key in _POWER_KEYS]
+    event_levels = levels.get("events") or {}
+    needed += [_level(event_levels.get(kind), state_default) for kind in _BRIDGE_ONLY_EVENTS]
+    lowest, highest = min(needed), max(needed)
+    users = {str(u): _level(v, 0) for u, v in (levels.get("users") or {}).items()}
+    default = _level(levels.get("users_default"), 0)
+    bot_level = float("inf") if privileged else users.get(bot_user_id, default)
+    if bot_level < highest:
+        return "bot_power"
+    if default >= lowest:
+        return "default_power"
+    if any(u != bot_user_id and (v >= lowest or v >= bot_level) for u, v in users.items()):
+        return "other_power"
+    return None

@@ -21,6 +21,7 @@ from nio import (
 )
 
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
+from bridge.core.errors import TooLarge
 from bridge.core.model import (
     DeliveryKind,
     Participant,
@@ -30,11 +31,19 @@ from bridge.core.model import (
 )
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
-from bridge.matrix.formatting import Person, message_content, patient_tag, sender_header
+from bridge.matrix.formatting import (
+    Person,
+    megabytes,
+    message_content,
+    notice_content,
+    patient_tag,
+    sender_header,
+)
 from bridge.matrix.portal_state import (
     CONVERSATION_STATE,
     SPACE_STATE,
     PortalState,
+    adoption_problem,
     alias_localpart,
     create_room_request,
     current_state,
@@ -68,6 +77,7 @@ class PortalSettings:
         tag_policy: str,
         language: str,
         command_prefix: str = "!spico",
+        max_file_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.server_name = server_name
@@ -77,6 +87,8 @@ class PortalSettings:
         self.tag_policy = tag_policy
         self.language = language
         self.command_prefix = command_prefix
+        #: The largest file relayed either way (``matrix.max_file_bytes``).
+        self.max_file_bytes = max_file_bytes
 
 
 def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
@@ -178,8 +190,9 @@ class MatrixSink:
     async def _resolve_alias(self, alias: str, state_type: str, key: str, value: str) -> str | None:
         """The bridge's room behind ``alias``, or None.
 
-        A room is only taken when the bot is in it and its SPICO state event names ``value``
-        under ``key``: an alias squatted by someone else is never trusted."""
+        A room is only taken when the bot created it, holds full power in it
+        (``portal_state.adoption_problem``) and its SPICO state event names ``value`` under
+        ``key``: an alias squatted by someone else is never trusted, whatever its state says."""
         found = await self._client.request(
             "resolve alias", self._client.nio.room_resolve_alias(alias)
         )
@@ -188,12 +201,21 @@ class MatrixSink:
         got = await self._client.request(
             "check room", self._client.nio.room_get_state(found.room_id)
         )
-        ours = isinstance(got, RoomGetStateResponse) and (
-            current_state(got.events).get((state_type, ""), {}).get(key) == value
-        )
-        if ours:
+        if not isinstance(got, RoomGetStateResponse):
+            problem: str | None = "state_unreadable"
+        else:
+            problem = adoption_problem(got.events, self.settings.bot_user_id)
+            if problem is None and (
+                current_state(got.events).get((state_type, ""), {}).get(key) != value
+            ):
+                problem = "other_conversation"
+        if problem is None:
             return found.room_id
-        log.warning("matrix: a deterministic alias belongs to a room that is not ours; not used")
+        log.warning(
+            "matrix: a deterministic alias belongs to a room that is not the bridge's (%s); "
+            "not used",
+            problem,
+        )
         return None
 
     async def _room_of_alias(
@@ -216,7 +238,7 @@ class MatrixSink:
                 what, self._client.nio.room_create(**{**request, "alias": None})
             )
         if isinstance(outcome, MatrixError):
-            raise PermanentFailure(f"{what}: {outcome}")
+            raise PermanentFailure(f"cannot {what} ({outcome.code})")
         assert isinstance(outcome, RoomCreateResponse)
         return outcome.room_id
 
@@ -414,13 +436,24 @@ class MatrixSink:
         itself is Megolm-encrypted, so the key never travels in clear."""
         filename = str(attachment.get("filename") or "fichier")
         content_type = str(attachment.get("content_type") or "application/octet-stream")
+        limit = self.settings.max_file_bytes
+        size = attachment.get("size")
+        if isinstance(size, int) and size > limit:
+            await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
+            return
         try:
             fetched = await self._post.fetch_attachment(
                 str(attachment.get("id")), filename, content_type
             )
+        except TooLarge:
+            await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
+            return
         except Exception as exc:
             raise RetryLater(f"attachment not fetched from SPICO ({type(exc).__name__})") from None
         data = fetched.data
+        if len(data) > limit:
+            await self._kept_in_spico(room_id, filename, len(data), txn_id, encrypted=encrypted)
+            return
         try:
             uploaded, keys = await self._client.nio.upload(
                 lambda _got_429, _timeouts: data,
@@ -433,7 +466,7 @@ class MatrixSink:
         except (OSError, TimeoutError) as exc:
             raise RetryLater(f"upload failed ({type(exc).__name__})") from None
         if not isinstance(uploaded, UploadResponse):
-            raise RetryLater(f"upload failed: {uploaded}")
+            raise RetryLater(f"upload failed ({type(uploaded).__name__})")
         msgtype = "m.image" if fetched.content_type.startswith("image/") else "m.file"
         content: dict[str, Any] = {
             "msgtype": msgtype,
@@ -446,3 +479,23 @@ class MatrixSink:
         else:
             content["url"] = uploaded.content_uri
         await self._client.send("send file", room_id, content, txn_id, encrypted=encrypted)
+
+    async def _kept_in_spico(
+        self, room_id: str, filename: str, size: object, txn_id: str, *, encrypted: bool
+    ) -> None:
+        """A file over ``matrix.max_file_bytes``: a notice in its place (same transaction id,
+        so a retry never posts twice), the file stays in SPICO."""
+        language = self.settings.language
+        limit = self.settings.max_file_bytes
+        shown = megabytes(size, language) if isinstance(size, int) else "?"
+        body = texts.text(
+            language,
+            "attachment_kept_in_spico",
+            name=filename,
+            size=shown,
+            limit=megabytes(limit, language),
+        )
+        log.info("matrix: an attachment over the cap was left in SPICO")
+        await self._client.send(
+            "send notice", room_id, notice_content(body), txn_id, encrypted=encrypted
+        )

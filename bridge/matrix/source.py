@@ -5,14 +5,21 @@ keeps start-up fast with thousands of rooms; the first start records the current
 without replaying history; the ``next_batch`` token is stored only after its batch was
 processed. When SPICO is unreachable the batch is processed again from the same token (events
 already handled are skipped through ``matrix_event_links``; posts are idempotent anyway).
+
+What a user may reach from a room is checked when it happens: the account a message is posted
+as is checked against SPICO's delegations again (a withdrawn one is refused with a notice and
+the user is back in their own name); a file over ``matrix.max_file_bytes`` is refused with a
+notice, its download streamed with that cap. Invitations, management rooms and the sending of
+every command's replies (patient identities only to a room private at that moment) are
+``bridge.matrix.management_rooms``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,13 +29,13 @@ import aiohttp
 from nio import (
     MegolmEvent,
     MessageDirection,
-    RoomGetStateResponse,
     RoomMessagesResponse,
     SyncResponse,
 )
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
 
+from bridge.core.composer import ComposerRefusal
 from bridge.core.delivery import (
     POISON_ATTEMPTS,
     Attachment,
@@ -39,14 +46,17 @@ from bridge.core.delivery import (
     PostResult,
     is_outage,
 )
+from bridge.core.errors import TooLarge
 from bridge.core.model import World
+from bridge.core.notifications import NotificationRequests
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
-from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
-from bridge.matrix.commands.management import RoomInput, management_input
+from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
 from bridge.matrix.commands.texts import REFUSALS, refusal_text
-from bridge.matrix.formatting import notice_content, notice_text
+from bridge.matrix.formatting import megabytes, notice_text
 from bridge.matrix.inbound import CheckMember, Command, Refuse, Relay, classify, verdict
+from bridge.matrix.management_rooms import ManagementRooms
+from bridge.matrix.notices import notice
 from bridge.matrix.sink import PortalSettings
 from bridge.store import commands as commands_repo
 from bridge.store import matrix as matrix_repo
@@ -83,11 +93,6 @@ FIRST_SYNC_FILTER: dict[str, Any] = {
 }
 
 
-def _txn(kind: str, event_id: str) -> str:
-    """A deterministic transaction id for what the bridge says about an event."""
-    return f"{kind}-{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
-
-
 class MatrixSource:
     """Consumes the bot's sync stream for the portal rooms."""
 
@@ -99,6 +104,7 @@ class MatrixSource:
         post: InboundPoster,
         spico_id_of: Callable[[], Mapping[str, str]],
         commands: CommandSettings | None = None,
+        notifications: NotificationRequests | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -116,6 +122,11 @@ class MatrixSource:
                 prefix=settings.command_prefix,
                 bot_user_id=settings.bot_user_id,
             ),
+            notifications,
+        )
+        #: Management rooms, and the senders of every command's replies.
+        self.rooms = ManagementRooms(
+            client, store, lambda: self.settings, spico_id_of, self.commands
         )
         self.synced = asyncio.Event()
         self._poison = PoisonGuard()
@@ -145,7 +156,7 @@ class MatrixSource:
                 elif since is None:
                     # The very first sync reads no history, but invites waiting from before
                     # the bridge ever ran would not come again: answer them now.
-                    await self._invites(response)
+                    await self.rooms.invites(response)
                 # The token is stored once its batch is handled. A batch of the bot's own
                 # echoes (a burst it is posting) needs no handling: storing its token may wait
                 # a little (after a crash those echoes are read again, and ignored again).
@@ -159,7 +170,9 @@ class MatrixSource:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("matrix sync: %s; retrying in %.0fs", _describe(exc), backoff)
+                log.warning(
+                    "matrix sync failed (%s); retrying in %.0fs", type(exc).__name__, backoff
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -195,7 +208,7 @@ class MatrixSource:
     async def process(self, response: SyncResponse, since: str) -> None:
         self._undecrypted.clear()
         rooms = response.rooms.join
-        await self._invites(response)
+        await self.rooms.invites(response)
         async with self._store.transaction() as session:
             portals = await matrix_repo.portals_by_room(session, rooms)
             managed = await commands_repo.management_rooms(
@@ -205,7 +218,13 @@ class MatrixSource:
             portal = portals.get(room_id)
             if portal is None:
                 if room_id in managed:
-                    await self._management(room_id, managed[room_id], room.timeline.events)
+                    await self.rooms.handle(
+                        room_id,
+                        managed[room_id],
+                        room.timeline.events,
+                        self._guarded,
+                        self._remember,
+                    )
                 continue
             self._note_undecrypted(room.timeline.events)
             events = [event_fields(e) for e in room.state] + [
@@ -242,8 +261,8 @@ class MatrixSource:
         event_id = str(event.get("event_id") or "")
         try:
             await work()
-        except PermanentFailure as failure:
-            log.warning("matrix: event in %s not handled: %s", room_id, failure)
+        except PermanentFailure:
+            log.warning("matrix: event in %s refused by the homeserver; not handled", room_id)
             await self._remember(conversation_id, room_id, event)
         except Exception as error:
             outage = is_outage(error, TRANSPORT_ERRORS)
@@ -256,8 +275,11 @@ class MatrixSource:
                 type(error).__name__,
             )
             with contextlib.suppress(Exception):
-                await self._notice(
-                    room_id, event_id, notice_text("not_handled", self.settings.language)
+                await notice(
+                    self._client,
+                    room_id,
+                    event_id,
+                    notice_text("not_handled", self.settings.language),
                 )
             await self._remember(conversation_id, room_id, event)
         else:
@@ -309,14 +331,14 @@ class MatrixSource:
             undecrypted = self._undecrypted.pop(event_id, None)
             if undecrypted is not None:
                 await self._client.request_key(undecrypted)
-            await self._notice(room_id, event_id, notice_text(action.reason, language))
+            await notice(self._client, room_id, event_id, notice_text(action.reason, language))
         elif isinstance(action, Command):
             await self._command(conversation_id, room_id, event_id, action, members)
             return  # the executor marked the event handled with the user's new state
         else:
             outcome, spico_id = verdict(action.sender, members, self._spico_id_of())
             if spico_id is None:
-                await self._notice(room_id, event_id, notice_text(outcome, language))
+                await notice(self._client, room_id, event_id, notice_text(outcome, language))
                 await self._check_member(conversation_id, room_id, action.sender)
             else:
                 result = await self._relay(conversation_id, room_id, event_id, spico_id, action)
@@ -326,8 +348,11 @@ class MatrixSource:
                     reason = result.refusal or "refus"
                     if result.refusal_code in REFUSALS:  # a sentence rather than SPICO's
                         reason = refusal_text(result.refusal_code, reason, language)
-                    await self._notice(
-                        room_id, event_id, notice_text("refused", language, reason=reason)
+                    await notice(
+                        self._client,
+                        room_id,
+                        event_id,
+                        notice_text("refused", language, reason=reason),
                     )
         async with self._store.transaction() as session:
             await matrix_repo.save_event_link(
@@ -356,15 +381,25 @@ class MatrixSource:
     async def _relay(
         self, conversation_id: str, room_id: str, event_id: str, spico_id: str, action: Relay
     ) -> PostResult:
-        # "Agir en tant que": the account the user chose with ``as`` (SPICO checks delegations).
-        async with self._store.transaction() as session:
-            acting = await commands_repo.acting_as(session, action.sender, spico_id)
+        # "Agir en tant que": the account the user chose with ``as``, checked again now.
+        acting = await self._acting_as(action.sender, spico_id)
+        if acting is None:
+            return await self._revoked(room_id, event_id, action.sender, spico_id)
         attachments: tuple[Attachment, ...] = ()
         if action.file_url:
-            downloaded = await self._client.call(
-                "download", self._client.nio.download(mxc=action.file_url)
-            )
-            body = getattr(downloaded, "body", b"")
+            limit = self.settings.max_file_bytes
+            try:
+                if action.file_size is not None and action.file_size > limit:
+                    raise TooLarge(limit)
+                body = await self._client.download(action.file_url, limit)
+            except TooLarge:
+                text = notice_text(
+                    "file_too_large",
+                    self.settings.language,
+                    limit=megabytes(limit, self.settings.language),
+                )
+                await notice(self._client, room_id, event_id, text)
+                return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             if action.file_key is not None:
                 # A file from an encrypted room (EncryptedFile): check its hash, decrypt it.
                 try:
@@ -373,7 +408,7 @@ class MatrixSource:
                     )
                 except EncryptionError:
                     text = notice_text("undecryptable", self.settings.language)
-                    await self._notice(room_id, event_id, text)
+                    await notice(self._client, room_id, event_id, text)
                     return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
             attachments = (
                 Attachment(
@@ -390,12 +425,42 @@ class MatrixSource:
                 origin=conversation_id,
                 conversation_id=conversation_id,
                 author_id=spico_id,
-                acting_as=acting or spico_id,
+                acting_as=acting,
                 # SPICO wants a text with every message: a file alone is sent under its name.
                 body=action.body or action.filename or "",
                 attachments=attachments,
             )
         )
+
+    async def _acting_as(self, matrix_user: str, spico_id: str) -> str | None:
+        """The account the user's messages go out as: their own, or the one they chose while
+        SPICO still lists it among their delegations (None: that delegation was withdrawn)."""
+        async with self._store.transaction() as session:
+            chosen = await commands_repo.acting_as(session, matrix_user, spico_id)
+        if not chosen or chosen == spico_id:
+            return spico_id
+        try:  # SPICO unavailable propagates: the batch is offered again
+            accounts = await self._post.composer.delegations(spico_id)
+        except ComposerRefusal:
+            accounts = []
+        return chosen if any(account.id == chosen for account in accounts) else None
+
+    async def _revoked(
+        self, room_id: str, event_id: str, matrix_user: str, spico_id: str
+    ) -> PostResult:
+        """A message typed while acting under a withdrawn delegation: not posted (it was meant
+        to go out as the other account), the user is back in their own name, and told."""
+        async with self._store.transaction() as session:
+            state = await commands_repo.get_state(session, matrix_user)
+            name = (state.acting_name or state.acting_as) if state else None
+            if state is not None:
+                await commands_repo.save_state(
+                    session, dataclasses.replace(state, acting_as=None, acting_name=None)
+                )
+        log.info("matrix: a message under a withdrawn delegation was not relayed")
+        text = notice_text("delegation_revoked", self.settings.language, name=name or "—")
+        await notice(self._client, room_id, event_id, text)
+        return PostResult(accepted=False, replayed=True)  # answered: no 2nd notice
 
     async def _command(
         self,
@@ -409,135 +474,16 @@ class MatrixSource:
         answers; the executor answers and marks the event handled."""
         outcome, _ = verdict(command.sender, members, self._spico_id_of())
         if outcome != "ok":
-            await self._notice(room_id, event_id, notice_text(outcome, self.settings.language))
+            await notice(
+                self._client, room_id, event_id, notice_text(outcome, self.settings.language)
+            )
             await self._remember(conversation_id, room_id, {"event_id": event_id})
             return
         line = command.text or " ".join((command.name, *command.args))
         where = Where(room_id, event_id, conversation_id, members)
-        await self.commands.run(command.sender, where, line, self._replier(event_id))
-
-    def _replier(self, event_id: str) -> Callable[[Reply], Awaitable[None]]:
-        """Sends a command's replies: the first in reply to the command, the others (e.g. in
-        the management room) as plain notices; transaction ids derive from the command."""
-        count = 0
-
-        async def send(reply: Reply) -> None:
-            nonlocal count
-            count += 1
-            if reply.in_reply:
-                txn = _txn("notice" if count == 1 else f"notice{count}", event_id)
-                await self._notice(
-                    room_id=reply.room_id, event_id=event_id, text=reply.text, txn=txn
-                )
-            else:
-                await self._say(reply.room_id, _txn(f"notice{count}", event_id), reply.text)
-
-        return send
-
-    # ------------------------------------------------------------------ management rooms
-
-    async def _invites(self, response: SyncResponse) -> None:
-        """A mapped user invites the bot: it joins, and the room becomes that user's
-        management room (commands without prefix). Anyone else's invite is rejected, without
-        a notice."""
-        for room_id, info in response.rooms.invite.items():
-            inviter = None
-            for event in info.invite_state:
-                # nio moves an invite member event's content into attributes.
-                if (
-                    getattr(event, "state_key", None) == self.settings.bot_user_id
-                    and getattr(event, "membership", None) == "invite"
-                ):
-                    inviter = str(getattr(event, "sender", "") or "")
-            if not inviter or inviter not in self._spico_id_of():
-                await self._client.request("reject", self._client.nio.room_leave(room_id))
-                log.info("matrix: refused an invite from an unmapped user to %s", room_id)
-                continue
-            joined = await self._client.request("join", self._client.nio.join(room_id))
-            if isinstance(joined, MatrixError):
-                log.warning("matrix: could not join management room %s: %s", room_id, joined)
-                continue
-            if await self._others_in(room_id, inviter):
-                await self._client.request("leave", self._client.nio.room_leave(room_id))
-                log.info("matrix: left %s: not a private room", room_id)
-                continue
-            async with self._store.transaction() as session:
-                await commands_repo.save_management_room(session, room_id, inviter)
-            log.info("matrix: management room %s joined", room_id)
-            await self._say(
-                room_id, _txn("welcome", room_id), texts.text(self.settings.language, "welcome")
-            )
-
-    async def _others_in(self, room_id: str, owner: str) -> bool:
-        """Is anyone but the owner and the bot in (or invited to) the room?"""
-        got = await self._client.request("state", self._client.nio.room_get_state(room_id))
-        if not isinstance(got, RoomGetStateResponse):
-            return False
-        for event in got.events:
-            if event.get("type") != "m.room.member":
-                continue
-            user = event.get("state_key")
-            membership = (event.get("content") or {}).get("membership")
-            if user not in (owner, self.settings.bot_user_id) and membership in ("join", "invite"):
-                return True
-        return False
-
-    async def _management(self, room_id: str, owner: str, timeline: list[Any]) -> None:
-        """Events of a management room: the owner's lines are commands (prefix optional)."""
-        for raw in timeline:
-            event = event_fields(raw)
-            event_id = str(event.get("event_id") or "")
-            found = management_input(
-                event, owner, self.settings.bot_user_id, self.settings.command_prefix
-            )
-            if found is None or not event_id:
-                continue
-            async with self._store.transaction() as session:
-                if await matrix_repo.get_event_link(session, event_id) is not None:
-                    continue  # handled before a restart or a retried batch
-            if found.kind != "command":
-                await self._management_change(room_id, event_id, found)
-                if found.kind in ("left", "not_private"):
-                    return
-                await self._remember("", room_id, event)
-                continue
-            where = Where(room_id, event_id)
-            await self._guarded(
-                "",
-                room_id,
-                event,
-                functools.partial(
-                    self.commands.run, owner, where, found.text, self._replier(event_id)
-                ),
-            )
-
-    async def _management_change(self, room_id: str, event_id: str, found: RoomInput) -> None:
-        """The owner left, or someone else came in: the room stops being a management room."""
-        if found.kind == "undecryptable":
-            await self._notice(
-                room_id, event_id, notice_text("undecryptable", self.settings.language)
-            )
-            return
-        if found.kind == "not_private":
-            await self._say(
-                room_id,
-                _txn("private", event_id),
-                texts.text(self.settings.language, "no_longer_private"),
-            )
-        async with self._store.transaction() as session:
-            await commands_repo.forget_management_room(session, room_id)
-        await self._client.request("leave", self._client.nio.room_leave(room_id))
-        log.info("matrix: management room %s given up", room_id)
-
-    async def _say(self, room_id: str, txn: str, text: str) -> None:
-        """A notice that answers no event (welcome, replies sent to the management room)."""
-        await self._client.send("notice", room_id, notice_content(text), txn)
-
-    async def _notice(self, room_id: str, event_id: str, text: str, txn: str | None = None) -> None:
-        content = notice_content(text)
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event_id}}
-        # Megolm-encrypted in an encrypted room.
-        await self._client.send("notice", room_id, content, txn or _txn("notice", event_id))
+        await self.commands.run(
+            command.sender, where, line, self.rooms.replier(event_id, command.sender, room_id)
+        )
 
     def _note_undecrypted(self, events: list[Any]) -> None:
         """Keep the encrypted events nio could not decrypt, to ask for their keys."""
@@ -572,8 +518,3 @@ def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:
             if getattr(event, "sender", None) != bot_user_id:
                 return False
     return True
-
-
-def _describe(error: Exception) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__

@@ -112,6 +112,29 @@ _MESSAGES = {
         en="⚠ Encrypted message the bridge cannot read: not carried to SPICO. Please send it "
         "again (its key did not reach the bridge).",
     ),
+    "notice_file_too_large": Message(
+        fr="⚠ Fichier non transmis à SPICO : il dépasse {limit} (la limite des pièces jointes "
+        "relayées). Déposez-le directement dans SPICO.",
+        en="⚠ File not carried to SPICO: it is over {limit} (the limit of relayed "
+        "attachments). Put it in SPICO directly.",
+    ),
+    "notice_delegation_revoked": Message(
+        fr="⚠ Message non transmis à SPICO : votre délégation pour agir au nom de {name} a été "
+        "retirée dans SPICO. Vous agissez de nouveau en votre nom propre : renvoyez le message "
+        "s'il doit partir à votre nom.",
+        en="⚠ Not sent to SPICO: your delegation to act as {name} was withdrawn in SPICO. You "
+        "act in your own name again: send the message again if it should go out in your name.",
+    ),
+    "attachment_kept_in_spico": Message(
+        fr="📎 Pièce jointe « {name} » ({size}) non relayée ici : elle dépasse {limit}. Elle "
+        "reste consultable dans SPICO.",
+        en="📎 Attachment “{name}” ({size}) not relayed here: it is over {limit}. It stays "
+        "available in SPICO.",
+    ),
+    "size_megabytes": Message(
+        fr="{size:.1f} Mo",
+        en="{size:.1f} MB",
+    ),
     "notice_not_handled": Message(
         fr="⚠ Le pont n'a pas pu traiter ce message (erreur interne, signalée à "
         "l'administrateur) : rien n'a été transmis à SPICO.",
@@ -152,6 +175,76 @@ _MESSAGES = {
         "le bot ({bot}) dans un salon privé (message direct) et tapez-y la commande.",
         en="For confidentiality, this answer is not shown in a shared room: invite the bot "
         "({bot}) to a private room (direct message) and type the command there.",
+    ),
+    "management_only": Message(
+        fr="Cette commande se tape dans votre salon de gestion avec le bot ({bot}) : « {command} "
+        "… ».",
+        en="Type this command in your management room with the bot ({bot}): “{command} …”.",
+    ),
+    "private_refused": Message(
+        fr="Par confidentialité, la réponse n'a pas été envoyée : votre salon de gestion n'est "
+        "plus privé (il doit ne réunir que vous et le bot, sur invitation, sans historique "
+        "public). Je le quitte ; invitez-moi dans un nouveau salon privé.",
+        en="For confidentiality, the answer was not sent: your management room is no longer "
+        "private (it must hold only you and the bot, by invitation, with no public history). I "
+        "am leaving it; invite me to a new private room.",
+    ),
+    "delegation_revoked": Message(
+        fr="Votre délégation pour agir au nom de {name} a été retirée dans SPICO : vous agissez "
+        "de nouveau en votre nom propre. La commande n'a pas été exécutée ; retapez-la si elle "
+        "doit l'être à votre nom.",
+        en="Your delegation to act as {name} was withdrawn in SPICO: you act in your own name "
+        "again. The command was not run; type it again if it should run in your name.",
+    ),
+    "delegation_revoked_noted": Message(
+        fr="Votre délégation pour agir au nom de {name} a été retirée dans SPICO : vous agissez "
+        "de nouveau en votre nom propre.",
+        en="Your delegation to act as {name} was withdrawn in SPICO: you act in your own name "
+        "again.",
+    ),
+    "bad_id": Message(
+        fr="Ce n'est pas un identifiant {kind} valide : rien n'a été demandé à SPICO. Utilisez "
+        "les numéros des listes ou les identifiants affichés.",
+        en="That is not a valid {kind} id: nothing was asked of SPICO. Use the numbers of the "
+        "lists or the ids shown.",
+    ),
+    "bad_answer": Message(
+        fr="SPICO a répondu de façon inattendue : rien n'a été fait. Réessayez plus tard ; si "
+        "cela persiste, prévenez l'administrateur du pont.",
+        en="SPICO answered unexpectedly: nothing was done. Try again later; if it goes on, tell "
+        "the bridge's administrator.",
+    ),
+    "id_kind_professional": Message(
+        fr="de professionnel (idNat)",
+        en="professional (idNat)",
+    ),
+    "id_kind_structure": Message(
+        fr="de structure",
+        en="structure",
+    ),
+    "id_kind_directory": Message(
+        fr="d'annuaire (idNat ou structure)",
+        en="directory (idNat or structure)",
+    ),
+    "id_kind_patient": Message(
+        fr="de patient",
+        en="patient",
+    ),
+    "id_kind_conversation": Message(
+        fr="de conversation",
+        en="conversation",
+    ),
+    "id_kind_attachment": Message(
+        fr="de pièce jointe",
+        en="attachment",
+    ),
+    "id_kind_team": Message(
+        fr="d'équipe",
+        en="team",
+    ),
+    "circle_context_used": Message(
+        fr="Patient repris du cercle de soins consulté à {at:%H:%M} : {patient}",
+        en="Patient taken from the care circle you looked at at {at:%H:%M}: {patient}",
     ),
     "welcome": Message(
         fr="Bonjour ! Je suis le pont SPICO. Dans ce salon privé, tapez les commandes sans "

@@ -1,4 +1,9 @@
-"""The Matrix world as the app runs it: relay bot, portal sink, sync source."""
+"""The Matrix world as the app runs it: relay bot, portal sink, sync source.
+
+A reload (SIGHUP) applies the new settings and participants at once; a member whose Matrix
+account changed or was removed has every portal of their conversations reconciled right away
+(the old account kicked, the new one invited), not at the conversation's next message.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,9 @@ from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
+from bridge.store.notifications import StoreNotificationRequests
 from bridge.store.repositories import Store
+from bridge.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ def settings_from(config: BridgeConfig) -> PortalSettings:
         tag_policy=config.policy.room_patient_tag,
         language=matrix.language,
         command_prefix=matrix.command_prefix,
+        max_file_bytes=matrix.max_file_bytes,
     )
 
 
@@ -53,6 +61,18 @@ def command_settings_from(config: BridgeConfig) -> CommandSettings:
         notifications_enabled=config.notifications.enabled,
         notification_period_minutes=config.notifications.period_minutes,
     )
+
+
+def changed_members(before: Mapping[str, str], after: Mapping[str, str]) -> set[str]:
+    """SPICO ids whose Matrix account was added, changed or removed between two
+    {Matrix user: SPICO id} mappings (pure)."""
+    old = matrix_users_by_spico_id(before)
+    new = matrix_users_by_spico_id(after)
+    return {spico for spico in old.keys() | new.keys() if old.get(spico) != new.get(spico)}
+
+
+#: Retry pace of the reconciliation after a reload while the homeserver does not answer.
+REMAP_RETRY_SECONDS = (1.0, 30.0)
 
 
 class MatrixWorld:
@@ -86,6 +106,7 @@ class MatrixWorld:
             credential.get(),
             uses_access_token=matrix.uses_access_token,
             crypto=crypto,
+            ssl_context=client_context(matrix.ca_file) if matrix.ca_file else None,
         )
         settings = settings_from(config)
         self._mapping = spico_ids_by_matrix_user(configured.values())
@@ -105,23 +126,83 @@ class MatrixWorld:
             post,
             lambda: self._mapping,
             command_settings_from(config),
+            StoreNotificationRequests(store),
         )
         #: Why this process refused to run the Matrix side (encryption device in use), if so.
-        self.refused: str | None = None
+        self.refusal: str | None = None
+        #: SPICO ids whose portals still need their membership reconciled after a reload.
+        self._remap_pending: set[str] = set()
+        self._remap_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
         """Ready once logged in and the first sync is recorded."""
         return self.client.logged_in and self.source.synced.is_set()
 
-    def reload(self, config: BridgeConfig) -> None:
-        """SIGHUP: new participant mappings and room policy apply from now on."""
-        self._mapping = spico_ids_by_matrix_user(config.participants)
+    async def reload(self, config: BridgeConfig, configured: Mapping[str, Participant]) -> None:
+        """SIGHUP: new participant mappings and room policy apply from now on, and the portals
+        of every member whose Matrix account changed are reconciled at once (in a task that
+        retries while the homeserver does not answer)."""
+        mapping = spico_ids_by_matrix_user(configured.values())
+        changed = changed_members(self._mapping, mapping)
+        self._mapping = mapping
         self._bridge_existing = config.matrix.bridge_existing
         settings = settings_from(config)
         self.sink.settings = settings
         self.source.settings = settings
         self.source.commands.settings = command_settings_from(config)
+        if not changed:
+            return
+        log.info("matrix: %d mapping change(s); reconciling their portals", len(changed))
+        self._remap_pending |= changed
+        if self._remap_task is None or self._remap_task.done():
+            self._remap_task = asyncio.create_task(self._remap(), name="matrix-remap")
+
+    async def remapped(self) -> None:
+        """Wait until the portals of the last reload are reconciled (tests, shutdown)."""
+        task = self._remap_task
+        if task is not None:
+            await asyncio.wait({task})
+
+    async def _remap(self) -> None:
+        """Reconcile the portals of the pending members until none is left."""
+        delay = REMAP_RETRY_SECONDS[0]
+        while self._remap_pending:
+            member = next(iter(self._remap_pending))
+            try:
+                await self.reconcile_member(member)
+            except DeliveryError as error:
+                log.warning(
+                    "matrix: portals not reconciled yet (%s); retrying in %.0fs",
+                    type(error).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REMAP_RETRY_SECONDS[1])
+                continue
+            except Exception as error:  # a bug must not leave the task dead and silent
+                log.error("matrix: portal reconciliation failed (%s)", type(error).__name__)
+                await asyncio.sleep(REMAP_RETRY_SECONDS[1])
+                continue
+            self._remap_pending.discard(member)
+            delay = REMAP_RETRY_SECONDS[0]
+
+    async def reconcile_member(self, spico_id: str) -> int:
+        """Bring every portal of ``spico_id``'s conversations in line with the current
+        mapping; returns how many portals were reconciled."""
+        await self.client.ensure_logged_in()
+        async with self._store.transaction() as session:
+            conversations = await repo.conversations_with_member(session, spico_id)
+            snapshots = await repo.get_conversations(session, conversations)
+            portals = {c: await matrix_repo.get_portal(session, c) for c in conversations}
+        done = 0
+        for conversation_id, portal in portals.items():
+            snapshot = snapshots.get(conversation_id)
+            if portal is None or snapshot is None:
+                continue
+            await self.sink.reconcile(self._state_job(snapshot), portal.room_id)
+            done += 1
+        return done
 
     async def start(self, stop: asyncio.Event) -> None:
         """Before anything runs, in every process (the sink sends too, not only the source):
@@ -133,7 +214,7 @@ class MatrixWorld:
         except CryptoStoreBusy as busy:
             # Two processes on one bot device would corrupt its Olm/Megolm sessions.
             log.error("matrix: %s: refusing to run, stopping this bridge process", busy)
-            self.refused = str(busy)
+            self.refusal = str(busy)
             stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -157,7 +238,10 @@ class MatrixWorld:
                     await self.sink.deliver(self._state_job(snapshot))
                 return
             except DeliveryError as error:
-                log.warning("matrix: portals of existing conversations: %s; retrying", error)
+                log.warning(
+                    "matrix: portals of existing conversations not made yet (%s); retrying",
+                    type(error).__name__,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 5.0)
 
@@ -186,6 +270,10 @@ class MatrixWorld:
         )
 
     async def close(self) -> None:
+        if self._remap_task is not None:
+            self._remap_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._remap_task
         await self.client.close()
 
 

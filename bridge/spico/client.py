@@ -4,6 +4,15 @@ Transient failures (connection errors, timeouts, 5xx) are retried with jittered 
 backoff; POSTs are retried too, which is safe because every one carries an Idempotency-Key.
 Refusals (4xx) raise a :class:`SpicoHTTPError` subclass at once. Nothing here logs a message
 body or a patient identity.
+
+This is the one place where ids meet URLs: every path segment and id parameter goes through
+``bridge.core.identifiers.checked_id`` (the contract's grammar of its kind) and is
+percent-quoted, and the URL is handed to aiohttp as already encoded, so nothing resolves
+``..`` in it. A bad id raises ``BadIdentifier`` before any request. An answer that does not
+fit its model raises :class:`SpicoBadResponse`, whose text names the model only: a pydantic
+``ValidationError`` quotes the input (it may be a patient record) and never leaves this module.
+Downloads are read up to a cap (``max_download_bytes``): a larger attachment raises
+:class:`SpicoTooLarge` without being held in memory.
 """
 
 from __future__ import annotations
@@ -11,13 +20,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 import aiohttp
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -25,8 +36,10 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
+from yarl import URL
 
 from bridge.core.errors import ServiceUnavailable
+from bridge.core.identifiers import IdKind, checked_id
 from bridge.spico.models import (
     AttachmentContent,
     CareCircle,
@@ -50,6 +63,10 @@ log = logging.getLogger(__name__)
 
 #: Extra seconds over the server-side wait before a long-poll is considered lost.
 LONG_POLL_MARGIN = 10.0
+#: The largest attachment the client reads (the contract's own limit is 10 MB); the app sets
+#: the largest cap of the enabled worlds.
+DEFAULT_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _directory_entry = TypeAdapter(ProfessionalOrStructure)
@@ -61,10 +78,11 @@ class SpicoError(Exception):
 
 
 class SpicoHTTPError(SpicoError):
-    """SPICO refused the request (4xx); ``code`` is the contract's error code."""
+    """SPICO refused the request (4xx); ``code`` is the contract's error code, ``message``
+    SPICO's sentence (for the user; it stays out of ``str()``, which logs may show)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"SPICO {status} {code}: {message}")
+        super().__init__(f"SPICO {status} {code}")
         self.status = status
         self.code = code
         self.message = message
@@ -94,6 +112,19 @@ class SpicoUnavailable(SpicoError, ServiceUnavailable):
     """SPICO could not be reached (or kept failing) after every retry."""
 
 
+class SpicoBadResponse(SpicoError):
+    """SPICO answered 2xx with something the contract does not allow (not JSON, or not the
+    expected model). The text names the model only, never the answer."""
+
+
+class SpicoTooLarge(SpicoError):
+    """A download is larger than the client's cap; nothing of it was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"SPICO download over {limit} bytes")
+        self.limit = limit
+
+
 class _TransientFailure(Exception):
     """A 5xx answer: worth retrying."""
 
@@ -116,6 +147,11 @@ _RETRYABLE = (
     TimeoutError,
     _TransientFailure,
 )
+
+
+def _segment(kind: IdKind, value: str) -> str:
+    """One id as a URL path segment: checked against its grammar, then percent-quoted."""
+    return quote(checked_id(kind, value), safe="")
 
 
 class _Response:
@@ -146,13 +182,18 @@ class SpicoClient:
         timeout: float = 30,
         max_attempts: int = 5,
         session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
-        self._base_url = base_url.rstrip("/")
+        self._base_url = str(URL(base_url.rstrip("/")))
         self._token = token
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._session = session
         self._owns_session = session is None
+        #: The configured CA (``spico.ca_file``); None: the system's trust store.
+        self._ssl_context = ssl_context
+        self.max_download_bytes = max_download_bytes
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -173,7 +214,12 @@ class SpicoClient:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = (
+                aiohttp.TCPConnector(ssl=self._ssl_context)
+                if self._ssl_context is not None
+                else None
+            )
+            self._session = aiohttp.ClientSession(connector=connector)
             self._owns_session = True
         return self._session
 
@@ -190,7 +236,9 @@ class SpicoClient:
         idempotency_key: str | None = None,
         request_timeout: float | None = None,
         expect_json: bool = True,
+        max_body_bytes: int | None = None,
     ) -> _Response:
+        """``path`` is made of literals and ``_segment`` ids only (already encoded)."""
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
         if on_behalf_of is not None:
             headers["X-Spico-User"] = on_behalf_of
@@ -198,16 +246,20 @@ class SpicoClient:
             headers["Idempotency-Key"] = idempotency_key
         query = {k: str(v) for k, v in (params or {}).items()}
         client_timeout = aiohttp.ClientTimeout(total=request_timeout or self._timeout)
-        url = self._base_url + path
+        # Encoded as it is: yarl neither re-quotes nor resolves dot segments in it.
+        url = URL(self._base_url + path, encoded=True)
 
         async def attempt() -> _Response:
             session = self._ensure_session()
             async with session.request(
                 method, url, headers=headers, params=query, json=json_body, timeout=client_timeout
             ) as answer:
-                body = await answer.read()
                 if answer.status >= 500:
                     raise _TransientFailure(answer.status)
+                if max_body_bytes is None:
+                    body = await answer.read()
+                else:
+                    body = await _read_capped(answer, max_body_bytes)
                 return _Response(answer.status, body, answer.content_type, answer.headers)
 
         retrying = AsyncRetrying(
@@ -215,10 +267,9 @@ class SpicoClient:
             stop=stop_after_attempt(self._max_attempts),
             wait=wait_random_exponential(multiplier=0.2, max=5),
             before_sleep=lambda state: log.warning(
-                "SPICO %s %s failed (%s), attempt %d of %d; retrying",
+                "SPICO %s failed (%s), attempt %d of %d; retrying",
                 method,
-                path.split("?")[0],
-                _describe(state.outcome.exception()),
+                _failure_kind(state.outcome.exception()),
                 state.attempt_number,
                 self._max_attempts,
             ),
@@ -228,18 +279,17 @@ class SpicoClient:
         except RetryError as exc:
             cause = exc.last_attempt.exception()
             raise SpicoUnavailable(
-                f"SPICO unreachable for {method} {path} after {self._max_attempts} attempts:"
-                f" {_describe(cause)}"
-            ) from cause
+                f"SPICO unreachable after {self._max_attempts} attempts ({_failure_kind(cause)})"
+            ) from None
         if response.status >= 400:
             raise _http_error(response)
         if expect_json and response.status != 204 and not response.body:
-            raise SpicoError(f"SPICO answered {response.status} without a body")
+            raise SpicoBadResponse(f"SPICO answered {response.status} without a body")
         return response
 
     async def _get_model(self, model: type[ModelT], path: str, **kwargs: Any) -> ModelT:
         response = await self._request("GET", path, **kwargs)
-        return model.model_validate_json(response.body)
+        return _validated(model, response.body)
 
     # ------------------------------------------------------------------ health and directory
 
@@ -266,71 +316,106 @@ class SpicoClient:
         )
 
     async def get_professional(self, professional_id: str) -> Professional:
-        return await self._get_model(Professional, f"/directory/professionals/{professional_id}")
+        return await self._get_model(
+            Professional, f"/directory/professionals/{_segment('professional', professional_id)}"
+        )
 
     async def get_structure(self, structure_id: str) -> Structure:
-        return await self._get_model(Structure, f"/directory/structures/{structure_id}")
+        return await self._get_model(
+            Structure, f"/directory/structures/{_segment('structure', structure_id)}"
+        )
 
     async def lookup_address(self, mssante_address: str) -> Professional | Structure:
         response = await self._request(
             "GET", "/directory/lookup", params={"mssante_address": mssante_address}
         )
-        return _directory_entry.validate_json(response.body)
+        return _validated(_directory_entry, response.body)
 
     async def set_status(self, professional_id: str, status: ProfessionalStatus) -> Professional:
         """Sandbox only: simulate a presence change."""
         response = await self._request(
             "PUT",
-            f"/directory/professionals/{professional_id}/status",
+            f"/directory/professionals/{_segment('professional', professional_id)}/status",
             json_body={"status": status},
         )
-        return Professional.model_validate_json(response.body)
+        return _validated(Professional, response.body)
+
+    async def revoke_delegation(self, holder_id: str, account_id: str) -> None:
+        """Sandbox only: withdraw the delegation ``holder_id`` holds on ``account_id``."""
+        await self._request(
+            "DELETE",
+            f"/sandbox/delegations/{_segment('professional', holder_id)}"
+            f"/{_segment('professional', account_id)}",
+            expect_json=False,
+        )
+
+    async def grant_delegation(self, holder_id: str, account_id: str) -> None:
+        """Sandbox only: give ``holder_id`` a delegation on ``account_id``."""
+        await self._request(
+            "PUT",
+            f"/sandbox/delegations/{_segment('professional', holder_id)}"
+            f"/{_segment('professional', account_id)}",
+            expect_json=False,
+        )
 
     # ------------------------------------------------------------------ accounts
 
     async def list_delegations(self, account_id: str) -> list[Professional]:
         """Accounts ``account_id`` may act as, their own first."""
-        response = await self._request("GET", f"/accounts/{account_id}/delegations")
-        return [Professional.model_validate(a) for a in response.json()["accounts"]]
+        response = await self._request("GET", f"{_account(account_id)}/delegations")
+        return _validated_list(Professional, response.body, "accounts")
 
     async def list_favorites(self, account_id: str) -> list[Professional | Structure]:
-        response = await self._request("GET", f"/accounts/{account_id}/favorites")
-        return _directory_entries.validate_python(response.json()["favorites"])
+        response = await self._request("GET", f"{_account(account_id)}/favorites")
+        return _validated_list(_directory_entry, response.body, "favorites")
 
     async def add_favorite(self, account_id: str, target_id: str) -> None:
         await self._request(
-            "PUT", f"/accounts/{account_id}/favorites/{target_id}", expect_json=False
+            "PUT",
+            f"{_account(account_id)}/favorites/{_segment('directory', target_id)}",
+            expect_json=False,
         )
 
     async def remove_favorite(self, account_id: str, target_id: str) -> None:
         await self._request(
-            "DELETE", f"/accounts/{account_id}/favorites/{target_id}", expect_json=False
+            "DELETE",
+            f"{_account(account_id)}/favorites/{_segment('directory', target_id)}",
+            expect_json=False,
         )
 
     async def recent_searches(self, account_id: str) -> list[RecentSearch]:
-        response = await self._request("GET", f"/accounts/{account_id}/recent-searches")
-        return [RecentSearch.model_validate(s) for s in response.json()["searches"]]
+        response = await self._request("GET", f"{_account(account_id)}/recent-searches")
+        return _validated_list(RecentSearch, response.body, "searches")
 
-    async def list_patients(self, account_id: str) -> list[Patient]:
-        """The account's active patient files."""
-        response = await self._request("GET", f"/accounts/{account_id}/patients")
-        return [Patient.model_validate(p) for p in response.json()["patients"]]
+    async def list_patients(
+        self, account_id: str, *, on_behalf_of: str | None = None
+    ) -> list[Patient]:
+        """The account's active patient files; with ``on_behalf_of`` SPICO checks that this
+        professional is the account or holds a delegation on it (403 ``no_delegation``)."""
+        response = await self._request(
+            "GET", f"{_account(account_id)}/patients", on_behalf_of=on_behalf_of
+        )
+        return _validated_list(Patient, response.body, "patients")
 
     # ------------------------------------------------------------------ patients and teams
 
     async def get_patient(self, patient_id: str, *, on_behalf_of: str | None = None) -> Patient:
-        return await self._get_model(Patient, f"/patients/{patient_id}", on_behalf_of=on_behalf_of)
+        return await self._get_model(
+            Patient, f"/patients/{_segment('patient', patient_id)}", on_behalf_of=on_behalf_of
+        )
 
     async def get_care_circle(
         self, patient_id: str, *, on_behalf_of: str | None = None
     ) -> CareCircle:
         return await self._get_model(
-            CareCircle, f"/patients/{patient_id}/care-circle", on_behalf_of=on_behalf_of
+            CareCircle,
+            f"/patients/{_segment('patient', patient_id)}/care-circle",
+            on_behalf_of=on_behalf_of,
         )
 
     async def list_resource_teams(self) -> list[ResourceTeam]:
         response = await self._request("GET", "/resource-teams")
-        return [ResourceTeam.model_validate(t) for t in response.json()["teams"]]
+        return _validated_list(ResourceTeam, response.body, "teams")
 
     async def request_resource_team(
         self,
@@ -351,12 +436,12 @@ class SpicoClient:
             payload["patient_id"] = patient_id
         response = await self._request(
             "POST",
-            f"/resource-teams/{team_id}/requests",
+            f"/resource-teams/{_segment('team', team_id)}/requests",
             on_behalf_of=on_behalf_of,
             json_body=payload,
             idempotency_key=idempotency_key or str(uuid.uuid4()),
         )
-        return CreatedConversation.model_validate_json(response.body)
+        return _validated(CreatedConversation, response.body)
 
     # ------------------------------------------------------------------ conversations
 
@@ -389,21 +474,21 @@ class SpicoClient:
             json_body=payload,
             idempotency_key=idempotency_key or str(uuid.uuid4()),
         )
-        return CreatedConversation.model_validate_json(response.body)
+        return _validated(CreatedConversation, response.body)
 
     async def list_conversations(
         self, *, member: str | None = None, limit: int = 50, offset: int = 0
     ) -> ConversationPage:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         if member is not None:
-            params["member"] = member
+            params["member"] = checked_id("professional", member)
         return await self._get_model(ConversationPage, "/conversations", params=params)
 
     async def get_conversation(
         self, conversation_id: str, *, on_behalf_of: str | None = None
     ) -> Conversation:
         return await self._get_model(
-            Conversation, f"/conversations/{conversation_id}", on_behalf_of=on_behalf_of
+            Conversation, _conversation(conversation_id), on_behalf_of=on_behalf_of
         )
 
     async def list_messages(
@@ -417,14 +502,14 @@ class SpicoClient:
         """Messages in posting order, after the message id ``after`` if given."""
         params: dict[str, str | int] = {"limit": limit}
         if after is not None:
-            params["after"] = after
+            params["after"] = checked_id("conversation", after)  # message ids: same grammar
         response = await self._request(
             "GET",
-            f"/conversations/{conversation_id}/messages",
+            f"{_conversation(conversation_id)}/messages",
             params=params,
             on_behalf_of=on_behalf_of,
         )
-        return [Message.model_validate(m) for m in response.json()["messages"]]
+        return _validated_list(Message, response.body, "messages")
 
     async def post_message(
         self,
@@ -445,12 +530,12 @@ class SpicoClient:
             payload["attachments"] = _encode_attachments(attachments)
         response = await self._request(
             "POST",
-            f"/conversations/{conversation_id}/messages",
+            f"{_conversation(conversation_id)}/messages",
             on_behalf_of=on_behalf_of,
             json_body=payload,
             idempotency_key=idempotency_key,
         )
-        return Message.model_validate_json(response.body)
+        return _validated(Message, response.body)
 
     async def post_notice(
         self, conversation_id: str, *, body: str, idempotency_key: str, about: str | None = None
@@ -461,27 +546,36 @@ class SpicoClient:
             payload["about"] = about
         response = await self._request(
             "POST",
-            f"/conversations/{conversation_id}/notices",
+            f"{_conversation(conversation_id)}/notices",
             json_body=payload,
             idempotency_key=idempotency_key,
         )
-        return Message.model_validate_json(response.body)
+        return _validated(Message, response.body)
 
-    async def get_attachment(self, attachment_id: str) -> AttachmentContent:
-        response = await self._request("GET", f"/attachments/{attachment_id}")
+    async def get_attachment(
+        self, attachment_id: str, *, max_bytes: int | None = None
+    ) -> AttachmentContent:
+        """An attachment's bytes, read up to ``max_bytes`` (default: the client's cap);
+        larger: :class:`SpicoTooLarge`."""
+        limit = self.max_download_bytes if max_bytes is None else max_bytes
+        response = await self._request(
+            "GET",
+            f"/attachments/{_segment('attachment', attachment_id)}",
+            max_body_bytes=limit,
+        )
         return AttachmentContent(content_type=response.content_type, content=response.body)
 
     async def _conversation_change(self, method: str, path: str, **kwargs: Any) -> Conversation:
         """A change to a conversation (subject, members, patient): SPICO answers with it."""
         response = await self._request(method, path, **kwargs)
-        return Conversation.model_validate_json(response.body)
+        return _validated(Conversation, response.body)
 
     async def rename_conversation(
         self, conversation_id: str, *, on_behalf_of: str, acting_as: str, subject: str
     ) -> Conversation:
         return await self._conversation_change(
             "PATCH",
-            f"/conversations/{conversation_id}",
+            _conversation(conversation_id),
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "subject": subject},
         )
@@ -491,7 +585,7 @@ class SpicoClient:
     ) -> Conversation:
         return await self._conversation_change(
             "POST",
-            f"/conversations/{conversation_id}/members",
+            f"{_conversation(conversation_id)}/members",
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "member_id": member_id},
         )
@@ -501,9 +595,9 @@ class SpicoClient:
     ) -> Conversation:
         return await self._conversation_change(
             "DELETE",
-            f"/conversations/{conversation_id}/members/{member_id}",
+            f"{_conversation(conversation_id)}/members/{_segment('professional', member_id)}",
             on_behalf_of=on_behalf_of,
-            params={"acting_as": acting_as},
+            params={"acting_as": checked_id("professional", acting_as)},
         )
 
     async def link_patient(
@@ -511,7 +605,7 @@ class SpicoClient:
     ) -> Conversation:
         return await self._conversation_change(
             "PUT",
-            f"/conversations/{conversation_id}/patient",
+            f"{_conversation(conversation_id)}/patient",
             on_behalf_of=on_behalf_of,
             json_body={"acting_as": acting_as, "patient_id": patient_id},
         )
@@ -521,9 +615,9 @@ class SpicoClient:
     ) -> Conversation:
         return await self._conversation_change(
             "DELETE",
-            f"/conversations/{conversation_id}/patient",
+            f"{_conversation(conversation_id)}/patient",
             on_behalf_of=on_behalf_of,
-            params={"acting_as": acting_as},
+            params={"acting_as": checked_id("professional", acting_as)},
         )
 
     # ------------------------------------------------------------------ events
@@ -566,8 +660,17 @@ def _encode_attachments(attachments: Sequence[NewAttachment]) -> list[dict[str, 
     ]
 
 
-def _describe(exc: BaseException | None) -> str:
-    """A log-safe description of a transport failure (its type and status, never a body)."""
+def _account(account_id: str) -> str:
+    return f"/accounts/{_segment('professional', account_id)}"
+
+
+def _conversation(conversation_id: str) -> str:
+    return f"/conversations/{_segment('conversation', conversation_id)}"
+
+
+def _failure_kind(exc: BaseException | None) -> str:
+    """What went wrong with a transport attempt, in the bridge's words: a status or the
+    exception's type, never its text."""
     if isinstance(exc, _TransientFailure):
         return f"HTTP {exc.status}"
     if isinstance(exc, TimeoutError):
@@ -575,12 +678,57 @@ def _describe(exc: BaseException | None) -> str:
     return type(exc).__name__ if exc is not None else "unknown error"
 
 
+def _validated(model: type[ModelT] | TypeAdapter[Any], body: bytes) -> Any:
+    """``body`` as ``model``; an answer that does not fit is a :class:`SpicoBadResponse`
+    naming the model. The ``ValidationError`` (its text quotes the answer) is dropped, not
+    chained: it is not even the new error's context."""
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_json(body)
+        return model.model_validate_json(body)
+    except ValidationError:
+        pass
+    raise SpicoBadResponse(f"SPICO answered an unexpected {_model_name(model)}")
+
+
+def _validated_list(model: type[ModelT] | TypeAdapter[Any], body: bytes, key: str) -> list[Any]:
+    """``body[key]`` as a list of ``model`` (same rule as :func:`_validated`)."""
+    try:
+        items = json.loads(body)[key]
+        if isinstance(items, list):
+            if isinstance(model, TypeAdapter):
+                return [model.validate_python(item) for item in items]
+            return [model.model_validate(item) for item in items]
+    except (ValidationError, ValueError, KeyError, TypeError):
+        pass
+    raise SpicoBadResponse(f"SPICO answered an unexpected {key} list")
+
+
+def _model_name(model: type[BaseModel] | TypeAdapter[Any]) -> str:
+    return model.__name__ if isinstance(model, type) else "directory entry"
+
+
+async def _read_capped(answer: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, read in chunks and given up as soon as it is over ``limit`` bytes (the
+    announced length is checked first)."""
+    if answer.content_length is not None and answer.content_length > limit:
+        raise SpicoTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            raise SpicoTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _http_error(response: _Response) -> SpicoHTTPError:
     code, message = f"http_{response.status}", "SPICO refused the request."
     try:
         payload = response.json()
-        code = str(payload.get("error", code))
-        message = str(payload.get("message", message))
+        code = str(payload.get("error", code))[:64]
+        message = str(payload.get("message", message))[:500]
     except (ValueError, AttributeError):
         pass
     error_class = _ERRORS_BY_STATUS.get(response.status, SpicoHTTPError)

@@ -1,5 +1,5 @@
-"""Repositories of the Matrix commands: management rooms, per-user command state, and the
-outbox entry a ``notify`` command queues for the mail world.
+"""Repositories of the Matrix commands: management rooms and per-user command state (a
+``notify`` command's outbox entry: ``bridge.store.notifications``).
 
 Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
 transaction.
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.store.models import CommandState, JournalEvent, ManagementRoom, utcnow
+from bridge.store.models import CommandState, ManagementRoom, utcnow
 from bridge.store.repositories import _insert
 
 # --- management rooms ----------------------------------------------------------------------
@@ -108,25 +108,3 @@ async def acting_as(session: AsyncSession, matrix_user: str, spico_id: str) -> s
     if row is None or row.spico_id != spico_id:
         return None
     return row.acting_as
-
-
-# --- manual notifications ------------------------------------------------------------------
-
-
-async def latest_message_seq(session: AsyncSession, conversation_id: str) -> int | None:
-    """The journal seq of the conversation's latest message from a professional (not a
-    platform notice): what a manual notification is about."""
-    rows = await session.execute(
-        select(JournalEvent.seq, JournalEvent.payload)
-        .where(
-            JournalEvent.conversation_id == conversation_id,
-            JournalEvent.type == "message.posted",
-        )
-        .order_by(JournalEvent.seq.desc())
-        .limit(20)
-    )
-    for seq, payload in rows.all():
-        message = (payload or {}).get("data", {}).get("message") or {}
-        if message.get("kind") != "notice":
-            return int(seq)
-    return None

@@ -109,3 +109,63 @@ def test_parsers_never_raise_anything_but_identifier_error(value: str) -> None:
     ):
         with contextlib.suppress(ids.IdentifierError):
             parser(value)
+
+
+# --- the grammar of ids that go into SPICO URLs ----------------------------------------------
+
+#: What a user could paste to make a path reach something else (yarl resolves ``..``; ``?`` and
+#: ``#`` end the path; ``%2F`` is a slash once decoded; a newline ends a ``$`` match).
+HOSTILE_IDS = (
+    "..",
+    ".",
+    "../../accounts/810000000001/favorites/810000000002",
+    "pat-1/../../accounts/810000000001/patients",
+    "pat-1?x=1",
+    "pat-1#x",
+    "pat%2F..",
+    "pat-1\n",
+    "pat 1",
+    "",
+    "-x",
+    "p" * 129,
+    "810000000001/",
+)
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS)
+@pytest.mark.parametrize(
+    "kind",
+    ["professional", "structure", "directory", "patient", "conversation", "attachment", "team"],
+)
+def test_ids_that_could_reshape_a_url_fit_no_grammar(kind: ids.IdKind, value: str) -> None:
+    assert not ids.is_valid_id(kind, value)
+    with pytest.raises(ids.BadIdentifier) as refused:
+        ids.checked_id(kind, value)
+    assert refused.value.kind == kind
+    if value.strip():
+        assert value.strip() not in str(refused.value), "the value never goes into the text"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("professional", "810011299269"),
+        ("professional", "02A1234567"),
+        ("structure", "1310000015"),
+        ("directory", "810011299269"),
+        ("directory", "12A0000015"),
+        ("patient", "pat-00012"),
+        ("conversation", "conv_0123456789abcdef0123456789abcdef"),
+        ("attachment", "att_0f"),
+        ("team", "emsp-toulouse"),
+    ],
+)
+def test_ids_spico_makes_fit_their_grammar(kind: ids.IdKind, value: str) -> None:
+    assert ids.checked_id(kind, value) == value
+
+
+@given(st.text(max_size=40))
+def test_an_accepted_opaque_id_holds_nothing_a_url_would_interpret(value: str) -> None:
+    if ids.is_valid_id("patient", value):
+        assert not set(value) & set("./?#%\\ \t\r\n&;=+@:")
+        assert value.isascii()

@@ -65,13 +65,22 @@ def test_each_answered_reason_has_its_own_sentence() -> None:
 
 
 def test_the_author_is_told_what_was_left_out() -> None:
-    answer = dropped_answer(Dropped(True, 2, 1), "fr", RECEIVED, 10 * 1024 * 1024)
-    assert "en partie" in answer.subject
-    assert "trop long" in answer.text and "2 pièce(s) jointe(s)" in answer.text
-    assert "10 Mo" in answer.text and "1 partie(s) illisible(s)" in answer.text
-    english = dropped_answer(Dropped(attachments=1), "en", RECEIVED, 1024 * 1024)
-    assert "1 attachment(s)" in english.text and "too long" not in english.text
-    assert not Dropped() and Dropped(unreadable_parts=1)
+    def told(dropped: Dropped, language: str = "fr") -> str:
+        answer = dropped_answer(
+            dropped, language, RECEIVED, max_attachment_bytes=10 * 1024 * 1024, max_attachments=4
+        )
+        assert answer.subject in (
+            "Message transmis en partie à SPICO",
+            "Message partly passed on to SPICO",
+        )
+        return answer.text
+
+    text = told(Dropped(True, 2, 1, 3))
+    assert "trop long" in text and "2 pièce(s) jointe(s) de plus de 10.0 Mo" in text
+    assert "3 pièce(s) jointe(s) au-delà des 4" in text and "1 partie(s) illisible(s)" in text
+    english = told(Dropped(too_many=1), "en")
+    assert "1 attachment(s) beyond the 4" in english and "too long" not in english
+    assert not Dropped() and Dropped(unreadable_parts=1) and Dropped(too_many=2)
 
 
 def test_a_new_conversation_answer_counts_the_addresses_and_never_repeats_them() -> None:

@@ -101,7 +101,7 @@ async def inbox(
 ) -> AsyncIterator[Inbox]:
     participants = [{"spico_id": ANNE, "mail": ANNE_ADDRESS, "delivery": "mail"}]
     mail = getattr(request, "param", {})
-    config = mail_config(tmp_path, participants=participants, max_attachment_bytes=1000, **mail)
+    config = mail_config(tmp_path, participants=participants, max_attachment_bytes=200_000, **mail)
     smtp, poster = FakeSmtp(), FakePoster()
     sink = mail_sink(config, sqlite_store, smtp, poster.fetch_attachment)
     configured = {ANNE: Participant(ANNE, mail=ANNE_ADDRESS)}
@@ -147,15 +147,27 @@ async def test_a_reply_carries_its_files(inbox: Inbox) -> None:
 
 async def test_a_file_left_out_is_told_to_the_author(inbox: Inbox) -> None:
     reply = inbox.reply("Voici le compte rendu")
-    reply.add_attachment(b"x" * 5000, maintype="application", subtype="pdf", filename="big.pdf")
+    reply.add_attachment(b"x" * 300_000, maintype="application", subtype="pdf", filename="big.pdf")
     assert await inbox.handle(reply) == "accepted/None"
     [posted] = inbox.poster.posted
     assert posted.body == "Voici le compte rendu" and posted.attachments == ()
     [told] = inbox.smtp.to(ANNE_ADDRESS)
     assert told["Subject"] == "Message transmis en partie à SPICO"
     assert told["Auto-Submitted"] == "auto-replied"
-    assert "1 pièce(s) jointe(s) trop volumineuse(s)" in text_of(told)
+    assert "1 pièce(s) jointe(s) de plus de 0.2 Mo" in text_of(told)
     assert ("mail.answer", "sent", "dropped") in await audit_trail(inbox.store)
+
+
+@pytest.mark.parametrize("inbox", [{"max_attachments": 2}], indirect=True)
+async def test_files_beyond_the_cap_are_left_out_and_the_author_told(inbox: Inbox) -> None:
+    reply = inbox.reply("Trois fichiers")
+    for name in ("a.pdf", "b.pdf", "c.pdf"):
+        reply.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename=name)
+    assert await inbox.handle(reply) == "accepted/None"
+    [posted] = inbox.poster.posted
+    assert [a.filename for a in posted.attachments] == ["a.pdf", "b.pdf"]
+    [told] = inbox.smtp.to(ANNE_ADDRESS)
+    assert "1 pièce(s) jointe(s) au-delà des 2 acceptées" in text_of(told)
 
 
 async def test_spico_down_leaves_the_mail_to_be_read_again(inbox: Inbox) -> None:

@@ -4,32 +4,45 @@ LMTP → Dovecot started by the test session. Professionals reply with a real SM
 The proof that a thread goes out and a reply comes back once, that a stranger gets one polite
 refusal, and that an SMTP 4xx and a Dovecot outage lose nothing. Threading, notifications,
 bounces, attachments and every verdict are unit-tested (test_outbound.py, test_notifications.py,
-test_inbox.py). On PostgreSQL (the store's backends are tested in tests/store)."""
+test_inbox.py). Against the servers too: the caps on one mail's attachments (the author is
+told) and a SIGHUP reloading the trust space. On PostgreSQL (the store's backends are tested in
+tests/store)."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
+import signal
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from bridge.mail import world as mail_world
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
+from bridge.store import mail as mail_repo
 from bridge.store.models import Delivery
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS
+from tests.fixtures.ports import free_port
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.waiting import eventually
-from tests.fixtures.worlds import StartBridge, mail_section, mails, reply_by_mail
+from tests.fixtures.worlds import (
+    StartBridge,
+    compose_reply,
+    mail_section,
+    mails,
+    reply_by_mail,
+    submit,
+)
 
 PASSWORD = "pro-password"
 
@@ -267,3 +280,147 @@ async def test_a_stranger_gets_one_polite_refusal_and_nothing_is_posted(
     assert b"Intrus" not in answers[0], "nothing the sender wrote"
     bodies = [m.body for m in await spico_client.list_messages(created.conversation.id)]
     assert not any(b.startswith("Intrusion") for b in bodies)
+
+
+# --- caps on what one mail passes on; reload of the mail world -------------------------------
+
+
+def _colleague_with_mailbox(
+    directory: Directory, personas: Personas, mail_server: LocalMailServer, index: int
+) -> tuple[str, str]:
+    """An account holder no other test uses (beyond the personas), active, with a mailbox on
+    the test server."""
+    taken = {personas.secretary, personas.delegating_doctor, personas.doctor, *personas.colleagues}
+    candidates = [
+        p
+        for p in directory.professionals
+        if p.has_account and p.status != "inactive" and p.mssante_address and p.id not in taken
+    ]
+    member = candidates[100 + index].id
+    address = candidates[100 + index].mssante_address.lower()
+    mail_server.add_mailboxes({address: PASSWORD})
+    return member, address
+
+
+async def test_attachments_over_the_caps_are_left_out_and_the_author_told(
+    spico_sandbox: SandboxProcess,
+    spico_directory: Directory,
+    spico_client: SpicoClient,
+    personas: Personas,
+    mail_server: LocalMailServer,
+    tmp_path: Path,
+    database_url: str,
+    in_process_bridge: StartBridge,
+) -> None:
+    """No cap on the number of a mail's attachments, and a file over the size cap was dropped
+    without a word: now the first ``mail.max_attachments`` go, and the author learns which
+    did not."""
+    member, address = _colleague_with_mailbox(spico_directory, personas, mail_server, 0)
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=database_url,
+        poll_wait_seconds=2,
+        participants=[{"spico_id": member, "mail": address, "delivery": "mail"}],
+        delivery={"workers": 2, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 1},
+        mail=mail_section(
+            mail_server, tmp_path / "secrets", max_attachments=2, max_attachment_bytes=3000
+        ),
+    )
+    await in_process_bridge(path)
+    subject = f"Pièces {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        members=[member],
+        subject=subject,
+        message="Envoyez-moi les documents.",
+    )
+    (original,) = await eventually(lambda: mails(mail_server, address, subject), "the mail")
+    reply = compose_reply(original, "Voici les documents.", sender=address)
+    for name, size in (("a.pdf", 100), ("gros.pdf", 5000), ("b.pdf", 100), ("c.pdf", 100)):
+        reply.add_attachment(b"%" * size, maintype="application", subtype="pdf", filename=name)
+    submit(
+        reply,
+        port=mail_server.ports.submission,
+        ca_file=mail_server.ca_file,
+        username=address,
+        password=PASSWORD,
+    )
+    posted = await eventually(
+        lambda: _replies(spico_client, created.conversation.id, "Voici les documents."),
+        "the reply in SPICO",
+    )
+    assert [a.filename for a in posted[0].attachments] == ["a.pdf", "b.pdf"]
+    (answer,) = await eventually(
+        lambda: mails(mail_server, address, "Message transmis en partie"), "the answer"
+    )
+    text = answer.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "1 pièce(s) jointe(s) de plus de" in text and "au-delà des 2" in text
+    assert answer["Auto-Submitted"] == "auto-replied"
+
+
+async def test_sighup_reloads_the_trust_space_of_the_mail_world(
+    spico_sandbox: SandboxProcess,
+    spico_directory: Directory,
+    spico_client: SpicoClient,
+    personas: Personas,
+    mail_server: LocalMailServer,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    """SIGHUP re-read the config but the mail world kept its trusted domains, whitelist,
+    templates and addresses as at start."""
+    member, address = _colleague_with_mailbox(spico_directory, personas, mail_server, 1)
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=database_url,
+        poll_wait_seconds=2,
+        participants=[{"spico_id": member, "mail": address, "delivery": "mail"}],
+        delivery={"workers": 2, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 1},
+        mail=mail_section(mail_server, tmp_path / "secrets"),
+        sections={"http": {"listen_host": "127.0.0.1", "listen_port": free_port()}},
+    )
+    bridge = BridgeProcess(path, tmp_path / "bridge.log")
+    bridge_processes.append(bridge)
+    bridge.start()
+    subject = f"Confiance {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        members=[member],
+        subject=subject,
+        message="Première",
+    )
+    (original,) = await eventually(lambda: mails(mail_server, address, subject), "the mail")
+    accepted = reply_by_mail(
+        mail_server, original, "Avant le rechargement", sender=address, password=PASSWORD
+    )
+
+    async def verdict(mid: str) -> str | None:
+        store = await Store.open(database_url, migrate=False)
+        try:
+            async with store.transaction() as session:
+                row = (await mail_repo.get_messages(session, [mid])).get(mid)
+        finally:
+            await store.close()
+        return row.verdict if row is not None else None
+
+    assert await eventually(lambda: verdict(accepted), "the first reply judged") == "accepted"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["mail"]["trusted_domains"] = ["*.autre-operateur.fr"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert bridge.process is not None
+    bridge.process.send_signal(signal.SIGHUP)
+    await eventually(
+        lambda: "configuration reloaded" in bridge.log_path.read_text(errors="replace"),
+        "the reload",
+    )
+    refused = reply_by_mail(
+        mail_server, original, "Après le rechargement", sender=address, password=PASSWORD
+    )
+    assert await eventually(lambda: verdict(refused), "the second reply judged") == "refused"
+    assert await _replies(spico_client, created.conversation.id, "Après le rechargement") == []
+    assert bridge.stop() == 0

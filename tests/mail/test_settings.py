@@ -39,8 +39,8 @@ mail:
   authentication:
     require: aligned
     authserv_id: mx.ght.mssante.fr
+  max_attachments: 15
   limits:
-    max_attachments: 5
     parse_budget_seconds: 1.5
   answers:
     per_address: 2
@@ -86,7 +86,7 @@ def test_the_inbox_gets_its_policy_caps_and_answer_limits(settings: MailSettings
     inbound = settings.inbound
     assert inbound.own_address == "bridge@ght.mssante.fr"
     assert (inbound.require, inbound.authserv_id) == (Requirement.ALIGNED, "mx.ght.mssante.fr")
-    assert inbound.limits.max_attachments == 5 and inbound.limits.budget_seconds == 1.5
+    assert inbound.limits.max_attachments == 30 and inbound.limits.budget_seconds == 1.5
     assert inbound.limits.max_attachment_bytes == 1000  # mail.max_attachment_bytes, both ways
     assert inbound.limits.max_parts == MailLimits().max_parts  # a default
     assert inbound.answers.per_address == 2

@@ -43,3 +43,26 @@ def test_the_whitelist_is_the_authority(tmp_path: Path) -> None:
         )
     )
     assert explicit.is_trusted("x@local.mssante.fr")
+
+
+def test_domains_are_compared_after_uts46_mapping() -> None:
+    """``ß`` is a letter of its own (UTS-46 nontransitional, as mail software and browsers
+    read it): ``mßante.fr`` is ``xn--mante-lqa.fr``, not ``mssante.fr`` as IDNA 2003 says.
+    Full-width dots and letters fold to ASCII."""
+    trust = TrustSpace(trust_settings_from(MailConfig(enabled=False)))
+    assert not trust.is_trusted("x@evil.mßante.fr")
+    assert not trust.is_trusted("x@EVIL.MßANTE.FR")
+    assert not trust.is_trusted("x@evil.xn--mante-lqa.fr")
+    assert trust.is_trusted("x@chu．sandbox．mssante．fr")
+    assert trust.is_trusted("x@ＣＨＵ.sandbox.mssante.fr")
+    assert not trust.is_trusted("x@not a domain.mssante.fr")
+
+
+def test_whitelist_names_are_read_with_uts46(tmp_path: Path) -> None:
+    path = tmp_path / "liste-blanche.xml"
+    path.write_text(WHITELIST.replace("chu-test.mssante.fr", "straße.mssante.fr"), encoding="utf-8")
+    names = load_whitelist(path)
+    assert "xn--strae-oqa.mssante.fr" in names and "strasse.mssante.fr" not in names
+    trust = TrustSpace(trust_settings_from(MailConfig(enabled=False, whitelist_file=path)))
+    assert trust.is_trusted("x@straße.mssante.fr")
+    assert not trust.is_trusted("x@strasse.mssante.fr")

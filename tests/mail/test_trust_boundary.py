@@ -214,7 +214,7 @@ async def boundary(
         folder / "secrets",
         address=BRIDGE,
         authentication={"require": "dmarc", "authserv_id": AUTHSERV},
-        max_attachment_bytes=20_000,
+        max_attachment_bytes=100_000,
         answers={"per_address": 2},
     )
     (folder / "secrets" / "bridge-password").write_text(PASSWORD)
@@ -443,14 +443,15 @@ async def test_what_is_left_out_is_told_to_the_author(boundary: Boundary) -> Non
     before = len(boundary.answers(bruno.address))
     reply = boundary.reply(bruno, "Compte rendu en pièce jointe")
     reply.add_attachment(
-        b"%PDF" + b"x" * 30_000, maintype="application", subtype="pdf", filename="cr.pdf"
+        b"%PDF" + b"x" * 150_000, maintype="application", subtype="pdf", filename="cr.pdf"
     )
     await boundary.deliver([reply])
     assert await boundary.outcome(str(reply["Message-ID"])) == ("accepted", None)
     assert "Compte rendu en pièce jointe" in await boundary.bodies()
     (told,) = await eventually(lambda: boundary.answers(bruno.address)[before:], "the notice")
     assert told["Subject"] == "Message transmis en partie à SPICO"
-    assert "1 pièce(s) jointe(s) trop volumineuse(s)" in told.get_body(("plain",)).get_content()
+    text = told.get_body(("plain",)).get_content()
+    assert "1 pièce(s) jointe(s) de plus de 0.1 Mo" in text
 
 
 # --- answers are not a relay ---------------------------------------------------------------------

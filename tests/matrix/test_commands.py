@@ -1,7 +1,9 @@
 """The ``!spico`` commands end to end, against the real Synapse and the SPICO sandbox (bridge
 in-process): a delegate starts a patient conversation from a management room and its room
 appears, messages in portal rooms go out as the chosen account (SPICO refusing what it must),
-``prévenir`` sends a real mail under the notifications' rate limit. Every command's answers,
+``prévenir`` sends a real mail under the notifications' rate limit; and the doors of
+threat-model §2 (pasted ids, withdrawn delegations, patient identities and the management
+room's privacy checked on the homeserver, the care circle's expiry). Every command's answers,
 references and refusals are unit-tested in test_executor.py (and the sync loop's handling of
 rooms in test_source.py).
 
@@ -13,7 +15,8 @@ to the command) and what SPICO now holds; nothing waits a fixed time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from nio import AsyncClient, RoomCreateResponse
 
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
-from bridge.spico.client import SpicoClient
+from bridge.spico.client import SpicoClient, SpicoForbidden
 from bridge.spico.sandbox.seed import Directory
 from bridge.store import commands as commands_repo
 from tests.fixtures.bridge import bridge_config
@@ -38,6 +41,7 @@ from tests.fixtures.worlds import (
     mail_section,
     mails,
     matrix_section,
+    membership,
     reply_in,
     timeline,
 )
@@ -382,3 +386,188 @@ async def test_notify_sends_now_and_respects_the_rate_limit(
         client, room_id, f"!spico prévenir {inactive}"
     )
     assert len(mails(mail_server, addresses[absent], "Avis urgent")) == 1
+
+
+# --- doors of threat-model §2: ids, act as, patient identities --------------------------------
+
+
+async def test_ids_pasted_in_commands_never_reach_spico(
+    commands: Commands, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """``..`` in an argument made yarl resolve the path: ``fav add`` wrote another account's
+    favorites and ``cercle`` read another account's active files with the service token."""
+    victim = commands.spico["bob"]
+    before = [f.id for f in await spico_client.list_favorites(victim)]
+    traversal = f"x/../../../{victim}/favorites/{personas.doctor}"
+    answer = await commands.ask("alice", f"fav add {traversal}")
+    assert "pas un identifiant" in answer and "rien n'a été demandé à SPICO" in answer
+    assert [f.id for f in await spico_client.list_favorites(victim)] == before
+    answer = await commands.ask("alice", f"fav rm {traversal}")
+    assert "pas un identifiant" in answer
+    files = await spico_client.list_patients(personas.doctor)
+    answer = await commands.ask("alice", f"cercle x/../../accounts/{personas.doctor}/patients?")
+    assert "pas un identifiant de patient" in answer
+    assert not any(p.last_name in answer for p in files)
+    assert "Annuaire" in await commands.ask("alice", "recherche martin"), "the user goes on"
+
+
+async def test_a_withdrawn_delegation_is_noticed_at_the_next_command_and_message(
+    commands: Commands, spico_client: SpicoClient
+) -> None:
+    """The chosen account was stored and never checked again: after SPICO withdrew the
+    delegation, ``patients`` still listed that account's files."""
+    secretary, delegating = commands.spico["secretary"], commands.spico["delegating"]
+    created = await spico_client.create_conversation(
+        on_behalf_of=delegating,
+        acting_as=delegating,
+        members=[secretary],
+        subject="Délégation retirée",
+        message="Début",
+    )
+    room_id = await commands.bridge.portal(created.conversation.id)
+    client = await commands.client("secretary")
+    await join_when_invited(client, room_id, commands.accounts["secretary"].user_id)
+    own = (await spico_client.get_professional(secretary)).display_name
+    other = (await spico_client.get_professional(delegating)).display_name
+    accounts = await commands.ask("secretary", "as")
+    await commands.ask("secretary", f"as {numbered(accounts, delegating)}")
+    assert "File active de" in await commands.ask("secretary", "patients")
+    try:
+        await spico_client.revoke_delegation(secretary, delegating)
+        answer = await commands.ask("secretary", "patients")
+        assert answer.startswith(f"Agir en tant que : {own}")
+        assert f"délégation pour agir au nom de {other} a été retirée" in answer
+        assert "File active" not in answer and "pat-" not in answer
+        async with commands.bridge.store.transaction() as session:
+            state = await commands_repo.get_state(session, commands.accounts["secretary"].user_id)
+        assert state is not None and state.acting_as is None
+        # SPICO refuses too when asked on the secretary's behalf.
+        with pytest.raises(SpicoForbidden):
+            await spico_client.list_patients(delegating, on_behalf_of=secretary)
+
+        # A message typed in a portal room under the withdrawn delegation is not posted.
+        await spico_client.grant_delegation(secretary, delegating)
+        accounts = await commands.ask("secretary", "as")
+        await commands.ask("secretary", f"as {numbered(accounts, delegating)}")
+        await spico_client.revoke_delegation(secretary, delegating)
+        refused = await ask(client, room_id, "Au nom du médecin")
+        assert f"délégation pour agir au nom de {other} a été retirée" in refused
+        assert "Au nom du médecin" not in [
+            m.body for m in await spico_client.list_messages(created.conversation.id)
+        ]
+        async with commands.bridge.store.transaction() as session:
+            state = await commands_repo.get_state(session, commands.accounts["secretary"].user_id)
+        assert state is not None and state.acting_as is None
+    finally:
+        await spico_client.grant_delegation(secretary, delegating)
+
+
+async def test_patient_identities_stay_out_of_shared_rooms(
+    commands: Commands, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """``nouveau … --patient X -- message`` on one line in a portal room answered there with
+    the patient's full name and birth date."""
+    doctor = commands.spico["doctor"]
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[commands.spico["alice"]],
+        subject="Salon partagé",
+        message="Début",
+    )
+    room_id = await commands.bridge.portal(created.conversation.id)
+    client = await commands.client("doctor")
+    await join_when_invited(client, room_id, commands.accounts["doctor"].user_id)
+    patient = await spico_client.get_patient(personas.patient_id)
+    bob_user = commands.accounts["bob"].user_id
+    answer = await ask(
+        client,
+        room_id,
+        f'!spico nouveau {bob_user} --patient {patient.id} --sujet "Avis" -- Bonjour',
+    )
+    assert "Conversation créée" in answer and patient.id in answer
+    born = patient.birth_date.split("-")
+    for secret in (patient.last_name, patient.first_name, patient.ins, "/".join(born[::-1])):
+        assert secret not in answer
+    new_id = re.search(r"\((conv[-_][^)]+)\)", answer).group(1)  # type: ignore[union-attr]
+    linked = (await spico_client.get_conversation(new_id)).patient
+    assert linked is not None and linked.id == patient.id
+
+
+async def test_a_management_room_is_checked_when_patient_data_goes_out(
+    commands: Commands, spico_client: SpicoClient
+) -> None:
+    """Management rooms were judged from timeline joins only: a join rule or a history
+    visibility made public did not keep patient lists out."""
+    client, room_id = await commands.management("doctor")
+    assert "File active de" in await commands.ask("doctor", "patients")
+    files = await spico_client.list_patients(commands.spico["doctor"])
+
+    async def lists_in(room: str) -> int:
+        events = await timeline(client, room)
+        return sum("File active" in str(e["content"].get("body", "")) for e in events)
+
+    await client.room_put_state(room_id, "m.room.join_rules", {"join_rule": "public"})
+    answer = await commands.ask("doctor", "patients")
+    assert "n'est plus privé" in answer and "File active" not in answer
+    assert await lists_in(room_id) == 1, "the second list never went out"
+
+    async def left() -> bool:
+        return await membership(client, room_id, commands.bot.user_id) == "leave"
+
+    await eventually(left, "the bot leaving the room that is no longer private")
+    async with commands.bridge.store.transaction() as session:
+        assert await commands_repo.management_rooms(session, [room_id]) == {}
+
+    # A new management room whose history is made world-readable: a list asked from a portal
+    # room is not sent there, and the portal room says why.
+    del commands.rooms["doctor"]
+    client, second = await commands.management("doctor")
+    await client.room_put_state(
+        second, "m.room.history_visibility", {"history_visibility": "world_readable"}
+    )
+    doctor = commands.spico["doctor"]
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor,
+        acting_as=doctor,
+        members=[commands.spico["alice"]],
+        subject="Liste demandée ailleurs",
+        message="Début",
+    )
+    portal = await commands.bridge.portal(created.conversation.id)
+    await join_when_invited(client, portal, commands.accounts["doctor"].user_id)
+    answer = await ask(client, portal, "!spico patients")
+    assert "n'a pas été envoyée" in answer
+    assert await lists_in(second) == 0
+    bodies = [str(e["content"].get("body", "")) for e in await timeline(client, second)]
+    assert not any(p.last_name in b for p in files for b in bodies)
+
+
+async def test_the_care_circle_patient_is_carried_into_new_only_while_recent_and_said(
+    commands: Commands, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """The patient of the last ``cercle`` stayed attached to the user's state for ever, and a
+    later ``nouveau`` silently linked that patient."""
+    bob_user = commands.accounts["bob"].user_id
+    patient = await spico_client.get_patient(personas.patient_id)
+    await commands.ask("doctor", "patients")
+    await commands.ask("doctor", f"cercle {patient.id}")
+    done = await commands.ask("doctor", f'nouveau {bob_user} --sujet "Suite du cercle" -- Bonjour')
+    assert "Patient repris du cercle de soins consulté à" in done and patient.last_name in done
+    first = re.search(r"\((conv[-_][^)]+)\)", done).group(1)  # type: ignore[union-attr]
+    linked = (await spico_client.get_conversation(first)).patient
+    assert linked is not None and linked.id == patient.id
+
+    await commands.ask("doctor", f"cercle {patient.id}")
+    user = commands.accounts["doctor"].user_id
+    async with commands.bridge.store.transaction() as session:
+        state = await commands_repo.get_state(session, user)
+        assert state is not None and state.context.get("source") == "circle"
+        stale = datetime.now(UTC) - timedelta(minutes=20)
+        await commands_repo.save_state(
+            session, replace(state, context={**state.context, "at": stale.isoformat()})
+        )
+    later = await commands.ask("doctor", f'nouveau {bob_user} --sujet "Autre sujet" -- Bonjour')
+    assert "Conversation créée" in later and "cercle" not in later
+    second = re.search(r"\((conv[-_][^)]+)\)", later).group(1)  # type: ignore[union-attr]
+    assert (await spico_client.get_conversation(second)).patient is None

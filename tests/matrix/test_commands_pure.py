@@ -353,3 +353,100 @@ def test_when_a_manual_notification_may_go(facts: dict[str, object], expected: s
         "address": "a@sandbox.mssante.fr",
     }
     assert notify_refusal(**{**base, **facts}) == expected  # type: ignore[arg-type]
+
+
+# --- the command registry -------------------------------------------------------------------
+
+
+def test_every_command_is_declared_once_with_its_help_in_both_languages() -> None:
+    from bridge.matrix import texts as catalog
+    from bridge.matrix.commands import registry
+
+    specs = registry.all_commands()
+    names = [spec.name for spec in specs]
+    assert len(names) == len(set(names)) >= 15
+    words = registry.words()
+    for spec in specs:
+        assert spec.fr and spec.en, spec.name
+        assert all(words[w.lower()] == spec.name for w in spec.words)
+        for language in ("fr", "en"):
+            assert catalog.find(language, f"help_{spec.help}_usage")
+            assert catalog.find(language, f"help_{spec.help}_what")
+        for option, (canonical, _takes_value) in spec.options.items():
+            assert option.startswith("--") and canonical
+    places = {spec.name: spec.where for spec in specs}
+    assert {n for n, w in places.items() if w == "portal"} == {
+        "members",
+        "invite",
+        "remove",
+        "patient",
+        "notify",
+    }
+    help_fr = texts.help_text("fr")
+    assert all(catalog.text("fr", f"help_{spec.help}_usage") in help_fr for spec in specs)
+
+
+def test_a_command_is_declared_in_its_group_module_only() -> None:
+    """Adding a command touches one file: the executor holds no command, parse no alias."""
+    from pathlib import Path
+
+    from bridge.matrix.commands import registry
+
+    package = Path(registry.__file__).parent
+    executor = (package / "executor.py").read_text(encoding="utf-8")
+    parse_source = (package / "parse.py").read_text(encoding="utf-8")
+    assert "_cmd_" not in executor and "@command" not in executor
+    for spec in registry.all_commands():
+        module = spec.handler.__module__
+        assert module.startswith("bridge.matrix.commands.groups."), module
+        assert f'"{spec.fr[0]}": "{spec.name}"' not in parse_source, spec.name
+
+
+def test_the_circle_context_expires_and_keeps_its_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bridge.matrix.commands.groups.conversation import CIRCLE_CONTEXT_TTL, circle_context
+
+    now = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+    context = {"source": "circle", "patient_id": "pat-1", "patient_label": "Jean DUPONT"}
+    assert circle_context(context, now) is None, "a context of before (no time) is not used"
+    fresh = {**context, "at": (now - timedelta(minutes=3)).isoformat()}
+    assert circle_context(fresh, now) == ("pat-1", "Jean DUPONT", now - timedelta(minutes=3))
+    stale = {**context, "at": (now - CIRCLE_CONTEXT_TTL - timedelta(seconds=1)).isoformat()}
+    assert circle_context(stale, now) is None
+    assert circle_context({**fresh, "source": "search"}, now) is None
+    assert timedelta(minutes=5) <= CIRCLE_CONTEXT_TTL <= timedelta(minutes=30)
+
+
+def test_a_management_room_is_private_only_by_its_current_state() -> None:
+    from bridge.matrix.commands.management import private_room_problem
+
+    owner, bot, eve = "@alice:hs", "@bot:hs", "@eve:hs"
+    private = {
+        ("m.room.member", owner): {"membership": "join"},
+        ("m.room.member", bot): {"membership": "join"},
+        ("m.room.join_rules", ""): {"join_rule": "invite"},
+        ("m.room.history_visibility", ""): {"history_visibility": "shared"},
+    }
+
+    def problem(**changes: dict[str, str]) -> str | None:
+        events = dict(private)
+        for name, content in changes.items():
+            key = {
+                "eve": ("m.room.member", eve),
+                "owner": ("m.room.member", owner),
+                "join_rule": ("m.room.join_rules", ""),
+                "history": ("m.room.history_visibility", ""),
+            }[name]
+            events[key] = content
+        state = [{"type": t, "state_key": k, "content": c} for (t, k), c in events.items()]
+        return private_room_problem(state, owner, bot)
+
+    assert problem() is None
+    assert problem(eve={"membership": "invite"}) == "members"
+    assert problem(eve={"membership": "join"}) == "members"
+    assert problem(eve={"membership": "leave"}) is None
+    assert problem(owner={"membership": "leave"}) == "not_joined"
+    assert problem(join_rule={"join_rule": "public"}) == "join_rule"
+    assert problem(join_rule={"join_rule": "knock"}) == "join_rule"
+    assert problem(history={"history_visibility": "world_readable"}) == "history"

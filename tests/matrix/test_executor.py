@@ -218,6 +218,9 @@ async def test_favorites_and_recent_searches_survive_a_restart(commands: Command
     assert "Ajouté aux favoris" in added and BOB.name in added
     assert commands.composer.favorites_of[ALICE.id] == [BOB.id]
     assert "SPICO ne trouve pas" in await commands.ask("@alice:test", "fav add 899999999999")
+    asked = len(commands.composer.called("add_favorite"))
+    assert "pas un identifiant" in await commands.ask("@alice:test", "fav add 999999999999")
+    assert len(commands.composer.called("add_favorite")) == asked, "nothing asked of SPICO"
 
     commands.restart()
     favorites = await commands.ask("@alice:test", "fav")
@@ -240,7 +243,9 @@ async def test_patients_and_circles_of_the_acting_account(commands: Commands) ->
     await commands.ask("@secretary:test", "as 2")
     patients = await commands.ask("@secretary:test", "patients")
     assert f"File active de {DELEGATING.name}" in patients
-    assert commands.composer.called("patients") == [{"account_id": DELEGATING.id}]
+    assert commands.composer.called("patients") == [
+        {"account_id": DELEGATING.id, "on_behalf_of": SECRETARY.id}
+    ]
     p = numbered(patients, f"({PATIENT.id})")
     assert "Patient inconnu" in await commands.ask("@secretary:test", "cercle pat-99999")
     foreign = await commands.ask("@secretary:test", f"cercle {FOREIGN.id}")
@@ -261,6 +266,7 @@ async def test_patient_lists_never_show_in_a_shared_room(commands: Commands) -> 
         await commands_repo.save_management_room(session, "!manage-@doctor:test", "@doctor:test")
     private, notice = await commands.run("@doctor:test", "patients", conversation="conv_p")
     assert (private.room_id, private.in_reply) == ("!manage-@doctor:test", False)
+    assert private.private and not notice.private, "the sender checks the room first"
     assert f"file active de {DOCTOR.name}" in private.text
     assert notice.room_id == "!portal-conv_p" and "salon de gestion" in notice.text
 

@@ -100,3 +100,83 @@ def test_alias_is_deterministic_and_safe() -> None:
     odd = alias_localpart("spico_", "a b/c")
     assert odd == alias_localpart("spico_", "a b/c") and " " not in odd and "/" not in odd
     assert power_levels(BOT)["ban"] == 100
+
+
+# --- adoption of a room found by one of the bridge's aliases ---------------------------------
+
+
+def _room(creator: str, version: str = "12", **levels: object) -> list[dict[str, object]]:
+    power = {
+        "users_default": 0,
+        "events_default": 0,
+        "state_default": 100,
+        "invite": 100,
+        "kick": 100,
+        "ban": 100,
+        "redact": 100,
+        "events": {},
+        **levels,
+    }
+    return [
+        {
+            "type": "m.room.create",
+            "state_key": "",
+            "sender": creator,
+            "content": {"room_version": version},
+        },
+        {"type": "m.room.power_levels", "state_key": "", "sender": creator, "content": power},
+    ]
+
+
+def test_only_rooms_the_bot_created_and_alone_rules_are_adopted() -> None:
+    from bridge.matrix.portal_state import adoption_problem
+
+    assert adoption_problem(_room(BOT), BOT) is None
+    assert adoption_problem(_room(BOT, "10", users={BOT: 100}), BOT) is None
+    # Someone else's room, whatever power they gave the bot.
+    assert adoption_problem(_room("@eve:localhost", users={BOT: 100}), BOT) == "creator"
+    assert adoption_problem(_room("@eve:localhost", "10", users={BOT: 100}), BOT) == "creator"
+    # Version 12: an additional creator stands above power levels too.
+    shared = _room(BOT)
+    shared[0]["content"] = {"room_version": "12", "additional_creators": ["@eve:localhost"]}
+    assert adoption_problem(shared, BOT) == "creator"
+    # The bot's room, but another user can change it.
+    assert adoption_problem(_room(BOT, users={"@eve:localhost": 100}), BOT) == "other_power"
+    assert (
+        adoption_problem(_room(BOT, "10", users={BOT: 100, "@eve:localhost": 100}), BOT)
+        == "other_power"
+    )
+    assert adoption_problem(_room(BOT, invite=0), BOT) == "default_power"
+    assert adoption_problem(_room(BOT, users_default=100), BOT) == "default_power"
+    assert adoption_problem(_room(BOT, "10", users={BOT: 50}), BOT) == "bot_power"
+    assert adoption_problem(_room(BOT)[1:], BOT) == "no_create_event"
+
+
+def test_the_rooms_the_bridge_creates_pass_its_own_adoption_check() -> None:
+    from bridge.matrix.portal_state import adoption_problem
+
+    request = create_room_request(
+        bot_user_id=BOT,
+        alias="spico_conv-1",
+        state=_state(),
+        invite=(),
+        federate=False,
+        encryption=False,
+    )
+    levels = request["power_level_override"]
+    for version, users in (("12", {}), ("10", {BOT: 100})):
+        events = [
+            {
+                "type": "m.room.create",
+                "state_key": "",
+                "sender": BOT,
+                "content": {"room_version": version},
+            },
+            {
+                "type": "m.room.power_levels",
+                "state_key": "",
+                "sender": BOT,
+                "content": {**levels, "users": users},
+            },
+        ]
+        assert adoption_problem(events, BOT) is None

@@ -1,8 +1,9 @@
 """The Matrix world against a real Synapse and the SPICO sandbox (bridge in-process): the
 end-to-end proof that messages flow both ways, strangers are refused (also after downtime),
 a kill mid-burst loses and duplicates nothing, status changes and older conversations reach
-their rooms. What each part does alone is unit-tested against an in-memory homeserver
-(test_sink.py, test_source.py, test_executor.py).
+their rooms; and the doors of threat-model §2 that need the real server (a squatted alias,
+capped files both ways, a SIGHUP remapping members). What each part does alone is unit-tested
+against an in-memory homeserver (test_sink.py, test_source.py, test_executor.py).
 
 Each test registers its own bot and users, so it only sees its own rooms. Assertions poll with
 deadlines; nothing waits a fixed time.
@@ -10,6 +11,7 @@ deadlines; nothing waits a fixed time.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
-from nio import AsyncClient, RoomGetStateResponse, RoomMessagesResponse
+from nio import (
+    AsyncClient,
+    RoomCreateResponse,
+    RoomGetStateResponse,
+    RoomMessagesResponse,
+)
 
 from bridge.matrix.localserver import Synapse
+from bridge.matrix.portal_state import CONVERSATION_STATE, alias_localpart
+from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import NewAttachment
 from bridge.store import matrix as matrix_repo
@@ -33,6 +42,7 @@ from tests.fixtures.worlds import (
     MATRIX_CURSOR,
     SPICO_CURSOR,
     InProcessBridge,
+    join_when_invited,
     matrix_section,
     membership,
     reply_in,
@@ -434,3 +444,233 @@ async def test_existing_conversations_get_portals_when_asked(
     finally:
         await running.bridge.close()
         await store.close()
+
+
+# --- doors of threat-model §2: alias squatting, caps, mapping changes ------------------------
+
+
+async def _squat(
+    client: AsyncClient, conversation_id: str, *, power: dict[str, int], invite: list[str]
+) -> str:
+    """A room with the bridge's alias for ``conversation_id`` and SPICO state naming it,
+    readable by anyone (so the bot can read its state without joining)."""
+    created = await client.room_create(
+        alias=alias_localpart(PORTAL_ALIAS_PREFIX, conversation_id),
+        name="Portail",
+        invite=invite,
+        initial_state=[
+            {
+                "type": CONVERSATION_STATE,
+                "state_key": "",
+                "content": {"conversation_id": conversation_id, "members": []},
+            },
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "world_readable"},
+            },
+        ],
+        power_level_override={"users": power},
+    )
+    assert isinstance(created, RoomCreateResponse), created
+    return created.room_id
+
+
+async def test_a_room_squatting_the_alias_is_never_adopted(
+    setup: Setup, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """A room found by its ``#spico_…`` alias was adopted when its ``fr.spico.*`` state named
+    the id, whoever created it: now only a room the bot created and alone rules."""
+    doctor = personas.doctor
+    by_eve, by_bot = [
+        (
+            await spico_client.create_conversation(
+                on_behalf_of=doctor,
+                acting_as=doctor,
+                members=[setup.a],
+                subject=subject,
+                message="Début",
+            )
+        ).conversation.id
+        for subject in ("Squat d'un inconnu", "Squat dans une salle du bot")
+    ]
+    eve = await setup.users.login(setup.stranger)
+    bot = setup.bot.user_id
+    squatted = await _squat(eve, by_eve, power={bot: 100}, invite=[bot])
+    # A room the bot itself created (another device), in which someone else holds power too.
+    bot_device = await setup.users.login(setup.bot, device_id="SQUAT")
+    shared = await _squat(
+        bot_device,
+        by_bot,
+        power={setup.stranger.user_id: 100},
+        invite=[setup.stranger.user_id],
+    )
+    running = World.of(setup)
+    try:
+        await running.start()
+        for conversation_id in (by_eve, by_bot):
+            await spico_client.post_message(
+                conversation_id,
+                on_behalf_of=doctor,
+                acting_as=doctor,
+                body="Après le squat",
+                idempotency_key=f"squat-{conversation_id}",
+            )
+        first, second = await running.portal(by_eve), await running.portal(by_bot)
+        assert first != squatted and second != shared
+        observer = await setup.users.login(setup.bot, device_id="OBSERVER")
+        for room_id in (first, second):
+
+            async def relayed(room_id: str = room_id) -> bool:
+                bodies = [e["content"].get("body", "") for e in await timeline(observer, room_id)]
+                return any(b.endswith("Après le squat") for b in bodies)
+
+            await eventually(relayed, "the message in the bridge's own room")
+        for room_id in (squatted, shared):
+            bodies = [e["content"].get("body", "") for e in await timeline(eve, room_id)]
+            assert not any("Après le squat" in b for b in bodies)
+    finally:
+        await running.bridge.close()
+
+
+async def test_files_over_the_cap_are_refused_both_ways_with_a_notice(
+    setup: Setup, spico_client: SpicoClient, personas: Personas
+) -> None:
+    """No cap on Matrix → SPICO downloads (nor SPICO → Matrix uploads): a file over
+    ``matrix.max_file_bytes`` is now refused with a notice, never held in memory whole."""
+    data = yaml.safe_load(setup.config_path.read_text(encoding="utf-8"))
+    data["matrix"]["max_file_bytes"] = 2000
+    setup.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    running = World.of(setup)
+    try:
+        await running.start()
+        doctor = personas.doctor
+        created = await spico_client.create_conversation(
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            members=[setup.a],
+            subject="Fichiers plafonnés",
+            message="Début",
+            attachments=[
+                NewAttachment(
+                    filename="petit.pdf", content_type="application/pdf", content=b"%" * 100
+                ),
+                NewAttachment(
+                    filename="gros.pdf", content_type="application/pdf", content=b"%" * 5000
+                ),
+            ],
+        )
+        conversation = created.conversation.id
+        room_id = await running.portal(conversation)
+        alice = await setup.users.login(setup.alice)
+        await join_when_invited(alice, room_id, setup.alice.user_id)
+
+        async def files() -> tuple[list[str], list[str]] | None:
+            events = await timeline(alice, room_id)
+            sent = [e["content"]["body"] for e in events if e["content"].get("msgtype") == "m.file"]
+            kept = [
+                e["content"]["body"]
+                for e in events
+                if "non relayée" in str(e["content"].get("body", ""))
+            ]
+            return (sent, kept) if sent and kept else None
+
+        sent, kept = await eventually(files, "the small file and the notice of the large one")
+        assert sent == ["petit.pdf"] and "gros.pdf" in kept[0] and "reste consultable" in kept[0]
+
+        # Matrix → SPICO: the declared size is not trusted, the download is capped.
+        for name, size, declared in (("gros.bin", 5000, None), ("annonce.bin", 10, 5000)):
+            uploaded, _ = await alice.upload(
+                lambda *_, n=size: b"x" * n, content_type="application/octet-stream", filesize=size
+            )
+            info = {"mimetype": "application/octet-stream"}
+            if declared is not None:
+                info["size"] = declared
+            sent_event = await alice.room_send(
+                room_id,
+                "m.room.message",
+                {"msgtype": "m.file", "body": name, "url": uploaded.content_uri, "info": info},
+            )
+            notice = await reply_in(alice, room_id, sent_event.event_id, f"the notice for {name}")
+            assert "Fichier non transmis à SPICO" in notice["content"]["body"]
+        small, _ = await alice.upload(
+            lambda *_: b"y" * 50, content_type="application/octet-stream", filesize=50
+        )
+        await alice.room_send(
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.file", "body": "petit.bin", "url": small.content_uri, "info": {}},
+        )
+
+        async def posted() -> list[Any]:
+            messages = await spico_client.list_messages(conversation)
+            return [m for m in messages if m.body == "petit.bin"]
+
+        [small_message] = await eventually(posted, "the small file in SPICO")
+        assert [a.filename for a in small_message.attachments] == ["petit.bin"]
+        bodies = [m.body for m in await spico_client.list_messages(conversation)]
+        assert "gros.bin" not in bodies and "annonce.bin" not in bodies
+    finally:
+        await running.bridge.close()
+
+
+async def test_a_mapping_change_on_sighup_reconciles_every_portal_at_once(
+    setup: Setup,
+    spico_client: SpicoClient,
+    personas: Personas,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    """A changed or removed ``matrix_user`` kicked nobody until the conversation's next
+    message: now the reload invites the new account and kicks the old ones everywhere."""
+    bridge = BridgeProcess(setup.config_path, tmp_path / "bridge.log")
+    bridge_processes.append(bridge)
+    bridge.start()
+    doctor = personas.doctor
+    conversations = [
+        (
+            await spico_client.create_conversation(
+                on_behalf_of=doctor,
+                acting_as=doctor,
+                members=[setup.a, setup.b],
+                subject=f"Correspondance {n}",
+                message="Début",
+            )
+        ).conversation.id
+        for n in (1, 2)
+    ]
+    store = await Store.open(setup.database, migrate=False)
+    try:
+
+        async def portals() -> list[str] | None:
+            async with store.transaction() as session:
+                rows = [await matrix_repo.get_portal(session, c) for c in conversations]
+            return [r.room_id for r in rows] if all(rows) else None
+
+        rooms = await eventually(portals, "both portals")
+    finally:
+        await store.close()
+    observer = await setup.users.login(setup.bot, device_id="OBSERVER")
+    for room_id in rooms:
+        for user in (setup.alice, setup.bob):
+            await eventually(
+                lambda r=room_id, u=user: _is(membership(observer, r, u.user_id), "invite"),
+                "the mapped members invited",
+            )
+    # alice's colleague a is now eve's; b is mapped to nobody any more.
+    data = yaml.safe_load(setup.config_path.read_text(encoding="utf-8"))
+    data["participants"] = [{"spico_id": setup.a, "matrix_user": setup.stranger.user_id}]
+    setup.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert bridge.process is not None
+    bridge.process.send_signal(signal.SIGHUP)
+    for room_id in rooms:
+        for user, state in (
+            (setup.alice.user_id, "leave"),
+            (setup.bob.user_id, "leave"),
+            (setup.stranger.user_id, "invite"),
+        ):
+            await eventually(
+                lambda r=room_id, u=user, s=state: _is(membership(observer, r, u), s),
+                f"{user} {state} in {room_id} without a new message",
+            )
+    assert bridge.stop() == 0

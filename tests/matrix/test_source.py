@@ -23,7 +23,7 @@ from bridge.store import commands as commands_repo
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
-from tests.fakes import FakeHomeserver, FakePoster, matrix_client
+from tests.fakes import FakeHomeserver, FakePoster, matrix_client, professional
 from tests.fixtures.waiting import eventually
 
 BOT = "@bot:x"
@@ -173,6 +173,10 @@ async def test_a_members_message_is_posted_once_as_its_author(sync: Sync) -> Non
 
 
 async def test_a_message_goes_out_as_the_account_the_user_acts_as(sync: Sync) -> None:
+    sync.poster.composer.add(
+        professional(ALICE, "Mme Alice MARTIN"), professional(DOCTOR, "Dr Jean DUPONT")
+    )
+    sync.poster.composer.delegations_of[ALICE] = [DOCTOR]
     async with sync.store.transaction() as session:
         await commands_repo.save_state(
             session, commands_repo.CommandStateRow("@alice:x", ALICE, DOCTOR, "Dr Jean DUPONT")
@@ -181,6 +185,17 @@ async def test_a_message_goes_out_as_the_account_the_user_acts_as(sync: Sync) ->
     await sync.process()
     [posted] = sync.poster.posted
     assert (posted.author_id, posted.acting_as) == (ALICE, DOCTOR)
+
+    # The delegation is withdrawn in SPICO: the next message is not posted (it was meant to
+    # go out as the doctor), alice is told and is back in her own name.
+    sync.poster.composer.delegations_of[ALICE] = []
+    event_id = sync.homeserver.say(sync.room, "@alice:x", "Encore au nom du docteur")
+    await sync.process()
+    assert len(sync.poster.posted) == 1
+    [notice] = sync.notices(event_id)
+    assert "Message non transmis" in notice and "Dr Jean DUPONT" in notice
+    async with sync.store.transaction() as session:
+        assert await commands_repo.acting_as(session, "@alice:x", ALICE) is None
 
 
 async def test_a_file_is_posted_with_its_bytes(sync: Sync) -> None:

@@ -682,6 +682,8 @@ def test_contract_documents_exactly_the_served_routes() -> None:
     assert sandbox_only == {
         ("PUT", "/directory/professionals/{id}/status"),
         ("POST", "/sandbox/faults"),
+        ("PUT", "/sandbox/delegations/{holder_id}/{account_id}"),
+        ("DELETE", "/sandbox/delegations/{holder_id}/{account_id}"),
     }
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 

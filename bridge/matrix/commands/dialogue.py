@@ -39,6 +39,8 @@ class Draft:
     message: str | None = None
     #: Pre-filled from a care circle (the members prompt offers the circle).
     from_circle: bool = False
+    #: When that circle was looked at (ISO 8601), while the patient is still the circle's.
+    circle_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -3,7 +3,8 @@
 Syntax: ``<command> [arguments] [--option value] [-- free text]``. Arguments may be quoted
 ("…", '…', “…”, «…»); ``--`` (or an em/en dash alone, which phones type for it) ends the
 options and everything after it is kept as typed (the first message of ``new``, the request of
-``team``). Command names and options have French and English aliases.
+``team``). Command names and options have French and English aliases, declared with each
+command (``bridge.matrix.commands.registry``).
 
 References (``MemberRef``): a number of the last list (``1``, ``1,3``, ``2-4``), a Matrix user
 (``@jean:hs``), a SPICO id (idNat ``810000000001``, ``pat-00012``, a team's id) or an MSSanté
@@ -16,56 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: alias → canonical command name.
-ALIASES: dict[str, str] = {
-    "help": "help",
-    "aide": "help",
-    "?": "help",
-    "members": "members",
-    "membres": "members",
-    "as": "as",
-    "agir": "as",
-    "search": "search",
-    "recherche": "search",
-    "chercher": "search",
-    "recent": "recent",
-    "recents": "recent",
-    "récent": "recent",
-    "récents": "recent",
-    "recentes": "recent",
-    "récentes": "recent",
-    "fav": "fav",
-    "favs": "fav",
-    "favorites": "fav",
-    "favoris": "fav",
-    "patients": "patients",
-    "circle": "circle",
-    "cercle": "circle",
-    "new": "new",
-    "nouveau": "new",
-    "nouvelle": "new",
-    "cancel": "cancel",
-    "annuler": "cancel",
-    "invite": "invite",
-    "inviter": "invite",
-    "ajouter": "invite",
-    "remove": "remove",
-    "retirer": "remove",
-    "patient": "patient",
-    "team": "team",
-    "teams": "team",
-    "equipe": "team",
-    "équipe": "team",
-    "equipes": "team",
-    "équipes": "team",
-    "notify": "notify",
-    "prevenir": "notify",
-    "prévenir": "notify",
-    "notifier": "notify",
-}
-
-#: Commands that act on the room's conversation (portal rooms only).
-CONVERSATION_COMMANDS = frozenset({"members", "invite", "remove", "patient", "notify"})
+from bridge.matrix.commands import registry
 
 FAV_ACTIONS = {
     "add": "add",
@@ -87,27 +39,6 @@ CANCEL_WORDS = frozenset({"cancel", "annuler", "stop", "abandon", "abandonner"})
 YES_WORDS = frozenset({"yes", "y", "oui", "o", "ok", "envoyer", "send", "valider", "confirmer"})
 SELF_WORDS = frozenset({"me", "moi", "self"})
 
-#: option alias → (canonical, takes a value).
-OPTIONS: dict[str, dict[str, tuple[str, bool]]] = {
-    "search": {
-        "--structures": ("structures", False),
-        "--structure": ("structures", False),
-        "--etablissements": ("structures", False),
-        "--établissements": ("structures", False),
-    },
-    "new": {
-        "--patient": ("patient", True),
-        "--subject": ("subject", True),
-        "--sujet": ("subject", True),
-        "--objet": ("subject", True),
-        "--message": ("message", True),
-    },
-    "team": {
-        "--patient": ("patient", True),
-        "--subject": ("subject", True),
-        "--sujet": ("subject", True),
-    },
-}
 SEPARATORS = frozenset({"--", "—", "–"})
 _QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»", "„": "“"}
 _NUMBER = re.compile(r"^\d{1,3}$")
@@ -215,7 +146,9 @@ class Request:
 
 
 def command_name(word: str) -> str | None:
-    return ALIASES.get(word.lower())
+    """The canonical name of the command ``word`` names, or None."""
+    spec = registry.find(word)
+    return spec.name if spec is not None else None
 
 
 def parse(text: str) -> Request:
@@ -226,7 +159,7 @@ def parse(text: str) -> Request:
         return Request("help", "")
     word = tokens[0].text
     name = command_name(word) or ""
-    specs = OPTIONS.get(name, {})
+    specs = registry.option_specs(name) if name else {}
     args: list[Token] = []
     options: dict[str, str | bool] = {}
     rest: str | None = None

@@ -17,6 +17,7 @@ from bridge.core.composer import (
     RecentSearchEntry,
     TeamEntry,
 )
+from bridge.matrix.commands import registry
 from bridge.matrix.formatting import status_label
 from bridge.matrix.texts import find, text
 
@@ -219,35 +220,25 @@ def summary_text(view: DraftView, language: str = "fr") -> str:
 
 # --- help ------------------------------------------------------------------------------------
 
-#: The commands in the order the help lists them (each has ``help_<name>_usage`` and
-#: ``help_<name>_what`` in ``bridge.matrix.texts``).
-HELP_COMMANDS = (
-    "help",
-    "as",
-    "search",
-    "recent",
-    "fav",
-    "patients",
-    "circle",
-    "new",
-    "cancel",
-    "team",
-    "members",
-    "invite",
-    "remove",
-    "patient",
-    "notify",
-)
-
 
 def help_text(language: str = "fr", prefix: str = "!spico", command: str | None = None) -> str:
-    def entry(name: str) -> str:
-        usage = text(language, f"help_{name}_usage")
-        return f"{usage} — {text(language, f'help_{name}_what')}"
+    """Every command (in the order the registry gives), or one command's syntax. Each has
+    ``help_<key>_usage`` and ``help_<key>_what`` in ``bridge.matrix.texts``."""
 
-    if command is not None and command in HELP_COMMANDS:
-        return f"{entry(command)}\n{text(language, 'help_members')}"
+    def entry(key: str) -> str:
+        usage = text(language, f"help_{key}_usage")
+        return f"{usage} — {text(language, f'help_{key}_what')}"
+
+    specs = registry.all_commands()
+    chosen = next((spec for spec in specs if spec.name == command), None)
+    if chosen is not None:
+        return f"{entry(chosen.help)}\n{text(language, 'help_members')}"
     lines = [text(language, "help_intro", prefix=prefix)]
-    lines += [f"• {entry(name)}" for name in HELP_COMMANDS]
+    lines += [f"• {entry(spec.help)}" for spec in specs]
     lines.append(text(language, "help_members"))
     return "\n".join(lines)
+
+
+def id_kind(kind: str, language: str = "fr") -> str:
+    """The words for a kind of id ("de patient"), for "not a valid id" sentences."""
+    return find(language, f"id_kind_{kind}") or kind

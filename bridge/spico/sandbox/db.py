@@ -580,6 +580,17 @@ class SandboxDB:
                 403, "no_delegation", f"You hold no delegation to act as {acting_as}."
             )
 
+    def set_delegation(self, holder_id: str, account_id: str, granted: bool) -> None:
+        """Grant or withdraw ``holder_id``'s delegation on ``account_id`` (sandbox only)."""
+        self.require_account(holder_id)
+        self.require_account(account_id)
+        self.conn.execute(
+            "DELETE FROM delegations WHERE holder_id = ? AND account_id = ?",
+            (holder_id, account_id),
+        )
+        if granted:
+            self.conn.execute("INSERT INTO delegations VALUES (?, ?)", (holder_id, account_id))
+
     def favorites(self, account_id: str) -> list[JSON]:
         self.require_account(account_id)
         favorites: list[JSON] = []

@@ -62,6 +62,9 @@ class SandboxState:
     injected_status: int = 503
     #: Whether injected failures happen after the request was processed (the answer is lost).
     injected_after: bool = False
+    #: Instead of a failure, answer 200 with this patient's record (a malformed answer that
+    #: quotes patient data: what a client must never log).
+    injected_patient: str | None = None
 
     async def publish_new_events(self) -> None:
         """Wake long-polls if the last committed write added events."""
@@ -118,6 +121,8 @@ async def injected_failures(request: web.Request, handler: Handler) -> web.Strea
     )
     if state.injected_failures > 0 and not exempt:
         state.injected_failures -= 1
+        if state.injected_patient is not None:
+            return json_response(state.db.require_patient(state.injected_patient))
         if state.injected_after:
             await handler(request)
         return error_response(
@@ -409,7 +414,11 @@ async def list_recent_searches(request: web.Request) -> web.Response:
 @routes.get(f"{API_PREFIX}/accounts/{{id}}/patients")
 async def list_active_patients(request: web.Request) -> web.Response:
     db = request.app[STATE].db
-    return json_response({"patients": db.active_patients(request.match_info["id"])})
+    account_id = request.match_info["id"]
+    user_id = optional_user(request)
+    if user_id is not None:
+        db.check_acting_as(user_id, account_id)
+    return json_response({"patients": db.active_patients(account_id)})
 
 
 def _readable_patient(request: web.Request) -> JSON:
@@ -707,8 +716,29 @@ async def inject_faults(request: web.Request) -> web.Response:
     after = body.get("after_processing", False)
     if not isinstance(after, bool):
         raise bad_request("after_processing: true or false.")
+    patient = body.get("answer_patient")
+    if patient is not None and (not isinstance(patient, str) or state.db.patient(patient) is None):
+        raise bad_request("answer_patient: the id of a patient of the sandbox.")
     state.injected_failures, state.injected_status = count, status
-    state.injected_after = after
+    state.injected_after, state.injected_patient = after, patient
+    return web.Response(status=204)
+
+
+@routes.put(f"{API_PREFIX}/sandbox/delegations/{{holder_id}}/{{account_id}}")
+async def grant_delegation(request: web.Request) -> web.Response:
+    """Sandbox only: ``holder_id`` may act as ``account_id`` from now on."""
+    db = request.app[STATE].db
+    with db.transaction():
+        db.set_delegation(request.match_info["holder_id"], request.match_info["account_id"], True)
+    return web.Response(status=204)
+
+
+@routes.delete(f"{API_PREFIX}/sandbox/delegations/{{holder_id}}/{{account_id}}")
+async def revoke_delegation(request: web.Request) -> web.Response:
+    """Sandbox only: withdraw a delegation (SPICO refuses acting as that account from now)."""
+    db = request.app[STATE].db
+    with db.transaction():
+        db.set_delegation(request.match_info["holder_id"], request.match_info["account_id"], False)
     return web.Response(status=204)
 
 

@@ -1,0 +1,90 @@
+"""The store's side of ``core.notifications.NotificationRequests``: a notification asked for now
+(the Matrix ``notify`` command) becomes a ``notify`` delivery of the mail world in the outbox,
+in one transaction with its audit row, under the mail sink's own rate limit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.model import DeliveryKind, World
+from bridge.core.notifications import (
+    NotificationAnswer,
+    next_notification_at,
+    notification_allowed,
+)
+from bridge.store import mail as mail_repo
+from bridge.store import repositories as repo
+from bridge.store.models import JournalEvent
+from bridge.store.repositories import Store
+
+
+async def latest_message_seq(session: AsyncSession, conversation_id: str) -> int | None:
+    """The journal seq of the conversation's latest message from a professional (not a
+    platform notice): what a manual notification is about."""
+    rows = await session.execute(
+        select(JournalEvent.seq, JournalEvent.payload)
+        .where(
+            JournalEvent.conversation_id == conversation_id,
+            JournalEvent.type == "message.posted",
+        )
+        .order_by(JournalEvent.seq.desc())
+        .limit(20)
+    )
+    for seq, payload in rows.all():
+        message = (payload or {}).get("data", {}).get("message") or {}
+        if message.get("kind") != "notice":
+            return int(seq)
+    return None
+
+
+class StoreNotificationRequests:
+    """``NotificationRequests`` over the store: the outbox is the hub's queue."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def request_notification(
+        self,
+        conversation_id: str,
+        member_id: str,
+        *,
+        requested_by: str,
+        world: str,
+        period: timedelta,
+        now: datetime,
+    ) -> NotificationAnswer:
+        async with self._store.transaction() as session:
+            sent = await mail_repo.get_notification(session, conversation_id, member_id)
+            last = sent.last_sent_at if sent else None
+            if not notification_allowed(last, now, period):
+                return NotificationAnswer("suppressed", last, next_notification_at(last, period))
+            seq = await latest_message_seq(session, conversation_id)
+            if seq is None:
+                return NotificationAnswer("no_message")
+            queued = await repo.enqueue(
+                session,
+                [
+                    repo.NewDelivery(
+                        seq,
+                        conversation_id,
+                        World.MAIL.value,
+                        member_id,
+                        DeliveryKind.NOTIFY.value,
+                    )
+                ],
+            )
+            if not queued:
+                return NotificationAnswer("already_queued")
+            await repo.add_audit(
+                session,
+                world=world,
+                action="command.notify",
+                outcome="done",
+                actor_id=requested_by,
+                conversation_id=conversation_id,
+                destination=f"mail:{member_id}",
+            )
+        return NotificationAnswer("queued")
