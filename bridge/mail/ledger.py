@@ -14,15 +14,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.core.delivery import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
 from bridge.core.model import Participant, World
 from bridge.mail import compose
+from bridge.mail.author import AuthorProblem
 from bridge.mail.dsn import DsnMatch, DsnReport, match_dsn
-from bridge.mail.envelope import Envelope
+from bridge.mail.envelope import Envelope, EnvelopeProblem
 from bridge.mail.outcome import Outcome
 from bridge.mail.threads import ThreadLookup, candidate_handles, normalise_subject
+from bridge.mail.verdict import Reason
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
+
+#: How mails end before their author passed the trust checks (caps, author, trust space,
+#: authentication, automatic). Their records never stand for another mail with the same
+#: Message-ID: copying a Message-ID must not let a stranger make a member's reply a duplicate.
+BEFORE_TRUST = frozenset(
+    {
+        *(problem.value for problem in EnvelopeProblem),
+        *(problem.value for problem in AuthorProblem),
+        Reason.LOOP.value,
+        Reason.UNTRUSTED_DOMAIN.value,
+        Reason.PATIENT_MAILBOX.value,
+        Reason.UNAUTHENTICATED.value,
+        "auto_reply",
+    }
+)
 
 
 class InboxLedger:
@@ -47,6 +64,8 @@ class InboxLedger:
             row = (await mail_repo.get_messages(session, [message_id])).get(message_id[:400])
         if row is None or row.direction != "in" or row.verdict == "error":
             return None
+        if row.reason in BEFORE_TRUST:
+            return None  # anyone can send a mail with that Message-ID: it does not count
         return row
 
     async def thread_lookup(self, envelope: Envelope, author: str) -> ThreadLookup:
@@ -199,6 +218,19 @@ async def _write(
         reason=outcome.reason,
         spico_message_id=outcome.spico_message_id,
     )
+    if not new and outcome.reason not in BEFORE_TRUST:
+        # The Message-ID was taken by a mail refused before its author was trusted (anyone
+        # may copy a Message-ID): this one, from an author who passed, takes the record over.
+        new = await mail_repo.take_over_message(
+            session,
+            message_id,
+            only_reasons=BEFORE_TRUST,
+            verdict=outcome.handled.value,
+            reason=outcome.reason,
+            conversation_id=outcome.conversation_id,
+            member_id=outcome.member_id,
+            spico_message_id=outcome.spico_message_id,
+        )
     if new:
         await repo.add_audit(
             session,

@@ -135,6 +135,37 @@ async def update_message(
     )
 
 
+async def take_over_message(
+    session: AsyncSession,
+    message_id: str,
+    *,
+    only_reasons: Iterable[str],
+    verdict: str,
+    reason: str | None,
+    conversation_id: str | None,
+    member_id: str | None,
+    spico_message_id: str | None,
+) -> bool:
+    """Rewrite an inbound mail's record when it holds one of ``only_reasons`` (a record that
+    says nothing of the mail now read under the same Message-ID); False when it does not."""
+    result = await session.execute(
+        update(MailMessage)
+        .where(
+            MailMessage.message_id == message_id[:400],
+            MailMessage.direction == "in",
+            MailMessage.reason.in_(list(only_reasons)),
+        )
+        .values(
+            verdict=verdict,
+            reason=reason,
+            conversation_id=conversation_id,
+            member_id=member_id,
+            spico_message_id=spico_message_id,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def get_messages(session: AsyncSession, ids: Iterable[str]) -> dict[str, MessageRow]:
     wanted = {i[:400] for i in ids}
     if not wanted:

@@ -198,6 +198,18 @@ async def test_a_spico_refusal_is_recorded_and_answered_in_the_bridges_words(
     assert "SPICO l'a refusé" in text_of(answer)
 
 
+async def test_a_copied_message_id_cannot_make_a_members_reply_a_duplicate(inbox: Inbox) -> None:
+    reply = inbox.reply("La vraie réponse")
+    copy = inbox.reply("Fausse", sender="dr.x@gmail.com", mid=str(reply["Message-ID"]))
+    assert await inbox.handle(copy) == "refused/untrusted_domain"
+    assert await inbox.handle(reply) == "accepted/None"
+    assert [m.body for m in inbox.poster.posted] == ["La vraie réponse"]
+    row = await inbox.recorded(reply["Message-ID"])
+    assert row is not None and (row.verdict, row.reason, row.member_id) == ("accepted", None, ANNE)
+    assert ("mail.in", "accepted", None) in await audit_trail(inbox.store)
+    assert await inbox.handle(reply) == "accepted/duplicate", "the member's own mail does count"
+
+
 async def test_another_members_token_is_refused_and_answers_are_rate_limited(
     inbox: Inbox,
 ) -> None:
