@@ -256,8 +256,13 @@ def dump_tasks() -> None:
         log.warning("task %s: %s", task.get_name(), where or "(not started)")
 
 
-async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    config: BridgeConfig, stop: asyncio.Event | None = None, *, hangup_stops: bool = False
+) -> int:
     """Run the bridge until ``stop`` is set (or SIGTERM/SIGINT when it is not given).
+
+    SIGHUP reloads the config, as a daemon's SIGHUP does; with ``hangup_stops`` (the demo, run
+    from a terminal) it stops the bridge instead: closing the terminal must stop the demo.
 
     Returns the exit status: 1 when a world refused to run (e.g. another process holds the
     Matrix encryption device), so that the service manager sees a failure, else 0."""
@@ -275,7 +280,9 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
     try:
         bridge = Bridge(config, store, client)
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, bridge.reload_requested.set)
+            loop.add_signal_handler(
+                signal.SIGHUP, stop.set if hangup_stops else bridge.reload_requested.set
+            )
         await bridge.run(stop)
         refusals = [a.refusal for a in bridge.worlds if a.refusal]
     finally:
