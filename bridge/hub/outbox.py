@@ -57,6 +57,8 @@ SETTLE_ATTEMPTS = 5
 NOT_ATTEMPTED = object()
 #: The outcome of a delivery already settled on its own, right after its attempt.
 SETTLED = object()
+#: The outcome of a delivery left untried and already given back with its run's failure.
+RELEASED = object()
 #: Worlds whose deliveries are settled one by one, right after each attempt, not with their
 #: batch: mail has no transaction id, so a crash between a mail's sending and its settle would
 #: have the next process send it again; settled at once, a kill repeats at most the one mail in
@@ -206,8 +208,8 @@ class OutboxWorkers:
                 await repo.release_claims(session, worker_id=worker)
             raise
         outcomes = {d.id: outcome for run in runs for d, outcome in run}
-        handled = sum(outcomes[d.id] is not NOT_ATTEMPTED for d in claimed)
-        tried = [d for d in claimed if outcomes[d.id] not in (NOT_ATTEMPTED, SETTLED)]
+        handled = sum(outcomes[d.id] not in (NOT_ATTEMPTED, RELEASED) for d in claimed)
+        tried = [d for d in claimed if outcomes[d.id] not in (NOT_ATTEMPTED, SETTLED, RELEASED)]
         untried = [d.id for d in claimed if outcomes[d.id] is NOT_ATTEMPTED]
         notices = await self._settle_batch(
             worker, tried, jobs, [cast(Exception | None, outcomes[d.id]) for d in tried], untried
@@ -219,22 +221,28 @@ class OutboxWorkers:
     async def _attempt_run(
         self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
     ) -> list[tuple[ClaimedDelivery, Exception | object | None]]:
-        """One queue's deliveries in order; after a failure the rest are not attempted. A
-        delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted."""
+        """One queue's deliveries in order; after a failure the rest are not attempted.
+
+        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted; after a
+        failure the rest of its run is given back in that same transaction (left claimed, the
+        retried head could be claimed again with later deliveries, overtaking them)."""
         outcomes: list[tuple[ClaimedDelivery, Exception | object | None]] = []
-        failed = False
-        for delivery in run:
-            if failed:
-                outcomes.append((delivery, NOT_ATTEMPTED))
-                continue
+        for index, delivery in enumerate(run):
             outcome = await self._attempt(jobs.get(delivery.id))
-            failed = outcome is not None
+            rest = run[index + 1 :] if outcome is not None else []
             if World(delivery.world) in SETTLE_EACH:
-                if await self._settle_batch(worker, [delivery], jobs, [outcome]):
+                untried = [d.id for d in rest]
+                if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
                     self._on_notice_queued()
                 outcomes.append((delivery, SETTLED))
-            else:
-                outcomes.append((delivery, outcome))
+                outcomes.extend((d, RELEASED) for d in rest)
+                if rest:
+                    break
+                continue
+            outcomes.append((delivery, outcome))
+            if rest:
+                outcomes.extend((d, NOT_ATTEMPTED) for d in rest)
+                break
         return outcomes
 
     async def _settle_batch(
