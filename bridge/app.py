@@ -21,12 +21,12 @@ from bridge import ops
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.core.delivery import InboundPoster, RetryPolicy, Sink, WorldAdapter
 from bridge.core.model import Participant, RoutingPolicy, World
+from bridge.core.waiting import wait_any
 from bridge.hub.fanout import FanOut
 from bridge.hub.inbound import NoticePoster, SpicoPoster
 from bridge.hub.outbox import OutboxWorkers
 from bridge.hub.participants import configured_participants
 from bridge.hub.recording import RecordingSink
-from bridge.hub.waiting import wait_any
 from bridge.spico.client import DEFAULT_MAX_DOWNLOAD_BYTES, SpicoClient
 from bridge.spico.consumer import EventConsumer
 from bridge.store.liveness import SourceLock
