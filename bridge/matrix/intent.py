@@ -8,6 +8,7 @@ for an intent and sends through it; it never knows which mode it runs in.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -15,25 +16,6 @@ from nio import RoomSendResponse
 
 from bridge.matrix.client import MatrixClient
 from bridge.matrix.formatting import Person
-
-
-class MatrixIntent(Protocol):
-    """Sends as one Matrix user."""
-
-    user_id: str
-    #: Whether messages must say who wrote them (the bot speaking for someone).
-    needs_header: bool
-
-    async def send(
-        self,
-        what: str,
-        room_id: str,
-        content: Mapping[str, Any],
-        txn_id: str,
-        *,
-        encrypted: bool | None = None,
-        ts: int | None = None,
-    ) -> RoomSendResponse: ...
 
 
 class Speakers(Protocol):
@@ -54,14 +36,16 @@ class Speakers(Protocol):
     async def presence(self, person: Person) -> None: ...
 
 
-class BotIntent:
-    """Relay mode: the bot, with a header per message (``ts`` cannot be given: header says)."""
+class MatrixIntent:
+    """Sends as one Matrix user: here the bot, with a header per message (relay mode; only an
+    appservice may date an event, so ``ts`` is the header's job there)."""
 
+    #: Whether messages must say who wrote them (the bot speaking for someone).
     needs_header = True
 
-    def __init__(self, client: MatrixClient) -> None:
-        self._client = client
-        self.user_id = client.user_id
+    def __init__(self, client: MatrixClient, user_id: str | None = None) -> None:
+        self.client = client
+        self.user_id = user_id or client.user_id
 
     async def send(
         self,
@@ -73,15 +57,25 @@ class BotIntent:
         encrypted: bool | None = None,
         ts: int | None = None,
     ) -> RoomSendResponse:
-        del ts  # only an appservice may date an event
-        return await self._client.send(what, room_id, content, txn_id, encrypted=encrypted)
+        await self.enter(room_id)
+        with self.acting(ts):
+            return await self.client.send(what, room_id, content, txn_id, encrypted=encrypted)
+
+    async def enter(self, room_id: str) -> None:
+        """Be in the room before speaking (the bot made it: it is)."""
+        del room_id
+
+    def acting(self, ts: int | None) -> contextlib.AbstractContextManager[None]:
+        """The identity requests go out with (the bot's own)."""
+        del ts
+        return contextlib.nullcontext()
 
 
 class RelaySpeakers:
     """Relay mode: the bot speaks for everyone; portals hold only real (mapped) users."""
 
     def __init__(self, client: MatrixClient) -> None:
-        self._bot = BotIntent(client)
+        self._bot = MatrixIntent(client)
 
     def author(self, person: Person) -> MatrixIntent:
         del person

@@ -39,7 +39,7 @@ from bridge.matrix.formatting import (
     patient_tag,
     sender_header,
 )
-from bridge.matrix.intent import BotIntent, MatrixIntent, RelaySpeakers, Speakers
+from bridge.matrix.intent import MatrixIntent, RelaySpeakers, Speakers
 from bridge.matrix.portal_state import (
     CONVERSATION_STATE,
     SPACE_STATE,
@@ -116,7 +116,7 @@ class MatrixSink:
         self._client = client
         #: Who messages go out as: the bot (relay) or each author's ghost (appservice).
         self.speakers: Speakers = speakers or RelaySpeakers(client)
-        self._bot = BotIntent(client)
+        self._bot = MatrixIntent(client)
         self._store = store
         self.settings = settings
         self._post = post

@@ -240,13 +240,18 @@ class MatrixSource:
                     + missed
                     + [event_fields(e) for e in room.timeline.events]
                 )
-            for event in events:
-                await self._guarded(
-                    portal.conversation_id,
-                    room_id,
-                    event,
-                    functools.partial(self._handle, portal.conversation_id, room_id, event),
-                )
+            await self._portal_events(portal.conversation_id, room_id, events)
+
+    async def _portal_events(
+        self, conversation_id: str, room_id: str, events: list[dict[str, Any]]
+    ) -> None:
+        for event in events:
+            await self._guarded(
+                conversation_id,
+                room_id,
+                event,
+                functools.partial(self._handle, conversation_id, room_id, event),
+            )
 
     async def handle_events(self, events: list[dict[str, Any]]) -> None:
         """Appservice mode: the events of one pushed transaction, room by room in their order
@@ -282,13 +287,7 @@ class MatrixSource:
                         room_id, managed[room_id], timeline, self._guarded, self._remember
                     )
                 continue
-            for event in room_events:
-                await self._guarded(
-                    portal.conversation_id,
-                    room_id,
-                    event,
-                    functools.partial(self._handle, portal.conversation_id, room_id, event),
-                )
+            await self._portal_events(portal.conversation_id, room_id, room_events)
 
     async def _guarded(
         self,

@@ -12,53 +12,38 @@ idempotent on the homeserver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-from nio import (
-    Api,
-    PresenceSetResponse,
-    ProfileSetDisplayNameResponse,
-    RoomLeaveResponse,
-    RoomSendResponse,
-)
+from nio import Api, PresenceSetResponse, ProfileSetDisplayNameResponse, RoomLeaveResponse
 
 from bridge.config.matrix import MatrixAppserviceConfig
 from bridge.core.delivery import PermanentFailure, RetryLater
 from bridge.matrix.appservice.acting import acting_as
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import Person, ghost_display_name, presence_of
+from bridge.matrix.intent import MatrixIntent
 
 log = logging.getLogger(__name__)
 
 
-class GhostIntent:
+class GhostIntent(MatrixIntent):
     """Sends as a professional's ghost (registered, named and in the room first)."""
 
     needs_header = False
 
     def __init__(self, ghosts: Ghosts, person: Person) -> None:
+        super().__init__(ghosts.client, ghosts.user_id(person.spico_id))
         self._ghosts = ghosts
         self._person = person
-        self.user_id = ghosts.user_id(person.spico_id)
 
-    async def send(
-        self,
-        what: str,
-        room_id: str,
-        content: Mapping[str, Any],
-        txn_id: str,
-        *,
-        encrypted: bool | None = None,
-        ts: int | None = None,
-    ) -> RoomSendResponse:
-        del encrypted  # appservice mode refuses encryption (check-config)
+    async def enter(self, room_id: str) -> None:
         await self._ghosts.join(room_id, self._person)
-        client = self._ghosts.client
-        with acting_as(self.user_id, ts):
-            return await client.send(what, room_id, content, txn_id, encrypted=False)
+
+    def acting(self, ts: int | None) -> contextlib.AbstractContextManager[None]:
+        return acting_as(self.user_id, ts)
 
 
 class Ghosts:

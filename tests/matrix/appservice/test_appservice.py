@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from nio import PresenceGetResponse, RoomGetStateResponse
+from nio import AsyncClient, PresenceGetResponse, RoomGetStateResponse
 from sqlalchemy import func, select
 
 from bridge.matrix.formatting import ghost_display_name
@@ -84,6 +84,27 @@ async def bridge(setup: Setup, as_matrix_users: MatrixUsers) -> AsyncIterator[In
             await client.close()
 
 
+async def _portal_with_alice(
+    setup: Setup,
+    bridge: InProcessBridge,
+    spico_client: SpicoClient,
+    users: MatrixUsers,
+    doctor: str,
+    members: list[str],
+    subject: str,
+    message: str,
+) -> tuple[str, str, AsyncClient]:
+    """A conversation the doctor starts, its portal, and alice in it: (conversation, room,
+    alice's client)."""
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor, acting_as=doctor, members=members, subject=subject, message=message
+    )
+    room_id = await bridge.portal(created.conversation.id)
+    alice = await users.login(setup.alice)
+    await join_when_invited(alice, room_id, setup.alice.user_id)
+    return created.conversation.id, room_id, alice
+
+
 async def _state(client: Any, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
     response = await client.room_get_state(room_id)
     assert isinstance(response, RoomGetStateResponse), response
@@ -98,17 +119,16 @@ async def test_each_professional_speaks_as_their_ghost(
     as_matrix_users: MatrixUsers,
 ) -> None:
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[setup.a, setup.b],
-        subject="Fantômes",
-        message="Bonjour de la part du médecin",
+    conversation, room_id, alice = await _portal_with_alice(
+        setup,
+        bridge,
+        spico_client,
+        as_matrix_users,
+        doctor,
+        [setup.a, setup.b],
+        "Fantômes",
+        "Bonjour de la part du médecin",
     )
-    conversation = created.conversation.id
-    room_id = await bridge.portal(conversation)
-    alice = await as_matrix_users.login(setup.alice)
-    await join_when_invited(alice, room_id, setup.alice.user_id)
     await spico_client.post_message(
         conversation,
         on_behalf_of=setup.b,
@@ -161,8 +181,10 @@ async def test_each_professional_speaks_as_their_ghost(
 
     async def offline() -> bool:
         got = await alice.get_presence(setup.ghost(setup.b))
-        return isinstance(got, PresenceGetResponse) and got.presence == "offline" and (
-            got.status_msg == "absent"
+        return (
+            isinstance(got, PresenceGetResponse)
+            and got.presence == "offline"
+            and (got.status_msg == "absent")
         )
 
     await eventually(offline, "B's ghost offline with the status")
@@ -184,14 +206,9 @@ async def test_a_replayed_transaction_is_handled_once(
     personas: Personas,
     as_matrix_users: MatrixUsers,
 ) -> None:
-    doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor, acting_as=doctor, members=[setup.a], subject="Rejeu", message="x"
+    conversation, room_id, _ = await _portal_with_alice(
+        setup, bridge, spico_client, as_matrix_users, personas.doctor, [setup.a], "Rejeu", "x"
     )
-    conversation = created.conversation.id
-    room_id = await bridge.portal(conversation)
-    alice = await as_matrix_users.login(setup.alice)
-    await join_when_invited(alice, room_id, setup.alice.user_id)
     hs_token = (setup.server.secrets / "hs-token").read_text()
     url = f"http://127.0.0.1:{setup.server.listen_port}/_matrix/app/v1/transactions/replay-1"
 
