@@ -28,18 +28,15 @@ from bridge.bench.observe import (
     SpicoWatcher,
     burst,
     one_by_one,
+    open_conversation,
     spico_sender,
+    throughput_rows,
 )
 from bridge.bench.servers import BridgeProcess, Cast, Sandbox, bridge_config, process_cpu, secret
 from bridge.bench.stats import (
-    Latency,
     Row,
-    at_least,
     at_most,
-    latencies,
     marker,
-    ratio,
-    throughput,
 )
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
@@ -139,15 +136,10 @@ async def _bridged(
     replies: SpicoWatcher | None = None
     try:
         async with SpicoClient(spico.base_url, spico.token) as client:
-            created = await client.create_conversation(
-                on_behalf_of=people.author,
-                acting_as=people.author,
-                members=[people.mail_member],
-                subject="Bench mail",
-                message=marker("lb-first", 0),
-                idempotency_key=f"{run}-mail-conversation",
+            conversation = await open_conversation(
+                client, people.author, [people.mail_member], "Bench mail", "lb", run
             )
-            send = spico_sender(client, created.conversation.id, people.author, run)
+            send = spico_sender(client, conversation, people.author, run)
             await watcher.wait_for([marker("lb-first", 0)], 60)
             burst_phase = one_phase = reply_phase = None
             if "mail" in sections:
@@ -246,22 +238,13 @@ def mail_rows(
     count: int, direct: tuple[Phase, Phase], bridged: tuple[Phase, Phase], bridge_cpu: float
 ) -> list[Row]:
     """The ``mail`` section's rows from its raw measurements (pure)."""
-    direct_rate = throughput(direct[0].sent, direct[0].seen)
-    bridged_rate = throughput(bridged[0].sent, bridged[0].seen)
-    share = ratio(bridged_rate, direct_rate)
+    heading = f"mail, {count} mails to one mailbox: mails/s direct / bridged"
     return [
-        Row(
-            f"mail, {count} mails to one mailbox: mails/s direct / bridged",
-            f"{direct_rate:.1f} / {bridged_rate:.1f}",
-        ),
-        Row("mail: throughput bridged ÷ direct", f"{share:.2f}", at_least(share, 0.9, "≥ 0.9")),
-        Row(
-            "mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)",
-            Latency.of(latencies(direct[1].sent, direct[1].seen)).ms(),
-        ),
+        *throughput_rows(heading, "mail", direct[0], bridged[0]),
+        Row("mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)", direct[1].latency().ms()),
         Row(
             "mail: latency p50 / p95 / p99 ms, bridged (SPICO post → mailbox)",
-            Latency.of(latencies(bridged[1].sent, bridged[1].seen)).ms(),
+            bridged[1].latency().ms(),
         ),
         Row("mail: bridge CPU ms per mail", f"{bridge_cpu * 1000:.1f}"),
     ]
@@ -269,7 +252,7 @@ def mail_rows(
 
 def reply_rows(count: int, phase: Phase) -> list[Row]:
     """The ``reply`` section's row (pure)."""
-    latency = Latency.of(latencies(phase.sent, phase.seen))
+    latency = phase.latency()
     return [
         Row(
             f"reply by mail → SPICO, {count} replies: latency p50 / p95 / p99 ms",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from bridge.bench.stats import cpu_seconds, status_kb
+from bridge.launch import spawn, stop_child
 from bridge.ports import free_port
 from bridge.spico.sandbox.process import SandboxProcess as Sandbox
 from bridge.spico.sandbox.seed import generate_directory
@@ -45,14 +45,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM by PID, SIGKILL if it does not stop in time."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_child(process, STOP_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -112,14 +105,7 @@ class BridgeProcess:
         if profiles := os.environ.get("SPICO_BENCH_PROFILE"):  # a folder: cProfile each bridge
             output = Path(profiles) / f"{self.folder.name}.prof"
             command[1:3] = ["-m", "cProfile", "-o", str(output), "-m", "bridge.cli"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.process = spawn(command, self.log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + START_TIMEOUT
         while READY_LINE not in self.log_path.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bridge.launch import ServerStartFailed, log_size
+from bridge.launch import ServerStartFailed, alive, log_size, spawn
 from bridge.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,21 +201,14 @@ class Synapse:
         python = synapse_python(self.venv)
         self.prepare()
         since = log_size(self.log_path)
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    str(python),
-                    "-m",
-                    "synapse.app.homeserver",
-                    "-c",
-                    str(self.state / "homeserver.yaml"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.state,
-                start_new_session=True,
-            )
+        command = [
+            str(python),
+            "-m",
+            "synapse.app.homeserver",
+            "-c",
+            str(self.state / "homeserver.yaml"),
+        ]
+        process = spawn(command, self.log_path, cwd=self.state, start_new_session=True)
         self.pid = process.pid
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -243,13 +236,7 @@ class Synapse:
 
     def alive(self) -> bool:
         """Read /proc (an exited daemon can linger as a zombie, so kill -0 would lie)."""
-        if self.pid is None:
-            return False
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return False
-        return "\nState:\tZ" not in status
+        return self.pid is not None and alive(self.pid)
 
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL if it hangs."""
