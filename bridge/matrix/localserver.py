@@ -22,6 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,17 @@ def synapse_python(venv: Path = SYNAPSE_VENV) -> Path:
 
 
 def homeserver_config(
-    state: Path, *, server_name: str, port: int, shared_secret: str, rate_limited: bool = False
+    state: Path,
+    *,
+    server_name: str,
+    port: int,
+    shared_secret: str,
+    rate_limited: bool = False,
+    app_services: Sequence[Path] = (),
+    presence: bool = False,
 ) -> dict[str, Any]:
-    """The homeserver.yaml of a private test/demo instance (see test-servers.md)."""
+    """The homeserver.yaml of a private test/demo instance (see test-servers.md); with
+    ``app_services``, those registration files are loaded (appservice mode)."""
     config: dict[str, Any] = {
         "server_name": server_name,
         "pid_file": str(state / "homeserver.pid"),
@@ -96,7 +105,7 @@ def homeserver_config(
         "report_stats": False,
         "trusted_key_servers": [],
         "suppress_key_server_warning": True,
-        "presence": {"enabled": False},
+        "presence": {"enabled": presence},
         "url_preview_enabled": False,
         "registration_shared_secret": shared_secret,
         "enable_registration": True,
@@ -109,6 +118,8 @@ def homeserver_config(
     }
     if not rate_limited:
         config.update(RATE_LIMITS)
+    if app_services:
+        config["app_service_config_files"] = [str(p) for p in app_services]
     return config
 
 
@@ -140,6 +151,9 @@ class Synapse:
     port: int = field(default_factory=free_port)
     shared_secret: str = field(default_factory=lambda: secrets.token_hex(24))
     rate_limited: bool = False
+    #: Appservice registration files to load (copied into the state folder at ``prepare``).
+    app_services: tuple[Path, ...] = ()
+    presence: bool = False
     venv: Path = SYNAPSE_VENV
     pid: int | None = None
 
@@ -167,6 +181,8 @@ class Synapse:
             port=self.port,
             shared_secret=self.shared_secret,
             rate_limited=self.rate_limited,
+            app_services=self.app_services,
+            presence=self.presence,
         )
         (self.state / "homeserver.yaml").write_text(
             yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
