@@ -10,13 +10,14 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from bridge.core.composer import SpicoComposer
 from bridge.core.errors import ServiceUnavailable
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.views import MessageView
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
@@ -46,7 +47,8 @@ class PermanentFailure(DeliveryError):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryJob:
-    """Everything a sink needs to deliver one event to one destination.
+    """Everything a sink needs to deliver one event to one destination, parsed once by the
+    hub from the journal (``core.views``): sinks never read SPICO JSON.
 
     ``txn_id`` is stable across retries and restarts (derived from the SPICO event), so a sink
     can make the delivery idempotent at the destination (Matrix transaction id, Message-ID).
@@ -60,9 +62,15 @@ class DeliveryJob:
     event_seq: int
     event_type: str
     conversation_id: str
-    payload: dict[str, Any]
-    conversation: dict[str, Any] | None = None
+    #: The message a ``message.posted`` event carries (None for other events).
+    message: MessageView | None = None
+    #: The conversation's snapshot (None when the bridge has none: should not happen).
+    conversation: ConversationView | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
+    #: When SPICO says the event happened (ISO 8601; for the relay latency metric).
+    occurred_at: str | None = None
+    #: Who caused the event (the message's author, else the event's actor): for the audit.
+    actor_id: str | None = None
 
     @property
     def txn_id(self) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.config import SmtpConfig
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
 from bridge.core.errors import TooLarge
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
+from bridge.core.views import MessageView, event_message
 from bridge.mail import compose, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
 from bridge.mail.settings import MailSettings
@@ -194,11 +194,11 @@ class MailSink:
             raise PermanentFailure("no mail address for this member")
         if not self.allowed(address):
             raise PermanentFailure("the member's mail domain is outside the trust space")
-        message = (job.payload.get("data") or {}).get("message")
-        if not isinstance(message, Mapping):
+        message = job.message
+        if message is None:
             return  # nothing to mail (not a message event)
         if job.conversation is None:  # no snapshot (should not happen): mail it all the same
-            job = replace(job, conversation={"id": job.conversation_id, "subject": ""})
+            job = replace(job, conversation=ConversationView(job.conversation_id, ()))
         if job.kind is DeliveryKind.NOTIFY:
             await self._notify(job, address, message)
         else:
@@ -208,14 +208,11 @@ class MailSink:
         async with self._store.transaction() as session:
             return await repo.get_professionals(session, [i for i in ids if i])
 
-    async def _send_message(
-        self, job: DeliveryJob, address: str, message: Mapping[str, Any]
-    ) -> None:
-        member, conversation = job.destination, job.conversation or {}
-        mid = compose.message_id(
-            self._key, self.sender.domain, "message", str(message.get("id")), member
-        )
-        author = message.get("sent_by") or message.get("author_id")
+    async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
+        member = job.destination
+        conversation = job.conversation or ConversationView(job.conversation_id, ())
+        mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
+        author = message.writer_id
         async with self._store.transaction() as session:
             if await mail_repo.get_messages(session, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
@@ -241,24 +238,22 @@ class MailSink:
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
-            job.conversation_id, member, address, mid, thread, token, str(message.get("id"))
+            job.conversation_id, member, address, mid, thread, token, message.id
         )
 
-    async def _attachments(self, message: Mapping[str, Any]) -> list[tuple[str, str, bytes]]:
+    async def _attachments(self, message: MessageView) -> list[tuple[str, str, bytes]]:
         """The message's files within ``mail.max_attachment_bytes`` (larger ones stay listed as
         "in SPICO" only); fetched from SPICO through the hub."""
         if self._fetch_attachment is None:
             return []
         limit = self._settings.max_attachment_bytes
         files = []
-        for meta in message.get("attachments") or []:
-            if int(meta.get("size") or 0) > limit:
+        for meta in message.attachments:
+            if meta.size > limit:
                 continue
             try:
                 fetched = await self._fetch_attachment(
-                    str(meta["id"]),
-                    str(meta.get("filename") or "piece-jointe"),
-                    str(meta.get("content_type") or "application/octet-stream"),
+                    meta.id, meta.filename or "piece-jointe", meta.content_type
                 )
             except TooLarge:
                 continue  # over the SPICO client's cap: listed as kept in SPICO
@@ -324,7 +319,7 @@ class MailSink:
 
     # --- notifications ---------------------------------------------------------------------
 
-    async def _notify(self, job: DeliveryJob, address: str, message: Mapping[str, Any]) -> None:
+    async def _notify(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         """First message of a period: a notification now; later ones wait for the digest."""
         settings = self._settings
         if not settings.notifications_enabled:
@@ -350,7 +345,7 @@ class MailSink:
         await self.send_notification(
             *key,
             address,
-            job.conversation or {},
+            job.conversation or ConversationView(job.conversation_id, ()),
             messages,
             source=source,
             carried={*earlier, job.event_seq},
@@ -377,38 +372,31 @@ class MailSink:
             session, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
         )
 
-    async def _pending_messages(self, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
+    async def _pending_messages(self, seqs: Sequence[int]) -> list[MessageView]:
         if not seqs:
             return []
         async with self._store.transaction() as session:
             events = await repo.get_events(session, seqs)
-        return [
-            events[seq].payload.get("data", {}).get("message") or {}
-            for seq in seqs
-            if seq in events
-        ]
+        found = (event_message(events[seq].payload) for seq in seqs if seq in events)
+        return [message for message in found if message is not None]
 
     async def send_notification(
         self,
         conversation_id: str,
         member: str,
         address: str,
-        conversation: Mapping[str, Any],
-        messages: Sequence[Mapping[str, Any]],
+        conversation: ConversationView,
+        messages: Sequence[MessageView],
         *,
         source: str,
         carried: Collection[int] = (),
     ) -> None:
         """Send a notification (or digest) of ``messages``; the sequence numbers ``carried``
         leave the digest's queue in the transaction that records the mail."""
-        authors = [str(m.get("sent_by") or m.get("author_id") or "") for m in messages]
+        authors = [m.writer_id or "" for m in messages]
         people = await self._names(member, *authors)
         notified = [
-            NotifiedMessage(
-                display_name(people.get(a), "SPICO"),
-                str(m.get("body") or ""),
-                str(m.get("created_at") or ""),
-            )
+            NotifiedMessage(display_name(people.get(a), "SPICO"), m.body, m.created_at)
             for a, m in zip(authors, messages, strict=True)
         ]
         async with self._store.transaction() as session:
@@ -456,16 +444,11 @@ class MailSink:
             messages = await self._pending_messages(row.pending)
             address = self._address_for(row.member_id, people.get(row.member_id))
             if snapshot is not None and messages and address and self.allowed(address):
-                conversation = {
-                    "id": snapshot.id,
-                    "subject": snapshot.subject,
-                    "patient": snapshot.patient,
-                }
                 try:
                     await self.send_notification(
                         *key,
                         address,
-                        conversation,
+                        snapshot.view(),
                         messages,
                         source="digest-" + "-".join(str(s) for s in row.pending),
                         carried=row.pending,

@@ -310,14 +310,7 @@ class MatrixWorld:
             event_seq=snapshot.last_seq,
             event_type="conversation.updated",
             conversation_id=snapshot.id,
-            payload={},
-            conversation={
-                "id": snapshot.id,
-                "subject": snapshot.subject,
-                "created_by": snapshot.created_by,
-                "members": list(snapshot.members),
-                "patient": snapshot.patient,
-            },
+            conversation=snapshot.view(),
             participants={
                 m: Participant(m, matrix_user=by_member.get(m)) for m in snapshot.members
             },

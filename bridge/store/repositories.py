@@ -19,6 +19,8 @@ from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bridge.core.model import ConversationView
+from bridge.core.views import patient_view
 from bridge.store.db import make_async_engine, session_factory, upgrade_async
 from bridge.store.models import (
     AuditEntry,
@@ -159,6 +161,12 @@ class ConversationSnapshot:
     members: tuple[str, ...]
     patient: dict[str, Any] | None
     last_seq: int
+
+    def view(self) -> ConversationView:
+        """What sinks read of it (``DeliveryJob.conversation``), the patient parsed once."""
+        return ConversationView(
+            self.id, self.members, self.subject, self.created_by, patient_view(self.patient)
+        )
 
 
 def _snapshot(row: ConversationRecord) -> ConversationSnapshot:
