@@ -33,7 +33,14 @@ from bridge.bench.observe import (
     open_conversation,
     spico_sender,
 )
-from bridge.bench.servers import BridgeProcess, Cast, Sandbox, bridge_config, secret
+from bridge.bench.servers import (
+    BridgeProcess,
+    Cast,
+    Sandbox,
+    bridge_config,
+    mail_world,
+    matrix_world,
+)
 from bridge.bench.stats import Latency, Row, at_most, latencies, marker
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
@@ -204,14 +211,6 @@ def flood_section(
     bot_password = secrets.token_urlsafe(12)
     bot = synapse.register("spico-flood-bot", bot_password)
     member = (synapse.register("flood-member", bot_password), bot_password)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": secret(work, "mail-password", password),
-        "ca_file": str(server.ca_file),
-        "timeout_seconds": 10,
-    }
     config = bridge_config(
         work,
         spico,
@@ -219,28 +218,13 @@ def flood_section(
             {"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"},
             {"spico_id": people.mail_member, "mail": people.mail_address, "delivery": "mail"},
         ],
-        matrix={
-            "homeserver": synapse.url,
-            "server_name": synapse.server_name,
-            "bot_user_id": bot,
-            "password_file": secret(work, "bot-password", bot_password),
-        },
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": server.ports.submission},
-            "imap": {**transport, "port": server.ports.imap},
-            "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
-            "authentication": {"require": "none"},  # the bench's Postfix writes no results
-        },
+        matrix=matrix_world(work, synapse, bot, bot_password),
+        mail=mail_world(work, server, BRIDGE_ADDRESS, password),
     )
-    bridge = BridgeProcess(work, config)
-    bridge.start()
-    try:
+    with BridgeProcess(work, config):
         quiet, during = asyncio.run(
             _measure(work, spico, synapse, server, people, member, work / "bridge.db", count)
         )
-    finally:
-        bridge.stop()
     return flood_rows(quiet, during)
 
 

@@ -16,7 +16,6 @@ import email.utils
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -32,8 +31,16 @@ from bridge.bench.observe import (
     spico_sender,
     throughput_rows,
 )
-from bridge.bench.servers import BridgeProcess, Cast, Sandbox, bridge_config, process_cpu, secret
+from bridge.bench.servers import (
+    BridgeProcess,
+    Cast,
+    Sandbox,
+    bridge_config,
+    mail_world,
+    process_cpu,
+)
 from bridge.bench.stats import (
+    Counts,
     Row,
     at_most,
     marker,
@@ -44,12 +51,6 @@ from bridge.spico.client import SpicoClient
 BRIDGE_ADDRESS = "spico-bridge@sandbox.mssante.fr"
 SENDER_ADDRESS = "bench-sender@test.mssante.fr"
 DIRECT_ADDRESS = "bench-direct@test.mssante.fr"
-
-
-@dataclass(frozen=True, slots=True)
-class MailCounts:
-    mails: int
-    replies: int
 
 
 def mailboxes(people: Cast, password: str) -> dict[str, str]:
@@ -123,7 +124,7 @@ async def _bridged(
     spico: Sandbox,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
     sections: list[str],
     bridge_pid: int,
 ) -> tuple[Phase | None, Phase | None, Phase | None, float]:
@@ -165,7 +166,7 @@ async def _replies(
     replies: SpicoWatcher,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
 ) -> Phase:
     """The member answers the last bridged mail, one reply at a time."""
     original = mailbox.last_thread_mail
@@ -190,42 +191,22 @@ def mail_sections(
     server: LocalMailServer,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
     sections: list[str],
 ) -> list[Row]:
     direct = asyncio.run(_direct(server, password, counts.mails)) if "mail" in sections else None
     work = folder / "bridge-mail"
     work.mkdir()
-    password_file = secret(work, "mail-password", password)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": password_file,
-        "ca_file": str(server.ca_file),
-        "timeout_seconds": 10,
-    }
     config = bridge_config(
         work,
         spico,
         [{"spico_id": people.mail_member, "mail": people.mail_address, "delivery": "mail"}],
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": server.ports.submission},
-            "imap": {**transport, "port": server.ports.imap},
-            "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
-            "mss_nil": "SPICO-BRIDGE-BENCH",
-            "authentication": {"require": "none"},  # the bench's Postfix writes no results
-        },
+        mail=mail_world(work, server, BRIDGE_ADDRESS, password) | {"mss_nil": "SPICO-BRIDGE-BENCH"},
     )
-    bridge = BridgeProcess(work, config)
-    bridge.start()
-    try:
+    with BridgeProcess(work, config) as bridge:
         bridged_burst, bridged_one, reply_phase, bridge_cpu = asyncio.run(
             _bridged(server, spico, people, password, counts, sections, bridge.pid)
         )
-    finally:
-        bridge.stop()
     rows = []
     if direct is not None and bridged_burst is not None and bridged_one is not None:
         rows += mail_rows(counts.mails, direct, (bridged_burst, bridged_one), bridge_cpu)

@@ -40,9 +40,9 @@ from bridge.bench.servers import (
     Cast,
     Sandbox,
     bridge_config,
+    matrix_world,
     peak_rss_mb,
     process_cpu,
-    secret,
 )
 from bridge.bench.stats import (
     Row,
@@ -195,21 +195,12 @@ def matrix_section(
         work,
         spico,
         [{"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"}],
-        matrix={
-            "homeserver": synapse.url,
-            "server_name": synapse.server_name,
-            "bot_user_id": bot,
-            "password_file": secret(work, "bot-password", password),
-        },
+        matrix=matrix_world(work, synapse, bot, password),
     )
-    bridge = BridgeProcess(work, config)
-    bridge.start()
-    try:
+    with BridgeProcess(work, config) as bridge:
         bridged_burst, bridged_one, bridge_cpu, synapse_cpu, rss = asyncio.run(
             _bridged(synapse, spico, people, member, bridge, count)
         )
-    finally:
-        bridge.stop()
     return matrix_rows(
         count,
         (direct_burst, direct_one),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -20,6 +21,8 @@ import yaml
 
 from bridge.bench.stats import cpu_seconds, status_kb
 from bridge.launch import spawn, stop_child
+from bridge.mail.localserver import LocalMailServer
+from bridge.matrix.localserver import Synapse
 from bridge.ports import free_port
 from bridge.spico.sandbox.process import SandboxProcess as Sandbox
 from bridge.spico.sandbox.seed import generate_directory
@@ -122,6 +125,13 @@ class BridgeProcess:
             stop_process(self.process)
             self.process = None
 
+    def __enter__(self) -> BridgeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 def bridge_config(
     folder: Path, spico: Sandbox, participants: list[dict[str, str]], **worlds: Any
@@ -142,6 +152,36 @@ def bridge_config(
         "http": {"listen_port": free_port()},
         "logging": {"level": "INFO"},
         **worlds,
+    }
+
+
+def matrix_world(work: Path, synapse: Synapse, bot: str, password: str) -> dict[str, Any]:
+    """The ``matrix`` section of a bench bridge: ``bot`` on the local Synapse."""
+    return {
+        "homeserver": synapse.url,
+        "server_name": synapse.server_name,
+        "bot_user_id": bot,
+        "password_file": secret(work, "bot-password", password),
+    }
+
+
+def mail_world(work: Path, server: LocalMailServer, address: str, password: str) -> dict[str, Any]:
+    """The ``mail`` section of a bench bridge: ``address`` on the local Postfix + Dovecot,
+    STARTTLS both ways; no authentication required (the bench's Postfix writes no results)."""
+    transport = {
+        "host": "127.0.0.1",
+        "security": "starttls",
+        "username": address,
+        "password_file": secret(work, "mail-password", password),
+        "ca_file": str(server.ca_file),
+        "timeout_seconds": 10,
+    }
+    return {
+        "address": address,
+        "smtp": {**transport, "port": server.ports.submission},
+        "imap": {**transport, "port": server.ports.imap},
+        "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
+        "authentication": {"require": "none"},
     }
 
 
