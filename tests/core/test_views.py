@@ -39,7 +39,7 @@ def test_a_message_event_is_parsed_once_with_its_files() -> None:
                     {
                         "id": "a1",
                         "filename": "cr.pdf",
-                        "content_type": "application/pdf",
+                        "content_type": "text/plain",
                         "size": 9,
                     },
                     {"filename": "no id"},
