@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -45,6 +45,17 @@ class PermanentFailure(DeliveryError):
     """The destination refused for good (SMTP 5xx, room gone…): no retry, a notice instead."""
 
 
+class InlineSettle(Protocol):
+    """Marks a delivery done inside the sink's own transaction (given its store session), so
+    a sink that records what it sent (mail: no transaction id at the destination) commits
+    that record and the delivery's settle together; ``committed`` tells the outbox it did.
+    """
+
+    async def __call__(self, session: Any) -> None: ...
+
+    def committed(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryJob:
     """Everything a sink needs to deliver one event to one destination, parsed once by the
@@ -71,6 +82,8 @@ class DeliveryJob:
     occurred_at: str | None = None
     #: Who caused the event (the message's author, else the event's actor): for the audit.
     actor_id: str | None = None
+    #: Given to sinks that record what they sent (``InlineSettle``); None otherwise.
+    settle: InlineSettle | None = field(default=None, compare=False, repr=False)
 
     @property
     def txn_id(self) -> str:

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -218,17 +219,25 @@ class OutboxWorkers:
     ) -> list[tuple[ClaimedDelivery, Exception | object | None]]:
         """One queue's deliveries in order; after a failure the rest are not attempted.
 
-        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted; after a
-        failure the rest of its run is given back in that same transaction (left claimed, the
-        retried head could be claimed again with later deliveries, overtaking them)."""
+        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted: by the
+        sink, in the transaction recording what it sent (``DeliveryJob.settle``), else here;
+        after a failure the rest of its run is given back in that same transaction (left
+        claimed, the retried head could be claimed again with later deliveries, overtaking
+        them)."""
         outcomes: list[tuple[ClaimedDelivery, Exception | object | None]] = []
         for index, delivery in enumerate(run):
-            outcome = await self._attempt(jobs.get(delivery.id))
+            job = jobs.get(delivery.id)
+            each = World(delivery.world) in SETTLE_EACH
+            inline = _Inline(worker, delivery, job) if each and job else None
+            outcome = await self._attempt(replace(job, settle=inline) if inline else job)
             rest = run[index + 1 :] if outcome is not None else []
-            if World(delivery.world) in SETTLE_EACH:
-                untried = [d.id for d in rest]
-                if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
-                    self._on_notice_queued()
+            if each:
+                if outcome is None and inline is not None and inline.done:
+                    _observe_done(delivery, job)
+                else:
+                    untried = [d.id for d in rest]
+                    if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
+                        self._on_notice_queued()
                 outcomes.append((delivery, SETTLED))
                 outcomes.extend((d, RELEASED) for d in rest)
                 if rest:
@@ -399,6 +408,22 @@ class OutboxWorkers:
             author_id=BRIDGE_WORLD,
         )
         return 1
+
+
+class _Inline:
+    """``InlineSettle`` of one delivery: marked done (with its audit row) in the sink's
+    transaction; ``done`` once the sink says that transaction committed."""
+
+    def __init__(self, worker: str, delivery: ClaimedDelivery, job: DeliveryJob) -> None:
+        self._worker, self._delivery, self._job = worker, delivery, job
+        self.done = False
+
+    async def __call__(self, session: AsyncSession) -> None:
+        if await repo.mark_done_many(session, [self._delivery.id], self._worker):
+            repo.add_audits(session, [_audit(self._delivery, self._job, "done")])
+
+    def committed(self) -> None:
+        self.done = True
 
 
 def _observe_done(delivery: ClaimedDelivery, job: DeliveryJob | None) -> None:

@@ -20,7 +20,13 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.config import SmtpConfig
-from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.delivery import (
+    Attachment,
+    DeliveryJob,
+    InlineSettle,
+    PermanentFailure,
+    RetryLater,
+)
 from bridge.core.errors import TooLarge
 from bridge.core.model import ConversationView, DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
@@ -238,7 +244,7 @@ class MailSink:
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
-            job.conversation_id, member, address, mid, thread, token, message.id
+            job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
         )
 
     async def _attachments(self, message: MessageView) -> list[tuple[str, str, bytes]]:
@@ -273,12 +279,14 @@ class MailSink:
         spico_message_id: str | None,
         *,
         notified: Collection[int] | None = None,
+        settle: InlineSettle | None = None,
     ) -> None:
         """Record a mail the server accepted, right after its 250: its Message-ID (what a
-        repeated delivery checks first), the thread, the reply token's handle and, for a
-        notification or digest, the period started and the messages it carried — one
-        transaction, so a crash repeats at most this one mail. The mail is out: a store error
-        is retried, never raised (raising would have the outbox send it again)."""
+        repeated delivery checks first), the thread, the reply token's handle, for a
+        notification or digest the period started and the messages it carried, and the
+        delivery settled (``settle``, the outbox's) — one transaction, so a crash repeats at
+        most this one mail. The mail is out: a store error is retried, never raised (raising
+        would have the outbox send it again)."""
         decoded = tokens.decode(token)
         assert decoded is not None
         for attempt in range(RECORD_ATTEMPTS):
@@ -305,6 +313,10 @@ class MailSink:
                     await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
                     if notified is not None:
                         await self._period_started(session, (conversation_id, member), notified)
+                    if settle is not None:
+                        await settle(session)
+                if settle is not None:
+                    settle.committed()
                 return
             except asyncio.CancelledError:
                 raise
@@ -349,6 +361,7 @@ class MailSink:
             messages,
             source=source,
             carried={*earlier, job.event_seq},
+            settle=job.settle,
         )
 
     async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
@@ -390,6 +403,7 @@ class MailSink:
         *,
         source: str,
         carried: Collection[int] = (),
+        settle: InlineSettle | None = None,
     ) -> None:
         """Send a notification (or digest) of ``messages``; the sequence numbers ``carried``
         leave the digest's queue in the transaction that records the mail."""
@@ -426,7 +440,15 @@ class MailSink:
                 return  # sent before a crash: same Message-ID, done
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
-            conversation_id, member, address, mid, thread, token, None, notified=carried
+            conversation_id,
+            member,
+            address,
+            mid,
+            thread,
+            token,
+            None,
+            notified=carried,
+            settle=settle,
         )
 
     async def send_due_digests(self) -> int:
