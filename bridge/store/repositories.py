@@ -131,6 +131,34 @@ async def record_event(session: AsyncSession, event: JournalRow) -> bool:
     return (await session.execute(statement)).first() is not None
 
 
+async def record_events(session: AsyncSession, events: Sequence[JournalRow]) -> set[int]:
+    """Journal a batch of events in one statement; returns the seqs recorded now (those
+    already there, from a replayed batch, are left out)."""
+    if not events:
+        return set()
+    now = utcnow()
+    statement = (
+        _insert(session, JournalEvent)
+        .values(
+            [
+                {
+                    "seq": event.seq,
+                    "type": event.type,
+                    "conversation_id": event.conversation_id,
+                    "actor_id": event.actor_id,
+                    "occurred_at": event.occurred_at,
+                    "payload": event.payload,
+                    "recorded_at": now,
+                }
+                for event in events
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
+        .returning(JournalEvent.seq)
+    )
+    return set((await session.execute(statement)).scalars())
+
+
 def _journal_row(row: JournalEvent) -> JournalRow:
     return JournalRow(
         row.seq, row.type, row.conversation_id, row.actor_id, row.occurred_at, row.payload
