@@ -21,12 +21,12 @@ from bridge import ops
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.core.delivery import InboundPoster, RetryPolicy, Sink, WorldAdapter
 from bridge.core.model import Participant, RoutingPolicy, World
+from bridge.core.waiting import wait_any
 from bridge.hub.fanout import FanOut
 from bridge.hub.inbound import NoticePoster, SpicoPoster
 from bridge.hub.outbox import OutboxWorkers
 from bridge.hub.participants import configured_participants
 from bridge.hub.recording import RecordingSink
-from bridge.hub.waiting import wait_any
 from bridge.spico.client import DEFAULT_MAX_DOWNLOAD_BYTES, SpicoClient
 from bridge.spico.consumer import EventConsumer
 from bridge.store.liveness import SourceLock
@@ -256,8 +256,13 @@ def dump_tasks() -> None:
         log.warning("task %s: %s", task.get_name(), where or "(not started)")
 
 
-async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    config: BridgeConfig, stop: asyncio.Event | None = None, *, hangup_stops: bool = False
+) -> int:
     """Run the bridge until ``stop`` is set (or SIGTERM/SIGINT when it is not given).
+
+    SIGHUP reloads the config, as a daemon's SIGHUP does; with ``hangup_stops`` (the demo, run
+    from a terminal) it stops the bridge instead: closing the terminal must stop the demo.
 
     Returns the exit status: 1 when a world refused to run (e.g. another process holds the
     Matrix encryption device), so that the service manager sees a failure, else 0."""
@@ -275,7 +280,9 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
     try:
         bridge = Bridge(config, store, client)
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, bridge.reload_requested.set)
+            loop.add_signal_handler(
+                signal.SIGHUP, stop.set if hangup_stops else bridge.reload_requested.set
+            )
         await bridge.run(stop)
         refusals = [a.refusal for a in bridge.worlds if a.refusal]
     finally:

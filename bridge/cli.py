@@ -1,4 +1,4 @@
-"""The ``spico-bridge`` command: run, check-config, sandbox, db, demo.
+"""The ``spico-bridge`` command: run, check-config, generate-registration, sandbox, db, demo.
 
 Heavy imports happen inside each command so that ``--help`` and ``check-config`` stay instant.
 """
@@ -53,6 +53,31 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from bridge.config import check_config_command
 
     return check_config_command(args.path)
+
+
+def _cmd_generate_registration(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.matrix.appservice.registration import write_registration
+
+    config = _load_config_or_exit(args.config)
+    matrix = config.matrix
+    if not matrix.enabled or matrix.mode != "appservice":
+        print(
+            f"{args.config}: matrix.mode is not appservice (or matrix is disabled): "
+            "relay mode needs no registration",
+            file=sys.stderr,
+        )
+        return 2
+    path = Path(args.output)
+    write_registration(matrix, path)
+    print(
+        f"wrote {path} (mode 0600: it holds as_token and hs_token).\n"
+        f"Copy it where the homeserver can read it, list it in homeserver.yaml:\n"
+        f"    app_service_config_files:\n      - /path/to/{path.name}\n"
+        f"and restart the homeserver. It pushes events to {matrix.appservice.homeserver_url}"  # type: ignore[union-attr]
+    )
+    return 0
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -116,6 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path")
     check.set_defaults(handler=_cmd_check_config)
+
+    registration = commands.add_parser(
+        "generate-registration",
+        help="write the appservice registration file for the homeserver (matrix.mode appservice)",
+    )
+    _config_argument(registration)
+    registration.add_argument(
+        "-o",
+        "--output",
+        default="spico-bridge-registration.yaml",
+        help="where to write it (default: %(default)s)",
+    )
+    registration.set_defaults(handler=_cmd_generate_registration)
 
     database = commands.add_parser("db", help="database schema management")
     database.add_argument("action", choices=["upgrade", "current"])

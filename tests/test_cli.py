@@ -28,7 +28,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_console_command_is_installed_and_lists_its_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("run", "check-config", "db", "sandbox", "demo"):
+    for command in ("run", "check-config", "generate-registration", "db", "sandbox", "demo"):
         assert command in result.stdout
 
 
@@ -83,3 +83,42 @@ def test_purge_uses_the_config_retention(tmp_path: Path) -> None:
     result = run("purge", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "0 audit rows older than 30 days removed\n"
+
+
+def test_generate_registration_writes_what_the_homeserver_loads(tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "spico-token").write_text("t\n")
+    (tmp_path / "as").write_text("the-as-token\n")
+    (tmp_path / "hs").write_text("the-hs-token\n")
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        f"spico:\n  base_url: http://127.0.0.1:9/api/v1\n  token_file: {tmp_path / 'spico-token'}\n"
+        "matrix:\n  homeserver: http://127.0.0.1:8008\n  server_name: example.fr\n"
+        '  bot_user_id: "@spico-bot:example.fr"\n  mode: appservice\n'
+        f"  appservice:\n    as_token_file: {tmp_path / 'as'}\n"
+        f"    hs_token_file: {tmp_path / 'hs'}\n    listen_port: 29999\n"
+    )
+    output = tmp_path / "out" / "registration.yaml"
+    result = run("generate-registration", "-c", str(config), "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "app_service_config_files" in result.stdout and "the-as-token" not in result.stdout
+    assert output.stat().st_mode & 0o777 == 0o600
+    written = yaml.safe_load(output.read_text())
+    assert written["as_token"] == "the-as-token" and written["hs_token"] == "the-hs-token"
+    assert written["url"] == "http://127.0.0.1:29999"
+    assert written["sender_localpart"] == "spico-bot" and written["rate_limited"] is False
+    assert written["namespaces"]["users"] == [
+        {"exclusive": True, "regex": r"@spico_.+:example\.fr"}
+    ]
+    assert written["namespaces"]["aliases"] == [
+        {"exclusive": True, "regex": r"#spico_.+:example\.fr"}
+    ]
+    # Relay mode needs none: said, nothing written.
+    relay = tmp_path / "relay.yaml"
+    relay.write_text(
+        config.read_text().replace("  mode: appservice\n", f"  password_file: {tmp_path / 'as'}\n")
+    )
+    refused = run("generate-registration", "-c", str(relay), "-o", str(tmp_path / "none.yaml"))
+    assert refused.returncode == 2 and "relay mode needs no registration" in refused.stderr
+    assert not (tmp_path / "none.yaml").exists()

@@ -492,3 +492,39 @@ def test_the_demo_mailboxes_outlive_the_run_in_the_private_state_folder(tmp_path
         assert maildir.stat().st_uid == pwd.getpwnam("mail").pw_uid
     finally:
         stop_keeping_mailboxes(second, kept)
+
+
+@pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT)
+def test_closing_the_terminal_stops_the_demo_and_what_it_started(tmp_path: Path) -> None:
+    """SIGHUP (the terminal closed) stops the demo as Ctrl-C does: a daemon's SIGHUP reloads,
+    but a demo left reloading in the background would hold its servers and ports forever.
+    Matrix and mail are switched off here: the signal path is the same with them."""
+    base = yaml.safe_load(LOCAL_CONFIG.read_text("utf-8"))
+    base["matrix"]["enabled"] = False
+    base["mail"]["enabled"] = False
+    config = tmp_path / "sandbox-only.yaml"
+    config.write_text(yaml.safe_dump(base), encoding="utf-8")
+    state, output = tmp_path / "state", tmp_path / "demo-output.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(DEMO), "--state-dir", str(state), "--ports", "auto", "--config", str(config)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    run = DemoRun(process, state, output)
+    try:
+        run.wait_for_line(READY_LINE, START_TIMEOUT)
+        info = run.info()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGHUP)
+        assert process.wait(timeout=STOP_TIMEOUT) == 0, run.tail()
+        pids = {name: pid for name, pid in info["pids"].items() if name != "demo"}
+        assert "sandbox" in pids, pids
+        assert not [name for name, pid in pids.items() if _alive(pid)], run.tail()
+        assert "reload" not in run.text(), "a hang-up stops the demo; it does not reload"
+    finally:
+        run.clean_up()

@@ -20,7 +20,7 @@ from bridge.config.problems import (
     problems_from_validation,
 )
 from bridge.config.root import BridgeConfig
-from bridge.config.secrets import ENV_NAME_RE
+from bridge.config.secrets import ENV_NAME_RE, UNSET_PLACEHOLDER
 from bridge.config.semantic_warnings import semantic_warnings
 from bridge.config.yaml_reader import YamlReader
 
@@ -42,7 +42,7 @@ def _env_references(data: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 #: Stand for an unset variable while the rest is validated (they pass every value rule).
-_UNSET_PLACEHOLDER = "unset-environment-variable-placeholder-" + "x" * 32
+_UNSET_PLACEHOLDER = UNSET_PLACEHOLDER
 _UNSET_URL_PLACEHOLDER = "postgresql://unset@localhost/unset"
 
 

@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 from pydantic import field_validator, model_validator
 
 from bridge.config.base import Checks, Section, fail
-from bridge.config.secrets import Secret, SecretEnv, SecretFile, one_secret
+from bridge.config.secrets import (
+    UNSET_PLACEHOLDER,
+    Secret,
+    SecretEnv,
+    SecretFile,
+    one_secret,
+)
 from bridge.config.values import (
     BridgeExisting,
     HostName,
@@ -26,6 +32,16 @@ from bridge.config.values import (
 )
 
 _APPSERVICE_LOCALPART_RE = re.compile(r"^[a-z0-9._=/-]+$")
+#: Listening on every interface: the homeserver's address for the bridge must then be given.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+#: Why appservice mode does not encrypt (check-config says it, the README too).
+APPSERVICE_ENCRYPTION_REFUSAL = (
+    "is not supported with mode: appservice: the ghosts have no devices of their own, so "
+    "their messages could not be encrypted and a bot-only device would make members see every "
+    "professional's message as sent from an unverified device. Use mode: relay for encrypted "
+    "portals, or encryption: false in appservice mode (the homeserver then holds the messages "
+    "like any unencrypted room: keep it on HDS hosting)"
+)
 
 
 class MatrixAppserviceConfig(Section):
@@ -37,6 +53,9 @@ class MatrixAppserviceConfig(Section):
     hs_token_env: SecretEnv | None = None
     listen_host: HostName = "127.0.0.1"
     listen_port: Port = 29328
+    #: The address the homeserver reaches the listener at (registration ``url``); default
+    #: ``http://<listen_host>:<listen_port>``.
+    url: HttpUrl | None = None
     user_prefix: str = "spico_"
 
     @field_validator("user_prefix")
@@ -51,8 +70,46 @@ class MatrixAppserviceConfig(Section):
         checks = Checks("appservice")
         one_secret(self, checks, ["as_token"], required=True)
         one_secret(self, checks, ["hs_token"], required=True)
+        tokens = {s.get() for s in (self.as_token_file, self.as_token_env) if s is not None} & {
+            s.get() for s in (self.hs_token_file, self.hs_token_env) if s is not None
+        }
+        if tokens - {UNSET_PLACEHOLDER}:
+            checks.add(
+                "hs_token_file" if self.hs_token_file else "hs_token_env",
+                "must differ from as_token: the homeserver proves itself with hs_token and the "
+                "bridge with as_token, one must not open the other's door",
+            )
+        if self.url is None and self.listen_host in WILDCARD_HOSTS:
+            checks.add(
+                "url",
+                f"is required when listen_host is {self.listen_host}: the address the homeserver "
+                "reaches the bridge at (it goes into the registration file)",
+            )
+        elif is_plain_http_to_remote(self.homeserver_url):
+            checks.add(
+                "url" if self.url else "listen_host",
+                "the homeserver would send hs_token and every event over plain http:// to "
+                "another host: listen on loopback, or put a TLS proxy in front and give its "
+                "https:// url",
+            )
         checks.done()
         return self
+
+    @property
+    def homeserver_url(self) -> str:
+        """Where the homeserver pushes transactions (the registration's ``url``)."""
+        if self.url:
+            return self.url
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"http://{host}:{self.listen_port}"
+
+    def ghost_user_id(self, id_nat: str, server_name: str) -> str:
+        """A professional's ghost: ``@<prefix><idNat>:server`` (localparts are lower case)."""
+        return f"@{self.user_prefix}{id_nat.lower()}:{server_name}"
+
+    def ghost_regex(self, server_name: str) -> str:
+        """The users namespace the bridge holds exclusively (every ``@<prefix>…`` user)."""
+        return f"@{re.escape(self.user_prefix)}.+:{re.escape(server_name)}"
 
     @property
     def as_token(self) -> Secret:
@@ -132,6 +189,16 @@ class MatrixConfig(Section):
                 )
             elif self.appservice is None:
                 checks.add("appservice", "is required when matrix.mode is appservice")
+            if self.mode == "appservice" and self.encryption:
+                checks.add("encryption", APPSERVICE_ENCRYPTION_REFUSAL)
+            if self.mode == "appservice" and self.appservice and self.bot_user_id:
+                bot = self.bot_user_id[1:].split(":", 1)[0]
+                if bot.startswith(self.appservice.user_prefix):
+                    checks.add(
+                        "bot_user_id",
+                        f"the bot's localpart starts with the ghosts' prefix "
+                        f"{self.appservice.user_prefix!r}: it would be taken for a professional",
+                    )
         one_secret(self, checks, ["crypto_pickle_key"], required=False)
         if self.homeserver and is_plain_http_to_remote(self.homeserver):
             checks.add(

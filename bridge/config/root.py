@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
-from bridge.config.base import Section
+from bridge.config.base import Section, fail
 from bridge.config.database import DatabaseConfig
 from bridge.config.mail import MailConfig
 from bridge.config.matrix import MatrixConfig
@@ -59,6 +61,30 @@ class BridgeConfig(Section):
         if isinstance(data, dict):
             data = {key: value for key, value in data.items() if value is not None}
         return data
+
+    @model_validator(mode="after")
+    def _real_users_outside_the_ghosts(self) -> BridgeConfig:
+        """In appservice mode every ``@<prefix>…`` user is a ghost the bridge owns: a real
+        account mapped there would be one the homeserver refuses to let anyone else hold."""
+        matrix = self.matrix
+        if not (matrix.enabled and matrix.mode == "appservice" and matrix.appservice):
+            return self
+        namespace = re.compile(matrix.appservice.ghost_regex(matrix.server_name or ""))
+        errors = [
+            InitErrorDetails(
+                type=fail(
+                    "is in the ghosts' namespace (matrix.appservice.user_prefix "
+                    f"{matrix.appservice.user_prefix!r}): map the professional's own account"
+                ),
+                loc=("participants", index, "matrix_user"),
+                input=None,
+            )
+            for index, participant in enumerate(self.participants)
+            if participant.matrix_user and namespace.fullmatch(participant.matrix_user)
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("bridge", errors)
+        return self
 
     _warnings: tuple[ConfigProblem, ...] = PrivateAttr(default=())
     _source: str | None = PrivateAttr(default=None)

@@ -66,6 +66,9 @@ def _load_file_secret(value: Any, info: ValidationInfo) -> Secret:
     return Secret(f"file {path}", SecretStr(text))
 
 
+#: check-config's stand-in for an unset variable (``loading``): two of them are not "equal".
+UNSET_PLACEHOLDER = "unset-environment-variable-placeholder-" + "x" * 32
+
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -42,6 +42,10 @@ def semantic_warnings(
     if config.matrix.appservice is not None and config.matrix.mode != "appservice":
         warn("matrix.appservice", "ignored: matrix.mode is not appservice")
     matrix = config.matrix
+    if matrix.enabled and matrix.mode == "appservice":
+        for key in ("password_file", "password_env", "access_token_file", "access_token_env"):
+            if getattr(matrix, key) is not None:
+                warn(f"matrix.{key}", "ignored in appservice mode: the bridge uses as_token")
     if matrix.enabled and not matrix.encryption:
         for key in ("crypto_store", "crypto_pickle_key_file", "crypto_pickle_key_env"):
             if getattr(matrix, key) is not None:

@@ -144,10 +144,12 @@ def _run(demo: Demo, config_path: Path) -> int:
             f"port(s) already in use on 127.0.0.1: {', '.join(busy)} (another demo running?); "
             "`spico-bridge demo --ports auto` picks free ones"
         )
-    stopping = (signal.SIGINT, signal.SIGTERM)
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.getsignal(signum) for signum in stopping}
-    # While servers start, SIGTERM stops the demo as Ctrl-C does (the bridge then handles both).
+    # While servers start, SIGTERM and SIGHUP (the terminal closed) stop the demo as Ctrl-C
+    # does, stopping what it started; then the bridge handles all three the same way.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         with demo.cleanups:
             try:
@@ -234,7 +236,7 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
 
     async def main() -> None:
         stop = asyncio.Event()
-        bridge = asyncio.create_task(serve(config, stop), name="bridge")
+        bridge = asyncio.create_task(serve(config, stop, hangup_stops=True), name="bridge")
         watcher = asyncio.create_task(_announce_when_ready(demo, stop), name="demo-ready")
         try:
             await bridge

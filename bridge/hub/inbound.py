@@ -15,9 +15,9 @@ import logging
 
 from bridge.core.delivery import BRIDGE_WORLD, Attachment, InboundMessage, PostResult
 from bridge.core.errors import TooLarge
+from bridge.core.waiting import wait_any
 from bridge.hub.composer import SpicoComposerAdapter
 from bridge.hub.texts import failure_notice
-from bridge.hub.waiting import wait_any
 from bridge.metrics import INBOUND
 from bridge.spico.client import (
     SpicoClient,

@@ -31,8 +31,8 @@ from bridge.core.delivery import (
     decide_retry,
 )
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.waiting import wait_any
 from bridge.hub.participants import participants_for
-from bridge.hub.waiting import wait_any
 from bridge.metrics import DELIVERIES, RELAY_LATENCY
 from bridge.store import repositories as repo
 from bridge.store.liveness import Liveness, owner_of

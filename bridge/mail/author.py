@@ -66,8 +66,9 @@ _DOMAIN_ENDINGS = frozenset(
 _WORD_SEPARATORS = re.compile(r"[\s\"'()<>\[\],;:]+")
 
 
-def _decoded(value: str) -> str:
-    """Every RFC 2047 encoded-word decoded, wherever it stands (what a lenient client shows)."""
+def decoded(value: str) -> str:
+    """Every RFC 2047 encoded-word decoded, wherever it stands (what a lenient client shows);
+    the From's shown name and the Subject are read this way."""
     try:
         chunks = email.header.decode_header(value)
     except Exception:
@@ -105,7 +106,7 @@ def _name_problem(raw_value: str, address: str) -> bool:
     (``"a@b.fr" <a@b.fr>``, ``Anne Martin (a@b.fr) <a@b.fr>``)."""
     target = _shown(address)
     own = (target, target.rpartition("@")[2])
-    words = _WORD_SEPARATORS.split(_shown(_decoded(raw_value)))
+    words = _WORD_SEPARATORS.split(_shown(decoded(raw_value)))
     return any(_address_like(w) for w in words if w and w not in own)
 
 

@@ -9,7 +9,6 @@ is read: the body is parsed only once the author is trusted (``bridge.mail.body`
 
 from __future__ import annotations
 
-import email.header
 import hashlib
 import re
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from email.message import Message
 from email.utils import getaddresses
 from enum import StrEnum
 
-from bridge.mail.author import Author, AuthorProblem, read_author
+from bridge.mail.author import Author, AuthorProblem, decoded, read_author
 from bridge.mail.limits import MailLimits
 
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
@@ -96,23 +95,6 @@ def header_fields(block: bytes) -> list[tuple[str, str]]:
     return [(name, _text(b"".join(parts)).strip()) for name, parts in fields]
 
 
-def _decoded(value: str) -> str:
-    try:
-        chunks = email.header.decode_header(value)
-    except Exception:
-        return value
-    words: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            words.append(chunk)
-            continue
-        try:
-            words.append(chunk.decode(charset or "ascii", errors="replace"))
-        except LookupError:
-            words.append(chunk.decode("latin-1"))
-    return "".join(words)
-
-
 def _values(fields: Sequence[tuple[str, str]], name: str) -> list[str]:
     wanted = name.lower()
     return [value for field_name, value in fields if field_name.lower() == wanted]
@@ -156,7 +138,7 @@ def read_envelope(raw: bytes, limits: MailLimits | None = None) -> Envelope | En
         return EnvelopeProblem.HEADER_TOO_LARGE
     fields = header_fields(block)
     ids = _MSGID.findall(_first(fields, "Message-ID")[:1000])
-    subject = " ".join(_decoded(_first(fields, "Subject")[:MAX_SUBJECT_CHARS]).split())
+    subject = " ".join(decoded(_first(fields, "Subject")[:MAX_SUBJECT_CHARS]).split())
     references = _MSGID.findall(_first(fields, "In-Reply-To")[:4000])
     references += list(reversed(_MSGID.findall(_first(fields, "References")[:40_000])))
     auto_submitted = _first(fields, "Auto-Submitted").lower()

@@ -33,6 +33,7 @@ from bridge.config import ImapConfig
 from bridge.core.delivery import POISON_ATTEMPTS, InboundPoster, PoisonGuard, is_outage
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant
+from bridge.core.waiting import wait_any
 from bridge.mail.budget import ParseWorker
 from bridge.mail.envelope import Envelope, EnvelopeProblem
 from bridge.mail.outbound import MailSink, tls_context
@@ -251,7 +252,7 @@ class MailInbox:
             if use_idle:
                 await self._idle(client, stop)
             else:
-                await _wait_first(stop, self._lost, seconds=self._imap.poll_interval_seconds)
+                await wait_any(stop, self._lost, within=self._imap.poll_interval_seconds)
 
     async def _idle(self, client: aioimaplib.IMAP4, stop: asyncio.Event) -> None:
         idle = await client.idle_start(timeout=IDLE_RENEW_SECONDS)
@@ -420,15 +421,6 @@ class MailInbox:
     async def close(self) -> None:
         """Stop the parsing worker."""
         await self._worker.close()
-
-
-async def _wait_first(*events: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _logout(client: aioimaplib.IMAP4) -> None:

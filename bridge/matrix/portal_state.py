@@ -18,6 +18,10 @@ from bridge.matrix.formatting import Person, patient_tag, room_name, topic
 #: The custom state event carrying the SPICO ids.
 CONVERSATION_STATE = "fr.spico.conversation"
 SPACE_STATE = "fr.spico.patient_space"
+#: MSC2346 bridge metadata, and the pre-standard twin Element reads.
+BRIDGE_STATES = ("m.bridge", "uk.half-shot.bridge")
+#: The protocol the portals bridge, as ``m.bridge`` names it.
+BRIDGE_PROTOCOL = {"id": "spico", "displayname": "SPICO"}
 #: Membership the room must reflect (a pending invite counts as being there).
 PRESENT = frozenset({"invite", "join"})
 
@@ -39,6 +43,7 @@ _BRIDGE_ONLY_EVENTS = (
     "m.space.parent",
     CONVERSATION_STATE,
     SPACE_STATE,
+    *BRIDGE_STATES,
 )
 
 
@@ -71,22 +76,50 @@ def alias_localpart(prefix: str, identifier: str) -> str:
     return f"{prefix}{hashlib.sha256(identifier.encode()).hexdigest()[:32]}"
 
 
+def bridge_state_key(conversation_id: str) -> str:
+    """The ``m.bridge`` state key: one per bridged channel (MSC2346's convention)."""
+    return f"fr.spico.bridge://spico/{conversation_id}"
+
+
+def bridge_info(bot_user_id: str, conversation_id: str, room_name: str) -> dict[str, Any]:
+    """The ``m.bridge`` content: which bridge (its bot), which protocol, which channel.
+
+    The channel's display name is the room's name, already shaped by the patient-tag policy."""
+    return {
+        "bridgebot": bot_user_id,
+        "creator": bot_user_id,
+        "protocol": dict(BRIDGE_PROTOCOL),
+        "channel": {"id": conversation_id, "displayname": room_name},
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class PortalState:
-    """The name, topic and SPICO state event a portal room must carry."""
+    """The name, topic, SPICO state event and bridge metadata a portal room must carry."""
 
     name: str
     topic: str
     spico: dict[str, Any]
+    #: The ``m.bridge`` content (None for spaces, which bridge nothing themselves).
+    bridge: dict[str, Any] | None = None
 
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            ("m.room.join_rules", {"join_rule": "invite"}),
-            ("m.room.guest_access", {"guest_access": "forbidden"}),
-            ("m.room.name", {"name": self.name}),
-            ("m.room.topic", {"topic": self.topic}),
-            (CONVERSATION_STATE, self.spico),
+    def events(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(type, state key, content) of every state event the room must carry."""
+        events = [
+            ("m.room.join_rules", "", {"join_rule": "invite"}),
+            ("m.room.guest_access", "", {"guest_access": "forbidden"}),
+            ("m.room.name", "", {"name": self.name}),
+            ("m.room.topic", "", {"topic": self.topic}),
+            (CONVERSATION_STATE, "", self.spico),
         ]
+        events += self.bridge_events()
+        return events
+
+    def bridge_events(self) -> list[tuple[str, str, dict[str, Any]]]:
+        if self.bridge is None:
+            return []
+        key = bridge_state_key(str(self.bridge["channel"]["id"]))
+        return [(kind, key, self.bridge) for kind in BRIDGE_STATES]
 
 
 def portal_state(
@@ -95,19 +128,24 @@ def portal_state(
     *,
     tag_policy: str,
     language: str = "fr",
+    bot_user_id: str | None = None,
 ) -> PortalState:
-    """The room's look for a conversation snapshot (``DeliveryJob.conversation``)."""
+    """The room's look for a conversation snapshot (``DeliveryJob.conversation``); with
+    ``bot_user_id``, the bridge metadata too (both modes' portals carry it)."""
     patient = conversation.get("patient")
     tag = patient_tag(patient, tag_policy)
     subject = str(conversation.get("subject") or "")
+    name = room_name(subject, tag, language)
+    conversation_id = str(conversation["id"])
     return PortalState(
-        name=room_name(subject, tag, language),
+        name=name,
         topic=topic(subject, tag, members, language),
         spico={
-            "conversation_id": str(conversation["id"]),
+            "conversation_id": conversation_id,
             "patient_id": (patient or {}).get("id"),
             "members": [m.spico_id for m in members],
         },
+        bridge=bridge_info(bot_user_id, conversation_id, name) if bot_user_id else None,
     )
 
 
@@ -136,6 +174,10 @@ def create_room_request(
             "state_key": "",
             "content": state.spico,
         },
+    ]
+    initial_state += [
+        {"type": kind, "state_key": key, "content": content}
+        for kind, key, content in state.bridge_events()
     ]
     if encryption and not space:
         initial_state.append(
@@ -168,14 +210,14 @@ def current_state(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], 
 
 def state_changes(
     wanted: PortalState, current: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> list[tuple[str, dict[str, Any]]]:
-    """The state events whose content differs from what the room has (keys the server adds,
-    like ``m.topic`` next to ``topic``, do not count)."""
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The state events (type, state key, content) whose content differs from what the room
+    has (keys the server adds, like ``m.topic`` next to ``topic``, do not count)."""
     changes = []
-    for event_type, content in wanted.events():
-        have = current.get((event_type, ""), {})
+    for event_type, state_key, content in wanted.events():
+        have = current.get((event_type, state_key), {})
         if any(have.get(key) != value for key, value in content.items()):
-            changes.append((event_type, content))
+            changes.append((event_type, state_key, content))
     return changes
 
 

@@ -168,6 +168,7 @@ class MatrixSink:
             [people[m] for m in members],
             tag_policy=settings.tag_policy,
             language=settings.language,
+            bot_user_id=settings.bot_user_id,
         )
         request = create_room_request(
             bot_user_id=settings.bot_user_id,
@@ -255,6 +256,7 @@ class MatrixSink:
             [people[m] for m in members],
             tag_policy=settings.tag_policy,
             language=settings.language,
+            bot_user_id=settings.bot_user_id,
         )
         got = await self._client.call("get state", self._client.nio.room_get_state(room_id))
         assert isinstance(got, RoomGetStateResponse)
@@ -262,10 +264,11 @@ class MatrixSink:
         changes = state_changes(wanted, current)
         if settings.encryption and ("m.room.encryption", "") not in current:
             # Encryption switched on for a room made before: from now on (never switched off).
-            changes.append(("m.room.encryption", {"algorithm": MEGOLM}))
-        for event_type, content in changes:
+            changes.append(("m.room.encryption", "", {"algorithm": MEGOLM}))
+        for event_type, state_key, content in changes:
             await self._client.call(
-                "put state", self._client.nio.room_put_state(room_id, event_type, content)
+                "put state",
+                self._client.nio.room_put_state(room_id, event_type, content, state_key),
             )
         plan = membership_plan(
             self._wanted_users(job, members), memberships(current), settings.bot_user_id

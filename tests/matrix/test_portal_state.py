@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge.matrix.formatting import Person
 from bridge.matrix.portal_state import (
+    BRIDGE_STATES,
     CONVERSATION_STATE,
     alias_localpart,
     create_room_request,
@@ -69,13 +70,41 @@ def test_state_changes_only_what_differs() -> None:
             {"type": "m.room.message", "content": {}},
         ]
     )
-    changes = dict(state_changes(state, current))
+    changes = {kind: content for kind, _, content in state_changes(state, current)}
     assert set(changes) == {
         "m.room.topic",
         CONVERSATION_STATE,
         "m.room.join_rules",
         "m.room.guest_access",
     }
+
+
+def test_portals_say_what_they_bridge_and_keep_it_current() -> None:
+    state = portal_state(
+        CONVERSATION, [Person("1"), Person("2")], tag_policy="initials", bot_user_id=BOT
+    )
+    request = create_room_request(
+        bot_user_id=BOT, alias="a", state=state, invite=(), federate=False, encryption=False
+    )
+    bridged = [e for e in request["initial_state"] if e["type"] in BRIDGE_STATES]
+    assert {e["type"] for e in bridged} == {"m.bridge", "uk.half-shot.bridge"}
+    for event in bridged:
+        assert event["state_key"] == "fr.spico.bridge://spico/conv-1"
+        assert event["content"] == {
+            "bridgebot": BOT,
+            "creator": BOT,
+            "protocol": {"id": "spico", "displayname": "SPICO"},
+            "channel": {"id": "conv-1", "displayname": "[J.D.] Plaie"},
+        }
+    current = current_state(request["initial_state"])
+    assert all(kind not in BRIDGE_STATES for kind, _, _ in state_changes(state, current))
+    renamed = portal_state(
+        {**CONVERSATION, "subject": "Suivi"}, [], tag_policy="initials", bot_user_id=BOT
+    )
+    changed = {(k, key) for k, key, _ in state_changes(renamed, current) if k in BRIDGE_STATES}
+    assert changed == {(k, "fr.spico.bridge://spico/conv-1") for k in BRIDGE_STATES}
+    # Bridge metadata is for the bridge to set alone.
+    assert all(power_levels(BOT)["events"][k] == 100 for k in BRIDGE_STATES)
 
 
 def test_membership_plan_mirrors_the_conversation() -> None:

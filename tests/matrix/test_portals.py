@@ -162,6 +162,12 @@ async def test_messages_flow_both_ways_without_echo(
     levels = state[("m.room.power_levels", "")]
     assert levels["invite"] == 100 and levels["kick"] == 100 and levels["state_default"] == 100
     assert set(levels.get("users", {})) <= {world.bot.user_id}, "only the bot ranks above 0"
+    # The room says what it bridges (MSC2346 and the twin Element reads).
+    for kind in ("m.bridge", "uk.half-shot.bridge"):
+        bridged = state[(kind, f"fr.spico.bridge://spico/{conversation}")]
+        assert bridged["bridgebot"] == world.bot.user_id
+        assert bridged["protocol"]["id"] == "spico"
+        assert bridged["channel"]["id"] == conversation
 
     async def first_message() -> dict[str, Any] | None:
         for event in await timeline(alice, room_id):

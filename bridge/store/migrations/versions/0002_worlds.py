@@ -9,7 +9,8 @@ Create Date: 2026-11-25 19:59:10.397345
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from bridge.store.migrations.columns import create_table, drop_table, flag, json, moment, string
 
 revision = "0002"
 down_revision = "0001"
@@ -18,101 +19,83 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "mail_addresses",
-        sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("failing", sa.Boolean(), nullable=False),
-        sa.Column("last_bounce_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_refusal_reply_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        string("address", 320),
+        flag("failing"),
+        moment("last_bounce_at", nullable=True),
+        moment("last_refusal_reply_at", nullable=True),
+        moment("updated_at"),
         sa.PrimaryKeyConstraint("address"),
     )
-    op.create_table(
+    create_table(
         "mail_messages",
-        sa.Column("message_id", sa.String(length=400), nullable=False),
-        sa.Column("conversation_id", sa.String(length=64), nullable=True),
-        sa.Column("member_id", sa.String(length=32), nullable=True),
-        sa.Column("direction", sa.String(length=8), nullable=False),
-        sa.Column("verdict", sa.String(length=32), nullable=True),
-        sa.Column("spico_message_id", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        string("message_id", 400),
+        string("conversation_id", 64, nullable=True),
+        string("member_id", 32, nullable=True),
+        string("direction", 8),
+        string("verdict", 32, nullable=True),
+        string("spico_message_id", 64, nullable=True),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("message_id"),
+        indexed=("conversation_id",),
     )
-    with op.batch_alter_table("mail_messages", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_mail_messages_conversation_id"), ["conversation_id"], unique=False
-        )
-
-    op.create_table(
+    create_table(
         "mail_notifications",
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
-        sa.Column("member_id", sa.String(length=32), nullable=False),
-        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("pending", sa.JSON(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        string("conversation_id", 64),
+        string("member_id", 32),
+        moment("last_sent_at", nullable=True),
+        json("pending"),
+        moment("updated_at"),
         sa.PrimaryKeyConstraint("conversation_id", "member_id"),
     )
-    op.create_table(
+    create_table(
         "mail_threads",
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
-        sa.Column("member_id", sa.String(length=32), nullable=False),
-        sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("root_message_id", sa.String(length=400), nullable=False),
-        sa.Column("last_message_id", sa.String(length=400), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        string("conversation_id", 64),
+        string("member_id", 32),
+        string("address", 320),
+        string("root_message_id", 400),
+        string("last_message_id", 400),
+        moment("created_at"),
+        moment("updated_at"),
         sa.PrimaryKeyConstraint("conversation_id", "member_id"),
     )
-    op.create_table(
+    create_table(
         "matrix_event_links",
-        sa.Column("event_id", sa.String(length=255), nullable=False),
-        sa.Column("room_id", sa.String(length=255), nullable=False),
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
-        sa.Column("spico_message_id", sa.String(length=64), nullable=True),
-        sa.Column("direction", sa.String(length=8), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        string("event_id", 255),
+        string("room_id", 255),
+        string("conversation_id", 64),
+        string("spico_message_id", 64, nullable=True),
+        string("direction", 8),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("event_id"),
+        indexed=("conversation_id", "spico_message_id"),
     )
-    with op.batch_alter_table("matrix_event_links", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_matrix_event_links_conversation_id"), ["conversation_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_matrix_event_links_spico_message_id"), ["spico_message_id"], unique=False
-        )
-
-    op.create_table(
+    create_table(
         "matrix_patient_spaces",
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("room_id", sa.String(length=255), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        string("patient_id", 64),
+        string("room_id", 255),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("patient_id"),
         sa.UniqueConstraint("room_id"),
     )
-    op.create_table(
+    create_table(
         "matrix_portals",
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
-        sa.Column("room_id", sa.String(length=255), nullable=False),
-        sa.Column("state_digest", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        string("conversation_id", 64),
+        string("room_id", 255),
+        string("state_digest", 64, nullable=True),
+        moment("created_at"),
+        moment("updated_at"),
         sa.PrimaryKeyConstraint("conversation_id"),
         sa.UniqueConstraint("room_id"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("matrix_portals")
-    op.drop_table("matrix_patient_spaces")
-    with op.batch_alter_table("matrix_event_links", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_matrix_event_links_spico_message_id"))
-        batch_op.drop_index(batch_op.f("ix_matrix_event_links_conversation_id"))
-
-    op.drop_table("matrix_event_links")
-    op.drop_table("mail_threads")
-    op.drop_table("mail_notifications")
-    with op.batch_alter_table("mail_messages", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_mail_messages_conversation_id"))
-
-    op.drop_table("mail_messages")
-    op.drop_table("mail_addresses")
+    drop_table("matrix_portals")
+    drop_table("matrix_patient_spaces")
+    drop_table("matrix_event_links", indexed=("conversation_id", "spico_message_id"))
+    drop_table("mail_threads")
+    drop_table("mail_notifications")
+    drop_table("mail_messages", indexed=("conversation_id",))
+    drop_table("mail_addresses")

@@ -9,7 +9,8 @@ Create Date: 2026-11-26 02:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from bridge.store.migrations.columns import create_table, drop_table, json, moment, string
 
 revision = "0003"
 down_revision = "0002"
@@ -18,33 +19,28 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "matrix_command_state",
-        sa.Column("matrix_user", sa.String(length=255), nullable=False),
-        sa.Column("spico_id", sa.String(length=32), nullable=False),
-        sa.Column("acting_as", sa.String(length=32), nullable=True),
-        sa.Column("acting_name", sa.String(length=200), nullable=True),
-        sa.Column("lists", sa.JSON(), nullable=False),
-        sa.Column("context", sa.JSON(), nullable=False),
-        sa.Column("dialogue", sa.JSON(), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        string("matrix_user", 255),
+        string("spico_id", 32),
+        string("acting_as", 32, nullable=True),
+        string("acting_name", 200, nullable=True),
+        json("lists"),
+        json("context"),
+        json("dialogue", nullable=True),
+        moment("updated_at"),
         sa.PrimaryKeyConstraint("matrix_user"),
     )
-    op.create_table(
+    create_table(
         "matrix_management_rooms",
-        sa.Column("room_id", sa.String(length=255), nullable=False),
-        sa.Column("matrix_user", sa.String(length=255), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        string("room_id", 255),
+        string("matrix_user", 255),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("room_id"),
+        indexed=("matrix_user",),
     )
-    with op.batch_alter_table("matrix_management_rooms", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_matrix_management_rooms_matrix_user"), ["matrix_user"], unique=False
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("matrix_management_rooms", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_matrix_management_rooms_matrix_user"))
-    op.drop_table("matrix_management_rooms")
-    op.drop_table("matrix_command_state")
+    drop_table("matrix_management_rooms", indexed=("matrix_user",))
+    drop_table("matrix_command_state")

@@ -9,8 +9,9 @@ Create Date: 2026-11-27 19:00:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from bridge.store.migrations.columns import moment, string
 
 revision = "0004"
 down_revision = "0003"
@@ -20,15 +21,13 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("mail_messages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("reason", sa.String(length=40), nullable=True))
+        batch_op.add_column(string("reason", 40, nullable=True))
     with op.batch_alter_table("mail_addresses", schema=None) as batch_op:
         batch_op.drop_column("last_refusal_reply_at")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("mail_addresses", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("last_refusal_reply_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(moment("last_refusal_reply_at", nullable=True))
     with op.batch_alter_table("mail_messages", schema=None) as batch_op:
         batch_op.drop_column("reason")
