@@ -338,7 +338,7 @@ class LinkCode(Base):
 
     __tablename__ = "matrix_link_codes"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     matrix_user: Mapped[str] = mapped_column(String(255), index=True)
     spico_id: Mapped[str] = mapped_column(String(32), index=True)
     address: Mapped[str] = mapped_column(String(320))

@@ -9,49 +9,45 @@ Create Date: 2026-11-27 21:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from bridge.store.migrations.columns import create_table, drop_table, moment, serial, string
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+CODE_INDEXES = ("matrix_user", "spico_id", "mail_code", "created_at")
+
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "matrix_links",
-        sa.Column("spico_id", sa.String(length=32), nullable=False),
-        sa.Column("matrix_user", sa.String(length=255), nullable=False),
-        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        string("spico_id", 32),
+        string("matrix_user", 255),
+        moment("linked_at"),
         sa.PrimaryKeyConstraint("spico_id"),
         sa.UniqueConstraint("matrix_user"),
     )
-    op.create_table(
+    create_table(
         "matrix_link_codes",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("matrix_user", sa.String(length=255), nullable=False),
-        sa.Column("spico_id", sa.String(length=32), nullable=False),
-        sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("salt", sa.String(length=32), nullable=False),
-        sa.Column("language", sa.String(length=8), nullable=False),
-        sa.Column("mail_code", sa.String(length=16), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        serial(),
+        string("matrix_user", 255),
+        string("spico_id", 32),
+        string("address", 320),
+        string("digest", 64),
+        string("salt", 32),
+        string("language", 8),
+        string("mail_code", 16, nullable=True),
+        moment("created_at"),
+        moment("expires_at"),
         sa.Column("tries", sa.Integer(), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
+        string("state", 16),
         sa.PrimaryKeyConstraint("id"),
+        indexed=CODE_INDEXES,
     )
-    with op.batch_alter_table("matrix_link_codes", schema=None) as batch_op:
-        for column in ("matrix_user", "spico_id", "mail_code", "created_at"):
-            batch_op.create_index(
-                batch_op.f(f"ix_matrix_link_codes_{column}"), [column], unique=False
-            )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("matrix_link_codes", schema=None) as batch_op:
-        for column in ("matrix_user", "spico_id", "mail_code", "created_at"):
-            batch_op.drop_index(batch_op.f(f"ix_matrix_link_codes_{column}"))
-    op.drop_table("matrix_link_codes")
-    op.drop_table("matrix_links")
+    drop_table("matrix_link_codes", indexed=CODE_INDEXES)
+    drop_table("matrix_links")
