@@ -1,5 +1,6 @@
-"""What the launchers of the local servers (the SPICO sandbox, Synapse, Postfix, Dovecot) share
-when one does not start: an error that says why, read from that server's own log.
+"""What the launchers of the local servers (the SPICO sandbox, Synapse, Postfix, Dovecot, the
+bench's bridge) share: starting one with its output appended to its log, stopping one by PID,
+and when one does not start, an error that says why, read from that server's own log.
 
 A server that fails to start usually says why in its own log and nowhere else (Postfix even
 logs its fatal errors to a file of its state folder only): the error carries the last
@@ -9,9 +10,15 @@ the demo and the tests print the reason instead of "did not start".
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 #: How much of a log's end is read to find the reason (a Python traceback fits easily).
 TAIL_BYTES = 64 * 1024
@@ -25,6 +32,51 @@ _MEANINGFUL = re.compile(
     re.IGNORECASE,
 )
 _TRACEBACK_CHATTER = re.compile(r"Traceback \(|The above exception|During handling of the above")
+
+
+def spawn(command: Sequence[str], log_path: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """``command`` started with no input, its output and errors appended to ``log_path``."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **options
+        )
+
+
+def stop_child(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM a child by PID, SIGKILL if it is still there after ``timeout``: its exit code."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (``kill -0`` says yes to zombies: read /proc instead)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("State:"):
+            return line.split()[1] not in ("Z", "X")
+    return False
+
+
+def terminate(pid: int, timeout: float) -> None:
+    """SIGTERM a process that is not our child (a daemon's master), SIGKILL if it is still
+    there after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def log_size(path: Path) -> int:

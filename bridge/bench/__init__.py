@@ -21,33 +21,19 @@ import secrets
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.bench.flood import BRIDGE_ADDRESS as FLOOD_ADDRESS
 from bridge.bench.flood import flood_section
 from bridge.bench.hub import outbox_section, startup_section
-from bridge.bench.mail import MailCounts, mail_sections, mailboxes
+from bridge.bench.mail import mail_sections, mailboxes
 from bridge.bench.matrix import matrix_section
 from bridge.bench.servers import Cast, Sandbox, cast, sandbox
-from bridge.bench.stats import Row, table
+from bridge.bench.stats import Counts, Row, table
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
 
 SECTIONS = ("outbox", "startup", "matrix", "mail", "reply", "flood")
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Messages per phase: ``--messages`` for Matrix, half as many mails, a tenth as replies."""
-
-    matrix: int
-    mails: int
-    replies: int
-
-    @classmethod
-    def of(cls, messages: int) -> Counts:
-        return cls(messages, max(1, messages // 2), max(1, messages // 10))
 
 
 def _progress(text: str) -> None:
@@ -132,7 +118,7 @@ def _mail(
             server,
             people,
             password,
-            MailCounts(counts.mails, counts.replies),
+            counts,
             sections,
         )
     finally:

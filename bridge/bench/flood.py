@@ -24,16 +24,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nio import JoinResponse, RoomResolveAliasResponse
-
-from bridge.bench.matrix import login, until
-from bridge.bench.observe import MaildirWatcher, Phase, RoomWatcher, one_by_one, spico_sender
-from bridge.bench.servers import BridgeProcess, Cast, Sandbox, bridge_config, secret
+from bridge.bench.matrix import join_portal, login
+from bridge.bench.observe import (
+    MaildirWatcher,
+    Phase,
+    RoomWatcher,
+    one_by_one,
+    open_conversation,
+    spico_sender,
+)
+from bridge.bench.servers import (
+    BridgeProcess,
+    Cast,
+    Sandbox,
+    bridge_config,
+    mail_world,
+    matrix_world,
+)
 from bridge.bench.stats import Latency, Row, at_most, latencies, marker
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
-from bridge.matrix.portal_state import alias_localpart
-from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
 from bridge.spico.client import SpicoClient
 
 BRIDGE_ADDRESS = "spico-flood@sandbox.mssante.fr"
@@ -145,27 +155,15 @@ async def _measure(
     mailbox.start()
     try:
         async with SpicoClient(spico.base_url, spico.token) as client:
-            created = await client.create_conversation(
-                on_behalf_of=people.author,
-                acting_as=people.author,
-                members=[people.matrix_member, people.mail_member],
-                subject="Bench flood",
-                message=marker("fl-first", 0),
-                idempotency_key=f"{run}-flood-conversation",
+            conversation = await open_conversation(
+                client,
+                people.author,
+                [people.matrix_member, people.mail_member],
+                "Bench flood",
+                "fl",
+                run,
             )
-            conversation = created.conversation.id
-            alias = f"#{alias_localpart(PORTAL_ALIAS_PREFIX, conversation)}:{synapse.server_name}"
-
-            async def portal() -> str | None:
-                found = await reader.room_resolve_alias(alias)
-                return found.room_id if isinstance(found, RoomResolveAliasResponse) else None
-
-            room_id = str(await until(portal, "the portal room"))
-
-            async def join() -> bool:
-                return isinstance(await reader.join(room_id), JoinResponse)
-
-            await until(join, "the member's invitation to the portal")
+            room_id = await join_portal(reader, synapse, conversation)
             await mailbox.wait_for([marker("fl-first", 0)], 60)
             thread = mailbox.last_thread_mail
             if thread is None:
@@ -213,14 +211,6 @@ def flood_section(
     bot_password = secrets.token_urlsafe(12)
     bot = synapse.register("spico-flood-bot", bot_password)
     member = (synapse.register("flood-member", bot_password), bot_password)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": secret(work, "mail-password", password),
-        "ca_file": str(server.ca_file),
-        "timeout_seconds": 10,
-    }
     config = bridge_config(
         work,
         spico,
@@ -228,28 +218,13 @@ def flood_section(
             {"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"},
             {"spico_id": people.mail_member, "mail": people.mail_address, "delivery": "mail"},
         ],
-        matrix={
-            "homeserver": synapse.url,
-            "server_name": synapse.server_name,
-            "bot_user_id": bot,
-            "password_file": secret(work, "bot-password", bot_password),
-        },
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": server.ports.submission},
-            "imap": {**transport, "port": server.ports.imap},
-            "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
-            "authentication": {"require": "none"},  # the bench's Postfix writes no results
-        },
+        matrix=matrix_world(work, synapse, bot, bot_password),
+        mail=mail_world(work, server, BRIDGE_ADDRESS, password),
     )
-    bridge = BridgeProcess(work, config)
-    bridge.start()
-    try:
+    with BridgeProcess(work, config):
         quiet, during = asyncio.run(
             _measure(work, spico, synapse, server, people, member, work / "bridge.db", count)
         )
-    finally:
-        bridge.stop()
     return flood_rows(quiet, during)
 
 

@@ -16,7 +16,6 @@ import email.utils
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -28,18 +27,23 @@ from bridge.bench.observe import (
     SpicoWatcher,
     burst,
     one_by_one,
+    open_conversation,
     spico_sender,
+    throughput_rows,
 )
-from bridge.bench.servers import BridgeProcess, Cast, Sandbox, bridge_config, process_cpu, secret
+from bridge.bench.servers import (
+    BridgeProcess,
+    Cast,
+    Sandbox,
+    bridge_config,
+    mail_world,
+    process_cpu,
+)
 from bridge.bench.stats import (
-    Latency,
+    Counts,
     Row,
-    at_least,
     at_most,
-    latencies,
     marker,
-    ratio,
-    throughput,
 )
 from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
@@ -47,12 +51,6 @@ from bridge.spico.client import SpicoClient
 BRIDGE_ADDRESS = "spico-bridge@sandbox.mssante.fr"
 SENDER_ADDRESS = "bench-sender@test.mssante.fr"
 DIRECT_ADDRESS = "bench-direct@test.mssante.fr"
-
-
-@dataclass(frozen=True, slots=True)
-class MailCounts:
-    mails: int
-    replies: int
 
 
 def mailboxes(people: Cast, password: str) -> dict[str, str]:
@@ -126,7 +124,7 @@ async def _bridged(
     spico: Sandbox,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
     sections: list[str],
     bridge_pid: int,
 ) -> tuple[Phase | None, Phase | None, Phase | None, float]:
@@ -139,15 +137,10 @@ async def _bridged(
     replies: SpicoWatcher | None = None
     try:
         async with SpicoClient(spico.base_url, spico.token) as client:
-            created = await client.create_conversation(
-                on_behalf_of=people.author,
-                acting_as=people.author,
-                members=[people.mail_member],
-                subject="Bench mail",
-                message=marker("lb-first", 0),
-                idempotency_key=f"{run}-mail-conversation",
+            conversation = await open_conversation(
+                client, people.author, [people.mail_member], "Bench mail", "lb", run
             )
-            send = spico_sender(client, created.conversation.id, people.author, run)
+            send = spico_sender(client, conversation, people.author, run)
             await watcher.wait_for([marker("lb-first", 0)], 60)
             burst_phase = one_phase = reply_phase = None
             if "mail" in sections:
@@ -173,7 +166,7 @@ async def _replies(
     replies: SpicoWatcher,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
 ) -> Phase:
     """The member answers the last bridged mail, one reply at a time."""
     original = mailbox.last_thread_mail
@@ -198,42 +191,22 @@ def mail_sections(
     server: LocalMailServer,
     people: Cast,
     password: str,
-    counts: MailCounts,
+    counts: Counts,
     sections: list[str],
 ) -> list[Row]:
     direct = asyncio.run(_direct(server, password, counts.mails)) if "mail" in sections else None
     work = folder / "bridge-mail"
     work.mkdir()
-    password_file = secret(work, "mail-password", password)
-    transport = {
-        "host": "127.0.0.1",
-        "security": "starttls",
-        "username": BRIDGE_ADDRESS,
-        "password_file": password_file,
-        "ca_file": str(server.ca_file),
-        "timeout_seconds": 10,
-    }
     config = bridge_config(
         work,
         spico,
         [{"spico_id": people.mail_member, "mail": people.mail_address, "delivery": "mail"}],
-        mail={
-            "address": BRIDGE_ADDRESS,
-            "smtp": {**transport, "port": server.ports.submission},
-            "imap": {**transport, "port": server.ports.imap},
-            "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
-            "mss_nil": "SPICO-BRIDGE-BENCH",
-            "authentication": {"require": "none"},  # the bench's Postfix writes no results
-        },
+        mail=mail_world(work, server, BRIDGE_ADDRESS, password) | {"mss_nil": "SPICO-BRIDGE-BENCH"},
     )
-    bridge = BridgeProcess(work, config)
-    bridge.start()
-    try:
+    with BridgeProcess(work, config) as bridge:
         bridged_burst, bridged_one, reply_phase, bridge_cpu = asyncio.run(
             _bridged(server, spico, people, password, counts, sections, bridge.pid)
         )
-    finally:
-        bridge.stop()
     rows = []
     if direct is not None and bridged_burst is not None and bridged_one is not None:
         rows += mail_rows(counts.mails, direct, (bridged_burst, bridged_one), bridge_cpu)
@@ -246,22 +219,13 @@ def mail_rows(
     count: int, direct: tuple[Phase, Phase], bridged: tuple[Phase, Phase], bridge_cpu: float
 ) -> list[Row]:
     """The ``mail`` section's rows from its raw measurements (pure)."""
-    direct_rate = throughput(direct[0].sent, direct[0].seen)
-    bridged_rate = throughput(bridged[0].sent, bridged[0].seen)
-    share = ratio(bridged_rate, direct_rate)
+    heading = f"mail, {count} mails to one mailbox: mails/s direct / bridged"
     return [
-        Row(
-            f"mail, {count} mails to one mailbox: mails/s direct / bridged",
-            f"{direct_rate:.1f} / {bridged_rate:.1f}",
-        ),
-        Row("mail: throughput bridged ÷ direct", f"{share:.2f}", at_least(share, 0.9, "≥ 0.9")),
-        Row(
-            "mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)",
-            Latency.of(latencies(direct[1].sent, direct[1].seen)).ms(),
-        ),
+        *throughput_rows(heading, "mail", direct[0], bridged[0]),
+        Row("mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)", direct[1].latency().ms()),
         Row(
             "mail: latency p50 / p95 / p99 ms, bridged (SPICO post → mailbox)",
-            Latency.of(latencies(bridged[1].sent, bridged[1].seen)).ms(),
+            bridged[1].latency().ms(),
         ),
         Row("mail: bridge CPU ms per mail", f"{bridge_cpu * 1000:.1f}"),
     ]
@@ -269,7 +233,7 @@ def mail_rows(
 
 def reply_rows(count: int, phase: Phase) -> list[Row]:
     """The ``reply`` section's row (pure)."""
-    latency = Latency.of(latencies(phase.sent, phase.seen))
+    latency = phase.latency()
     return [
         Row(
             f"reply by mail → SPICO, {count} replies: latency p50 / p95 / p99 ms",

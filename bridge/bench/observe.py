@@ -24,7 +24,16 @@ from pathlib import Path
 
 from nio import AsyncClient, SyncResponse
 
-from bridge.bench.stats import marker, markers_in
+from bridge.bench.stats import (
+    Latency,
+    Row,
+    at_least,
+    latencies,
+    marker,
+    markers_in,
+    ratio,
+    throughput,
+)
 from bridge.spico.client import SpicoClient
 
 Send = Callable[[str], Awaitable[None]]
@@ -43,6 +52,22 @@ def spico_sender(client: SpicoClient, conversation: str, author: str, run: str) 
         )
 
     return send
+
+
+async def open_conversation(
+    client: SpicoClient, author: str, members: list[str], subject: str, tag: str, run: str
+) -> str:
+    """The id of a new conversation ``author`` opens with ``members``; its first message is
+    the marker ``<tag>-first 0``, which the bench waits for where the members read."""
+    created = await client.create_conversation(
+        on_behalf_of=author,
+        acting_as=author,
+        members=members,
+        subject=subject,
+        message=marker(f"{tag}-first", 0),
+        idempotency_key=f"{run}-{tag}-conversation",
+    )
+    return created.conversation.id
 
 
 class Watcher:
@@ -194,6 +219,21 @@ class Phase:
 
     sent: dict[str, float] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
+
+    def latency(self) -> Latency:
+        return Latency.of(latencies(self.sent, self.seen))
+
+
+def throughput_rows(heading: str, world: str, direct: Phase, bridged: Phase) -> list[Row]:
+    """A section's first rows: how many a second arrive direct and bridged (``heading``), and
+    the bridged share of the direct rate (target: at least 0.9)."""
+    direct_rate = throughput(direct.sent, direct.seen)
+    bridged_rate = throughput(bridged.sent, bridged.seen)
+    share = ratio(bridged_rate, direct_rate)
+    return [
+        Row(heading, f"{direct_rate:.1f} / {bridged_rate:.1f}"),
+        Row(f"{world}: throughput bridged ÷ direct", f"{share:.2f}", at_least(share, 0.9, "≥ 0.9")),
+    ]
 
 
 def _within(count: int) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import secrets
 import subprocess
 import sys
 import time
@@ -20,6 +20,9 @@ from typing import Any
 import yaml
 
 from bridge.bench.stats import cpu_seconds, status_kb
+from bridge.launch import spawn, stop_child
+from bridge.mail.localserver import LocalMailServer
+from bridge.matrix.localserver import Synapse
 from bridge.ports import free_port
 from bridge.spico.sandbox.process import SandboxProcess as Sandbox
 from bridge.spico.sandbox.seed import generate_directory
@@ -45,14 +48,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM by PID, SIGKILL if it does not stop in time."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_child(process, STOP_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -112,14 +108,7 @@ class BridgeProcess:
         if profiles := os.environ.get("SPICO_BENCH_PROFILE"):  # a folder: cProfile each bridge
             output = Path(profiles) / f"{self.folder.name}.prof"
             command[1:3] = ["-m", "cProfile", "-o", str(output), "-m", "bridge.cli"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.process = spawn(command, self.log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + START_TIMEOUT
         while READY_LINE not in self.log_path.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -135,6 +124,13 @@ class BridgeProcess:
         if self.process is not None:
             stop_process(self.process)
             self.process = None
+
+    def __enter__(self) -> BridgeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def bridge_config(
@@ -156,6 +152,36 @@ def bridge_config(
         "http": {"listen_port": free_port()},
         "logging": {"level": "INFO"},
         **worlds,
+    }
+
+
+def matrix_world(work: Path, synapse: Synapse, bot: str, password: str) -> dict[str, Any]:
+    """The ``matrix`` section of a bench bridge: ``bot`` on the local Synapse."""
+    return {
+        "homeserver": synapse.url,
+        "server_name": synapse.server_name,
+        "bot_user_id": bot,
+        "password_file": secret(work, "bot-password", password),
+    }
+
+
+def mail_world(work: Path, server: LocalMailServer, address: str, password: str) -> dict[str, Any]:
+    """The ``mail`` section of a bench bridge: ``address`` on the local Postfix + Dovecot,
+    STARTTLS both ways; no authentication required (the bench's Postfix writes no results)."""
+    transport = {
+        "host": "127.0.0.1",
+        "security": "starttls",
+        "username": address,
+        "password_file": secret(work, "mail-password", password),
+        "ca_file": str(server.ca_file),
+        "timeout_seconds": 10,
+    }
+    return {
+        "address": address,
+        "smtp": {**transport, "port": server.ports.submission},
+        "imap": {**transport, "port": server.ports.imap},
+        "token_key_file": secret(work, "token-key", secrets.token_urlsafe(36)),
+        "authentication": {"require": "none"},
     }
 
 

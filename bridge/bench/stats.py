@@ -17,6 +17,19 @@ MARKER = re.compile(r"\bbench ([a-z][a-z0-9-]*) (\d+)\b")
 
 
 @dataclass(frozen=True, slots=True)
+class Counts:
+    """Messages per phase: ``--messages`` for Matrix, half as many mails, a tenth as replies."""
+
+    matrix: int
+    mails: int
+    replies: int
+
+    @classmethod
+    def of(cls, messages: int) -> Counts:
+        return cls(messages, max(1, messages // 2), max(1, messages // 10))
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """One line of the printed table."""
 

@@ -64,3 +64,6 @@ class TestingConfig(Section):
     #: Destinations ("world:destination") the recording sink refuses for good.
     fail_permanently: tuple[str, ...] = ()
     worlds: tuple[Literal["matrix", "mail"], ...] = ("matrix", "mail")
+    #: Matrix appservice mode: while this file exists, a transaction pushed by the homeserver
+    #: waits before being journaled (to kill the bridge between receiving and journaling).
+    appservice_hold_file: LocalPath | None = None

@@ -55,6 +55,15 @@ RUN = 16
 SETTLE_ATTEMPTS = 5
 #: The outcome of a delivery left untried because an earlier one of its queue failed.
 NOT_ATTEMPTED = object()
+#: The outcome of a delivery already settled on its own, right after its attempt.
+SETTLED = object()
+#: The outcome of a delivery left untried and already given back with its run's failure.
+RELEASED = object()
+#: Worlds whose deliveries are settled one by one, right after each attempt, not with their
+#: batch: mail has no transaction id, so a crash between a mail's sending and its settle would
+#: have the next process send it again; settled at once, a kill repeats at most the one mail in
+#: flight per queue (the sink also skips a Message-ID it recorded after the server's 250).
+SETTLE_EACH = frozenset({World.MAIL})
 
 
 def is_notice(payload: Mapping[str, object]) -> bool:
@@ -191,34 +200,49 @@ class OutboxWorkers:
         for delivery in claimed:
             queues.setdefault(delivery.queue, []).append(delivery)
         try:
-            runs = await asyncio.gather(*(self._attempt_run(run, jobs) for run in queues.values()))
+            runs = await asyncio.gather(
+                *(self._attempt_run(worker, run, jobs) for run in queues.values())
+            )
         except asyncio.CancelledError:
             async with self._store.transaction() as session:
                 await repo.release_claims(session, worker_id=worker)
             raise
         outcomes = {d.id: outcome for run in runs for d, outcome in run}
-        tried = [d for d in claimed if outcomes[d.id] is not NOT_ATTEMPTED]
+        handled = sum(outcomes[d.id] not in (NOT_ATTEMPTED, RELEASED) for d in claimed)
+        tried = [d for d in claimed if outcomes[d.id] not in (NOT_ATTEMPTED, SETTLED, RELEASED)]
         untried = [d.id for d in claimed if outcomes[d.id] is NOT_ATTEMPTED]
         notices = await self._settle_batch(
             worker, tried, jobs, [cast(Exception | None, outcomes[d.id]) for d in tried], untried
         )
         if notices:
             self._on_notice_queued()
-        return len(tried)
+        return handled
 
     async def _attempt_run(
-        self, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
+        self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
     ) -> list[tuple[ClaimedDelivery, Exception | object | None]]:
-        """One queue's deliveries in order; after a failure the rest are not attempted."""
+        """One queue's deliveries in order; after a failure the rest are not attempted.
+
+        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted; after a
+        failure the rest of its run is given back in that same transaction (left claimed, the
+        retried head could be claimed again with later deliveries, overtaking them)."""
         outcomes: list[tuple[ClaimedDelivery, Exception | object | None]] = []
-        failed = False
-        for delivery in run:
-            if failed:
-                outcomes.append((delivery, NOT_ATTEMPTED))
-                continue
+        for index, delivery in enumerate(run):
             outcome = await self._attempt(jobs.get(delivery.id))
-            failed = outcome is not None
+            rest = run[index + 1 :] if outcome is not None else []
+            if World(delivery.world) in SETTLE_EACH:
+                untried = [d.id for d in rest]
+                if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
+                    self._on_notice_queued()
+                outcomes.append((delivery, SETTLED))
+                outcomes.extend((d, RELEASED) for d in rest)
+                if rest:
+                    break
+                continue
             outcomes.append((delivery, outcome))
+            if rest:
+                outcomes.extend((d, NOT_ATTEMPTED) for d in rest)
+                break
         return outcomes
 
     async def _settle_batch(
@@ -233,7 +257,8 @@ class OutboxWorkers:
 
         The deliveries already happened, so a store error here is retried; if the store stays
         unusable the claims are given back (the sinks are idempotent, a repeat is harmless)
-        rather than left claimed by a live worker until their lease runs out.
+        rather than left claimed by a live worker until their lease runs out: only these ones,
+        as the worker's other queues may still be in flight.
         """
         for attempt in range(SETTLE_ATTEMPTS):
             try:
@@ -251,7 +276,9 @@ class OutboxWorkers:
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
         with contextlib.suppress(Exception):
             async with self._store.transaction() as session:
-                await repo.release_claims(session, worker_id=worker)
+                await repo.release_claims(
+                    session, worker_id=worker, delivery_ids=[*(d.id for d in claimed), *untried]
+                )
         return 0
 
     async def _settle_once(

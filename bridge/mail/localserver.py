@@ -21,7 +21,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.launch import ServerStartFailed, log_size
+from bridge.launch import ServerStartFailed, alive, log_size, terminate
 from bridge.mail.server_folder import blocked_folders, runtime_folder, secure
 from bridge.ports import free_port
 
@@ -217,18 +216,6 @@ protocol lmtp {{
   postmaster_address = postmaster@{domains[0]}
 }}
 """
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie (``kill -0`` says yes to zombies: read /proc instead)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    for line in status.splitlines():
-        if line.startswith("State:"):
-            return "Z" not in line.split()[1] and "X" not in line.split()[1]
-    return False
 
 
 def _backdate(*paths: Path) -> None:
@@ -500,7 +487,7 @@ class LocalMailServer:
             pid = int(path.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def postfix_pid(self) -> int | None:
         return self._pid(self.state / "postfix" / "queue" / "pid" / "master.pid")
@@ -557,16 +544,8 @@ class LocalMailServer:
 
     @staticmethod
     def _kill(pid: int | None) -> None:
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            terminate(pid, STOP_TIMEOUT)
 
     def stop_dovecot(self) -> None:
         self._kill(self.dovecot_pid())

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.config import SmtpConfig
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
@@ -35,6 +36,9 @@ from bridge.store.repositories import Store
 from bridge.tls import client_context as tls_context
 
 log = logging.getLogger(__name__)
+
+#: Tries at recording a mail the server accepted (store errors) before going on without.
+RECORD_ATTEMPTS = 5
 
 
 class SmtpSender:
@@ -273,29 +277,51 @@ class MailSink:
         thread: mail_repo.ThreadRow | None,
         token: str,
         spico_message_id: str | None,
+        *,
+        notified: Collection[int] | None = None,
     ) -> None:
-        async with self._store.transaction() as session:
-            await mail_repo.record_message(
-                session,
-                mid,
-                direction="out",
-                conversation_id=conversation_id,
-                member_id=member,
-                spico_message_id=spico_message_id,
-            )
-            await mail_repo.save_thread(
-                session,
-                mail_repo.ThreadRow(
-                    conversation_id,
-                    member,
-                    address,
-                    thread.root_message_id if thread else mid,
-                    mid,
-                ),
-            )
-            decoded = tokens.decode(token)
-            assert decoded is not None
-            await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
+        """Record a mail the server accepted, right after its 250: its Message-ID (what a
+        repeated delivery checks first), the thread, the reply token's handle and, for a
+        notification or digest, the period started and the messages it carried — one
+        transaction, so a crash repeats at most this one mail. The mail is out: a store error
+        is retried, never raised (raising would have the outbox send it again)."""
+        decoded = tokens.decode(token)
+        assert decoded is not None
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                async with self._store.transaction() as session:
+                    await mail_repo.record_message(
+                        session,
+                        mid,
+                        direction="out",
+                        conversation_id=conversation_id,
+                        member_id=member,
+                        spico_message_id=spico_message_id,
+                    )
+                    await mail_repo.save_thread(
+                        session,
+                        mail_repo.ThreadRow(
+                            conversation_id,
+                            member,
+                            address,
+                            thread.root_message_id if thread else mid,
+                            mid,
+                        ),
+                    )
+                    await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
+                    if notified is not None:
+                        await self._period_started(session, (conversation_id, member), notified)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "recording a sent mail failed (%s), attempt %d of %d",
+                    type(exc).__name__,
+                    attempt + 1,
+                    RECORD_ATTEMPTS,
+                )
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     # --- notifications ---------------------------------------------------------------------
 
@@ -307,8 +333,12 @@ class MailSink:
         period = timedelta(minutes=settings.notification_period_minutes)
         now = datetime.now(UTC)
         key = (job.conversation_id, job.destination)
+        source = f"seq-{job.event_seq}"
+        mid = compose.message_id(self._key, self.sender.domain, "notify", source, job.destination)
         async with self._store.transaction() as session:
             state = await mail_repo.get_notification(session, *key)
+            if await mail_repo.get_messages(session, [mid]):
+                return  # notified before a crash: same Message-ID, done
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
         if state is not None and not notification_allowed(state.last_sent_at, now, period):
@@ -319,9 +349,13 @@ class MailSink:
         earlier = state.pending if state else ()
         messages = [*(await self._pending_messages(earlier)), message]
         await self.send_notification(
-            *key, address, job.conversation or {}, messages, source=f"seq-{job.event_seq}"
+            *key,
+            address,
+            job.conversation or {},
+            messages,
+            source=source,
+            carried={*earlier, job.event_seq},
         )
-        await self._sent(key, {*earlier, job.event_seq}, now)
 
     async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
         async with self._store.transaction() as session:
@@ -332,12 +366,17 @@ class MailSink:
                 session, mail_repo.NotificationRow(*key, last, pending)
             )
 
-    async def _sent(self, key: tuple[str, str], seqs: set[int], now: datetime) -> None:
-        """Start a new period; keep what was queued meanwhile (the digest loop runs apart)."""
-        async with self._store.transaction() as session:
-            current = await mail_repo.get_notification(session, *key)
-            left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
-            await mail_repo.save_notification(session, mail_repo.NotificationRow(*key, now, left))
+    @staticmethod
+    async def _period_started(
+        session: AsyncSession, key: tuple[str, str], seqs: Collection[int]
+    ) -> None:
+        """A new period starts now; what was queued meanwhile stays (the digest loop runs
+        apart)."""
+        current = await mail_repo.get_notification(session, *key)
+        left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
+        await mail_repo.save_notification(
+            session, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
+        )
 
     async def _pending_messages(self, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
         if not seqs:
@@ -359,7 +398,10 @@ class MailSink:
         messages: Sequence[Mapping[str, Any]],
         *,
         source: str,
+        carried: Collection[int] = (),
     ) -> None:
+        """Send a notification (or digest) of ``messages``; the sequence numbers ``carried``
+        leave the digest's queue in the transaction that records the mail."""
         authors = [str(m.get("sent_by") or m.get("author_id") or "") for m in messages]
         people = await self._names(member, *authors)
         notified = [
@@ -390,9 +432,15 @@ class MailSink:
             now=now,
             language=self._language,
         )
-        await self.smtp.send(mail, self.sender.address, [address])
         mid = str(mail["Message-ID"])
-        await self._record_sent(conversation_id, member, address, mid, thread, token, None)
+        async with self._store.transaction() as session:
+            if await mail_repo.get_messages(session, [mid]):
+                await self._period_started(session, (conversation_id, member), carried)
+                return  # sent before a crash: same Message-ID, done
+        await self.smtp.send(mail, self.sender.address, [address])
+        await self._record_sent(
+            conversation_id, member, address, mid, thread, token, None, notified=carried
+        )
 
     async def send_due_digests(self) -> int:
         """Send the digests whose period is over; returns how many were sent."""
@@ -421,14 +469,18 @@ class MailSink:
                         conversation,
                         messages,
                         source="digest-" + "-".join(str(s) for s in row.pending),
+                        carried=row.pending,
                     )
+                    sent += 1
+                    continue
                 except RetryLater as exc:
                     log.warning("digest not sent yet (%s); will retry", exc.args[0])
                     continue
                 except PermanentFailure as exc:
                     log.warning("digest refused (%s); dropped", exc.args[0])
-                sent += 1
-            await self._sent(key, set(row.pending), now)
+                    sent += 1
+            async with self._store.transaction() as session:
+                await self._period_started(session, key, row.pending)
         return sent
 
     def _address_for(self, member: str, known: repo.ProfessionalRow | None) -> str | None:

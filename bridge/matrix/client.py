@@ -44,6 +44,7 @@ from nio import (
 
 from bridge.core.delivery import PermanentFailure, RetryLater
 from bridge.core.errors import TooLarge
+from bridge.matrix.appservice.acting import AppserviceAsyncClient
 from bridge.matrix.crypto import CryptoGuard, feed_room_state, pickle_passphrase, prepare_store_dir
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,10 @@ class MatrixClient:
         device_id: str = DEVICE_ID,
         crypto: CryptoOptions | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        appservice: bool = False,
     ) -> None:
+        """``appservice``: ``credential`` is the as_token, and requests made inside
+        ``acting_as`` act as that ghost (``bridge.matrix.appservice.acting``)."""
         store_path = ""
         if crypto is None:
             # nio turns encryption on by itself when its e2e extra is installed: not here (its
@@ -142,7 +146,8 @@ class MatrixClient:
             store_sync_tokens=False,
             **encryption,
         )
-        self.nio = AsyncClient(
+        client_class = AppserviceAsyncClient if appservice else AsyncClient
+        self.nio = client_class(
             homeserver,
             user_id,
             device_id=device_id,

@@ -64,6 +64,29 @@ def display_name(person: Person) -> str:
     return name or person.spico_id
 
 
+def ghost_display_name(person: Person) -> str:
+    """A ghost's Matrix name: "Dr Jean DUPONT (Médecin généraliste)"."""
+    name = display_name(person)
+    return f"{name} ({person.profession})" if person.profession else name
+
+
+#: SPICO status → Matrix presence (the status text goes with every one but "online").
+_PRESENCE = {
+    "online": "online",
+    "active": "unavailable",
+    "absent": "offline",
+    "inactive": "offline",
+}
+
+
+def presence_of(status: str | None, language: str = "fr") -> tuple[str, str | None]:
+    """(presence, status_msg) of a ghost for its professional's SPICO status: online → online;
+    active → unavailable; absent, inactive or unknown → offline; the status in words as
+    ``status_msg`` except when online."""
+    presence = _PRESENCE.get(status or "", "offline")
+    return presence, None if presence == "online" else status_label(status, language)
+
+
 def sender_header(author: Person, sent_by: Person | None = None, language: str = "fr") -> str:
     """ "Dr Jean DUPONT — Médecin généraliste" (+ who typed it under a delegation)."""
     header = display_name(author)

@@ -22,13 +22,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bridge.launch import ServerStartFailed, log_size
+from bridge.launch import ServerStartFailed, alive, log_size, spawn
 from bridge.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,9 +74,17 @@ def synapse_python(venv: Path = SYNAPSE_VENV) -> Path:
 
 
 def homeserver_config(
-    state: Path, *, server_name: str, port: int, shared_secret: str, rate_limited: bool = False
+    state: Path,
+    *,
+    server_name: str,
+    port: int,
+    shared_secret: str,
+    rate_limited: bool = False,
+    app_services: Sequence[Path] = (),
+    presence: bool = False,
 ) -> dict[str, Any]:
-    """The homeserver.yaml of a private test/demo instance (see test-servers.md)."""
+    """The homeserver.yaml of a private test/demo instance (see test-servers.md); with
+    ``app_services``, those registration files are loaded (appservice mode)."""
     config: dict[str, Any] = {
         "server_name": server_name,
         "pid_file": str(state / "homeserver.pid"),
@@ -96,7 +105,7 @@ def homeserver_config(
         "report_stats": False,
         "trusted_key_servers": [],
         "suppress_key_server_warning": True,
-        "presence": {"enabled": False},
+        "presence": {"enabled": presence},
         "url_preview_enabled": False,
         "registration_shared_secret": shared_secret,
         "enable_registration": True,
@@ -109,6 +118,8 @@ def homeserver_config(
     }
     if not rate_limited:
         config.update(RATE_LIMITS)
+    if app_services:
+        config["app_service_config_files"] = [str(p) for p in app_services]
     return config
 
 
@@ -140,6 +151,9 @@ class Synapse:
     port: int = field(default_factory=free_port)
     shared_secret: str = field(default_factory=lambda: secrets.token_hex(24))
     rate_limited: bool = False
+    #: Appservice registration files to load (copied into the state folder at ``prepare``).
+    app_services: tuple[Path, ...] = ()
+    presence: bool = False
     venv: Path = SYNAPSE_VENV
     pid: int | None = None
 
@@ -167,6 +181,8 @@ class Synapse:
             port=self.port,
             shared_secret=self.shared_secret,
             rate_limited=self.rate_limited,
+            app_services=self.app_services,
+            presence=self.presence,
         )
         (self.state / "homeserver.yaml").write_text(
             yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
@@ -185,21 +201,14 @@ class Synapse:
         python = synapse_python(self.venv)
         self.prepare()
         since = log_size(self.log_path)
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    str(python),
-                    "-m",
-                    "synapse.app.homeserver",
-                    "-c",
-                    str(self.state / "homeserver.yaml"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.state,
-                start_new_session=True,
-            )
+        command = [
+            str(python),
+            "-m",
+            "synapse.app.homeserver",
+            "-c",
+            str(self.state / "homeserver.yaml"),
+        ]
+        process = spawn(command, self.log_path, cwd=self.state, start_new_session=True)
         self.pid = process.pid
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -227,13 +236,7 @@ class Synapse:
 
     def alive(self) -> bool:
         """Read /proc (an exited daemon can linger as a zombie, so kill -0 would lie)."""
-        if self.pid is None:
-            return False
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return False
-        return "\nState:\tZ" not in status
+        return self.pid is not None and alive(self.pid)
 
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL if it hangs."""

@@ -70,24 +70,29 @@ class ManagementRooms:
                     and getattr(event, "membership", None) == "invite"
                 ):
                     inviter = str(getattr(event, "sender", "") or "")
-            mapped = inviter in self._spico_id_of()
-            if not inviter or not (mapped or self._may_link(inviter)):
-                await self._client.request("reject", self._client.nio.room_leave(room_id))
-                log.info("matrix: refused an invite from an unmapped user to %s", room_id)
-                continue
-            joined = await self._client.request("join", self._client.nio.join(room_id))
-            if isinstance(joined, MatrixError):
-                log.warning("matrix: could not join management room %s (%s)", room_id, joined.code)
-                continue
-            if not await self.still_private(room_id, inviter):
-                await self._client.request("leave", self._client.nio.room_leave(room_id))
-                log.info("matrix: left %s: not a private room", room_id)
-                continue
-            async with self._store.transaction() as session:
-                await commands_repo.save_management_room(session, room_id, inviter)
-            log.info("matrix: management room %s joined", room_id)
-            welcome = texts.text(settings.language, "welcome" if mapped else "welcome_unmapped")
-            await say(self._client, room_id, txn("welcome", room_id), welcome)
+            await self.invited(room_id, inviter)
+
+    async def invited(self, room_id: str, inviter: str | None) -> None:
+        """One invitation of the bot (from a sync, or pushed in appservice mode)."""
+        settings = self._settings()
+        mapped = inviter in self._spico_id_of()
+        if not inviter or not (mapped or self._may_link(inviter)):
+            await self._client.request("reject", self._client.nio.room_leave(room_id))
+            log.info("matrix: refused an invite from an unmapped user to %s", room_id)
+            return
+        joined = await self._client.request("join", self._client.nio.join(room_id))
+        if isinstance(joined, MatrixError):
+            log.warning("matrix: could not join management room %s (%s)", room_id, joined.code)
+            return
+        if not await self.still_private(room_id, inviter):
+            await self._client.request("leave", self._client.nio.room_leave(room_id))
+            log.info("matrix: left %s: not a private room", room_id)
+            return
+        async with self._store.transaction() as session:
+            await commands_repo.save_management_room(session, room_id, inviter)
+        log.info("matrix: management room %s joined", room_id)
+        welcome = texts.text(settings.language, "welcome" if mapped else "welcome_unmapped")
+        await say(self._client, room_id, txn("welcome", room_id), welcome)
 
     def _may_link(self, user: str) -> bool:
         """Self-service is open to ``user``: their invite is taken, to explain ``lier``."""

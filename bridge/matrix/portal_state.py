@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,6 +248,19 @@ def membership_plan(
         u for u, m in present.items() if m in PRESENT and u not in wanted_set and u != bot_user_id
     )
     return MembershipPlan(tuple(invite), tuple(kick))
+
+
+def ghost_plan(
+    wanted: Iterable[str], present: Mapping[str, str], is_own: Callable[[str], bool]
+) -> MembershipPlan:
+    """Appservice mode: the bridge's ghosts to bring in (``invite``: wanted, not joined yet;
+    they are invited and join at once) and to take out (there, no longer members)."""
+    wanted_set = set(wanted)
+    join = sorted(u for u in wanted_set if present.get(u) != "join")
+    leave = sorted(
+        u for u, m in present.items() if m in PRESENT and is_own(u) and u not in wanted_set
+    )
+    return MembershipPlan(tuple(join), tuple(leave))
 
 
 #: Room versions whose creators stand above power levels (MSC4289, room version 12).

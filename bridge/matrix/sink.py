@@ -39,6 +39,7 @@ from bridge.matrix.formatting import (
     patient_tag,
     sender_header,
 )
+from bridge.matrix.intent import MatrixIntent, RelaySpeakers, Speakers
 from bridge.matrix.portal_state import (
     CONVERSATION_STATE,
     SPACE_STATE,
@@ -47,6 +48,7 @@ from bridge.matrix.portal_state import (
     alias_localpart,
     create_room_request,
     current_state,
+    ghost_plan,
     membership_plan,
     memberships,
     portal_state,
@@ -109,8 +111,12 @@ class MatrixSink:
         settings: PortalSettings,
         post: InboundPoster,
         matrix_user_of: Callable[[], Mapping[str, str]] = dict,
+        speakers: Speakers | None = None,
     ) -> None:
         self._client = client
+        #: Who messages go out as: the bot (relay) or each author's ghost (appservice).
+        self.speakers: Speakers = speakers or RelaySpeakers(client)
+        self._bot = MatrixIntent(client)
         self._store = store
         self.settings = settings
         self._post = post
@@ -270,9 +276,20 @@ class MatrixSink:
                 "put state",
                 self._client.nio.room_put_state(room_id, event_type, content, state_key),
             )
+        present = memberships(current)
+        speakers = self.speakers
         plan = membership_plan(
-            self._wanted_users(job, members), memberships(current), settings.bot_user_id
+            self._wanted_users(job, members),
+            {u: m for u, m in present.items() if not speakers.is_own(u)},
+            settings.bot_user_id,
         )
+        ghosts = speakers.member_users(members)
+        for user in ghost_plan(ghosts, present, speakers.is_own).invite:
+            await speakers.join(room_id, people[ghosts[user]])
+        for user in ghost_plan(ghosts, present, speakers.is_own).kick:
+            await speakers.leave(room_id, user)
+        for member in members:
+            await speakers.presence(people[member])
         for user in plan.invite:
             result = await self._client.request(
                 "invite", self._client.nio.room_invite(room_id, user)
@@ -388,13 +405,15 @@ class MatrixSink:
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
             rows = await repo.get_professionals(session, ids)
         header = None
+        intent: MatrixIntent = self._bot
         if not notice:
             people = {i: person_of(i, rows.get(i)) for i in ids}
-            header = sender_header(
-                people.get(author_id, Person(author_id)),
-                people.get(sent_by_id) if sent_by_id else None,
-                self.settings.language,
-            )
+            author = people.get(author_id, Person(author_id))
+            sent_by = people.get(sent_by_id) if sent_by_id else None
+            intent = self.speakers.author(author) if author_id else self._bot
+            if intent.needs_header or (sent_by and sent_by.spico_id != author_id):
+                # A ghost needs no name, but a message typed under a delegation says by whom.
+                header = sender_header(author, sent_by, self.settings.language)
         attachments = list(message.get("attachments") or [])
         content = message_content(
             header,
@@ -414,10 +433,10 @@ class MatrixSink:
                 ),
             )
             encrypted = await self._client.prepare_room(room_id)
-        sent = await self._client.send("send", room_id, content, job.txn_id, encrypted=encrypted)
+        sent = await intent.send("send", room_id, content, job.txn_id, encrypted=encrypted)
         for index, attachment in enumerate(attachments):
             await self._send_attachment(
-                room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
+                intent, room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
             )
         async with self._store.transaction() as session:
             await matrix_repo.save_event_link(
@@ -430,7 +449,13 @@ class MatrixSink:
             )
 
     async def _send_attachment(
-        self, room_id: str, attachment: Mapping[str, Any], txn_id: str, *, encrypted: bool
+        self,
+        intent: MatrixIntent,
+        room_id: str,
+        attachment: Mapping[str, Any],
+        txn_id: str,
+        *,
+        encrypted: bool,
     ) -> None:
         """A SPICO attachment as Matrix media (fetched from SPICO, uploaded, then posted).
 
@@ -481,7 +506,7 @@ class MatrixSink:
             content["file"] = {"url": uploaded.content_uri, **(keys or {})}
         else:
             content["url"] = uploaded.content_uri
-        await self._client.send("send file", room_id, content, txn_id, encrypted=encrypted)
+        await intent.send("send file", room_id, content, txn_id, encrypted=encrypted)
 
     async def _kept_in_spico(
         self, room_id: str, filename: str, size: object, txn_id: str, *, encrypted: bool

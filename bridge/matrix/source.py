@@ -105,8 +105,11 @@ class MatrixSource:
         spico_id_of: Callable[[], Mapping[str, str]],
         commands: CommandSettings | None = None,
         notifications: NotificationRequests | None = None,
+        is_ghost: Callable[[str], bool] = lambda _user: False,
     ) -> None:
         self._client = client
+        #: Appservice mode: whether a user is one of the bridge's ghosts (never relayed/kicked).
+        self._is_ghost = is_ghost
         self._store = store
         self.settings = settings
         self._post = post
@@ -237,13 +240,54 @@ class MatrixSource:
                     + missed
                     + [event_fields(e) for e in room.timeline.events]
                 )
-            for event in events:
-                await self._guarded(
-                    portal.conversation_id,
-                    room_id,
-                    event,
-                    functools.partial(self._handle, portal.conversation_id, room_id, event),
-                )
+            await self._portal_events(portal.conversation_id, room_id, events)
+
+    async def _portal_events(
+        self, conversation_id: str, room_id: str, events: list[dict[str, Any]]
+    ) -> None:
+        for event in events:
+            await self._guarded(
+                conversation_id,
+                room_id,
+                event,
+                functools.partial(self._handle, conversation_id, room_id, event),
+            )
+
+    async def handle_events(self, events: list[dict[str, Any]]) -> None:
+        """Appservice mode: the events of one pushed transaction, room by room in their order
+        (invitations of the bot first, as a sync hands them); the same handling as a sync's."""
+        bot = self.settings.bot_user_id
+        by_room: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            room_id = str(event.get("room_id") or "")
+            if not room_id:
+                continue
+            content = event.get("content") or {}
+            if (
+                event.get("type") == "m.room.member"
+                and event.get("state_key") == bot
+                and content.get("membership") == "invite"
+            ):
+                await self.rooms.invited(room_id, str(event.get("sender") or ""))
+                continue
+            by_room.setdefault(room_id, []).append(event)
+        if not by_room:
+            return
+        async with self._store.transaction() as session:
+            portals = await matrix_repo.portals_by_room(session, by_room)
+            managed = await commands_repo.management_rooms(
+                session, (r for r in by_room if r not in portals)
+            )
+        for room_id, room_events in by_room.items():
+            portal = portals.get(room_id)
+            if portal is None:
+                if room_id in managed:
+                    timeline = [RawEvent(e) for e in room_events]
+                    await self.rooms.handle(
+                        room_id, managed[room_id], timeline, self._guarded, self._remember
+                    )
+                continue
+            await self._portal_events(portal.conversation_id, room_id, room_events)
 
     async def _guarded(
         self,
@@ -311,6 +355,11 @@ class MatrixSource:
         return older
 
     async def _handle(self, conversation_id: str, room_id: str, event: dict[str, Any]) -> None:
+        if self._is_ghost(str(event.get("sender") or "")) or (
+            event.get("type") == "m.room.member"
+            and self._is_ghost(str(event.get("state_key") or ""))
+        ):
+            return  # the bridge's own ghosts (appservice mode): their membership is the sink's
         action = classify(event, self.settings.bot_user_id, self.settings.command_prefix)
         if isinstance(action, CheckMember):
             await self._check_member(conversation_id, room_id, action.user_id)
@@ -505,6 +554,13 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawEvent:
+    """A pushed event where nio events are expected (``event_fields`` reads ``source``)."""
+
+    source: dict[str, Any]
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:

@@ -21,9 +21,12 @@ from bridge.core.model import (
     World,
     matrix_users_by_spico_id,
 )
+from bridge.matrix.appservice.ghosts import Ghosts
+from bridge.matrix.appservice.listener import TransactionListener, TransactionWorker
 from bridge.matrix.client import DEVICE_ID, CryptoOptions, MatrixClient
 from bridge.matrix.commands.executor import CommandSettings
 from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
+from bridge.matrix.intent import RelaySpeakers, Speakers
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
 from bridge.store import links as links_repo
@@ -92,7 +95,8 @@ class MatrixWorld:
         configured: Mapping[str, Participant],
     ) -> None:
         matrix = config.matrix
-        credential = matrix.bot_credential
+        appservice = matrix.appservice if matrix.mode == "appservice" else None
+        credential = appservice.as_token if appservice else matrix.bot_credential
         assert matrix.homeserver and matrix.bot_user_id and credential is not None
         crypto = None
         if matrix.encryption:
@@ -108,14 +112,22 @@ class MatrixWorld:
             matrix.homeserver,
             matrix.bot_user_id,
             credential.get(),
-            uses_access_token=matrix.uses_access_token,
+            uses_access_token=appservice is not None or matrix.uses_access_token,
             crypto=crypto,
             ssl_context=client_context(matrix.ca_file) if matrix.ca_file else None,
+            appservice=appservice is not None,
         )
         settings = settings_from(config)
         self._configured = configured
         #: Self-service links {SPICO id: Matrix user}, read from the store (``_load_links``).
         self._links: dict[str, str] = {}
+        speakers: Speakers = RelaySpeakers(self.client)
+        #: Appservice mode: the transactions pushed by the homeserver, and their handling.
+        self.listener: TransactionListener | None = None
+        self.worker: TransactionWorker | None = None
+        if appservice is not None:
+            assert matrix.server_name
+            speakers = Ghosts(self.client, appservice, matrix.server_name, matrix.language)
         self._mapping = with_links(configured, self._links)
         self._store = store
         self._bridge_existing = matrix.bridge_existing
@@ -125,6 +137,7 @@ class MatrixWorld:
             settings,
             post,
             lambda: matrix_users_by_spico_id(self._mapping),
+            speakers,
         )
         self.source = MatrixSource(
             self.client,
@@ -134,8 +147,22 @@ class MatrixWorld:
             lambda: self._mapping,
             command_settings_from(config),
             StoreNotificationRequests(store),
+            speakers.is_own,
         )
         self.source.commands.links = _Links(self)
+        if appservice is not None:
+            wake = asyncio.Event()
+            testing = config.testing
+            self.listener = TransactionListener(
+                store,
+                appservice.hs_token.get(),
+                appservice.listen_host,
+                appservice.listen_port,
+                wake,
+                hold_file=testing.appservice_hold_file if testing else None,
+            )
+            self.worker = TransactionWorker(store, self.source.handle_events, wake)
+        self._listening = False
         #: Why this process refused to run the Matrix side (encryption device in use), if so.
         self.refusal: str | None = None
         #: SPICO ids whose portals still need their membership reconciled after a reload.
@@ -144,7 +171,9 @@ class MatrixWorld:
 
     @property
     def ready(self) -> bool:
-        """Ready once logged in and the first sync is recorded."""
+        """Ready once logged in and the first sync is recorded (appservice mode: listening)."""
+        if self.listener is not None:
+            return self.client.logged_in and self._listening
         return self.client.logged_in and self.source.synced.is_set()
 
     async def reload(self, config: BridgeConfig, configured: Mapping[str, Participant]) -> None:
@@ -251,9 +280,34 @@ class MatrixWorld:
             stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.listener is not None and self.worker is not None:
+            await self._run_appservice(stop)
+            return
         if self._bridge_existing == "all":
             await self._portals_for_existing(stop)
         await self.source.run(stop)
+
+    async def _run_appservice(self, stop: asyncio.Event) -> None:
+        """Appservice mode: listen for the homeserver's transactions (the journal keeps what
+        came while the bridge was down: the homeserver sends it again), handle them in order."""
+        assert self.listener is not None and self.worker is not None
+        while not stop.is_set():
+            try:
+                await self.client.ensure_logged_in()
+                break
+            except DeliveryError as error:
+                log.warning("matrix: homeserver not reached yet (%s)", type(error).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
+        await self.listener.start()
+        self._listening = True
+        try:
+            if self._bridge_existing == "all":
+                await self._portals_for_existing(stop)
+            await self.worker.run(stop)
+        finally:
+            self._listening = False
+            await self.listener.close()
 
     async def _portals_for_existing(self, stop: asyncio.Event) -> None:
         """``matrix.bridge_existing: all``: conversations the bridge knew before Matrix was

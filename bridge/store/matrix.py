@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import (
+    AppserviceTransaction,
     ConversationRecord,
     MatrixEventLink,
     PatientSpace,
@@ -123,3 +125,47 @@ async def conversations_without_portal(session: AsyncSession, limit: int = 500) 
         .limit(limit)
     )
     return list(rows)
+
+
+# --- appservice transactions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppserviceTransactionRow:
+    seq: int
+    txn_id: str
+    events: list[dict[str, Any]]
+
+
+async def journal_transaction(
+    session: AsyncSession, txn_id: str, events: list[dict[str, Any]]
+) -> bool:
+    """Record a pushed transaction; False when its id was recorded before (a replay)."""
+    result = await session.execute(
+        _insert(session, AppserviceTransaction)
+        .values(txn_id=txn_id, events=events, received_at=utcnow(), handled_at=None)
+        .on_conflict_do_nothing(index_elements=[AppserviceTransaction.txn_id])
+    )
+    return bool(result.rowcount)
+
+
+async def pending_transactions(
+    session: AsyncSession, limit: int = 20
+) -> list[AppserviceTransactionRow]:
+    """Journaled transactions not handled yet, oldest first."""
+    rows = await session.scalars(
+        select(AppserviceTransaction)
+        .where(AppserviceTransaction.handled_at.is_(None))
+        .order_by(AppserviceTransaction.seq)
+        .limit(limit)
+    )
+    return [AppserviceTransactionRow(r.seq, r.txn_id, list(r.events or [])) for r in rows]
+
+
+async def transaction_handled(session: AsyncSession, seq: int) -> None:
+    """Handled: its events (message bodies) are dropped, its id kept for the dedupe."""
+    await session.execute(
+        update(AppserviceTransaction)
+        .where(AppserviceTransaction.seq == seq)
+        .values(handled_at=utcnow(), events=[])
+    )

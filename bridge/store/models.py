@@ -228,6 +228,21 @@ class MatrixEventLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AppserviceTransaction(Base):
+    """A transaction the homeserver pushed (appservice mode), journaled before it is
+    acknowledged: a replay finds its id and is acknowledged without being handled again. Its
+    events are dropped once handled (the id stays, for the dedupe)."""
+
+    __tablename__ = "matrix_as_transactions"
+
+    #: Received order (the homeserver sends one transaction at a time, in order).
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    txn_id: Mapped[str] = mapped_column(String(255), unique=True)
+    events: Mapped[list[Any]]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class ManagementRoom(Base):
     """A room a mapped Matrix user invited the bot to: there, commands need no prefix."""
 

@@ -513,12 +513,19 @@ async def mark_failed(
 
 
 async def release_claims(
-    session: AsyncSession, *, worker_id: str | None = None, expired_before: datetime | None = None
+    session: AsyncSession,
+    *,
+    worker_id: str | None = None,
+    expired_before: datetime | None = None,
+    delivery_ids: Sequence[int] | None = None,
 ) -> int:
-    """Put claimed deliveries back to pending: a worker's own on shutdown, or expired leases."""
+    """Put claimed deliveries back to pending: a worker's own on shutdown (or only
+    ``delivery_ids`` of them), or expired leases."""
     statement = update(Delivery).where(Delivery.state == SENDING)
     if worker_id is not None:
         statement = statement.where(Delivery.claimed_by == worker_id)
+    if delivery_ids is not None:
+        statement = statement.where(Delivery.id.in_(tuple(delivery_ids)))
     if expired_before is not None:
         statement = statement.where(Delivery.lease_until < expired_before)
     result = await session.execute(

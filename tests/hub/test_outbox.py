@@ -55,3 +55,50 @@ async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store)
         (5, "pending", 0, None),
     ]
     assert await workers.deliver_batch("w1") == 0, "nothing behind the retried head"
+
+
+class MailSinkSeeingTheStore:
+    """A mail sink that looks, at each delivery, at which of its queue are already done."""
+
+    world = World.MAIL
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.done_before: list[list[int]] = []
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        async with self.store.transaction() as session:
+            rows = await session.scalars(select(Delivery).where(Delivery.state == "done"))
+            self.done_before.append(sorted(r.event_seq for r in rows))
+        if job.event_seq == 3:
+            raise RetryLater("451")
+
+
+async def test_each_mail_is_settled_right_after_its_attempt(store: Store) -> None:
+    """Mail has no transaction id: a kill must not find earlier mails of the run unsettled
+    (the next process would send them again)."""
+    async with store.transaction() as session:
+        await repo.save_conversation(
+            session, repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0)
+        )
+        for seq in range(1, 5):
+            await repo.record_event(
+                session,
+                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
+            )
+        await repo.enqueue(
+            session, [NewDelivery(s, "c1", "mail", "82", "message") for s in range(1, 5)]
+        )
+    sink = MailSinkSeeingTheStore(store)
+    workers = OutboxWorkers(store, {World.MAIL: sink}, {}, RetryPolicy(60, 300, 10))
+    assert await workers.deliver_batch("w1") == 3
+    assert sink.done_before == [[], [1], [1, 2]]
+    async with store.transaction() as session:
+        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
+        states = [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
+    assert states == [
+        (1, "done", 1, None),
+        (2, "done", 1, None),
+        (3, "pending", 1, None),
+        (4, "pending", 0, None),
+    ]

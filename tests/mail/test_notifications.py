@@ -115,6 +115,45 @@ async def test_after_the_period_waiting_messages_go_with_the_next_notification(s
     assert row is not None and row.pending == ()
 
 
+async def test_a_notification_delivered_again_after_a_crash_is_not_sent_again(sink) -> None:
+    """Killed after the server's 250 but before the outbox settled: the repeated delivery of
+    the notified message, and of one it carried, finds the mail recorded and sends nothing."""
+    mail_sink, smtp, store = sink
+    await journal(store, 1, 2, 3)
+    await mail_sink.deliver(job(1))
+    await mail_sink.deliver(job(2))
+    await backdate(store)
+    await mail_sink.deliver(job(3))  # carries 2 and 3
+    for seq in (1, 3):
+        await mail_sink.deliver(job(seq))
+    assert len(smtp.sent) == 2
+    async with store.transaction() as session:
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+    assert row is not None and row.pending == ()
+
+
+async def test_a_digest_recorded_before_a_crash_is_not_sent_again(sink) -> None:
+    mail_sink, smtp, store = sink
+    await journal(store, 1, 2)
+    await mail_sink.deliver(job(1))
+    await mail_sink.deliver(job(2))
+    await backdate(store)
+    assert await mail_sink.send_due_digests() == 1
+    # The digest's mail recorded, its period not (as if killed in between): put it back.
+    async with store.transaction() as session:
+        await mail_repo.save_notification(
+            session,
+            mail_repo.NotificationRow(
+                "conv_n", MEMBER, datetime.now(UTC) - timedelta(hours=1), (2,)
+            ),
+        )
+    await mail_sink.send_due_digests()
+    assert len(smtp.sent) == 2, "the notification and one digest"
+    async with store.transaction() as session:
+        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+    assert row is not None and row.pending == ()
+
+
 async def test_never_outside_the_trust_space(sink) -> None:
     mail_sink, smtp, _ = sink
     for address in ("x@gmail.com", "1234567890123@patient.mssante.fr"):

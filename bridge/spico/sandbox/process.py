@@ -7,7 +7,6 @@ sandbox's log.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.launch import ServerStartFailed, log_size
+from bridge.launch import ServerStartFailed, log_size, spawn, stop_child
 from bridge.ports import free_port
 
 START_TIMEOUT = 30.0
@@ -84,14 +83,7 @@ class SandboxProcess:
             *self._extra_args,
         ]
         since = log_size(self.log_path)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=Path(__file__).resolve().parents[3],
-            )
+        self._process = spawn(command, self.log_path, cwd=Path(__file__).resolve().parents[3])
         self._wait_healthy(since)
 
     def _wait_healthy(self, since: int) -> None:
@@ -124,16 +116,7 @@ class SandboxProcess:
     def stop(self) -> int | None:
         """SIGTERM by PID (SIGKILL if it hangs); returns the exit code."""
         process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is not None:
-            return process.returncode
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
+        return None if process is None else stop_child(process, STOP_TIMEOUT)
 
     def restart(self) -> None:
         self.stop()

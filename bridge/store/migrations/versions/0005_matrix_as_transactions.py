@@ -1,0 +1,37 @@
+"""Matrix appservice mode: the transactions the homeserver pushes, journaled before they are
+acknowledged (``matrix_as_transactions``), their ids kept to handle a replay once.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-27 21:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from bridge.store.migrations.columns import create_table, json, moment, serial, string
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_table(
+        "matrix_as_transactions",
+        serial("seq"),
+        string("txn_id", 255),
+        json("events"),
+        moment("received_at"),
+        moment("handled_at", nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("txn_id"),
+        indexed=["handled_at"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("matrix_as_transactions")

@@ -1,0 +1,251 @@
+"""Appservice mode against a real Synapse that loads the bridge's registration: each SPICO
+professional speaks as their own ghost (named from the directory, present as their status
+says), the bot alone rules the room, and the homeserver's transactions are journaled before
+they are acknowledged (a replay is handled once; a bridge killed before journaling loses
+nothing: the homeserver sends the transaction again)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from nio import AsyncClient, PresenceGetResponse, RoomGetStateResponse
+from sqlalchemy import func, select
+
+from bridge.matrix.formatting import ghost_display_name
+from bridge.matrix.sink import person_of
+from bridge.spico.client import SpicoClient
+from bridge.store import repositories as repo
+from bridge.store.models import AppserviceTransaction
+from tests.fixtures.bridge import bridge_config
+from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.synapse import AppserviceSynapse, MatrixUser, MatrixUsers
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worlds import (
+    SPICO_CURSOR,
+    InProcessBridge,
+    join_when_invited,
+    timeline,
+)
+
+
+@dataclass
+class Setup:
+    config_path: Path
+    alice: MatrixUser  # mapped to a
+    a: str
+    b: str
+    server: AppserviceSynapse
+
+    def ghost(self, spico_id: str) -> str:
+        return f"@spico_{spico_id.lower()}:{self.server.synapse.server_name}"
+
+
+@pytest.fixture
+def as_matrix_users(appservice_synapse: AppserviceSynapse) -> MatrixUsers:
+    return MatrixUsers(appservice_synapse.synapse)
+
+
+@pytest.fixture
+def setup(
+    appservice_synapse: AppserviceSynapse,
+    spico_sandbox: SandboxProcess,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+    tmp_path: Path,
+) -> Setup:
+    alice = as_matrix_users.new("alice")
+    a, b = personas.colleagues[20], personas.colleagues[21]
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        poll_wait_seconds=2,
+        participants=[{"spico_id": a, "matrix_user": alice.user_id}],
+        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        matrix=appservice_synapse.matrix_section(),
+    )
+    return Setup(path, alice, a, b, appservice_synapse)
+
+
+@pytest.fixture
+async def bridge(setup: Setup, as_matrix_users: MatrixUsers) -> AsyncIterator[InProcessBridge]:
+    running = InProcessBridge(setup.config_path, cursors=(SPICO_CURSOR,))
+    try:
+        await running.start()
+        yield running
+    finally:
+        await running.close()
+        for client in as_matrix_users.clients:
+            await client.close()
+
+
+async def _portal_with_alice(
+    setup: Setup,
+    bridge: InProcessBridge,
+    spico_client: SpicoClient,
+    users: MatrixUsers,
+    doctor: str,
+    members: list[str],
+    subject: str,
+    message: str,
+) -> tuple[str, str, AsyncClient]:
+    """A conversation the doctor starts, its portal, and alice in it: (conversation, room,
+    alice's client)."""
+    created = await spico_client.create_conversation(
+        on_behalf_of=doctor, acting_as=doctor, members=members, subject=subject, message=message
+    )
+    room_id = await bridge.portal(created.conversation.id)
+    alice = await users.login(setup.alice)
+    await join_when_invited(alice, room_id, setup.alice.user_id)
+    return created.conversation.id, room_id, alice
+
+
+async def _state(client: Any, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    response = await client.room_get_state(room_id)
+    assert isinstance(response, RoomGetStateResponse), response
+    return {(e["type"], e.get("state_key", "")): e["content"] for e in response.events}
+
+
+async def test_each_professional_speaks_as_their_ghost(
+    setup: Setup,
+    bridge: InProcessBridge,
+    spico_client: SpicoClient,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+) -> None:
+    doctor = personas.doctor
+    conversation, room_id, alice = await _portal_with_alice(
+        setup,
+        bridge,
+        spico_client,
+        as_matrix_users,
+        doctor,
+        [setup.a, setup.b],
+        "Fantômes",
+        "Bonjour de la part du médecin",
+    )
+    await spico_client.post_message(
+        conversation,
+        on_behalf_of=setup.b,
+        acting_as=setup.b,
+        body="Réponse de B",
+        idempotency_key=f"as-b-{conversation}",
+    )
+
+    async def both() -> list[dict[str, Any]] | None:
+        events = await timeline(alice, room_id)
+        bodies = [e["content"]["body"] for e in events]
+        return events if "Réponse de B" in bodies and any("médecin" in x for x in bodies) else None
+
+    events = await eventually(both, "both SPICO messages in the room")
+    senders = {e["content"]["body"]: e["sender"] for e in events}
+    # One Matrix user per sender, and no header: the sender says who wrote it.
+    assert senders["Bonjour de la part du médecin"] == setup.ghost(doctor)
+    assert senders["Réponse de B"] == setup.ghost(setup.b)
+    state = await _state(alice, room_id)
+    async with bridge.store.transaction() as session:
+        rows = await repo.get_professionals(session, [doctor, setup.b])
+    for spico_id in (doctor, setup.b):
+        member = state[("m.room.member", setup.ghost(spico_id))]
+        assert member["membership"] == "join"
+        name = ghost_display_name(person_of(spico_id, rows.get(spico_id)))
+        assert member["displayname"] == name and name.endswith(")"), name
+    # The bot alone ranks; the ghosts are plain members.
+    levels = state[("m.room.power_levels", "")]
+    assert set(levels.get("users", {})) <= {setup.server.bot_user_id}
+    assert state[("m.bridge", f"fr.spico.bridge://spico/{conversation}")]["protocol"]["id"] == (
+        "spico"
+    )
+
+    # Alice writes from Matrix: posted as A in SPICO, not echoed back by A's ghost.
+    sent = await alice.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "Depuis Matrix"}
+    )
+    assert sent.event_id  # type: ignore[union-attr]
+
+    async def in_spico() -> list[Any]:
+        return [
+            m for m in await spico_client.list_messages(conversation) if m.body == "Depuis Matrix"
+        ]
+
+    posted = await eventually(in_spico, "alice's message in SPICO")
+    assert len(posted) == 1 and posted[0].author_id == setup.a
+
+    # Presence follows SPICO statuses.
+    await spico_client.set_status(setup.b, "absent")
+
+    async def offline() -> bool:
+        got = await alice.get_presence(setup.ghost(setup.b))
+        return (
+            isinstance(got, PresenceGetResponse)
+            and got.presence == "offline"
+            and (got.status_msg == "absent")
+        )
+
+    await eventually(offline, "B's ghost offline with the status")
+    await spico_client.set_status(setup.b, "online")
+
+    async def online() -> bool:
+        got = await alice.get_presence(setup.ghost(setup.b))
+        return isinstance(got, PresenceGetResponse) and got.presence == "online"
+
+    await eventually(online, "B's ghost online again")
+    echoes = [e for e in await timeline(alice, room_id) if e["content"]["body"] == "Depuis Matrix"]
+    assert [e["sender"] for e in echoes] == [setup.alice.user_id]
+
+
+async def test_a_replayed_transaction_is_handled_once(
+    setup: Setup,
+    bridge: InProcessBridge,
+    spico_client: SpicoClient,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+) -> None:
+    conversation, room_id, _ = await _portal_with_alice(
+        setup, bridge, spico_client, as_matrix_users, personas.doctor, [setup.a], "Rejeu", "x"
+    )
+    hs_token = (setup.server.secrets / "hs-token").read_text()
+    url = f"http://127.0.0.1:{setup.server.listen_port}/_matrix/app/v1/transactions/replay-1"
+
+    def pushed(event_id: str, body: str) -> dict[str, Any]:
+        return {
+            "events": [
+                {
+                    "type": "m.room.message",
+                    "room_id": room_id,
+                    "sender": setup.alice.user_id,
+                    "event_id": event_id,
+                    "origin_server_ts": 1,
+                    "content": {"msgtype": "m.text", "body": body},
+                }
+            ]
+        }
+
+    async with aiohttp.ClientSession() as http:
+        wrong = await http.put(url, json=pushed("$w", "x"), headers={"Authorization": "Bearer no"})
+        assert wrong.status == 403
+        missing = await http.put(url, json=pushed("$w", "x"))
+        assert missing.status == 401
+        headers = {"Authorization": f"Bearer {hs_token}"}
+        first = await http.put(url, json=pushed("$replay-1", "Une fois"), headers=headers)
+        assert first.status == 200 and await first.json() == {}
+        # The homeserver sends the same transaction again (it never saw the answer).
+        again = await http.put(url, json=pushed("$replay-2", "Deux fois"), headers=headers)
+        assert again.status == 200
+
+    async def handled() -> list[Any]:
+        return [m for m in await spico_client.list_messages(conversation) if m.body == "Une fois"]
+
+    assert len(await eventually(handled, "the pushed message in SPICO")) == 1
+    async with bridge.store.transaction() as session:
+        count = await session.scalar(
+            select(func.count()).where(AppserviceTransaction.txn_id == "replay-1")
+        )
+    assert count == 1
+    bodies = [m.body for m in await spico_client.list_messages(conversation)]
+    assert "Deux fois" not in bodies and bodies.count("Une fois") == 1
