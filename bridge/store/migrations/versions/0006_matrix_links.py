@@ -1,8 +1,8 @@
 """Self-service links: Matrix accounts linked by their professional (``lier``), and the
 one-time codes mailed to prove the MSSanté mailbox.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-27 21:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from bridge.store.migrations.columns import create_table, drop_table, moment, serial, string
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
