@@ -13,15 +13,18 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from nio import AsyncClient, PresenceGetResponse, RoomGetStateResponse
 from sqlalchemy import func, select
 
 from bridge.matrix.formatting import ghost_display_name
 from bridge.matrix.sink import person_of
 from bridge.spico.client import SpicoClient
+from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.models import AppserviceTransaction
-from tests.fixtures.bridge import bridge_config
+from bridge.store.repositories import Store
+from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import AppserviceSynapse, MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -249,3 +252,78 @@ async def test_a_replayed_transaction_is_handled_once(
     assert count == 1
     bodies = [m.body for m in await spico_client.list_messages(conversation)]
     assert "Deux fois" not in bodies and bodies.count("Une fois") == 1
+
+
+async def test_a_kill_between_receiving_and_journaling_loses_nothing(
+    setup: Setup,
+    spico_client: SpicoClient,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+    bridge_processes: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    """The bridge holds a pushed transaction before journaling it (a test-only switch) and is
+    killed right there: it never answered, so the homeserver sends the transaction again to
+    the restarted bridge, and the message reaches SPICO exactly once."""
+    hold = tmp_path / "hold"
+    config = yaml.safe_load(setup.config_path.read_text())
+    config["testing"] = {"appservice_hold_file": str(hold)}
+    setup.config_path.write_text(yaml.safe_dump(config))
+    bridge = BridgeProcess(setup.config_path, tmp_path / "bridge.log")
+    bridge_processes.append(bridge)
+    bridge.start()
+    created = await spico_client.create_conversation(
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        members=[setup.a],
+        subject="Coupure",
+        message="Avant la coupure",
+    )
+    conversation = created.conversation.id
+    alice = await as_matrix_users.login(setup.alice)
+
+    async def invited_room() -> str | None:
+        store = await Store.open(f"sqlite:///{tmp_path / 'bridge.db'}")
+        try:
+            async with store.transaction() as session:
+                row = await matrix_repo.get_portal(session, conversation)
+        finally:
+            await store.close()
+        return row.room_id if row else None
+
+    room_id = await eventually(invited_room, "the portal room")
+    await join_when_invited(alice, room_id, setup.alice.user_id)
+    hold.touch()
+    holding = "holding a transaction before journaling it"
+    before = bridge.tail(10_000).count(holding)
+    await alice.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "Pendant la coupure"}
+    )
+
+    async def held() -> bool:
+        return bridge.tail(10_000).count(holding) > before
+
+    await eventually(held, "the bridge holding the pushed transaction")
+    bridge.kill()
+    hold.unlink()
+    bridge.start()
+
+    async def once() -> list[Any] | None:
+        found = [
+            m
+            for m in await spico_client.list_messages(conversation)
+            if m.body == "Pendant la coupure"
+        ]
+        return found or None
+
+    posted = await eventually(once, "the message sent again by the homeserver", 90)
+    assert len(posted) == 1 and posted[0].author_id == setup.a
+    # Later traffic still flows and the message is still there once.
+    await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "Après"})
+
+    async def after() -> bool:
+        return any(m.body == "Après" for m in await spico_client.list_messages(conversation))
+
+    await eventually(after, "a later message")
+    bodies = [m.body for m in await spico_client.list_messages(conversation)]
+    assert bodies.count("Pendant la coupure") == 1
