@@ -13,16 +13,12 @@ its ``demo.json``.
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
-import imaplib
 import json
 import os
 import pwd
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,7 +55,14 @@ from bridge.demo.worlds import left_out
 from bridge.mail.localserver import LocalMailServer
 from bridge.mail.server_folder import runtime_folder
 from tests.fixtures.waiting import eventually
-from tests.fixtures.worlds import bodies, compose_reply, join_when_invited, submit, timeline
+from tests.fixtures.worlds import (
+    bodies,
+    compose_reply,
+    join_when_invited,
+    read_inbox,
+    submit,
+    timeline,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scripts" / "demo"
@@ -212,22 +215,6 @@ def demo_run() -> Iterator[DemoRun]:
 
 def _secret(path: str) -> str:
     return Path(path).read_text(encoding="utf-8").strip()
-
-
-def read_inbox(address: str, password: str, port: int, ca_file: str) -> list[EmailMessage]:
-    """Every mail in the mailbox's INBOX, over IMAPS (read-only, nothing marked seen)."""
-    context = ssl.create_default_context(cafile=ca_file)
-    found: list[EmailMessage] = []
-    with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=context, timeout=10) as imap:
-        imap.login(address, password)
-        imap.select("INBOX", readonly=True)
-        _, data = imap.uid("SEARCH", "ALL")
-        for uid in data[0].split():
-            _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = next(p[1] for p in parts if isinstance(p, tuple))
-            found.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
-        imap.logout()
-    return found
 
 
 @pytest.mark.timeout(START_TIMEOUT + 3 * RELAY_TIMEOUT + STOP_TIMEOUT)

@@ -124,6 +124,15 @@ class MatrixAppserviceConfig(Section):
         return secret
 
 
+class SelfServiceConfig(Section):
+    """``lier``: professionals link their own Matrix account by proving their MSSanté mailbox
+    (a one-time code mailed to the address the SPICO directory holds)."""
+
+    enabled: bool = False
+    #: Homeservers whose users may link (empty: the bridge's own ``server_name`` only).
+    allowed_servers: tuple[ServerName, ...] = ()
+
+
 class MatrixConfig(Section):
     """The Matrix side. ``homeserver``, ``server_name`` and ``bot_user_id`` are set when enabled."""
 
@@ -154,6 +163,7 @@ class MatrixConfig(Section):
     #: SPICO's own limit is 10 MB.
     max_file_bytes: PositiveInt = 10 * 1024 * 1024
     appservice: MatrixAppserviceConfig | None = None
+    self_service: SelfServiceConfig = SelfServiceConfig()
 
     @field_validator("command_prefix")
     @classmethod

@@ -56,6 +56,11 @@ def semantic_warnings(
             "with encryption only one bridge process may run the Matrix side (one bot device, "
             "one key store): a second process using the same bot is refused at start",
         )
+    if matrix.enabled and matrix.self_service.enabled and not config.mail.enabled:
+        warn(
+            "matrix.self_service.enabled",
+            "no account can be linked: the one-time codes are sent by mail and mail is not enabled",
+        )
     if config.notifications.enabled and not config.mail.enabled and "notifications" in lines:
         warn("notifications", "ignored: notifications are sent by mail and mail is not enabled")
     for index, participant in enumerate(config.participants):

@@ -26,15 +26,18 @@ def configured_participants(entries: Iterable[object]) -> dict[str, Participant]
 def merge(
     configured: Participant | None, known: repo.ProfessionalRow | None, spico_id: str
 ) -> Participant:
-    """Config decides the Matrix user, preference and mail override; the directory gives the
-    status, whether they have an account, and their MSSanté address."""
+    """Config decides the Matrix user, preference and mail override (a self-service link gives
+    the Matrix user of a professional it does not name); the directory gives the status,
+    whether they have an account, and their MSSanté address."""
     base = configured or Participant(spico_id)
     if known is None:
         return base
     status = Status(known.status) if known.status in Status.__members__.values() else None
+    # A self-service link counts only for a professional the config does not name.
+    linked = known.linked_matrix_user if configured is None else None
     return Participant(
         spico_id=spico_id,
-        matrix_user=base.matrix_user,
+        matrix_user=base.matrix_user or linked,
         mail=base.mail or known.mssante_address,
         delivery=base.delivery,
         status=status,

@@ -25,10 +25,11 @@ from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, Retr
 from bridge.core.errors import TooLarge
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
-from bridge.mail import compose, tokens
+from bridge.mail import compose, texts, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
 from bridge.mail.settings import MailSettings
 from bridge.mail.trust import TrustSpace
+from bridge.store import links as links_repo
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
@@ -487,6 +488,48 @@ class MailSink:
         if configured is not None and configured.mail:
             return configured.mail
         return known.mssante_address if known else None
+
+    async def send_link_codes(self) -> int:
+        """Mail the one-time codes of ``lier`` that are waiting (``bridge.core.linking``): to
+        the directory's address only, inside the trust space; once sent, the store keeps the
+        code's digest only. Returns how many were sent."""
+        now = datetime.now(UTC)
+        async with self._store.transaction() as session:
+            waiting = await links_repo.codes_to_mail(session, now)
+        sent = 0
+        for row in waiting:
+            if self.allowed(row.address):
+                language = row.language if row.language in ("fr", "en") else self._language
+                mail = compose.compose_answer(
+                    key=self._key,
+                    sender=self.sender,
+                    recipient=row.address,
+                    kind="link-code",
+                    source=str(row.id),
+                    subject=texts.text(language, "link_code_subject"),
+                    text=texts.text(
+                        language,
+                        "link_code_body",
+                        user=row.matrix_user,
+                        code=row.code,
+                        until=row.expires_at.strftime("%H:%M"),
+                    ),
+                    now=now,
+                )
+                try:
+                    await self.smtp.send(mail, self.sender.address, [row.address])
+                except RetryLater as exc:
+                    log.warning("link code not mailed yet (%s); will retry", exc.args[0])
+                    continue
+                except PermanentFailure as exc:
+                    log.warning("link code refused by the mail server (%s); dropped", exc.args[0])
+                else:
+                    sent += 1
+            else:
+                log.warning("link code not mailed: the address is outside the trust space")
+            async with self._store.transaction() as session:
+                await links_repo.code_mailed(session, row.id)
+        return sent
 
     async def send_raw(self, mail: EmailMessage, recipient: str) -> None:
         await self.smtp.send(mail, self.sender.address, [recipient])

@@ -296,6 +296,27 @@ _MESSAGES = {
         fr="Pièces jointes : {names}",
         en="Attachments: {names}",
     ),
+    # the one-time code that links a Matrix account (bridge.core.linking)
+    "link_code_subject": Message(
+        fr="[SPICO] Code de liaison de votre compte Matrix",
+        en="[SPICO] Code to link your Matrix account",
+    ),
+    "link_code_body": Message(
+        fr=(
+            "Bonjour,\n\nLe compte Matrix {user} demande à être lié à votre compte SPICO.\n\n"
+            "Votre code : {code}\n\nPour confirmer, écrivez au robot SPICO, dans le salon "
+            "direct où vous l'avez demandé : code {code}\nCe code est valable jusqu'à {until} "
+            "(heure UTC), pour 5 essais.\n\nSi vous n'êtes pas à l'origine de cette demande, "
+            "ignorez ce message : aucun compte ne sera lié sans ce code."
+        ),
+        en=(
+            "Hello,\n\nThe Matrix account {user} asks to be linked to your SPICO account.\n\n"
+            "Your code: {code}\n\nTo confirm, write to the SPICO bot, in the direct room "
+            "where you asked for it: code {code}\nThis code is valid until {until} (UTC), for "
+            "5 tries.\n\nIf you did not ask for this, ignore this mail: no account is linked "
+            "without this code."
+        ),
+    ),
 }
 
 CATALOG = Catalog(_MESSAGES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import InboundPoster
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: How often due notification digests are looked for.
 DIGEST_POLL_SECONDS = 15.0
+#: How often one-time link codes waiting to be mailed are looked for (a user waits for them).
+LINK_CODE_POLL_SECONDS = 2.0
 
 
 class MailWorld:
@@ -66,20 +68,31 @@ class MailWorld:
         log.info("mail: settings reloaded (trust space, templates, addresses)")
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.inbox.run(stop), self._digests(stop))
+        await asyncio.gather(self.inbox.run(stop), self._digests(stop), self._link_codes(stop))
 
     async def _digests(self, stop: asyncio.Event) -> None:
         if not (self.settings.notifications_enabled and self.settings.notification_digests):
             return
+        await self._every(stop, DIGEST_POLL_SECONDS, self.sink.send_due_digests, "digests")
+
+    async def _link_codes(self, stop: asyncio.Event) -> None:
+        """The one-time codes of the Matrix ``lier`` command, queued in the store."""
+        await self._every(stop, LINK_CODE_POLL_SECONDS, self.sink.send_link_codes, "link codes")
+
+    @staticmethod
+    async def _every(
+        stop: asyncio.Event, seconds: float, work: Callable[[], Awaitable[int]], what: str
+    ) -> None:
+        """Run ``work`` every ``seconds`` until stopped; its trouble is logged by type."""
         while not stop.is_set():
             try:
-                await self.sink.send_due_digests()
+                await work()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("notification digests: %s", type(exc).__name__)
+                log.error("%s: %s", what, type(exc).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), DIGEST_POLL_SECONDS)
+                await asyncio.wait_for(stop.wait(), seconds)
 
     async def close(self) -> None:
         await self.inbox.close()

@@ -98,36 +98,39 @@ def classify(event: Mapping[str, Any], bot_user_id: str, command_prefix: str = "
             line = body.strip()[len(command_prefix) :].strip()
             return Command(sender, (words[1:2] or ["help"])[0].lower(), tuple(words[2:]), line)
         return Relay(sender, body)
-    if msgtype in FILE_MSGTYPES and content.get("url"):
+    if msgtype in FILE_MSGTYPES and (where := _file_source(content)) is not None:
         info = content.get("info") or {}
         return Relay(
             sender,
             "",
-            file_url=str(content["url"]),
             filename=str(content.get("filename") or body or "fichier"),
             content_type=str(info.get("mimetype") or "application/octet-stream"),
             file_size=_declared_size(info),
+            **where,
         )
-    encrypted_file = content.get("file")
-    if msgtype in FILE_MSGTYPES and isinstance(encrypted_file, Mapping):
-        info = content.get("info") or {}
-        key = (encrypted_file.get("key") or {}).get("k")
-        sha256 = (encrypted_file.get("hashes") or {}).get("sha256")
-        if encrypted_file.get("url") and key and sha256 and encrypted_file.get("iv"):
-            return Relay(
-                sender,
-                "",
-                file_url=str(encrypted_file["url"]),
-                filename=str(content.get("filename") or body or "fichier"),
-                content_type=str(info.get("mimetype") or "application/octet-stream"),
-                file_size=_declared_size(info),
-                file_key=str(key),
-                file_iv=str(encrypted_file["iv"]),
-                file_sha256=str(sha256),
-            )
     if msgtype == "m.notice":
         return Ignore()  # other bots: never relayed, never answered (no notice loops)
     return Refuse(sender, "unsupported")
+
+
+def _file_source(content: Mapping[str, Any]) -> dict[str, str] | None:
+    """Where a file message's bytes are: its ``url``, or an encrypted file's url with the key,
+    IV and hash to decrypt and check it (all four, else None: the file cannot be read)."""
+    if content.get("url"):
+        return {"file_url": str(content["url"])}
+    encrypted = content.get("file")
+    if not isinstance(encrypted, Mapping):
+        return None
+    key = (encrypted.get("key") or {}).get("k")
+    sha256 = (encrypted.get("hashes") or {}).get("sha256")
+    if not (encrypted.get("url") and key and sha256 and encrypted.get("iv")):
+        return None
+    return {
+        "file_url": str(encrypted["url"]),
+        "file_key": str(key),
+        "file_iv": str(encrypted["iv"]),
+        "file_sha256": str(sha256),
+    }
 
 
 def _declared_size(info: Mapping[str, Any]) -> int | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from nio import RoomGetStateResponse, SyncResponse
 
+from bridge.core.linking import server_allowed
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, Reply, Send, Where
@@ -56,8 +57,9 @@ class ManagementRooms:
 
     async def invites(self, response: SyncResponse) -> None:
         """A mapped user invites the bot: it joins, and the room becomes that user's
-        management room (commands without prefix) if it is private. Anyone else's invite is
-        rejected, without a notice."""
+        management room (commands without prefix) if it is private. With self-service on, an
+        unmapped user of an allowed homeserver too: they are told how to link their account
+        (``lier``). Anyone else's invite is rejected, without a notice."""
         settings = self._settings()
         for room_id, info in response.rooms.invite.items():
             inviter = None
@@ -73,7 +75,8 @@ class ManagementRooms:
     async def invited(self, room_id: str, inviter: str | None) -> None:
         """One invitation of the bot (from a sync, or pushed in appservice mode)."""
         settings = self._settings()
-        if not inviter or inviter not in self._spico_id_of():
+        mapped = inviter in self._spico_id_of()
+        if not inviter or not (mapped or self._may_link(inviter)):
             await self._client.request("reject", self._client.nio.room_leave(room_id))
             log.info("matrix: refused an invite from an unmapped user to %s", room_id)
             return
@@ -88,8 +91,15 @@ class ManagementRooms:
         async with self._store.transaction() as session:
             await commands_repo.save_management_room(session, room_id, inviter)
         log.info("matrix: management room %s joined", room_id)
-        welcome = texts.text(settings.language, "welcome")
+        welcome = texts.text(settings.language, "welcome" if mapped else "welcome_unmapped")
         await say(self._client, room_id, txn("welcome", room_id), welcome)
+
+    def _may_link(self, user: str) -> bool:
+        """Self-service is open to ``user``: their invite is taken, to explain ``lier``."""
+        commands = self._commands.settings
+        return commands.self_service and server_allowed(
+            user, commands.allowed_servers, commands.server_name
+        )
 
     async def handle(
         self,

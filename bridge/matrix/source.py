@@ -403,6 +403,20 @@ class MatrixSource:
                         event_id,
                         notice_text("refused", language, reason=reason),
                     )
+        await self._mark_seen(conversation_id, room_id, event_id, spico_message_id)
+
+    async def _remember(self, conversation_id: str, room_id: str, event: dict[str, Any]) -> None:
+        if event_id := str(event.get("event_id") or ""):
+            await self._mark_seen(conversation_id, room_id, event_id)
+
+    async def _mark_seen(
+        self,
+        conversation_id: str,
+        room_id: str,
+        event_id: str,
+        spico_message_id: str | None = None,
+    ) -> None:
+        """An inbound event is never handled again (after a restart or a retried batch)."""
         async with self._store.transaction() as session:
             await matrix_repo.save_event_link(
                 session,
@@ -410,20 +424,6 @@ class MatrixSource:
                 room_id=room_id,
                 conversation_id=conversation_id,
                 spico_message_id=spico_message_id,
-                direction="in",
-            )
-
-    async def _remember(self, conversation_id: str, room_id: str, event: dict[str, Any]) -> None:
-        event_id = str(event.get("event_id") or "")
-        if not event_id:
-            return
-        async with self._store.transaction() as session:
-            await matrix_repo.save_event_link(
-                session,
-                event_id=event_id,
-                room_id=room_id,
-                conversation_id=conversation_id,
-                spico_message_id=None,
                 direction="in",
             )
 

@@ -913,6 +913,144 @@ _MESSAGES = {
         fr="salon de conversation : prévient un participant inactif par courriel",
         en="conversation room: notifies an inactive member by mail",
     ),
+    # self-service links (bridge.matrix.commands.groups.link)
+    "unmapped_self_service": Message(
+        fr="Votre compte Matrix n'est lié à aucun professionnel SPICO. Pour le lier, écrivez "
+        "ici « lier » suivi de votre RPPS, de votre idNat ou de votre adresse MSSanté : un code "
+        "vous est envoyé à l'adresse MSSanté que l'annuaire SPICO connaît pour vous, puis tapez "
+        "« code » suivi de ce code.",
+        en="Your Matrix account is not linked to a SPICO professional. To link it, write here "
+        "“link” followed by your RPPS, your idNat or your MSSanté address: a code is sent to the "
+        "MSSanté address the SPICO directory holds for you; then type “code” followed by it.",
+    ),
+    "welcome_unmapped": Message(
+        fr="Bonjour ! Je suis le pont SPICO. Votre compte Matrix n'est encore lié à aucun "
+        "professionnel : écrivez « lier » suivi de votre RPPS ou de votre adresse MSSanté "
+        "(par exemple « lier 10001234567 »), je vous enverrai un code par messagerie sécurisée.",
+        en="Hello! I am the SPICO bridge. Your Matrix account is not linked to a professional "
+        "yet: write “link” followed by your RPPS or your MSSanté address (for instance “link "
+        "10001234567”) and I will send you a code by secure mail.",
+    ),
+    "link_off": Message(
+        fr="La liaison de comptes en libre-service n'est pas ouverte sur ce pont : demandez à "
+        "son administrateur.",
+        en="Self-service account linking is not open on this bridge: ask its administrator.",
+    ),
+    "link_server": Message(
+        fr="Les comptes du serveur {server} ne peuvent pas être liés sur ce pont.",
+        en="Accounts of the server {server} cannot be linked on this bridge.",
+    ),
+    "link_usage": Message(
+        fr="Usage : lier <RPPS | idNat | adresse MSSanté>",
+        en="Usage: link <RPPS | idNat | MSSanté address>",
+    ),
+    "link_unknown": Message(
+        fr="L'annuaire SPICO ne connaît aucun professionnel « {ref} ».",
+        en="The SPICO directory knows no professional “{ref}”.",
+    ),
+    "link_no_address": Message(
+        fr="L'annuaire SPICO n'a pas d'adresse MSSanté pour {name} : aucun code ne peut être "
+        "envoyé. Demandez à l'administrateur du pont.",
+        en="The SPICO directory has no MSSanté address for {name}: no code can be sent. Ask "
+        "the bridge's administrator.",
+    ),
+    "link_pinned": Message(
+        fr="Le compte Matrix de {name} est fixé par l'administrateur du pont : demandez-lui.",
+        en="{name}'s Matrix account is set by the bridge's administrator: ask them.",
+    ),
+    "link_user_pinned": Message(
+        fr="Votre compte Matrix est déjà associé par l'administrateur du pont : demandez-lui.",
+        en="Your Matrix account is already mapped by the bridge's administrator: ask them.",
+    ),
+    "link_already_yours": Message(
+        fr="Votre compte Matrix est déjà lié à {name}.",
+        en="Your Matrix account is already linked to {name}.",
+    ),
+    "link_user_linked": Message(
+        fr="Votre compte Matrix est déjà lié à un autre professionnel : tapez d'abord « délier ».",
+        en="Your Matrix account is already linked to another professional: type “unlink” first.",
+    ),
+    "link_taken": Message(
+        fr="{name} a déjà un compte Matrix lié : il doit d'abord être délié (« délier » depuis "
+        "ce compte).",
+        en="{name} already has a linked Matrix account: it must be unlinked first (“unlink” "
+        "from that account).",
+    ),
+    "link_rate_limited": Message(
+        fr="Trop de codes demandés dans l'heure : réessayez plus tard.",
+        en="Too many codes asked for within the hour: try again later.",
+    ),
+    "link_code_sent": Message(
+        fr="Un code a été envoyé à l'adresse MSSanté de {name} dans l'annuaire SPICO "
+        "({address}). Tapez ici « code » suivi de ce code, dans les {minutes} minutes.",
+        en="A code was sent to {name}'s MSSanté address in the SPICO directory ({address}). "
+        "Type here “code” followed by it, within {minutes} minutes.",
+    ),
+    "code_usage": Message(
+        fr="Usage : code <le code reçu par courriel>",
+        en="Usage: code <the code you received by mail>",
+    ),
+    "code_none": Message(
+        fr="Aucun code en attente : demandez-en un avec « lier ».",
+        en="No code is waiting: ask for one with “link”.",
+    ),
+    "code_expired": Message(
+        fr="Ce code a expiré : demandez-en un nouveau avec « lier ».",
+        en="This code has expired: ask for a new one with “link”.",
+    ),
+    "code_wrong": Message(
+        fr="Code incorrect. Essais restants : {left}.",
+        en="Wrong code. Tries left: {left}.",
+    ),
+    "code_exhausted": Message(
+        fr="Code incorrect, et c'était le dernier essai : demandez un nouveau code avec « lier ».",
+        en="Wrong code, and that was the last try: ask for a new code with “link”.",
+    ),
+    "linked": Message(
+        fr="Votre compte Matrix est lié à {name}. Vous êtes invité dans les salons de ses "
+        "conversations ({count}) ; ce salon est votre salon de gestion (tapez « aide »).",
+        en="Your Matrix account is linked to {name}. You are invited to the rooms of their "
+        "conversations ({count}); this room is your management room (type “help”).",
+    ),
+    "unlinked": Message(
+        fr="Votre compte Matrix n'est plus lié : vous avez quitté les salons des conversations "
+        "({count}).",
+        en="Your Matrix account is no longer linked: you were removed from the conversations' "
+        "rooms ({count}).",
+    ),
+    "unlink_pinned": Message(
+        fr="Votre compte Matrix est associé par l'administrateur du pont : lui seul peut le "
+        "délier.",
+        en="Your Matrix account is mapped by the bridge's administrator: only they can unlink it.",
+    ),
+    "unlink_none": Message(
+        fr="Votre compte Matrix n'est lié à aucun professionnel.",
+        en="Your Matrix account is not linked to any professional.",
+    ),
+    "help_link_usage": Message(
+        fr="lier <RPPS | idNat | adresse MSSanté>",
+        en="link <RPPS | idNat | MSSanté address>",
+    ),
+    "help_link_what": Message(
+        fr="salon de gestion : lie votre compte Matrix (code envoyé à votre adresse MSSanté)",
+        en="management room: links your Matrix account (code sent to your MSSanté address)",
+    ),
+    "help_code_usage": Message(
+        fr="code <code>",
+        en="code <code>",
+    ),
+    "help_code_what": Message(
+        fr="salon de gestion : confirme la liaison avec le code reçu par courriel",
+        en="management room: confirms the link with the code received by mail",
+    ),
+    "help_unlink_usage": Message(
+        fr="délier",
+        en="unlink",
+    ),
+    "help_unlink_what": Message(
+        fr="salon de gestion : délie votre compte Matrix (vous quittez les salons)",
+        en="management room: unlinks your Matrix account (you leave the rooms)",
+    ),
 }
 
 CATALOG = Catalog(_MESSAGES)

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
+from bridge.core.linking import with_links
 from bridge.core.model import (
     DeliveryKind,
     Participant,
     World,
     matrix_users_by_spico_id,
-    spico_ids_by_matrix_user,
 )
 from bridge.matrix.appservice.ghosts import Ghosts
 from bridge.matrix.appservice.listener import TransactionListener, TransactionWorker
@@ -29,6 +29,7 @@ from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
 from bridge.matrix.intent import RelaySpeakers, Speakers
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
+from bridge.store import links as links_repo
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.notifications import StoreNotificationRequests
@@ -63,6 +64,9 @@ def command_settings_from(config: BridgeConfig) -> CommandSettings:
         mail_enabled=config.mail.enabled,
         notifications_enabled=config.notifications.enabled,
         notification_period_minutes=config.notifications.period_minutes,
+        self_service=config.matrix.self_service.enabled and config.mail.enabled,
+        allowed_servers=tuple(config.matrix.self_service.allowed_servers),
+        server_name=config.matrix.server_name or "",
     )
 
 
@@ -114,6 +118,9 @@ class MatrixWorld:
             appservice=appservice is not None,
         )
         settings = settings_from(config)
+        self._configured = configured
+        #: Self-service links {SPICO id: Matrix user}, read from the store (``_load_links``).
+        self._links: dict[str, str] = {}
         speakers: Speakers = RelaySpeakers(self.client)
         #: Appservice mode: the transactions pushed by the homeserver, and their handling.
         self.listener: TransactionListener | None = None
@@ -121,7 +128,7 @@ class MatrixWorld:
         if appservice is not None:
             assert matrix.server_name
             speakers = Ghosts(self.client, appservice, matrix.server_name, matrix.language)
-        self._mapping = spico_ids_by_matrix_user(configured.values())
+        self._mapping = with_links(configured, self._links)
         self._store = store
         self._bridge_existing = matrix.bridge_existing
         self.sink = MatrixSink(
@@ -142,6 +149,7 @@ class MatrixWorld:
             StoreNotificationRequests(store),
             speakers.is_own,
         )
+        self.source.commands.links = _Links(self)
         if appservice is not None:
             wake = asyncio.Event()
             testing = config.testing
@@ -172,7 +180,8 @@ class MatrixWorld:
         """SIGHUP: new participant mappings and room policy apply from now on, and the portals
         of every member whose Matrix account changed are reconciled at once (in a task that
         retries while the homeserver does not answer)."""
-        mapping = spico_ids_by_matrix_user(configured.values())
+        self._configured = configured
+        mapping = with_links(configured, self._links)
         changed = changed_members(self._mapping, mapping)
         self._mapping = mapping
         self._bridge_existing = config.matrix.bridge_existing
@@ -183,9 +192,32 @@ class MatrixWorld:
         if not changed:
             return
         log.info("matrix: %d mapping change(s); reconciling their portals", len(changed))
-        self._remap_pending |= changed
+        self._reconcile_later(changed)
+
+    def _reconcile_later(self, members: set[str]) -> None:
+        self._remap_pending |= members
         if self._remap_task is None or self._remap_task.done():
             self._remap_task = asyncio.create_task(self._remap(), name="matrix-remap")
+
+    async def _load_links(self) -> None:
+        """Read the self-service links again; the mapping is the config's plus them."""
+        async with self._store.transaction() as session:
+            self._links = await links_repo.links(session)
+        self._mapping = with_links(self._configured, self._links)
+
+    async def link_changed(self, spico_id: str) -> int:
+        """A link of ``spico_id`` was stored or removed: the mapping follows at once and so do
+        their portals (threat-model §2); when the homeserver does not answer, the
+        reconciliation goes on in the background. How many portals were reconciled now."""
+        await self._load_links()
+        try:
+            return await self.reconcile_member(spico_id)
+        except DeliveryError as error:
+            log.warning(
+                "matrix: portals of a new link not reconciled yet (%s)", type(error).__name__
+            )
+            self._reconcile_later({spico_id})
+            return 0
 
     async def remapped(self) -> None:
         """Wait until the portals of the last reload are reconciled (tests, shutdown)."""
@@ -236,6 +268,7 @@ class MatrixWorld:
     async def start(self, stop: asyncio.Event) -> None:
         """Before anything runs, in every process (the sink sends too, not only the source):
         with encryption, take the bot device or refuse to run."""
+        await self._load_links()
         if self._crypto is None:
             return
         try:
@@ -329,6 +362,19 @@ class MatrixWorld:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._remap_task
         await self.client.close()
+
+
+class _Links:
+    """The executor's ``LinkPort`` over the Matrix world."""
+
+    def __init__(self, world: MatrixWorld) -> None:
+        self._world = world
+
+    def configured(self) -> Mapping[str, Participant]:
+        return self._world._configured
+
+    async def changed(self, spico_id: str) -> int:
+        return await self._world.link_changed(spico_id)
 
 
 def build_world(

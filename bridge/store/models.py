@@ -329,3 +329,40 @@ class Notification(Base):
     #: SPICO message ids waiting for the next digest, in order.
     pending: Mapped[list[Any]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MatrixLink(Base):
+    """A Matrix account a professional linked to themselves by proving their MSSanté mailbox
+    (``lier``): one per professional and one per Matrix account. The config's ``participants``
+    win over it (routing and portals read links only for professionals the config does not
+    name)."""
+
+    __tablename__ = "matrix_links"
+
+    spico_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matrix_user: Mapped[str] = mapped_column(String(255), unique=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkCode(Base):
+    """A one-time code sent to a professional's directory mailbox to link a Matrix account.
+
+    Only a salted digest of the code is kept for checking; ``mail_code`` holds the code itself
+    only until the mail world has sent it (then it is cleared). Rows stay (used or not) for the
+    rate limits until ``prune_link_codes`` removes the old ones."""
+
+    __tablename__ = "matrix_link_codes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    matrix_user: Mapped[str] = mapped_column(String(255), index=True)
+    spico_id: Mapped[str] = mapped_column(String(32), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    digest: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    mail_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``pending``, ``used``, ``exhausted`` (too many wrong tries) or ``replaced``.
+    state: Mapped[str] = mapped_column(String(16), default="pending")

@@ -27,6 +27,7 @@ from bridge.store.models import (
     Delivery,
     InboundLink,
     JournalEvent,
+    MatrixLink,
     ProfessionalRecord,
     utcnow,
 )
@@ -242,6 +243,8 @@ class ProfessionalRow:
     mssante_address: str | None
     status: str | None
     has_account: bool
+    #: The Matrix account the professional linked themselves (``bridge.core.linking``).
+    linked_matrix_user: str | None = None
 
 
 _PROFESSIONAL_FIELDS = (
@@ -272,12 +275,16 @@ async def get_professionals(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = await session.scalars(
-        select(ProfessionalRecord).where(ProfessionalRecord.id.in_(wanted))
+    rows = await session.execute(
+        select(ProfessionalRecord, MatrixLink.matrix_user)
+        .outerjoin(MatrixLink, MatrixLink.spico_id == ProfessionalRecord.id)
+        .where(ProfessionalRecord.id.in_(wanted))
     )
     return {
-        row.id: ProfessionalRow(row.id, *(getattr(row, f) for f in _PROFESSIONAL_FIELDS))
-        for row in rows
+        row.id: ProfessionalRow(
+            row.id, *(getattr(row, f) for f in _PROFESSIONAL_FIELDS), linked_matrix_user=linked
+        )
+        for row, linked in rows.all()
     }
 
 

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bridge.core.composer import (
     ComposerBadAnswer,
@@ -28,7 +29,7 @@ from bridge.core.composer import (
     SpicoComposer,
 )
 from bridge.core.identifiers import BadIdentifier
-from bridge.core.model import World, matrix_users_by_spico_id
+from bridge.core.model import Participant, World, matrix_users_by_spico_id
 from bridge.core.notifications import NotificationRequests
 from bridge.matrix.commands import dialogue, registry, texts
 from bridge.matrix.commands.dialogue import Draft
@@ -54,6 +55,18 @@ RUN_WHEN_REVOKED = frozenset({"as", "help", "cancel", ""})
 Send = Callable[[Reply], Awaitable[None]]
 
 
+class LinkPort(Protocol):
+    """What the link commands need of the Matrix world: the config's participants (they win
+    over links), and the portals reconciled at once after a link changed."""
+
+    def configured(self) -> Mapping[str, Participant]: ...
+
+    async def changed(self, spico_id: str) -> int:
+        """Links were stored or removed for ``spico_id``: apply them now; how many portals of
+        theirs were reconciled (invited to, or kicked from)."""
+        ...
+
+
 class CommandExecutor:
     """Runs the command lines of mapped users: answers through ``send``, state in the store."""
 
@@ -71,6 +84,8 @@ class CommandExecutor:
         self.settings = settings
         #: The hub's way to queue a notification now (``notify``).
         self.notifications = notifications or StoreNotificationRequests(store)
+        #: The Matrix world's side of self-service links (None: nobody may link).
+        self.links: LinkPort | None = None
 
     # ------------------------------------------------------------------ entry point
 
@@ -82,8 +97,7 @@ class CommandExecutor:
         language = settings.language
         spico_id = self._spico_id_of().get(sender)
         if spico_id is None:
-            await send(Reply(where.room_id, text(language, "unmapped")))
-            await self._commit(where, None)
+            await self._run_unmapped(sender, where, line, send)
             return
         async with self.store.transaction() as session:
             state = await commands_repo.get_state(session, sender)
@@ -104,13 +118,13 @@ class CommandExecutor:
             management_room,
             datetime.now(UTC),
         )
-        name = "dialogue"
-        try:
-            draft = Draft.from_json(state.dialogue) if where.management else None
-            request = None
-            if draft is None or self._runs_command(draft, line):
-                request = parse(line)
-                name = request.name or "unknown"
+        draft = Draft.from_json(state.dialogue) if where.management else None
+        request = None
+        if draft is None or self._runs_command(draft, line):
+            request = parse(line)
+
+        async def work() -> None:
+            name = request.name if request is not None else ""
             await self._check_acting(turn, refuse=request is None or name not in RUN_WHEN_REVOKED)
             if request is None:
                 assert draft is not None
@@ -119,6 +133,21 @@ class CommandExecutor:
                 await self._dispatch(turn, request)
                 if draft is not None and request.name not in ("new", "cancel"):
                     conversation.remind(self, turn, draft)
+
+        name = "dialogue" if request is None else request.name or "unknown"
+        await self._handled(turn, name, work)
+        acting_name = await self.acting_name(turn)
+        for reply in turn.replies:
+            private = reply.private or reply.room_id == turn.management_room
+            body = texts.with_acting(acting_name, reply.text, language)
+            await send(replace(reply, text=body, private=private))
+        await self._commit(where, turn.state)
+
+    async def _handled(self, turn: Turn, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a command's ``work``; what stops it becomes a sentence to the user."""
+        language = turn.language
+        try:
+            await work()
         except Problem as problem:
             turn.say(problem.text(language))
         except BadIdentifier as bad:
@@ -134,12 +163,25 @@ class CommandExecutor:
             log.warning("matrix command %s: SPICO answered out of contract", name)
             turn.say(text(language, "bad_answer"))
         log.info("matrix command %s handled", name)
-        acting_name = await self.acting_name(turn)
+
+    async def _run_unmapped(self, sender: str, where: Where, line: str, send: Send) -> None:
+        """A user mapped to nobody: in their direct room, the self-service commands (``lier``,
+        ``code``, ``aide``) when self-service is on; anything else gets why and what to do."""
+        settings = self.settings
+        state = commands_repo.CommandStateRow(sender, "")
+        turn = Turn(
+            sender, "", where, settings.language, "", state, where.room_id, datetime.now(UTC)
+        )
+        request = parse(line) if where.management and settings.self_service else None
+        spec = registry.get(request.name) if request is not None and request.name else None
+        if request is None or spec is None or not spec.unmapped:
+            key = "unmapped_self_service" if settings.self_service else "unmapped"
+            turn.say(text(settings.language, key, bot=settings.bot_user_id))
+        else:
+            await self._handled(turn, spec.name, lambda: spec.handler(self, turn, request))
         for reply in turn.replies:
-            private = reply.private or reply.room_id == turn.management_room
-            body = texts.with_acting(acting_name, reply.text, language)
-            await send(replace(reply, text=body, private=private))
-        await self._commit(where, turn.state)
+            await send(reply)
+        await self._commit(where, None)
 
     @staticmethod
     def _runs_command(draft: Draft, line: str) -> bool:

@@ -46,6 +46,8 @@ class CommandSpec:
     rank: int
     handler: Handler
     options: Options = field(default_factory=dict)
+    #: Open to a Matrix user mapped to nobody yet (self-service: ``lier``, ``code``, ``aide``).
+    unmapped: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -67,6 +69,7 @@ def command(
     rank: int,
     help: str | None = None,
     options: Options | None = None,
+    unmapped: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare the decorated handler as the command ``name`` (see the module docstring)."""
 
@@ -80,6 +83,7 @@ def command(
             rank,
             handler,
             MappingProxyType(dict(options or {})),
+            unmapped,
         )
         if name in _COMMANDS:
             raise ValueError(f"command {name!r} declared twice")

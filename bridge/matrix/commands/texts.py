@@ -107,24 +107,35 @@ def search_text(
     )
 
 
+def _numbered(language: str, key: str, lines: Sequence[str], **values: str) -> str:
+    """A numbered list (the numbers ``!spico`` commands take) between the texts
+    ``<key>_title`` (given ``values``) and ``<key>_hint``."""
+    title, hint = text(language, f"{key}_title", **values), text(language, f"{key}_hint")
+    return "\n".join([title, *(f"{i}. {line}" for i, line in enumerate(lines, 1)), hint])
+
+
 def accounts_text(accounts: Sequence[DirectoryEntry], current: str, language: str = "fr") -> str:
-    lines = [text(language, "accounts_title")]
-    for i, account in enumerate(accounts, 1):
-        mark = " ✓" if account.id == current else ""
-        lines.append(f"{i}. {account.name} — {account.description} — {account.id}{mark}")
-    lines.append(text(language, "accounts_hint"))
-    return "\n".join(lines)
+    lines = [
+        f"{account.name} — {account.description} — {account.id}"
+        + (" ✓" if account.id == current else "")
+        for account in accounts
+    ]
+    return _numbered(language, "accounts", lines)
 
 
 def recent_text(searches: Sequence[RecentSearchEntry], language: str = "fr") -> str:
     if not searches:
         return text(language, "recent_none")
-    lines = [text(language, "recent_title")]
-    for i, search in enumerate(searches, 1):
-        key = "recent_line_structures" if search.kind == "structure" else "recent_line"
-        lines.append(f"{i}. {text(language, key, q=search.q, at=search.at)}")
-    lines.append(text(language, "recent_hint"))
-    return "\n".join(lines)
+    lines = [
+        text(
+            language,
+            "recent_line_structures" if search.kind == "structure" else "recent_line",
+            q=search.q,
+            at=search.at,
+        )
+        for search in searches
+    ]
+    return _numbered(language, "recent", lines)
 
 
 def favorites_text(entries: Sequence[DirectoryEntry], language: str = "fr") -> str:
@@ -149,35 +160,29 @@ def patient_label(patient: PatientEntry, language: str = "fr") -> str:
 def patients_text(owner: str, patients: Sequence[PatientEntry], language: str = "fr") -> str:
     if not patients:
         return text(language, "patients_none", name=owner)
-    lines = [text(language, "patients_title", name=owner)]
-    lines += [f"{i}. {patient_label(p, language)}" for i, p in enumerate(patients, 1)]
-    lines.append(text(language, "patients_hint"))
-    return "\n".join(lines)
+    lines = [patient_label(p, language) for p in patients]
+    return _numbered(language, "patients", lines, name=owner)
 
 
 def circle_text(circle: CareCircleView, language: str = "fr") -> str:
     patient = patient_label(circle.patient, language)
     if not circle.members:
         return text(language, "circle_none", patient=patient)
-    lines = [text(language, "circle_title", patient=patient)]
-    for i, member in enumerate(circle.members, 1):
+    lines = []
+    for member in circle.members:
         entry = member.professional
         status = status_label(entry.status, language)
         if not entry.has_account:
             status = f"{status}, {text(language, 'no_account')}"
-        lines.append(f"{i}. {entry.name} — {member.role} — {entry.id} — {status}")
-    lines.append(text(language, "circle_hint"))
-    return "\n".join(lines)
+        lines.append(f"{entry.name} — {member.role} — {entry.id} — {status}")
+    return _numbered(language, "circle", lines, patient=patient)
 
 
 def teams_text(teams: Sequence[TeamEntry], language: str = "fr") -> str:
     if not teams:
         return text(language, "teams_none")
-    lines = [text(language, "teams_title")]
-    for i, team in enumerate(teams, 1):
-        lines.append(f"{i}. {team.name} ({team.id}) — {team.description}")
-    lines.append(text(language, "teams_hint"))
-    return "\n".join(lines)
+    lines = [f"{team.name} ({team.id}) — {team.description}" for team in teams]
+    return _numbered(language, "teams", lines)
 
 
 def period_text(minutes: int, language: str = "fr") -> str:

@@ -25,6 +25,10 @@ class CommandSettings:
     mail_enabled: bool = False
     notifications_enabled: bool = True
     notification_period_minutes: int = 1440
+    #: Self-service links (``lier``): on, and whose users may link (``bridge.core.linking``).
+    self_service: bool = False
+    allowed_servers: tuple[str, ...] = ()
+    server_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

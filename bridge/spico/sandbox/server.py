@@ -18,7 +18,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -315,6 +315,16 @@ def idempotency_key(request: web.Request, *, required: bool) -> str | None:
 routes = web.RouteTableDef()
 
 
+def _written(
+    request: web.Request, change: Callable[[SandboxDB, Mapping[str, str]], object]
+) -> web.Response:
+    """A write that answers nothing (204): ``change`` of the path's ids, in one transaction."""
+    db = request.app[STATE].db
+    with db.transaction():
+        change(db, request.match_info)
+    return web.Response(status=204)
+
+
 @routes.get(f"{API_PREFIX}/health")
 async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
@@ -389,18 +399,12 @@ async def list_favorites(request: web.Request) -> web.Response:
 
 @routes.put(f"{API_PREFIX}/accounts/{{id}}/favorites/{{target_id}}")
 async def add_favorite(request: web.Request) -> web.Response:
-    db = request.app[STATE].db
-    with db.transaction():
-        db.add_favorite(request.match_info["id"], request.match_info["target_id"])
-    return web.Response(status=204)
+    return _written(request, lambda db, path: db.add_favorite(path["id"], path["target_id"]))
 
 
 @routes.delete(f"{API_PREFIX}/accounts/{{id}}/favorites/{{target_id}}")
 async def remove_favorite(request: web.Request) -> web.Response:
-    db = request.app[STATE].db
-    with db.transaction():
-        db.remove_favorite(request.match_info["id"], request.match_info["target_id"])
-    return web.Response(status=204)
+    return _written(request, lambda db, path: db.remove_favorite(path["id"], path["target_id"]))
 
 
 @routes.get(f"{API_PREFIX}/accounts/{{id}}/recent-searches")
@@ -727,19 +731,17 @@ async def inject_faults(request: web.Request) -> web.Response:
 @routes.put(f"{API_PREFIX}/sandbox/delegations/{{holder_id}}/{{account_id}}")
 async def grant_delegation(request: web.Request) -> web.Response:
     """Sandbox only: ``holder_id`` may act as ``account_id`` from now on."""
-    db = request.app[STATE].db
-    with db.transaction():
-        db.set_delegation(request.match_info["holder_id"], request.match_info["account_id"], True)
-    return web.Response(status=204)
+    return _written(
+        request, lambda db, path: db.set_delegation(path["holder_id"], path["account_id"], True)
+    )
 
 
 @routes.delete(f"{API_PREFIX}/sandbox/delegations/{{holder_id}}/{{account_id}}")
 async def revoke_delegation(request: web.Request) -> web.Response:
     """Sandbox only: withdraw a delegation (SPICO refuses acting as that account from now)."""
-    db = request.app[STATE].db
-    with db.transaction():
-        db.set_delegation(request.match_info["holder_id"], request.match_info["account_id"], False)
-    return web.Response(status=204)
+    return _written(
+        request, lambda db, path: db.set_delegation(path["holder_id"], path["account_id"], False)
+    )
 
 
 # ---------------------------------------------------------------------------- lifecycle

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.core.model import matrix_users_by_spico_id
 from bridge.matrix.commands import dialogue, texts
 from bridge.matrix.commands.dialogue import Draft
-from bridge.matrix.commands.parse import NONE_WORDS, Request, parse_refs
+from bridge.matrix.commands.parse import NONE_WORDS, Ref, Request, parse_refs
 from bridge.matrix.commands.registry import command
 from bridge.matrix.commands.resolve import Problem
 from bridge.matrix.commands.turn import Reply, Turn
@@ -245,13 +245,19 @@ async def members(executor: CommandExecutor, turn: Turn, request: Request) -> No
     turn.say("\n".join(lines))
 
 
-@command("invite", fr=("inviter", "ajouter"), en=("invite",), where="portal", rank=110)
-async def invite(executor: CommandExecutor, turn: Turn, request: Request) -> None:
+def _members_asked(turn: Turn, request: Request) -> tuple[list[Ref], str]:
+    """The members an ``invite`` or a ``remove`` names, and the portal's conversation."""
     refs = parse_refs(request.args)
     if not refs:
         raise Problem("member_usage")
     conversation_id = turn.where.conversation_id
     assert conversation_id is not None
+    return refs, conversation_id
+
+
+@command("invite", fr=("inviter", "ajouter"), en=("invite",), where="portal", rank=110)
+async def invite(executor: CommandExecutor, turn: Turn, request: Request) -> None:
+    refs, conversation_id = _members_asked(turn, request)
     ids, names, entries = await executor.members(turn, refs)
     for member in ids:
         await executor.composer.add_member(
@@ -265,11 +271,7 @@ async def invite(executor: CommandExecutor, turn: Turn, request: Request) -> Non
 
 @command("remove", fr=("retirer",), en=("remove",), where="portal", rank=120)
 async def remove(executor: CommandExecutor, turn: Turn, request: Request) -> None:
-    refs = parse_refs(request.args)
-    if not refs:
-        raise Problem("member_usage")
-    conversation_id = turn.where.conversation_id
-    assert conversation_id is not None
+    refs, conversation_id = _members_asked(turn, request)
     targets = await executor.resolve_targets(turn, refs)
     for member, _ in targets:
         await executor.composer.remove_member(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bridge.matrix.commands.executor import CommandExecutor
 
 
-@command("help", fr=("aide", "?"), en=("help",), rank=0)
+@command("help", fr=("aide", "?"), en=("help",), rank=0, unmapped=True)
 async def help_(executor: CommandExecutor, turn: Turn, request: Request) -> None:
     topic = command_name(request.args[0]) if request.args else None
     turn.say(texts.help_text(turn.language, turn.prefix.strip() or "!spico", topic))
