@@ -29,7 +29,7 @@ from bridge.core.model import (
     RoutingPolicy,
     World,
 )
-from bridge.core.routing import route, route_status_change
+from bridge.core.routing import history_destinations, route, route_status_change
 from bridge.hub.participants import merge
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
@@ -40,6 +40,8 @@ from bridge.store.repositories import ConversationSnapshot, Store
 log = logging.getLogger(__name__)
 
 SPICO_CURSOR = "spico:events"
+#: The last SPICO seq that predates the first start with ``bridge_existing: all``.
+HISTORY_CURSOR = "spico:history-head"
 
 
 def snapshot_from(conversation: Conversation, seq: int) -> ConversationSnapshot:
@@ -170,6 +172,8 @@ class FanOut:
         self._on_enqueued = on_enqueued
         #: Conversations the store has (committed): no need to look them up again.
         self._known_conversations: set[str] = set()
+        #: Events up to this seq predate the first start (``bridge_existing: all``).
+        self._history_head: int | None = None
 
     def set_participants(self, configured: Mapping[str, Participant]) -> None:
         """A reloaded config's participant mappings apply from the next event on."""
@@ -179,6 +183,27 @@ class FanOut:
         async with self._store.transaction() as session:
             value = await repo.get_cursor(session, SPICO_CURSOR)
         return int(value) if value is not None else 0
+
+    async def start_with_history(self) -> None:
+        """First start with ``bridge_existing: all``: read the feed from its start, but only
+        for the rooms' state: what came before now is history (``history_destinations``)."""
+        async with self._store.transaction() as session:
+            if await repo.get_cursor(session, SPICO_CURSOR) is not None:
+                return
+            if await repo.get_cursor(session, HISTORY_CURSOR) is not None:
+                return
+        page = await self._client.get_events(0, limit=1)
+        async with self._store.transaction() as session:
+            if await repo.get_cursor(session, HISTORY_CURSOR) is None:
+                await repo.set_cursor(session, HISTORY_CURSOR, str(page.head_seq))
+                log.info("first start: SPICO events up to seq %d are history", page.head_seq)
+
+    async def _history_until(self, session: AsyncSession) -> int:
+        """The last seq that is history (0: none); read once, it never changes."""
+        if self._history_head is None:
+            value = await repo.get_cursor(session, HISTORY_CURSOR)
+            self._history_head = int(value) if value is not None else 0
+        return self._history_head
 
     async def start_at_head(self) -> None:
         """First start with ``bridge_existing: new``: skip the history that came before us."""
@@ -260,6 +285,8 @@ class FanOut:
             participants,
             self._policy,
         )
+        if event.seq <= await self._history_until(session):
+            destinations = history_destinations(destinations)
         return await repo.enqueue(
             session,
             [
