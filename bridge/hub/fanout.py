@@ -184,19 +184,26 @@ class FanOut:
             value = await repo.get_cursor(session, SPICO_CURSOR)
         return int(value) if value is not None else 0
 
+    async def start_at_head(self) -> None:
+        """First start with ``bridge_existing: new``: skip the history that came before us."""
+        await self._mark_head(SPICO_CURSOR, "first start: bridging SPICO events after seq %d")
+
     async def start_with_history(self) -> None:
         """First start with ``bridge_existing: all``: read the feed from its start, but only
         for the rooms' state: what came before now is history (``history_destinations``)."""
+        await self._mark_head(HISTORY_CURSOR, "first start: SPICO events up to seq %d are history")
+
+    async def _mark_head(self, cursor: str, said: str) -> None:
+        """On the very first start only (no SPICO cursor yet), ``cursor`` := the feed's head."""
         async with self._store.transaction() as session:
-            if await repo.get_cursor(session, SPICO_CURSOR) is not None:
-                return
-            if await repo.get_cursor(session, HISTORY_CURSOR) is not None:
-                return
+            for name in {SPICO_CURSOR, cursor}:
+                if await repo.get_cursor(session, name) is not None:
+                    return
         page = await self._client.get_events(0, limit=1)
         async with self._store.transaction() as session:
-            if await repo.get_cursor(session, HISTORY_CURSOR) is None:
-                await repo.set_cursor(session, HISTORY_CURSOR, str(page.head_seq))
-                log.info("first start: SPICO events up to seq %d are history", page.head_seq)
+            if await repo.get_cursor(session, cursor) is None:
+                await repo.set_cursor(session, cursor, str(page.head_seq))
+                log.info(said, page.head_seq)
 
     async def _history_until(self, session: AsyncSession) -> int:
         """The last seq that is history (0: none); read once, it never changes."""
@@ -204,17 +211,6 @@ class FanOut:
             value = await repo.get_cursor(session, HISTORY_CURSOR)
             self._history_head = int(value) if value is not None else 0
         return self._history_head
-
-    async def start_at_head(self) -> None:
-        """First start with ``bridge_existing: new``: skip the history that came before us."""
-        async with self._store.transaction() as session:
-            if await repo.get_cursor(session, SPICO_CURSOR) is not None:
-                return
-        page = await self._client.get_events(0, limit=1)
-        async with self._store.transaction() as session:
-            if await repo.get_cursor(session, SPICO_CURSOR) is None:
-                await repo.set_cursor(session, SPICO_CURSOR, str(page.head_seq))
-                log.info("first start: bridging SPICO events after seq %d", page.head_seq)
 
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
