@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.bench.matrix import join_portal, login
+from bridge.bench.matrix import accounts, join_portal, login
 from bridge.bench.observe import (
     MaildirWatcher,
     Phase,
@@ -208,9 +208,7 @@ def flood_section(
 ) -> list[Row]:
     work = folder / "bridge-flood"
     work.mkdir()
-    bot_password = secrets.token_urlsafe(12)
-    bot = synapse.register("spico-flood-bot", bot_password)
-    member = (synapse.register("flood-member", bot_password), bot_password)
+    (bot, bot_password), member = accounts(synapse, "spico-flood-bot", "flood-member")
     config = bridge_config(
         work,
         spico,

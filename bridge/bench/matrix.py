@@ -57,6 +57,12 @@ from bridge.spico.client import SpicoClient
 SETUP_TIMEOUT = 60.0
 
 
+def accounts(synapse: Synapse, *localparts: str) -> list[tuple[str, str]]:
+    """New Synapse users (user id, password), sharing one fresh password."""
+    password = secrets.token_urlsafe(12)
+    return [(synapse.register(localpart, password), password) for localpart in localparts]
+
+
 async def login(synapse: Synapse, user_id: str, password: str) -> AsyncClient:
     client = AsyncClient(
         synapse.url,
@@ -186,10 +192,7 @@ def matrix_section(
 ) -> list[Row]:
     work = folder / "bridge-matrix"
     work.mkdir()
-    password = secrets.token_urlsafe(12)
-    bot = synapse.register("spico-bot", password)
-    member = (synapse.register("bench-member", password), password)
-    sender = (synapse.register("bench-sender", password), password)
+    (bot, password), member, sender = accounts(synapse, "spico-bot", "bench-member", "bench-sender")
     direct_burst, direct_one, synapse_direct = asyncio.run(_direct(synapse, sender, member, count))
     config = bridge_config(
         work,

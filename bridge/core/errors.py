@@ -1,6 +1,13 @@
-"""Errors every layer shares (no imports: the worlds, the hub and the SPICO client use them)."""
+"""Errors every layer shares (the worlds, the hub and the SPICO client use them), and the
+capped read of a download that raises ``TooLarge`` (or the caller's own error)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import ClientResponse
 
 
 class ServiceUnavailable(Exception):
@@ -15,3 +22,20 @@ class TooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"over {limit} bytes")
         self.limit = limit
+
+
+async def read_capped(
+    response: ClientResponse, limit: int, too_large: Callable[[int], Exception] = TooLarge
+) -> bytes:
+    """A response's body, read in chunks and given up (``too_large(limit)``) as soon as it is
+    over ``limit`` bytes; the announced length is checked first."""
+    if response.content_length is not None and response.content_length > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

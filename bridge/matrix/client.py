@@ -43,7 +43,7 @@ from nio import (
 )
 
 from bridge.core.delivery import PermanentFailure, RetryLater
-from bridge.core.errors import TooLarge
+from bridge.core.errors import read_capped
 from bridge.matrix.appservice.acting import AppserviceAsyncClient
 from bridge.matrix.crypto import CryptoGuard, feed_room_state, pickle_passphrase, prepare_store_dir
 
@@ -55,7 +55,6 @@ logging.getLogger("nio.responses").setLevel(logging.ERROR)
 
 DEVICE_ID = "SPICOBRIDGE"
 REQUEST_TIMEOUT_SECONDS = 60.0
-_CHUNK_BYTES = 64 * 1024
 #: ``mxc://<server name>/<media id>`` (the spec's grammar: nothing a path could resolve).
 _MXC = re.compile(
     r"mxc://([A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)/([A-Za-z0-9_-]+)"
@@ -302,18 +301,9 @@ class MatrixClient:
                     raise RetryLater(f"download: {response.status}")
                 if response.status >= 400:
                     raise PermanentFailure(f"download: {response.status}")
-                if response.content_length is not None and response.content_length > limit:
-                    raise TooLarge(limit)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(limit)
-                    chunks.append(chunk)
+                return await read_capped(response, limit)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(f"download: homeserver unreachable ({type(exc).__name__})") from None
-        return b"".join(chunks)
 
     async def request_key(self, event: MegolmEvent) -> None:
         """Ask the sender's device (and our other devices) for the Megolm key of an event we

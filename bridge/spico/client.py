@@ -38,7 +38,7 @@ from tenacity import (
 )
 from yarl import URL
 
-from bridge.core.errors import ServiceUnavailable
+from bridge.core.errors import ServiceUnavailable, read_capped
 from bridge.core.identifiers import IdKind, checked_id
 from bridge.spico.models import (
     AttachmentContent,
@@ -66,7 +66,6 @@ LONG_POLL_MARGIN = 10.0
 #: The largest attachment the client reads (the contract's own limit is 10 MB); the app sets
 #: the largest cap of the enabled worlds.
 DEFAULT_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
-_CHUNK_BYTES = 64 * 1024
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _directory_entry = TypeAdapter(ProfessionalOrStructure)
@@ -259,7 +258,7 @@ class SpicoClient:
                 if max_body_bytes is None:
                     body = await answer.read()
                 else:
-                    body = await _read_capped(answer, max_body_bytes)
+                    body = await read_capped(answer, max_body_bytes, SpicoTooLarge)
                 return _Response(answer.status, body, answer.content_type, answer.headers)
 
         retrying = AsyncRetrying(
@@ -706,21 +705,6 @@ def _validated_list(model: type[ModelT] | TypeAdapter[Any], body: bytes, key: st
 
 def _model_name(model: type[BaseModel] | TypeAdapter[Any]) -> str:
     return model.__name__ if isinstance(model, type) else "directory entry"
-
-
-async def _read_capped(answer: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The body, read in chunks and given up as soon as it is over ``limit`` bytes (the
-    announced length is checked first)."""
-    if answer.content_length is not None and answer.content_length > limit:
-        raise SpicoTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in answer.content.iter_chunked(_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            raise SpicoTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _http_error(response: _Response) -> SpicoHTTPError:
