@@ -1,9 +1,5 @@
 """Mail preferences: a member's own choice for every conversation (``mail_preferences``) and
 for one (``mail_conversation_choices``: stop or follow).
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-27 21:30:00
 """
 
 from __future__ import annotations
@@ -14,8 +10,6 @@ from bridge.store.migrations.columns import create_table, drop_table, moment, st
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
