@@ -23,6 +23,7 @@ from bridge.core.model import (
     DeliveryKind,
     Destination,
     EventType,
+    MailChoice,
     Origin,
     Participant,
     RoutedEvent,
@@ -34,6 +35,7 @@ from bridge.hub.participants import merge
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
 from bridge.spico.models import Conversation, Professional, SpicoEvent
+from bridge.store import preferences
 from bridge.store import repositories as repo
 from bridge.store.repositories import ConversationSnapshot, Store
 
@@ -111,13 +113,15 @@ def professional_row(professional: Professional) -> repo.ProfessionalRow:
 
 @dataclass
 class _BatchState:
-    """What a batch's events need from the store, read in three queries up front."""
+    """What a batch's events need from the store, read in four queries up front."""
 
     snapshots: dict[str, ConversationSnapshot]
     people: dict[str, repo.ProfessionalRow]
     links: dict[str, repo.InboundRecord]
     #: Snapshots fetched from SPICO in this batch, not in the store yet (saved on first use).
     unsaved: set[str]
+    #: The members' own mail choices for these conversations {(conversation, member): …}.
+    choices: dict[tuple[str, str], MailChoice]
 
     @classmethod
     async def load(
@@ -150,6 +154,7 @@ class _BatchState:
             await repo.get_professionals(session, members),
             await repo.find_inbounds(session, keys),
             unsaved,
+            await preferences.conversation_choices(session, snapshots),
         )
 
 
@@ -273,7 +278,13 @@ class FanOut:
             batch.snapshots[updated.id] = updated
             batch.unsaved.discard(updated.id)
         participants = {
-            m: merge(self._configured.get(m), batch.people.get(m), m) for m in updated.members
+            m: merge(
+                self._configured.get(m),
+                batch.people.get(m),
+                m,
+                batch.choices.get((updated.id, m)),
+            )
+            for m in updated.members
         }
         destinations = route(
             self._routed_event(event, batch.links),
