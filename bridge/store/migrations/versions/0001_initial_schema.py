@@ -1,9 +1,4 @@
-"""Initial schema: cursors, journal, conversations, professionals, outbox, inbound links, audit.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25 18:57:49.630602
-"""
+"""Initial schema: cursors, journal, conversations, professionals, outbox, inbound links, audit."""
 
 from __future__ import annotations
 
@@ -23,8 +18,6 @@ from bridge.store.migrations.columns import (
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

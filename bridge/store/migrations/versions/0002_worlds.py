@@ -1,9 +1,5 @@
 """World tables: Matrix portals, spaces and event links; mail threads, messages, addresses,
 notifications.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-25 19:59:10.397345
 """
 
 from __future__ import annotations
@@ -14,8 +10,6 @@ from bridge.store.migrations.columns import create_table, drop_table, flag, json
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

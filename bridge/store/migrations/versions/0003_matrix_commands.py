@@ -1,9 +1,5 @@
 """Matrix commands: management rooms and per-user command state (acting account, numbered
 lists, the guided dialogue of ``new``).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-26 02:10:00
 """
 
 from __future__ import annotations
@@ -14,8 +10,6 @@ from bridge.store.migrations.columns import create_table, drop_table, json, mome
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,6 @@
 """Mail: why each inbound mail ended as it did (``mail_messages.reason``), by Message-ID; the
 answers' rate limits count the audit's ``mail.answer`` rows, so the one-per-day marker of each
 address (``mail_addresses.last_refusal_reply_at``) goes.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-27 19:00:00
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from bridge.store.migrations.columns import moment, string
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Matrix appservice mode: the transactions the homeserver pushes, journaled before they are
 acknowledged (``matrix_as_transactions``), their ids kept to handle a replay once.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-27 21:00:00
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from bridge.store.migrations.columns import create_table, json, moment, serial, 
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

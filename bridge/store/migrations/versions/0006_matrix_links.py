@@ -1,9 +1,5 @@
 """Self-service links: Matrix accounts linked by their professional (``lier``), and the
 one-time codes mailed to prove the MSSanté mailbox.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-27 21:00:00
 """
 
 from __future__ import annotations
@@ -14,8 +10,6 @@ from bridge.store.migrations.columns import create_table, drop_table, moment, se
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 CODE_INDEXES = ("matrix_user", "spico_id", "mail_code", "created_at")
 
