@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from nio import (
@@ -29,6 +30,7 @@ from bridge.core.model import (
     matrix_users_by_spico_id,
     spico_ids_by_matrix_user,
 )
+from bridge.core.notifications import unread_by
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import (
@@ -56,6 +58,7 @@ from bridge.matrix.portal_state import (
 )
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
+from bridge.store import unread as unread_repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class PortalSettings:
         language: str,
         command_prefix: str = "!spico",
         max_file_bytes: int = 10 * 1024 * 1024,
+        track_unread: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.server_name = server_name
@@ -91,6 +95,9 @@ class PortalSettings:
         self.command_prefix = command_prefix
         #: The largest file relayed either way (``matrix.max_file_bytes``).
         self.max_file_bytes = max_file_bytes
+        #: Missed-message mails are on: a message posted to a portal is unread by its members
+        #: who follow in Matrix until they read it (``bridge.store.unread``).
+        self.track_unread = track_unread
 
 
 def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
@@ -447,6 +454,9 @@ class MatrixSink:
                 spico_message_id=spico_id or None,
                 direction="out",
             )
+            if self.settings.track_unread and not notice:
+                readers = unread_by(job.participants, {author_id, sent_by_id or author_id})
+                await unread_repo.unread(session, job.conversation_id, readers, datetime.now(UTC))
 
     async def _send_attachment(
         self,
