@@ -104,3 +104,10 @@ def route_status_change(
         Destination(World.MATRIX, conversation_id, DeliveryKind.STATE)
         for conversation_id in sorted(set(conversation_ids))
     ]
+
+
+def history_destinations(destinations: Iterable[Destination]) -> list[Destination]:
+    """An event from before the bridge's first start (``spico.bridge_existing: all``) shapes
+    the rooms (state) but is not delivered again: a new portal back-fills its history from
+    SPICO itself, and mail never replays old messages (pure)."""
+    return [d for d in destinations if d.kind is DeliveryKind.STATE]

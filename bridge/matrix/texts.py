@@ -57,6 +57,10 @@ _MESSAGES = {
         fr="{header} (par {name})",
         en="{header} (by {name})",
     ),
+    "history_header": Message(
+        fr="{header} · {sent:%d/%m/%Y à %H:%M} (UTC)",
+        en="{header} · {sent:%Y-%m-%d %H:%M} (UTC)",
+    ),
     "attachment_line": Message(
         fr="📎 Pièce jointe : {name}",
         en="📎 Attachment : {name}",
