@@ -414,8 +414,9 @@ class MatrixSink:
 
     async def send_message(self, job: DeliveryJob, room_id: str) -> None:
         message = (job.payload.get("data") or {}).get("message") or {}
-        posted = await self.post(message, room_id, job.conversation_id, job.txn_id)
-        if posted and self.settings.track_unread and message.get("kind") != "notice":
+        await self.post(message, room_id, job.conversation_id, job.txn_id)
+        # Posted now, or by the new portal's back-fill just before: unread either way.
+        if self.settings.track_unread and message.get("kind") != "notice":
             authors = {str(message.get(key) or "") for key in ("author_id", "sent_by")}
             async with self._store.transaction() as session:
                 readers = unread_by(job.participants, authors)
