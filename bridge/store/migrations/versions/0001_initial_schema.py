@@ -1,5 +1,4 @@
-"""Initial schema: cursors, journal, conversations, professionals, outbox, inbound links, audit.
-"""
+"""Initial schema: cursors, journal, conversations, professionals, outbox, inbound links, audit."""
 
 from __future__ import annotations
 
