@@ -177,6 +177,8 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         if self.config.spico.bridge_existing == "new":
             await _until_done_or_stopped(self.fanout.start_at_head, stop)
+        else:
+            await _until_done_or_stopped(self.fanout.start_with_history, stop)
         for adapter in self.worlds:
             await adapter.start(stop)
         if stop.is_set():  # stopped during start-up, or a world refused to run

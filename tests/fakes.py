@@ -157,6 +157,8 @@ class FakeComposer:
         self.searches_of: dict[str, list[RecentSearchEntry]] = {}
         self.teams_list: list[TeamEntry] = []
         self.conversations: dict[str, ConversationRef] = {}
+        #: Conversation → its messages (``history``: what a new portal is back-filled with).
+        self.histories: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
         self._created: dict[str, str] = {}  # idempotency key → conversation id
         self._failures = _Failures()
@@ -452,6 +454,12 @@ class FakeComposer:
         if found is None:
             raise ComposerRefusal(404, "not_found", f"No conversation with id {conversation_id}.")
         return found
+
+    async def history(self, conversation_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """``histories[conversation_id]`` (messages as dicts), the last ``limit`` of them."""
+        self._gate("conversation", conversation_id)
+        self._call("history", conversation_id=conversation_id, limit=limit)
+        return list(self.histories.get(conversation_id, []))[-limit:]
 
     async def add_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bridge.core.errors import ServiceUnavailable
 
@@ -191,6 +191,11 @@ class SpicoComposer(Protocol):
         ...
 
     async def conversation(self, conversation_id: str) -> ConversationRef: ...
+
+    async def history(self, conversation_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """The conversation's last ``limit`` messages, oldest first, each as the ``message``
+        of a ``message.created`` event (a new portal room is back-filled with them)."""
+        ...
 
     async def add_member(
         self, conversation_id: str, member_id: str, *, on_behalf_of: str, acting_as: str

@@ -29,6 +29,16 @@ class DeliveryPreference(StrEnum):
     BOTH = "both"
 
 
+class MailChoice(StrEnum):
+    """A member's own choice about one conversation's mail (footer addresses, List-Unsubscribe,
+    the Matrix ``courriel`` command): ``stop`` sends them none of it, ``follow`` every message
+    of it. The config's ``delivery`` wins: ``matrix`` there means no mail whatever they chose;
+    ``mail`` or ``both`` there still lets them stop one conversation."""
+
+    STOP = "stop"
+    FOLLOW = "follow"
+
+
 class Status(StrEnum):
     """A professional's SPICO presence, as the directory shows it."""
 
@@ -82,6 +92,8 @@ class Participant:
     delivery: DeliveryPreference = DeliveryPreference.AUTO
     status: Status | None = None
     has_account: bool = True
+    #: Their own choice for the conversation at hand (None: none made).
+    mail_choice: MailChoice | None = None
 
 
 class MatrixMapped(Protocol):

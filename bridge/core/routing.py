@@ -16,6 +16,7 @@ from bridge.core.model import (
     DeliveryPreference,
     Destination,
     EventType,
+    MailChoice,
     Participant,
     RoutedEvent,
     RoutingPolicy,
@@ -26,20 +27,34 @@ from bridge.core.model import (
 
 def mail_kind_for(participant: Participant, policy: RoutingPolicy) -> DeliveryKind | None:
     """How a member is reached by mail for a new message: a thread message, a notification, or
-    not at all (they follow the conversation in Matrix or in SPICO itself)."""
+    not at all (they follow the conversation in Matrix or in SPICO itself, or stopped its
+    mails). Their own choice for the conversation (``mail_choice``) comes before the
+    preference, except the config's ``matrix`` (never mail)."""
     if World.MAIL not in policy.worlds:
         return None
     preference = participant.delivery
+    if preference is DeliveryPreference.MATRIX or participant.mail_choice is MailChoice.STOP:
+        return None
+    if participant.mail_choice is MailChoice.FOLLOW:
+        return DeliveryKind.MESSAGE
     if preference in (DeliveryPreference.MAIL, DeliveryPreference.BOTH):
         return DeliveryKind.MESSAGE
-    if preference is DeliveryPreference.MATRIX:
-        return None
     reached_in_matrix = World.MATRIX in policy.worlds and participant.matrix_user is not None
     if reached_in_matrix:
         return None
     if participant.status is Status.INACTIVE or not participant.has_account:
         return DeliveryKind.NOTIFY
     return None
+
+
+def mail_choice_applies(configured: DeliveryPreference | None, action: str) -> bool:
+    """Whether a member's own choice (``stop``, ``follow`` one conversation, ``all``) applies
+    given the config's ``delivery`` for them (None: the config does not name them). The admin
+    wins: ``matrix`` there allows no mail at all, and a ``mail``/``both`` there is not the
+    member's to change; stopping one conversation's mails is always theirs."""
+    if action == "stop" or configured in (None, DeliveryPreference.AUTO):
+        return True
+    return action == "follow" and configured is not DeliveryPreference.MATRIX
 
 
 def route(
@@ -89,3 +104,10 @@ def route_status_change(
         Destination(World.MATRIX, conversation_id, DeliveryKind.STATE)
         for conversation_id in sorted(set(conversation_ids))
     ]
+
+
+def history_destinations(destinations: Iterable[Destination]) -> list[Destination]:
+    """An event from before the bridge's first start (``spico.bridge_existing: all``) shapes
+    the rooms (state) but is not delivered again: a new portal back-fills its history from
+    SPICO itself, and mail never replays old messages (pure)."""
+    return [d for d in destinations if d.kind is DeliveryKind.STATE]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from bridge.core.composer import (
     CareCircleView,
@@ -226,6 +226,17 @@ class SpicoComposerAdapter:
     @_translated
     async def conversation(self, conversation_id: str) -> ConversationRef:
         return conversation_of(await self._client.get_conversation(conversation_id))
+
+    @_translated
+    async def history(self, conversation_id: str, *, limit: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = await self._client.list_messages(conversation_id, after=after, limit=100)
+            messages.extend(m.model_dump(mode="json") for m in page)
+            if len(page) < 100:
+                return messages[-limit:]
+            after = page[-1].id
 
     @_translated
     async def add_member(

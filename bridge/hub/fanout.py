@@ -23,23 +23,27 @@ from bridge.core.model import (
     DeliveryKind,
     Destination,
     EventType,
+    MailChoice,
     Origin,
     Participant,
     RoutedEvent,
     RoutingPolicy,
     World,
 )
-from bridge.core.routing import route, route_status_change
+from bridge.core.routing import history_destinations, route, route_status_change
 from bridge.hub.participants import merge
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
 from bridge.spico.models import Conversation, Professional, SpicoEvent
+from bridge.store import preferences
 from bridge.store import repositories as repo
 from bridge.store.repositories import ConversationSnapshot, Store
 
 log = logging.getLogger(__name__)
 
 SPICO_CURSOR = "spico:events"
+#: The last SPICO seq that predates the first start with ``bridge_existing: all``.
+HISTORY_CURSOR = "spico:history-head"
 
 
 def snapshot_from(conversation: Conversation, seq: int) -> ConversationSnapshot:
@@ -109,13 +113,15 @@ def professional_row(professional: Professional) -> repo.ProfessionalRow:
 
 @dataclass
 class _BatchState:
-    """What a batch's events need from the store, read in three queries up front."""
+    """What a batch's events need from the store, read in four queries up front."""
 
     snapshots: dict[str, ConversationSnapshot]
     people: dict[str, repo.ProfessionalRow]
     links: dict[str, repo.InboundRecord]
     #: Snapshots fetched from SPICO in this batch, not in the store yet (saved on first use).
     unsaved: set[str]
+    #: The members' own mail choices for these conversations {(conversation, member): …}.
+    choices: dict[tuple[str, str], MailChoice]
 
     @classmethod
     async def load(
@@ -148,6 +154,7 @@ class _BatchState:
             await repo.get_professionals(session, members),
             await repo.find_inbounds(session, keys),
             unsaved,
+            await preferences.conversation_choices(session, snapshots),
         )
 
 
@@ -170,6 +177,8 @@ class FanOut:
         self._on_enqueued = on_enqueued
         #: Conversations the store has (committed): no need to look them up again.
         self._known_conversations: set[str] = set()
+        #: Events up to this seq predate the first start (``bridge_existing: all``).
+        self._history_head: int | None = None
 
     def set_participants(self, configured: Mapping[str, Participant]) -> None:
         """A reloaded config's participant mappings apply from the next event on."""
@@ -182,14 +191,31 @@ class FanOut:
 
     async def start_at_head(self) -> None:
         """First start with ``bridge_existing: new``: skip the history that came before us."""
+        await self._mark_head(SPICO_CURSOR, "first start: bridging SPICO events after seq %d")
+
+    async def start_with_history(self) -> None:
+        """First start with ``bridge_existing: all``: read the feed from its start, but only
+        for the rooms' state: what came before now is history (``history_destinations``)."""
+        await self._mark_head(HISTORY_CURSOR, "first start: SPICO events up to seq %d are history")
+
+    async def _mark_head(self, cursor: str, said: str) -> None:
+        """On the very first start only (no SPICO cursor yet), ``cursor`` := the feed's head."""
         async with self._store.transaction() as session:
-            if await repo.get_cursor(session, SPICO_CURSOR) is not None:
-                return
+            for name in {SPICO_CURSOR, cursor}:
+                if await repo.get_cursor(session, name) is not None:
+                    return
         page = await self._client.get_events(0, limit=1)
         async with self._store.transaction() as session:
-            if await repo.get_cursor(session, SPICO_CURSOR) is None:
-                await repo.set_cursor(session, SPICO_CURSOR, str(page.head_seq))
-                log.info("first start: bridging SPICO events after seq %d", page.head_seq)
+            if await repo.get_cursor(session, cursor) is None:
+                await repo.set_cursor(session, cursor, str(page.head_seq))
+                log.info(said, page.head_seq)
+
+    async def _history_until(self, session: AsyncSession) -> int:
+        """The last seq that is history (0: none); read once, it never changes."""
+        if self._history_head is None:
+            value = await repo.get_cursor(session, HISTORY_CURSOR)
+            self._history_head = int(value) if value is not None else 0
+        return self._history_head
 
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
@@ -252,7 +278,13 @@ class FanOut:
             batch.snapshots[updated.id] = updated
             batch.unsaved.discard(updated.id)
         participants = {
-            m: merge(self._configured.get(m), batch.people.get(m), m) for m in updated.members
+            m: merge(
+                self._configured.get(m),
+                batch.people.get(m),
+                m,
+                batch.choices.get((updated.id, m)),
+            )
+            for m in updated.members
         }
         destinations = route(
             self._routed_event(event, batch.links),
@@ -260,6 +292,8 @@ class FanOut:
             participants,
             self._policy,
         )
+        if event.seq <= await self._history_until(session):
+            destinations = history_destinations(destinations)
         return await repo.enqueue(
             session,
             [

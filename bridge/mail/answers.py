@@ -108,6 +108,15 @@ class Dropped:
         return self.text or any((self.attachments, self.unreadable_parts, self.too_many))
 
 
+def choice_answer(language: str, key: str, subject: str) -> Answer:
+    """Tells a member which mail choice now applies (``choice_done_<action>``, or
+    ``choice_pinned`` when the config decides); the subject is the conversation's in SPICO."""
+    return Answer(
+        texts.text(language, "choice_subject"),
+        _letter(language, texts.text(language, key, subject=subject)),
+    )
+
+
 def dropped_answer(
     dropped: Dropped,
     language: str,

@@ -26,6 +26,10 @@ from bridge.core.i18n import fallbacks
 from bridge.mail import texts
 
 SUBJECT_PREFIX = "[SPICO]"
+#: What a mail to ``bridge+<action>.TOKEN@…`` asks: stop this conversation's mails, follow
+#: this conversation by mail, follow every conversation by mail (``bridge.store.preferences``).
+MAIL_ACTIONS = ("stop", "follow", "all")
+ACTION_SEPARATOR = "."
 TOKEN_REF_PREFIX = "rt."
 #: The built-in templates, shipped inside the package (a wheel install has them too).
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -47,6 +51,11 @@ class Sender:
     def reply_address(self, token: str) -> str:
         local, _, domain = self.address.partition("@")
         return f"{local}+{token}@{domain}"
+
+    def action_address(self, action: str, token: str) -> str:
+        """Where a member writes to change their mail (``stop``, ``follow``, ``all``): the
+        reply token says which conversation and member, and is checked like a reply's."""
+        return self.reply_address(f"{action}{ACTION_SEPARATOR}{token}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +136,22 @@ def _base(
     mail["References"] = " ".join(references)
     if sender.mss_nil:
         mail["X-MSS-NIL"] = sender.mss_nil
+    # Mail clients show an "unsubscribe" button: it stops this conversation's mails.
+    mail["List-Unsubscribe"] = f"<mailto:{sender.action_address('stop', token)}>"
     return mail
+
+
+def choice_lines(sender: Sender, token: str, language: str, *, follow: bool = False) -> str:
+    """The footer's addresses that change the member's mail: stop this conversation's mails,
+    follow every conversation by mail (and, on a notification, follow this one)."""
+    lines = []
+    if follow:
+        lines.append(
+            texts.text(language, "choice_follow", address=sender.action_address("follow", token))
+        )
+    lines.append(texts.text(language, "choice_stop", address=sender.action_address("stop", token)))
+    lines.append(texts.text(language, "choice_all", address=sender.action_address("all", token)))
+    return "\n".join(lines)
 
 
 def _attachment_lines(attachments: Sequence[Mapping[str, Any]], language: str) -> str:
@@ -177,12 +201,12 @@ def compose_message(
     mail = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
     body = str(message.get("body") or "")
     listed = _attachment_lines(message.get("attachments") or [], language)
-    footer = texts.text(language, "message_footer")
+    footer = texts.text(language, "message_footer") + "\n" + choice_lines(sender, token, language)
     text = f"{body}{listed}\n\n-- \n{footer}\n"
     mail.set_content(text, charset="utf-8")
     mail.add_alternative(
         f"<html><body>{_html_paragraphs(body + listed)}"
-        f"<hr><p><small>{html.escape(footer)}</small></p></body></html>",
+        f"<hr><p><small>{html.escape(footer).replace(chr(10), '<br>')}</small></p></body></html>",
         subtype="html",
         charset="utf-8",
     )
@@ -269,6 +293,7 @@ def compose_notification(
         text = rest.lstrip("\n")
     else:
         subject_text = subject_line(subject, conversation.get("patient"), patient_policy)
+    text = f"{text.rstrip()}\n\n{choice_lines(sender, token, language, follow=True)}\n"
     mid = message_id(key, sender.domain, "notify", source, member_id)
     mail = _base(sender, who, recipient, recipient_name, subject_text, mid, token, thread, now)
     mail["Auto-Submitted"] = "auto-generated"

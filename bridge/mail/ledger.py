@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.delivery import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
-from bridge.core.model import Participant, World
+from bridge.core.model import MailChoice, Participant, World
+from bridge.core.routing import mail_choice_applies
 from bridge.mail import compose
 from bridge.mail.author import AuthorProblem
 from bridge.mail.dsn import DsnMatch, DsnReport, match_dsn
@@ -21,6 +22,7 @@ from bridge.mail.outcome import Outcome
 from bridge.mail.threads import ThreadLookup, candidate_handles, normalise_subject
 from bridge.mail.verdict import Reason
 from bridge.store import mail as mail_repo
+from bridge.store import preferences
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
@@ -159,6 +161,32 @@ class InboxLedger:
         _log(outcome, detail)
         async with self._store.transaction() as session:
             return await _write(session, message_id, outcome, detail)
+
+    def choice_applies(self, member_id: str, action: str) -> bool:
+        """Whether the config's ``delivery`` for the member lets their choice apply."""
+        configured = self._configured.get(member_id)
+        return mail_choice_applies(configured.delivery if configured else None, action)
+
+    async def record_choice(self, message_id: str, outcome: Outcome, action: str) -> bool:
+        """A member's mail choice (``stop``, ``follow``, ``all``) by a mail whose token they
+        hold: stored with the mail's record and audit, in one transaction (False: read again
+        after a replay, nothing changed twice). A choice the config's ``delivery`` overrides
+        is recorded and audited, not stored."""
+        assert outcome.conversation_id and outcome.member_id
+        applies = self.choice_applies(outcome.member_id, action)
+        _log(outcome, None)
+        async with self._store.transaction() as session:
+            recorded = await _write(session, message_id, outcome, None)
+            if recorded and applies:
+                if action == preferences.ALL:
+                    await preferences.set_member_preference(
+                        session, outcome.member_id, preferences.ALL
+                    )
+                else:
+                    await preferences.set_conversation_choice(
+                        session, outcome.conversation_id, outcome.member_id, MailChoice(action)
+                    )
+            return recorded
 
     def defer(self, message_id: str, outcome: Outcome, detail: str | None = None) -> None:
         """Record a mail that had no other effect (refused before its author passed the trust

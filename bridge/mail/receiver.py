@@ -24,7 +24,7 @@ from bridge.core.composer import SpicoComposer
 from bridge.core.delivery import InboundMessage, InboundPoster
 from bridge.core.model import Participant, World
 from bridge.mail.answering import Answerer
-from bridge.mail.answers import Dropped, dropped_answer
+from bridge.mail.answers import Dropped, choice_answer, dropped_answer
 from bridge.mail.assess import AssessContext, conclude, place, refusal_for, screen
 from bridge.mail.body import first_attachments, read_body
 from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
@@ -43,8 +43,9 @@ from bridge.mail.outbound import MailSink
 from bridge.mail.outcome import Handled, MailRefused, Outcome, ReplyRefused, SetAside
 from bridge.mail.settings import MailSettings
 from bridge.mail.starting import ConversationStarter
-from bridge.mail.threads import ThreadMatch
+from bridge.mail.threads import ThreadMatch, mail_action
 from bridge.mail.verdict import Accepted, Automatic, NewConversation, Reason, Refused, Sender
+from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,9 @@ class Receiver:
             handled = previous.verdict if previous.verdict in set(Handled) else Handled.REFUSED
             return Outcome(Handled(handled), "duplicate", previous.conversation_id)
         found = await self._place(envelope, screened)
+        action = mail_action(envelope, self._settings.address)
+        if action is not None and isinstance(found, ThreadMatch):
+            return await self._choose(mail, screened, found, action)
         body = await self._parse(await mail.whole(), read_body)
         verdict = conclude(screened, found, body)
         if isinstance(verdict, Refused):
@@ -285,6 +289,34 @@ class Receiver:
         if isinstance(found, Refused):
             raise ReplyRefused(found)
         return found
+
+    async def _choose(
+        self, mail: Incoming, sender: Sender, found: ThreadMatch, action: str
+    ) -> Outcome:
+        """A mail to ``bridge+<action>.TOKEN@…`` (a footer address, List-Unsubscribe) from the
+        token's holder, authenticated like a reply: the member's mail choice is stored and
+        audited (the body is never read), and they are told what now applies."""
+        outcome = Outcome(
+            Handled.ACCEPTED, f"choice_{action}", found.conversation_id, found.member_id
+        )
+        if not await self._ledger.record_choice(mail.message_id, outcome, action):
+            return outcome
+        async with self._store.transaction() as session:
+            snapshot = await repo.get_conversation(session, found.conversation_id)
+        language = self._settings.language
+        applies = self._ledger.choice_applies(found.member_id, action)
+        key = f"choice_done_{action}" if applies else "choice_pinned"
+        subject = snapshot.subject if snapshot is not None else ""
+        await self._answerer.answer(
+            sender.address,
+            choice_answer(language, key, subject),
+            answerable=True,
+            kind=f"choice-{action}",
+            source=mail.message_id,
+            detail=action if applies else f"{action}:pinned",
+            now=mail.received,
+        )
+        return outcome
 
     async def _pass_on(self, mail: Incoming, verdict: Accepted) -> Outcome:
         """Post to SPICO as the member (SPICO unavailable: raises, the mail comes again);

@@ -296,6 +296,46 @@ _MESSAGES = {
         fr="Pièces jointes : {names}",
         en="Attachments: {names}",
     ),
+    # the footer's addresses that change a member's mail (compose.choice_lines)
+    "choice_stop": Message(
+        fr="Ne plus recevoir cette conversation par courriel : écrivez à {address}",
+        en="Stop receiving this conversation by mail: write to {address}",
+    ),
+    "choice_all": Message(
+        fr="Recevoir toutes vos conversations SPICO par courriel : écrivez à {address}",
+        en="Receive all your SPICO conversations by mail: write to {address}",
+    ),
+    "choice_follow": Message(
+        fr="Suivre cette conversation par courriel (chaque message) : écrivez à {address}",
+        en="Follow this conversation by mail (every message): write to {address}",
+    ),
+    # the confirmation of a choice made by mail (receiver._choose)
+    "choice_subject": Message(
+        fr="[SPICO] Vos courriels SPICO",
+        en="[SPICO] Your SPICO mail",
+    ),
+    "choice_done_stop": Message(
+        fr="C'est noté : vous ne recevrez plus les messages de la conversation « {subject} » "
+        "par courriel.",
+        en='Done: you will no longer receive the messages of the conversation "{subject}" by mail.',
+    ),
+    "choice_done_follow": Message(
+        fr="C'est noté : vous recevrez chaque message de la conversation « {subject} » par "
+        "courriel.",
+        en='Done: you will receive every message of the conversation "{subject}" by mail.',
+    ),
+    "choice_done_all": Message(
+        fr="C'est noté : vous recevrez les messages de toutes vos conversations SPICO par "
+        "courriel (sauf celles que vous avez arrêtées).",
+        en="Done: you will receive the messages of all your SPICO conversations by mail "
+        "(except those you stopped).",
+    ),
+    "choice_pinned": Message(
+        fr="Votre mode de réception est fixé par l'administrateur du pont : ce choix ne "
+        "s'applique pas. Demandez-lui.",
+        en="How you receive messages is set by the bridge's administrator: this choice does not "
+        "apply. Ask them.",
+    ),
     # the one-time code that links a Matrix account (bridge.core.linking)
     "link_code_subject": Message(
         fr="[SPICO] Code de liaison de votre compte Matrix",

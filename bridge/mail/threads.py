@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bridge.mail import tokens
-from bridge.mail.compose import TOKEN_REF_PREFIX
+from bridge.mail.compose import ACTION_SEPARATOR, MAIL_ACTIONS, TOKEN_REF_PREFIX
 from bridge.mail.envelope import Envelope
 from bridge.mail.verdict import Reason
 
@@ -47,15 +47,33 @@ def _base_address(address: str) -> str:
     return f"{local.partition('+')[0]}@{domain}"
 
 
-def sub_address_tokens(envelope: Envelope, own_address: str) -> list[str]:
-    """Texts after ``+`` in recipients that are the bridge's own address."""
+def _sub_addresses(envelope: Envelope, own_address: str) -> list[tuple[str | None, str]]:
+    """(action, text) after ``+`` in recipients that are the bridge's own address: an action
+    address is ``bridge+<action>.TOKEN@…`` (``compose.MAIL_ACTIONS``)."""
     own = own_address.lower()
     found = []
     for recipient in envelope.recipients:
         local = recipient.partition("@")[0]
         if _base_address(recipient) == own and "+" in local:
-            found.append(local.partition("+")[2])
+            text = local.partition("+")[2]
+            action, dot, token = text.partition(ACTION_SEPARATOR)
+            action = action.lower()
+            found.append((action, token) if dot and action in MAIL_ACTIONS else (None, text))
     return list(dict.fromkeys(found))
+
+
+def sub_address_tokens(envelope: Envelope, own_address: str) -> list[str]:
+    """Texts after ``+`` (and after an action) in recipients that are the bridge's own
+    address."""
+    return list(dict.fromkeys(text for _, text in _sub_addresses(envelope, own_address)))
+
+
+def mail_action(envelope: Envelope, own_address: str) -> str | None:
+    """The action a mail asks by its address (``stop``, ``follow``, ``all``), or None for a
+    reply. It is honoured only once the token is found to be held by the authenticated author,
+    like a reply's (``bridge.mail.receiver``)."""
+    actions = [a for a, _ in _sub_addresses(envelope, own_address) if a is not None]
+    return actions[0] if actions else None
 
 
 def reference_tokens(envelope: Envelope) -> list[str]:
@@ -177,6 +195,7 @@ __all__ = [
     "decoded_tokens",
     "find_thread",
     "is_new_conversation",
+    "mail_action",
     "member_addresses",
     "normalise_subject",
     "reference_tokens",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.matrix import texts
@@ -95,6 +96,20 @@ def sender_header(author: Person, sent_by: Person | None = None, language: str =
     if sent_by is not None and sent_by.spico_id != author.spico_id:
         header = texts.text(language, "sent_by", header=header, name=display_name(sent_by))
     return header
+
+
+def sent_at(created_at: object) -> datetime | None:
+    """A SPICO message's ``created_at`` (ISO 8601) as an aware UTC datetime, or None."""
+    try:
+        moment = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def history_header(header: str | None, sent: datetime, language: str = "fr") -> str:
+    """Relay mode's back-filled message: the bot cannot date it, so the header does."""
+    return texts.text(language, "history_header", header=header or "", sent=sent)
 
 
 def _html_text(text: str) -> str:

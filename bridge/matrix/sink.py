@@ -33,11 +33,13 @@ from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import (
     Person,
+    history_header,
     megabytes,
     message_content,
     notice_content,
     patient_tag,
     sender_header,
+    sent_at,
 )
 from bridge.matrix.intent import MatrixIntent, RelaySpeakers, Speakers
 from bridge.matrix.portal_state import (
@@ -63,6 +65,8 @@ log = logging.getLogger(__name__)
 PORTAL_ALIAS_PREFIX = "spico_"
 MEGOLM = "m.megolm.v1.aes-sha2"
 SPACE_ALIAS_PREFIX = "spico_patient_"
+#: How many of a conversation's last messages a new portal is back-filled with.
+HISTORY_LIMIT = 500
 
 
 class PortalSettings:
@@ -187,11 +191,19 @@ class MatrixSink:
         room_id = await self._room_of_alias(
             "create room", request, CONVERSATION_STATE, "conversation_id", job.conversation_id
         )
+        # Members and history before the room is recorded: a crash in between finds the room
+        # again by its alias and goes on where it stopped (messages sent are linked).
+        await self.reconcile(job, room_id)
+        posted = await self.backfill(job.conversation_id, room_id)
         async with self._store.transaction() as session:
             portal = await matrix_repo.save_portal(session, job.conversation_id, room_id)
-        log.info("matrix: conversation %s has portal %s", job.conversation_id, portal.room_id)
+        log.info(
+            "matrix: conversation %s has portal %s (%d messages of history)",
+            job.conversation_id,
+            portal.room_id,
+            posted,
+        )
         self._rooms[job.conversation_id] = portal.room_id
-        await self.reconcile(job, portal.room_id)
         return portal.room_id, True
 
     async def _resolve_alias(self, alias: str, state_type: str, key: str, value: str) -> str | None:
@@ -395,13 +407,45 @@ class MatrixSink:
 
     async def send_message(self, job: DeliveryJob, room_id: str) -> None:
         message = (job.payload.get("data") or {}).get("message") or {}
+        await self.post(message, room_id, job.conversation_id, job.txn_id)
+
+    async def backfill(self, conversation_id: str, room_id: str) -> int:
+        """A new portal gets the conversation's history (the last ``HISTORY_LIMIT`` messages,
+        oldest first), so a member who joins late sees it: each message by its author's ghost
+        at its original time (appservice mode), or by the bot with the time in the header
+        (relay mode). Messages already in the room (a retried back-fill) are skipped; one the
+        homeserver refuses for good is left out, logged. Returns how many were posted."""
+        history = await self._post.composer.history(conversation_id, limit=HISTORY_LIMIT)
+        posted = 0
+        for message in history:
+            spico_id = str(message.get("id") or "")
+            if not spico_id:
+                continue
+            try:
+                posted += await self.post(
+                    message, room_id, conversation_id, f"history-{spico_id}", history=True
+                )
+            except PermanentFailure as failure:
+                log.warning("matrix: a message of the history not back-filled (%s)", failure)
+        return posted
+
+    async def post(
+        self,
+        message: Mapping[str, Any],
+        room_id: str,
+        conversation_id: str,
+        txn_id: str,
+        *,
+        history: bool = False,
+    ) -> int:
+        """One SPICO message into the room, once (1 when posted, 0 when it was there)."""
         spico_id = str(message.get("id") or "")
         notice = message.get("kind") == "notice"
         author_id = str(message.get("author_id") or "")
         sent_by_id = str(message.get("sent_by") or "") or None
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
             if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
-                return
+                return 0
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
             rows = await repo.get_professionals(session, ids)
         header = None
@@ -414,6 +458,13 @@ class MatrixSink:
             if intent.needs_header or (sent_by and sent_by.spico_id != author_id):
                 # A ghost needs no name, but a message typed under a delegation says by whom.
                 header = sender_header(author, sent_by, self.settings.language)
+        sent_time = sent_at(message.get("created_at")) if history else None
+        ts = None
+        if sent_time is not None:
+            if intent.needs_header or notice:
+                header = history_header(header, sent_time, self.settings.language)
+            else:
+                ts = int(sent_time.timestamp() * 1000)
         attachments = list(message.get("attachments") or [])
         content = message_content(
             header,
@@ -433,20 +484,21 @@ class MatrixSink:
                 ),
             )
             encrypted = await self._client.prepare_room(room_id)
-        sent = await intent.send("send", room_id, content, job.txn_id, encrypted=encrypted)
+        sent = await intent.send("send", room_id, content, txn_id, encrypted=encrypted, ts=ts)
         for index, attachment in enumerate(attachments):
             await self._send_attachment(
-                intent, room_id, attachment, f"{job.txn_id}-a{index}", encrypted=encrypted
+                intent, room_id, attachment, f"{txn_id}-a{index}", encrypted=encrypted, ts=ts
             )
         async with self._store.transaction() as session:
             await matrix_repo.save_event_link(
                 session,
                 event_id=sent.event_id,
                 room_id=room_id,
-                conversation_id=job.conversation_id,
+                conversation_id=conversation_id,
                 spico_message_id=spico_id or None,
                 direction="out",
             )
+        return 1
 
     async def _send_attachment(
         self,
@@ -456,6 +508,7 @@ class MatrixSink:
         txn_id: str,
         *,
         encrypted: bool,
+        ts: int | None = None,
     ) -> None:
         """A SPICO attachment as Matrix media (fetched from SPICO, uploaded, then posted).
 
@@ -506,7 +559,7 @@ class MatrixSink:
             content["file"] = {"url": uploaded.content_uri, **(keys or {})}
         else:
             content["url"] = uploaded.content_uri
-        await intent.send("send file", room_id, content, txn_id, encrypted=encrypted)
+        await intent.send("send file", room_id, content, txn_id, encrypted=encrypted, ts=ts)
 
     async def _kept_in_spico(
         self, room_id: str, filename: str, size: object, txn_id: str, *, encrypted: bool

@@ -57,6 +57,10 @@ _MESSAGES = {
         fr="{header} (par {name})",
         en="{header} (by {name})",
     ),
+    "history_header": Message(
+        fr="{header} · {sent:%d/%m/%Y à %H:%M} (UTC)",
+        en="{header} · {sent:%Y-%m-%d %H:%M} (UTC)",
+    ),
     "attachment_line": Message(
         fr="📎 Pièce jointe : {name}",
         en="📎 Attachment : {name}",
@@ -1046,6 +1050,66 @@ _MESSAGES = {
     "help_unlink_what": Message(
         fr="salon de gestion : délie votre compte Matrix (vous quittez les salons)",
         en="management room: unlinks your Matrix account (you leave the rooms)",
+    ),
+    # courriel / mail (bridge.matrix.commands.groups.mail)
+    "mail_off": Message(
+        fr="Ce pont n'envoie pas de courriel.",
+        en="This bridge sends no mail.",
+    ),
+    "mail_usage": Message(
+        fr="Usage : courriel [tout | auto] ; dans le salon d'une conversation : courriel "
+        "[suivre | stop | auto]",
+        en="Usage: mail [all | auto]; in a conversation's room: mail [follow | stop | auto]",
+    ),
+    "mail_pinned": Message(
+        fr="Votre mode de réception est fixé par l'administrateur du pont : ce choix ne "
+        "s'applique pas.",
+        en="How you receive messages is set by the bridge's administrator: this choice does "
+        "not apply.",
+    ),
+    "mail_all": Message(
+        fr="Courriel : vous recevez les messages de toutes vos conversations par courriel.",
+        en="Mail: you receive the messages of all your conversations by mail.",
+    ),
+    "mail_default": Message(
+        fr="Courriel : par défaut (une notification quand vous n'êtes joignable ni dans SPICO "
+        "ni dans Matrix).",
+        en="Mail: default (a notification when you cannot be reached in SPICO nor in Matrix).",
+    ),
+    "mail_here_stop": Message(
+        fr="Cette conversation : arrêtée, aucun courriel.",
+        en="This conversation: stopped, no mail.",
+    ),
+    "mail_here_follow": Message(
+        fr="Cette conversation : suivie par courriel (chaque message).",
+        en="This conversation: followed by mail (every message).",
+    ),
+    "mail_here_none": Message(
+        fr="Cette conversation : selon votre choix général.",
+        en="This conversation: as your general choice says.",
+    ),
+    "mail_stopped": Message(
+        fr="Conversations arrêtées : {ids}",
+        en="Stopped conversations: {ids}",
+    ),
+    "mail_followed": Message(
+        fr="Conversations suivies par courriel : {ids}",
+        en="Conversations followed by mail: {ids}",
+    ),
+    "mail_howto": Message(
+        fr="Changer : « courriel tout » ou « courriel auto » ; dans le salon d'une "
+        "conversation, « !spico courriel suivre », « stop » ou « auto ».",
+        en="To change: “mail all” or “mail auto”; in a conversation's room, “!spico mail "
+        "follow”, “stop” or “auto”.",
+    ),
+    "help_mail_usage": Message(
+        fr="courriel [tout | auto | suivre | stop]",
+        en="mail [all | auto | follow | stop]",
+    ),
+    "help_mail_what": Message(
+        fr="vos courriels : toutes les conversations, ou (salon de conversation) suivre ou "
+        "arrêter celle-ci",
+        en="your mail: every conversation, or (conversation room) follow or stop this one",
     ),
 }
 

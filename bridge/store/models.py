@@ -366,3 +366,27 @@ class LinkCode(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     #: ``pending``, ``used``, ``exhausted`` (too many wrong tries) or ``replaced``.
     state: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class MailPreference(Base):
+    """A member's own choice about bridge mail for every conversation (``all``: every message
+    by mail), from a footer address or the Matrix ``courriel`` command. The config's
+    ``participants[].delivery`` wins over it when not ``auto``."""
+
+    __tablename__ = "mail_preferences"
+
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    choice: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MailConversationChoice(Base):
+    """A member's choice for one conversation: ``stop`` (no mail of it: List-Unsubscribe, the
+    footer) or ``follow`` (every message of it by mail)."""
+
+    __tablename__ = "mail_conversation_choices"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    choice: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

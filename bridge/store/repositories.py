@@ -27,6 +27,7 @@ from bridge.store.models import (
     Delivery,
     InboundLink,
     JournalEvent,
+    MailPreference,
     MatrixLink,
     ProfessionalRecord,
     utcnow,
@@ -245,6 +246,8 @@ class ProfessionalRow:
     has_account: bool
     #: The Matrix account the professional linked themselves (``bridge.core.linking``).
     linked_matrix_user: str | None = None
+    #: Their own general mail preference (``bridge.store.preferences``): ``all`` or None.
+    mail_preference: str | None = None
 
 
 _PROFESSIONAL_FIELDS = (
@@ -276,15 +279,19 @@ async def get_professionals(
     if not wanted:
         return {}
     rows = await session.execute(
-        select(ProfessionalRecord, MatrixLink.matrix_user)
+        select(ProfessionalRecord, MatrixLink.matrix_user, MailPreference.choice)
         .outerjoin(MatrixLink, MatrixLink.spico_id == ProfessionalRecord.id)
+        .outerjoin(MailPreference, MailPreference.member_id == ProfessionalRecord.id)
         .where(ProfessionalRecord.id.in_(wanted))
     )
     return {
         row.id: ProfessionalRow(
-            row.id, *(getattr(row, f) for f in _PROFESSIONAL_FIELDS), linked_matrix_user=linked
+            row.id,
+            *(getattr(row, f) for f in _PROFESSIONAL_FIELDS),
+            linked_matrix_user=linked,
+            mail_preference=preference,
         )
-        for row, linked in rows.all()
+        for row, linked, preference in rows.all()
     }
 
 

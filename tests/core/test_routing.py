@@ -194,3 +194,21 @@ def test_routing_invariants(members, author, preferences, origin_member) -> None
     assert author not in mailed and origin_member not in mailed
     assert mailed <= set(members)
     assert destinations[0] == Destination(World.MATRIX, "c", DeliveryKind.MESSAGE)
+
+
+def test_a_members_own_choice_for_a_conversation_and_where_the_config_wins() -> None:
+    from bridge.core.model import DeliveryKind, DeliveryPreference, MailChoice, Participant
+    from bridge.core.routing import mail_choice_applies, mail_kind_for
+
+    both = RoutingPolicy()
+    stopped = Participant("m", delivery=DeliveryPreference.MAIL, mail_choice=MailChoice.STOP)
+    assert mail_kind_for(stopped, both) is None
+    followed = Participant("m", matrix_user="@m:x", mail_choice=MailChoice.FOLLOW)
+    assert mail_kind_for(followed, both) is DeliveryKind.MESSAGE
+    never = Participant("m", delivery=DeliveryPreference.MATRIX, mail_choice=MailChoice.FOLLOW)
+    assert mail_kind_for(never, both) is None
+    assert mail_choice_applies(None, "all") and mail_choice_applies(DeliveryPreference.AUTO, "all")
+    assert mail_choice_applies(DeliveryPreference.MATRIX, "stop")
+    assert not mail_choice_applies(DeliveryPreference.MATRIX, "follow")
+    assert not mail_choice_applies(DeliveryPreference.MAIL, "all")
+    assert mail_choice_applies(DeliveryPreference.MAIL, "follow")

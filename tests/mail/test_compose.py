@@ -146,7 +146,11 @@ def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
     )
     text = mail.get_body(("plain",)).get_content()
     assert "Attachments (in SPICO):\n- a.pdf (1 KB)" in text
-    assert text.endswith("-- \nReply to this mail to answer in the SPICO conversation.\n")
+    assert "-- \nReply to this mail to answer in the SPICO conversation.\n" in text
+    stop = f"bridge+stop.{'a' * 32}@sandbox.mssante.fr"
+    assert f"Stop receiving this conversation by mail: write to {stop}" in text
+    assert f"by mail: write to bridge+all.{'a' * 32}@" in text
+    assert mail["List-Unsubscribe"] == f"<mailto:{stop}>"
 
 
 def test_our_own_mail_read_back_is_a_loop() -> None:

@@ -9,6 +9,7 @@ from bridge.mail.threads import (
     ThreadMatch,
     find_thread,
     is_new_conversation,
+    mail_action,
     member_addresses,
     normalise_subject,
 )
@@ -50,6 +51,21 @@ def test_a_removed_member_token_no_longer_works() -> None:
         handles=LOOKUP.handles, members={world.CONVERSATION: {world.BRUNO_ADDR: world.BRUNO}}
     )
     assert find(envelope(world.REPLY_TO), world.ANNE_ADDR, removed) is Reason.MEMBER_REMOVED
+
+
+def test_an_action_address_carries_the_token_and_the_holder_alone_may_use_it() -> None:
+    for action in ("stop", "follow", "all"):
+        asked = envelope(f"bridge+{action}.{world.VALID}@sandbox.mssante.fr")
+        assert mail_action(asked, world.OWN) == action
+        assert find(asked, world.ANNE_ADDR) == ThreadMatch(*ANNE)
+        assert find(asked, world.BRUNO_ADDR) is Reason.NOT_TOKEN_HOLDER
+        assert not is_new_conversation(asked, world.ANNE_ADDR, LOOKUP, world.OWN)
+    assert mail_action(envelope(world.REPLY_TO), world.OWN) is None
+    unknown = envelope(f"bridge+nope.{world.VALID}@sandbox.mssante.fr")
+    assert mail_action(unknown, world.OWN) is None
+    assert find(unknown, world.ANNE_ADDR) is Reason.NO_TOKEN
+    forged = envelope(f"bridge+stop.{world.FORGED}@sandbox.mssante.fr")
+    assert find(forged, world.ANNE_ADDR) is Reason.FORGED_TOKEN
 
 
 def test_forged_expired_and_missing_tokens() -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.core.composer import PatientEntry, TeamEntry
+from bridge.core.model import MailChoice
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Reply, Where
 from bridge.store import commands as commands_repo
 from bridge.store import mail as mail_repo
@@ -535,3 +536,28 @@ async def test_notify_needs_a_message_of_the_conversation(commands: Commands) ->
     assert "rien à notifier" in answer.text
     async with commands.store.transaction() as session:
         assert (await repo.delivery_counts(session))["pending"] == 0
+
+
+# --- courriel: the member's own mail choices ----------------------------------------------------
+
+
+async def test_mail_choices_are_shown_changed_stored_and_audited(commands: Commands) -> None:
+    from bridge.store import preferences
+
+    commands.settings = CommandSettings(bot_user_id="@bot:test", mail_enabled=True)
+    commands.restart()
+    shown = await commands.ask("@doctor:test", "courriel")
+    assert "par défaut" in shown and "courriel tout" in shown
+    assert "toutes vos conversations" in await commands.ask("@doctor:test", "courriel tout")
+    members = (DOCTOR.id, ALICE.id)
+    [here] = await commands.run(
+        "@doctor:test", "courriel stop", conversation="conv_c", members=members
+    )
+    assert "arrêtée" in here.text
+    assert "conv_c" in await commands.ask("@doctor:test", "mail")
+    assert "Usage" in await commands.ask("@doctor:test", "courriel stop"), "which conversation?"
+    async with commands.store.transaction() as session:
+        general, choices = await preferences.member_choices(session, DOCTOR.id)
+    assert general == preferences.ALL and choices == {"conv_c": MailChoice.STOP}
+    assert ("mail.choice", "stop", None) in await audit_trail(commands.store)
+    assert "par défaut" in await commands.ask("@doctor:test", "courriel auto")

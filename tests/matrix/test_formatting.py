@@ -85,3 +85,26 @@ def test_topic_lists_members_with_statuses() -> None:
 def test_notice_content_is_an_escaped_notice() -> None:
     content = notice_content("a <b>")
     assert content["msgtype"] == "m.notice" and content["formatted_body"] == "a &lt;b&gt;"
+
+
+def test_back_filled_messages_say_their_time_in_relay_mode_and_ghosts_have_names() -> None:
+    from bridge.matrix.formatting import (
+        ghost_display_name,
+        history_header,
+        presence_of,
+        sent_at,
+    )
+
+    sent = sent_at("2026-11-25T09:30:00+01:00")
+    assert sent is not None and sent.hour == 8 and sent_at("hier") is None
+    assert history_header("Dr Jean DUPONT — Médecin", sent) == (
+        "Dr Jean DUPONT — Médecin · 25/11/2026 à 08:30 (UTC)"
+    )
+    assert history_header("Dr X", sent, "en") == "Dr X · 2026-11-25 08:30 (UTC)"
+    person = Person("810001234567", "Dr", "Jean", "Dupont", "Médecin généraliste")
+    assert ghost_display_name(person) == "Dr Jean DUPONT (Médecin généraliste)"
+    assert ghost_display_name(Person("810001234567")) == "810001234567"
+    assert presence_of("online") == ("online", None)
+    assert presence_of("active") == ("unavailable", "actif")
+    assert presence_of("absent", "en")[0] == "offline"
+    assert presence_of("inactive")[0] == presence_of(None)[0] == "offline"

@@ -33,7 +33,7 @@ from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.models import MatrixEventLink
 from bridge.store.repositories import Store
-from tests.fakes import FakeHomeserver, FakePoster, matrix_client
+from tests.fakes import FakeComposer, FakeHomeserver, FakePoster, matrix_client
 from tests.fixtures.sqlite import empty_store
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.worlds import timeline
@@ -374,6 +374,8 @@ async def test_notifications_are_not_for_matrix(portals: Portals) -> None:
 
 
 class NoPoster:
+    composer = FakeComposer()
+
     async def __call__(self, message: InboundMessage) -> PostResult:
         raise AssertionError("not used")
 

@@ -49,8 +49,13 @@ class Setup:
 
 
 @pytest.fixture
-def as_matrix_users(appservice_synapse: AppserviceSynapse) -> MatrixUsers:
-    return MatrixUsers(appservice_synapse.synapse)
+async def as_matrix_users(appservice_synapse: AppserviceSynapse) -> AsyncIterator[MatrixUsers]:
+    users = MatrixUsers(appservice_synapse.synapse)
+    try:
+        yield users
+    finally:
+        for client in users.clients:
+            await client.close()
 
 
 @pytest.fixture
@@ -76,15 +81,13 @@ def setup(
 
 
 @pytest.fixture
-async def bridge(setup: Setup, as_matrix_users: MatrixUsers) -> AsyncIterator[InProcessBridge]:
+async def bridge(setup: Setup) -> AsyncIterator[InProcessBridge]:
     running = InProcessBridge(setup.config_path, cursors=(SPICO_CURSOR,))
     try:
         await running.start()
         yield running
     finally:
         await running.close()
-        for client in as_matrix_users.clients:
-            await client.close()
 
 
 async def _portal_with_alice(
@@ -327,3 +330,57 @@ async def test_a_kill_between_receiving_and_journaling_loses_nothing(
     await eventually(after, "a later message")
     bodies = [m.body for m in await spico_client.list_messages(conversation)]
     assert bodies.count("Pendant la coupure") == 1
+
+
+async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time(
+    setup: Setup,
+    spico_client: SpicoClient,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+) -> None:
+    """The conversation and its messages exist before the bridge hears of them (it was
+    stopped): the portal it then makes carries the whole history, oldest first, each message
+    by its author's ghost at the time SPICO gave it, and none twice."""
+    bridge = InProcessBridge(setup.config_path, cursors=(SPICO_CURSOR,))
+    try:
+        await bridge.start()
+        await bridge.stop()
+        doctor = personas.doctor
+        created = await spico_client.create_conversation(
+            on_behalf_of=doctor,
+            acting_as=doctor,
+            members=[setup.a, setup.b],
+            subject="Historique",
+            message="Historique 1",
+        )
+        conversation = created.conversation.id
+        for index, author in ((2, setup.b), (3, doctor), (4, setup.b)):
+            await spico_client.post_message(
+                conversation,
+                on_behalf_of=author,
+                acting_as=author,
+                body=f"Historique {index}",
+                idempotency_key=f"hist-{index}-{conversation}",
+            )
+        await bridge.start()
+        room_id = await bridge.portal(conversation)
+        alice = await as_matrix_users.login(setup.alice)
+        await join_when_invited(alice, room_id, setup.alice.user_id)
+        spico = {m.body: m for m in await spico_client.list_messages(conversation)}
+
+        async def all_four() -> list[dict[str, Any]] | None:
+            events = [
+                e
+                for e in await timeline(alice, room_id)
+                if e["content"]["body"].startswith("Historique ")
+            ]
+            return events if len(events) >= 4 else None
+
+        events = await eventually(all_four, "the back-filled history")
+        assert [e["content"]["body"] for e in events] == [f"Historique {i}" for i in range(1, 5)]
+        for event in events:
+            message = spico[event["content"]["body"]]
+            assert event["sender"] == setup.ghost(str(message.author_id))
+            assert event["origin_server_ts"] == int(message.created_at.timestamp() * 1000)
+    finally:
+        await bridge.close()
