@@ -279,7 +279,9 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
             return bodies(await timeline(client, room_id), text)
 
         events = await eventually(relayed, "the mail reply in the Matrix room", RELAY_TIMEOUT)
-        assert len(events) == 1 and events[0]["sender"] == matrix["bot_user_id"]
+        # Appservice mode: the member's mail reply speaks in Matrix as the member's ghost.
+        ghost = f"@spico_{sample['member'].lower()}:{matrix['server_name']}"
+        assert len(events) == 1 and events[0]["sender"] == ghost
         assert "a écrit" not in events[0]["content"]["body"], "the quote stays out of the room"
     finally:
         await client.close()

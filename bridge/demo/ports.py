@@ -10,10 +10,12 @@ from bridge.demo.state import DemoError
 from bridge.ports import free_port
 
 #: Where the demo's servers listen by default (loopback only). ``http`` is the bridge's
-#: health/metrics endpoint; the six mail ports are the local Postfix + Dovecot's.
+#: health/metrics endpoint, ``appservice`` where Synapse pushes to the bridge; the six mail
+#: ports are the local Postfix + Dovecot's.
 DEFAULT_PORTS: dict[str, int] = {
     "sandbox": 8089,
     "synapse": 8008,
+    "appservice": 29328,
     "http": 9464,
     "submission": 2587,
     "mx": 2525,

@@ -135,7 +135,7 @@ def _run(demo: Demo, config_path: Path) -> int:
     stop_leftovers(previous_run, state_dir)  # before the ports check: they may hold them
     wanted = {"sandbox", "http"}
     if enabled(data, "matrix"):
-        wanted.add("synapse")
+        wanted.update(("synapse", "appservice"))
     if enabled(data, "mail"):
         wanted.update(MAIL_PORT_NAMES)
     busy = ports_in_use({name: demo.ports[name] for name in sorted(wanted)})
@@ -237,7 +237,7 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
     async def main() -> None:
         stop = asyncio.Event()
         bridge = asyncio.create_task(serve(config, stop, hangup_stops=True), name="bridge")
-        watcher = asyncio.create_task(_announce_when_ready(demo, stop), name="demo-ready")
+        watcher = asyncio.create_task(_announce_when_ready(demo, stop, view), name="demo-ready")
         try:
             await bridge
         finally:
@@ -250,7 +250,7 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
     return 0
 
 
-async def _announce_when_ready(demo: Demo, stop: asyncio.Event) -> None:
+async def _announce_when_ready(demo: Demo, stop: asyncio.Event, view: SandboxView) -> None:
     url = demo.info["health"]
 
     def ready() -> bool:
@@ -263,6 +263,10 @@ async def _announce_when_ready(demo: Demo, stop: asyncio.Event) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while not stop.is_set():
         if await asyncio.to_thread(ready):
+            sample = demo.info.get("sample")
+            if sample:
+                # Old messages are history (never mailed again): a fresh one to answer to.
+                await asyncio.to_thread(view.welcome, sample["conversation_id"], sample["author"])
             demo.info["ready"] = True
             write_info(demo)
             print(try_it(demo), flush=True)

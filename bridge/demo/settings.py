@@ -13,7 +13,13 @@ import yaml
 
 CONFIG_NAME = "spico-bridge.demo.yaml"
 #: Secret files config/spico-bridge.local.yaml refers to, created once with random values.
-SECRET_FILES = ("spico-token", "matrix-bot-password", "mail-password", "mail-token-key")
+SECRET_FILES = (
+    "spico-token",
+    "matrix-as-token",
+    "matrix-hs-token",
+    "mail-password",
+    "mail-token-key",
+)
 
 
 def ensure_secrets(state_dir: Path) -> Path:
@@ -57,6 +63,8 @@ def demo_config(base: dict[str, Any], state_dir: Path, ports: Mapping[str, int])
     spico["web_url"] = f"http://127.0.0.1:{ports['sandbox']}"
     if isinstance(data.get("matrix"), dict):
         data["matrix"]["homeserver"] = f"http://127.0.0.1:{ports['synapse']}"
+        if isinstance(data["matrix"].get("appservice"), dict):
+            data["matrix"]["appservice"]["listen_port"] = ports["appservice"]
     mail = data.get("mail")
     if isinstance(mail, dict):
         for key in ("smtp", "imap"):

@@ -34,6 +34,7 @@ def sample_of(
                 "conversation_id": conversation["id"],
                 "subject": conversation["subject"],
                 "member": member,
+                "author": conversation["created_by"],
             }
             if member in by_member:
                 from bridge.matrix.portal_state import alias_localpart

@@ -26,6 +26,11 @@ DEMO_CONVERSATIONS = 5
 MATRIX_PASSWORD_FILE = "matrix-demo-password"
 MAIL_PASSWORD_FILE = "mail-demo-password"
 SYNAPSE_SECRET_FILE = "synapse-registration"
+#: What the demo posts in the sample conversation once the bridge is ready.
+WELCOME = (
+    "Bienvenue dans la démo du pont SPICO : répondez à ce message par mail ou dans le salon "
+    "Matrix, il arrive dans SPICO et chez les autres membres."
+)
 
 
 def left_out(data: dict[str, Any], euid: int | None = None) -> dict[str, str]:
@@ -71,6 +76,24 @@ class SandboxView:
             if address:
                 self.addresses[member] = str(address).lower()
 
+    def welcome(self, conversation_id: str, author: str) -> None:
+        """A message from ``author`` in the sample conversation, once per demo state (its
+        idempotency key): the seeded messages predate the bridge, so none reaches a mailbox."""
+        body = json.dumps({"acting_as": author, "body": WELCOME}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/conversations/{conversation_id}/messages",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "X-Spico-User": author,
+                "Idempotency-Key": f"demo-welcome-{conversation_id}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
     @property
     def members(self) -> list[str]:
         return sorted({m["id"] for c in self.conversations for m in c["members"]})
@@ -79,16 +102,27 @@ class SandboxView:
 def start_matrix(
     demo: Demo, data: dict[str, Any], secret_folder: Path, members: list[str]
 ) -> dict[str, str]:
-    """The local Synapse, the bot and one user per demo member (``@pro<idNat>``); returns
-    Matrix user → idNat."""
+    """The local Synapse (loading the bridge's registration in appservice mode: the bot and
+    the ghosts are the appservice's), and one user per demo member (``@pro<idNat>``) to log in
+    with; returns Matrix user → idNat."""
+    from bridge.config.matrix import MatrixConfig
+    from bridge.matrix.appservice.registration import write_registration
     from bridge.matrix.localserver import Synapse
 
     matrix = data["matrix"]
+    app_services: tuple[Path, ...] = ()
+    if matrix.get("mode") == "appservice":
+        # What `spico-bridge generate-registration` writes, installed into the demo's Synapse.
+        registration = demo.state_dir / "synapse-registration.yaml"
+        write_registration(MatrixConfig.model_validate(matrix), registration)
+        app_services = (registration,)
     synapse = Synapse(
         demo.state_dir / "synapse",
         server_name=str(matrix["server_name"]),
         port=demo.ports["synapse"],
         shared_secret=stable_secret(secret_folder / SYNAPSE_SECRET_FILE),
+        app_services=app_services,
+        presence=bool(app_services),
     )
     demo.on_stop(synapse.stop)  # before start: a Ctrl-C while it starts stops it too
     try:
@@ -97,8 +131,10 @@ def start_matrix(
         raise DemoError(str(error)) from None
     if synapse.pid is not None:
         demo.pids["synapse"] = synapse.pid
-    bot_password = Path(str(matrix["password_file"])).read_text(encoding="utf-8").strip()
-    synapse.register(str(matrix["bot_user_id"]).split(":", 1)[0][1:], bot_password, admin=True)
+    if not app_services:  # relay mode: the bot is an account of its own
+        bot_password = Path(str(matrix["password_file"])).read_text(encoding="utf-8").strip()
+        bot = str(matrix["bot_user_id"]).split(":", 1)[0][1:]
+        synapse.register(bot, bot_password, admin=True)
     password_file = secret_folder / MATRIX_PASSWORD_FILE
     password = stable_secret(password_file)
     users = {synapse.register(f"pro{member}", password): member for member in members}

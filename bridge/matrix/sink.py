@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from nio import (
@@ -30,6 +31,7 @@ from bridge.core.model import (
     matrix_users_by_spico_id,
     spico_ids_by_matrix_user,
 )
+from bridge.core.notifications import unread_by
 from bridge.core.views import AttachmentView, MessageView, message_view, patient_tag
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
@@ -59,6 +61,7 @@ from bridge.matrix.portal_state import (
 )
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
+from bridge.store import unread as unread_repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class PortalSettings:
         language: str,
         command_prefix: str = "!spico",
         max_file_bytes: int = 10 * 1024 * 1024,
+        track_unread: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.server_name = server_name
@@ -96,6 +100,9 @@ class PortalSettings:
         self.command_prefix = command_prefix
         #: The largest file relayed either way (``matrix.max_file_bytes``).
         self.max_file_bytes = max_file_bytes
+        #: Missed-message mails are on: a message posted to a portal is unread by its members
+        #: who follow in Matrix until they read it (``bridge.store.unread``).
+        self.track_unread = track_unread
 
 
 def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
@@ -411,6 +418,12 @@ class MatrixSink:
         if message is None:
             return  # nothing to post (not a message event)
         await self.post(message, room_id, job.conversation_id, job.txn_id)
+        # Posted now, or by the new portal's back-fill just before: unread either way.
+        if self.settings.track_unread and not message.notice:
+            authors = {message.author_id or "", message.sent_by or ""}
+            async with self._store.transaction() as session:
+                readers = unread_by(job.participants, authors)
+                await unread_repo.unread(session, job.conversation_id, readers, datetime.now(UTC))
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
         """A new portal gets the conversation's history (the last ``HISTORY_LIMIT`` messages,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import BridgeConfig, ConfigError, check_config_command, load_config
+from bridge.demo.settings import SECRET_FILES
 from tests.config.cases import EXAMPLE, LOCAL, MAIL, MINIMAL, SECRET_VALUE, TOKEN_KEY
 
 
@@ -53,10 +54,10 @@ def test_local_config_is_valid_once_the_demo_created_its_secrets(
     config_path = tmp_path / "spico-bridge.local.yaml"
     shutil.copy(LOCAL, config_path)
     # What the demo script creates under .state before starting the bridge.
-    for name in ("spico-token", "matrix-bot-password", "mail-password", "mail-token-key"):
+    for name in SECRET_FILES:
         secret = tmp_path / ".state" / "secrets" / name
         secret.parent.mkdir(parents=True, exist_ok=True)
-        secret.write_text(TOKEN_KEY + "\n")
+        secret.write_text(f"{TOKEN_KEY}-{name}\n")
     (tmp_path / ".state" / "tls").mkdir()
     (tmp_path / ".state" / "tls" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
 
@@ -83,7 +84,7 @@ def test_local_config_reports_missing_demo_secrets(
         load_config(LOCAL, environ={})
     assert {p.path for p in caught.value.problems} >= {
         "spico.token_file",
-        "matrix.password_file",
+        "matrix.appservice.as_token_file",
         "mail.token_key_file",
     }
 

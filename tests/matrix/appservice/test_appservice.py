@@ -49,8 +49,13 @@ class Setup:
 
 
 @pytest.fixture
-def as_matrix_users(appservice_synapse: AppserviceSynapse) -> MatrixUsers:
-    return MatrixUsers(appservice_synapse.synapse)
+async def as_matrix_users(appservice_synapse: AppserviceSynapse) -> AsyncIterator[MatrixUsers]:
+    users = MatrixUsers(appservice_synapse.synapse)
+    try:
+        yield users
+    finally:
+        for client in users.clients:
+            await client.close()
 
 
 @pytest.fixture
@@ -76,15 +81,13 @@ def setup(
 
 
 @pytest.fixture
-async def bridge(setup: Setup, as_matrix_users: MatrixUsers) -> AsyncIterator[InProcessBridge]:
+async def bridge(setup: Setup) -> AsyncIterator[InProcessBridge]:
     running = InProcessBridge(setup.config_path, cursors=(SPICO_CURSOR,))
     try:
         await running.start()
         yield running
     finally:
         await running.close()
-        for client in as_matrix_users.clients:
-            await client.close()
 
 
 async def _portal_with_alice(
