@@ -16,6 +16,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,24 @@ def spawn(command: Sequence[str], log_path: Path, **options: Any) -> subprocess.
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **options
         )
+
+
+def why_not_answering(
+    process: subprocess.Popen[bytes], url: str, timeout: float, *, what: str = "it"
+) -> str | None:
+    """None once ``url`` answers (2xx) within ``timeout`` seconds; else why not, for
+    :class:`ServerStartFailed`: ``process`` exited (with its code), or ``what`` was too slow."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"it exited at start (exit code {process.returncode})"
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(url, timeout=1),
+        ):
+            return None
+        time.sleep(0.05)
+    return f"{what} did not answer within {timeout:.0f} s"
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout: float) -> int:

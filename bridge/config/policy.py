@@ -3,6 +3,8 @@ the patient's identity appears where."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from bridge.config.base import Section
 from bridge.config.values import Language, PatientTag, PositiveInt
 
@@ -14,6 +16,9 @@ class NotificationsConfig(Section):
     period_minutes: PositiveInt = 1440
     digest: bool = True
     language: Language = "fr"
+    #: A member who follows in Matrix and has not read a message there within this many
+    #: minutes gets one notification mail (once per conversation and period); 0: never.
+    matrix_unread_minutes: float = Field(default=15, ge=0)
 
 
 class PolicyConfig(Section):

@@ -9,9 +9,12 @@ like an automatic one.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
+
+from bridge.core.model import DeliveryPreference, Participant
 
 
 def notification_allowed(last_sent_at: datetime | None, now: datetime, period: timedelta) -> bool:
@@ -53,3 +56,14 @@ class NotificationRequests(Protocol):
         period: timedelta,
         now: datetime,
     ) -> NotificationAnswer: ...
+
+
+def unread_by(participants: Mapping[str, Participant], authors: Collection[str]) -> list[str]:
+    """Who has a message posted to a portal unread until they read it there: members who
+    follow the conversation in Matrix only (a Matrix account, ``delivery: auto``: the others
+    get mail anyway, or asked for none), not its author."""
+    return sorted(
+        member
+        for member, p in participants.items()
+        if p.matrix_user and p.delivery is DeliveryPreference.AUTO and member not in authors
+    )

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bridge.launch import ServerStartFailed, alive, log_size, spawn
+from bridge.launch import ServerStartFailed, alive, log_size, spawn, why_not_answering
 from bridge.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,19 +210,11 @@ class Synapse:
         ]
         process = spawn(command, self.log_path, cwd=self.state, start_new_session=True)
         self.pid = process.pid
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self.pid = None
-                raise self._failed(f"it exited at start (exit code {process.returncode})", since)
-            with (
-                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-                urllib.request.urlopen(f"{self.url}/_matrix/client/versions", timeout=1),
-            ):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise self._failed(f"its client API did not answer within {START_TIMEOUT:.0f} s", since)
+        url = f"{self.url}/_matrix/client/versions"
+        reason = why_not_answering(process, url, START_TIMEOUT, what="its client API")
+        if reason is not None:
+            self.stop()
+            raise self._failed(reason, since)
 
     def _failed(self, reason: str, since: int) -> ServerStartFailed:
         return ServerStartFailed.from_logs(

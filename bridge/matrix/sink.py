@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from nio import (
@@ -23,12 +24,15 @@ from nio import (
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
 from bridge.core.errors import TooLarge
 from bridge.core.model import (
+    ConversationView,
     DeliveryKind,
     Participant,
     World,
     matrix_users_by_spico_id,
     spico_ids_by_matrix_user,
 )
+from bridge.core.notifications import unread_by
+from bridge.core.views import AttachmentView, MessageView, message_view, patient_tag
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import (
@@ -37,7 +41,6 @@ from bridge.matrix.formatting import (
     megabytes,
     message_content,
     notice_content,
-    patient_tag,
     sender_header,
     sent_at,
 )
@@ -58,6 +61,7 @@ from bridge.matrix.portal_state import (
 )
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
+from bridge.store import unread as unread_repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,7 @@ class PortalSettings:
         language: str,
         command_prefix: str = "!spico",
         max_file_bytes: int = 10 * 1024 * 1024,
+        track_unread: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.server_name = server_name
@@ -95,6 +100,9 @@ class PortalSettings:
         self.command_prefix = command_prefix
         #: The largest file relayed either way (``matrix.max_file_bytes``).
         self.max_file_bytes = max_file_bytes
+        #: Missed-message mails are on: a message posted to a portal is unread by its members
+        #: who follow in Matrix until they read it (``bridge.store.unread``).
+        self.track_unread = track_unread
 
 
 def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
@@ -171,7 +179,7 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        members = [str(m) for m in conversation.get("members") or []]
+        members = list(conversation.members)
         people = await self._people(members)
         state = portal_state(
             conversation,
@@ -267,7 +275,7 @@ class MatrixSink:
         if conversation is None:
             return
         settings = self.settings
-        members = [str(m) for m in conversation.get("members") or []]
+        members = list(conversation.members)
         people = await self._people(members)
         wanted = portal_state(
             conversation,
@@ -322,14 +330,14 @@ class MatrixSink:
         self,
         job: DeliveryJob,
         room_id: str,
-        conversation: Mapping[str, Any],
+        conversation: ConversationView,
         current: Mapping[tuple[str, str], Mapping[str, Any]],
     ) -> None:
         """The room is a child of its patient's space (and of no other). A space's members are
         the union of its rooms' members: a room moving to another patient, or a member leaving
         the patient's last conversation, takes them out of the old space."""
-        patient = conversation.get("patient") or {}
-        patient_id = str(patient.get("id") or "") or None
+        patient = conversation.patient
+        patient_id = patient.id if patient and patient.id else None
         previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
         if previous and previous != patient_id:
             async with self._store.transaction() as session:
@@ -406,8 +414,16 @@ class MatrixSink:
     # ------------------------------------------------------------------ messages
 
     async def send_message(self, job: DeliveryJob, room_id: str) -> None:
-        message = (job.payload.get("data") or {}).get("message") or {}
+        message = job.message
+        if message is None:
+            return  # nothing to post (not a message event)
         await self.post(message, room_id, job.conversation_id, job.txn_id)
+        # Posted now, or by the new portal's back-fill just before: unread either way.
+        if self.settings.track_unread and not message.notice:
+            authors = {message.author_id or "", message.sent_by or ""}
+            async with self._store.transaction() as session:
+                readers = unread_by(job.participants, authors)
+                await unread_repo.unread(session, job.conversation_id, readers, datetime.now(UTC))
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
         """A new portal gets the conversation's history (the last ``HISTORY_LIMIT`` messages,
@@ -417,8 +433,8 @@ class MatrixSink:
         homeserver refuses for good is left out, logged. Returns how many were posted."""
         history = await self._post.composer.history(conversation_id, limit=HISTORY_LIMIT)
         posted = 0
-        for message in history:
-            spico_id = str(message.get("id") or "")
+        for message in filter(None, map(message_view, history)):
+            spico_id = message.id
             if not spico_id:
                 continue
             try:
@@ -431,7 +447,7 @@ class MatrixSink:
 
     async def post(
         self,
-        message: Mapping[str, Any],
+        message: MessageView,
         room_id: str,
         conversation_id: str,
         txn_id: str,
@@ -439,10 +455,9 @@ class MatrixSink:
         history: bool = False,
     ) -> int:
         """One SPICO message into the room, once (1 when posted, 0 when it was there)."""
-        spico_id = str(message.get("id") or "")
-        notice = message.get("kind") == "notice"
-        author_id = str(message.get("author_id") or "")
-        sent_by_id = str(message.get("sent_by") or "") or None
+        spico_id, notice = message.id, message.notice
+        author_id = message.author_id or ""
+        sent_by_id = message.sent_by
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
             if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
                 return 0
@@ -458,17 +473,17 @@ class MatrixSink:
             if intent.needs_header or (sent_by and sent_by.spico_id != author_id):
                 # A ghost needs no name, but a message typed under a delegation says by whom.
                 header = sender_header(author, sent_by, self.settings.language)
-        sent_time = sent_at(message.get("created_at")) if history else None
+        sent_time = sent_at(message.created_at) if history else None
         ts = None
         if sent_time is not None:
             if intent.needs_header or notice:
                 header = history_header(header, sent_time, self.settings.language)
             else:
                 ts = int(sent_time.timestamp() * 1000)
-        attachments = list(message.get("attachments") or [])
+        attachments = message.attachments
         content = message_content(
             header,
-            str(message.get("body") or ""),
+            message.body,
             notice=notice,
             language=self.settings.language,
             spico_message_id=spico_id or None,
@@ -504,7 +519,7 @@ class MatrixSink:
         self,
         intent: MatrixIntent,
         room_id: str,
-        attachment: Mapping[str, Any],
+        attachment: AttachmentView,
         txn_id: str,
         *,
         encrypted: bool,
@@ -515,17 +530,15 @@ class MatrixSink:
         In an encrypted room the file is encrypted before upload (AES-CTR, nio) and the event
         carries its key in ``file`` (an EncryptedFile) instead of a clear ``url``; the event
         itself is Megolm-encrypted, so the key never travels in clear."""
-        filename = str(attachment.get("filename") or "fichier")
-        content_type = str(attachment.get("content_type") or "application/octet-stream")
+        filename = attachment.filename or "fichier"
+        content_type = attachment.content_type
         limit = self.settings.max_file_bytes
-        size = attachment.get("size")
-        if isinstance(size, int) and size > limit:
+        size = attachment.size
+        if size > limit:
             await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
             return
         try:
-            fetched = await self._post.fetch_attachment(
-                str(attachment.get("id")), filename, content_type
-            )
+            fetched = await self._post.fetch_attachment(attachment.id, filename, content_type)
         except TooLarge:
             await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
             return

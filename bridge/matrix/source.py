@@ -61,6 +61,7 @@ from bridge.matrix.sink import PortalSettings
 from bridge.store import commands as commands_repo
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
+from bridge.store import unread as unread_repo
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ SYNC_FILTER: dict[str, Any] = {
     "room": {
         "timeline": {"limit": TIMELINE_LIMIT},
         "state": {"lazy_load_members": True},
-        "ephemeral": {"types": []},
+        # Read receipts only: they cancel missed-message mails (``bridge.store.unread``).
+        "ephemeral": {"types": ["m.receipt"]},
         "account_data": {"types": []},
     },
 }
@@ -241,6 +243,29 @@ class MatrixSource:
                     + [event_fields(e) for e in room.timeline.events]
                 )
             await self._portal_events(portal.conversation_id, room_id, events)
+            if self.settings.track_unread:
+                await self._read(portal.conversation_id, room.ephemeral, room.timeline.events)
+
+    async def _read(self, conversation_id: str, ephemeral: list[Any], timeline: list[Any]) -> None:
+        """Members who read the portal (a read receipt, or a message of theirs) have nothing
+        missed there any more."""
+        users = {
+            str(receipt.user_id)
+            for event in ephemeral
+            for receipt in getattr(event, "receipts", None) or ()
+            if getattr(receipt, "receipt_type", "") in ("m.read", "m.read.private")
+        }
+        users |= {
+            str(fields.get("sender"))
+            for fields in map(event_fields, timeline)
+            if fields.get("type") in ("m.room.message", "m.room.encrypted")
+        }
+        mapping = self._spico_id_of()
+        members = sorted({mapping[u] for u in users if u in mapping})
+        if members:
+            async with self._store.transaction() as session:
+                for member in members:
+                    await unread_repo.read(session, conversation_id, member)
 
     async def _portal_events(
         self, conversation_id: str, room_id: str, events: list[dict[str, Any]]
@@ -572,11 +597,12 @@ class RawEvent:
 
 
 def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:
-    """Whether a sync batch holds nothing but the bot's own events (no invite, no gap)."""
+    """Whether a sync batch holds nothing but the bot's own events (no invite, no gap, no read
+    receipt)."""
     if response.rooms.invite or response.rooms.leave:
         return False
     for room in response.rooms.join.values():
-        if room.timeline.limited:
+        if room.timeline.limited or room.ephemeral:
             return False
         for event in (*room.state, *room.timeline.events):
             if getattr(event, "sender", None) != bot_user_id:

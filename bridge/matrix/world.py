@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import DeliveryError, DeliveryJob, InboundPoster
@@ -31,7 +32,9 @@ from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.matrix.source import MatrixSource
 from bridge.store import links as links_repo
 from bridge.store import matrix as matrix_repo
+from bridge.store import preferences
 from bridge.store import repositories as repo
+from bridge.store import unread as unread_repo
 from bridge.store.notifications import StoreNotificationRequests
 from bridge.store.repositories import Store
 from bridge.tls import client_context
@@ -52,7 +55,17 @@ def settings_from(config: BridgeConfig) -> PortalSettings:
         language=matrix.language,
         command_prefix=matrix.command_prefix,
         max_file_bytes=matrix.max_file_bytes,
+        track_unread=missed_message_minutes(config) > 0,
     )
+
+
+def missed_message_minutes(config: BridgeConfig) -> float:
+    """``notifications.matrix_unread_minutes`` when missed-message mails can go (mail and
+    notifications on, relay mode: read receipts come with the bot's sync), else 0."""
+    notifications = config.notifications
+    # Appservice mode would read receipts from ephemeral events (MSC2409): not yet.
+    on = config.mail.enabled and notifications.enabled and config.matrix.mode == "relay"
+    return notifications.matrix_unread_minutes if on else 0.0
 
 
 def command_settings_from(config: BridgeConfig) -> CommandSettings:
@@ -150,6 +163,8 @@ class MatrixWorld:
             speakers.is_own,
         )
         self.source.commands.links = _Links(self)
+        self._notifications = StoreNotificationRequests(store)
+        self._missed_settings(config)
         if appservice is not None:
             wake = asyncio.Event()
             testing = config.testing
@@ -190,10 +205,15 @@ class MatrixWorld:
         self.sink.settings = settings
         self.source.settings = settings
         self.source.commands.settings = command_settings_from(config)
+        self._missed_settings(config)
         if not changed:
             return
         log.info("matrix: %d mapping change(s); reconciling their portals", len(changed))
         self._reconcile_later(changed)
+
+    def _missed_settings(self, config: BridgeConfig) -> None:
+        self._unread_minutes = missed_message_minutes(config)
+        self._notification_period = timedelta(minutes=config.notifications.period_minutes)
 
     def _reconcile_later(self, members: set[str]) -> None:
         self._remap_pending |= members
@@ -281,6 +301,49 @@ class MatrixWorld:
             stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        missed = asyncio.create_task(self._missed_messages(stop), name="matrix-missed")
+        try:
+            await self._run(stop)
+        finally:
+            missed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await missed
+
+    async def _missed_messages(self, stop: asyncio.Event) -> None:
+        """Members who follow in Matrix and have not read a message there within
+        ``notifications.matrix_unread_minutes`` get one notification mail (through the same
+        port and rate limit as ``prévenir``: once per conversation and period), unless they
+        chose this conversation's mail themselves (stopped it, or follow it by mail)."""
+        while not stop.is_set():
+            minutes, period = self._unread_minutes, self._notification_period
+            if minutes > 0:
+                try:
+                    await self._notify_missed(minutes, period)
+                except Exception as error:  # the store or a bug: logged, tried again later
+                    log.error("matrix: missed messages not checked (%s)", type(error).__name__)
+            pause = min(30.0, max(1.0, minutes * 60 / 3)) if minutes > 0 else 30.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+    async def _notify_missed(self, minutes: float, period: timedelta) -> None:
+        now = datetime.now(UTC)
+        async with self._store.transaction() as session:
+            due = await unread_repo.due(session, now - timedelta(minutes=minutes))
+            choices = await preferences.conversation_choices(session, {c for c, _ in due})
+        for conversation_id, member in due:
+            if (conversation_id, member) not in choices:
+                await self._notifications.request_notification(
+                    conversation_id,
+                    member,
+                    requested_by=member,
+                    world=World.MATRIX.value,
+                    period=period,
+                    now=now,
+                )
+            async with self._store.transaction() as session:
+                await unread_repo.read(session, conversation_id, member)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         if self.listener is not None and self.worker is not None:
             await self._run_appservice(stop)
             return
@@ -344,14 +407,7 @@ class MatrixWorld:
             event_seq=snapshot.last_seq,
             event_type="conversation.updated",
             conversation_id=snapshot.id,
-            payload={},
-            conversation={
-                "id": snapshot.id,
-                "subject": snapshot.subject,
-                "created_by": snapshot.created_by,
-                "members": list(snapshot.members),
-                "patient": snapshot.patient,
-            },
+            conversation=snapshot.view(),
             participants={
                 m: Participant(m, matrix_user=by_member.get(m)) for m in snapshot.members
             },

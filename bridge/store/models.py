@@ -390,3 +390,16 @@ class MailConversationChoice(Base):
     member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     choice: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MatrixUnread(Base):
+    """A member who follows a conversation in Matrix has an unread message of it in its portal
+    since ``since`` (the oldest one not read yet): their read receipt, or a message of theirs in
+    the room, removes the row; past ``notifications.matrix_unread_minutes`` it becomes one
+    notification mail."""
+
+    __tablename__ = "matrix_unread"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since: Mapped[datetime] = mapped_column(index=True)

@@ -19,3 +19,17 @@ def test_one_notification_per_period() -> None:
 def test_when_the_next_one_may_go() -> None:
     assert next_notification_at(None, HOUR) is None
     assert next_notification_at(NOW, HOUR) == NOW + HOUR
+
+
+def test_a_portal_message_is_unread_by_the_members_who_follow_in_matrix_only() -> None:
+    from bridge.core.model import DeliveryPreference, Participant
+    from bridge.core.notifications import unread_by
+
+    participants = {
+        "author": Participant("author", matrix_user="@a:x"),
+        "matrix": Participant("matrix", matrix_user="@m:x"),
+        "both": Participant("both", matrix_user="@b:x", delivery=DeliveryPreference.BOTH),
+        "never": Participant("never", matrix_user="@n:x", delivery=DeliveryPreference.MATRIX),
+        "mail": Participant("mail", mail="m@x.fr"),
+    }
+    assert unread_by(participants, {"author"}) == ["matrix"]

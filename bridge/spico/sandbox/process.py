@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.launch import ServerStartFailed, log_size, spawn, stop_child
+from bridge.launch import ServerStartFailed, log_size, spawn, stop_child, why_not_answering
 from bridge.ports import free_port
 
 START_TIMEOUT = 30.0
@@ -87,21 +84,11 @@ class SandboxProcess:
         self._wait_healthy(since)
 
     def _wait_healthy(self, since: int) -> None:
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                self._process = None
-                raise self._failed(f"it exited at start (exit code {code})", since)
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        self.stop()
-        raise self._failed(f"it did not answer within {self._start_timeout:.0f} s", since)
+        assert self._process is not None
+        reason = why_not_answering(self._process, f"{self.base_url}/health", self._start_timeout)
+        if reason is not None:
+            self.stop()
+            raise self._failed(reason, since)
 
     def _failed(self, reason: str, since: int) -> ServerStartFailed:
         return ServerStartFailed.from_logs(

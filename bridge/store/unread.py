@@ -1,0 +1,48 @@
+"""Repositories of missed messages (``matrix_unread``): a portal's message not read yet by a
+member who follows in Matrix. The sink adds (``unread``), the sync clears (``read``), the
+Matrix world's check turns the old ones into notification requests (``due``).
+
+Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.store.models import MatrixUnread
+from bridge.store.repositories import _insert
+
+
+async def unread(
+    session: AsyncSession, conversation_id: str, members: Iterable[str], now: datetime
+) -> None:
+    """A message reached the portal: each member has it unread (the oldest one counts)."""
+    rows = [{"conversation_id": conversation_id, "member_id": m, "since": now} for m in members]
+    if rows:
+        statement = _insert(session, MatrixUnread).values(rows)
+        await session.execute(statement.on_conflict_do_nothing())
+
+
+async def read(session: AsyncSession, conversation_id: str, member_id: str) -> None:
+    """The member read the portal (a receipt, or a message of theirs): nothing is missed."""
+    await session.execute(
+        delete(MatrixUnread).where(
+            MatrixUnread.conversation_id == conversation_id,
+            MatrixUnread.member_id == member_id,
+        )
+    )
+
+
+async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str]]:
+    """(conversation, member) unread since before ``before``."""
+    rows = await session.execute(
+        select(MatrixUnread.conversation_id, MatrixUnread.member_id).where(
+            MatrixUnread.since <= before
+        )
+    )
+    return [(c, m) for c, m in rows.all()]

@@ -1,0 +1,111 @@
+"""Missed-message mails end to end, against the real Synapse, Postfix + Dovecot and the SPICO
+sandbox (bridge in-process): of two members who follow a conversation in Matrix, the one who
+does not read a message within ``notifications.matrix_unread_minutes`` gets one notification
+mail; the one whose read receipt reached the bridge gets none."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bridge.mail.localserver import LocalMailServer
+from bridge.matrix.localserver import Synapse
+from bridge.spico.client import SpicoClient
+from bridge.spico.sandbox.seed import Directory
+from bridge.store.models import Delivery, MatrixUnread
+from tests.fixtures.bridge import bridge_config
+from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.synapse import MatrixUsers
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worlds import (
+    MATRIX_CURSOR,
+    SPICO_CURSOR,
+    StartBridge,
+    bodies,
+    join_when_invited,
+    mail_section,
+    mails,
+    matrix_section,
+    timeline,
+)
+
+#: Long enough for the reader's receipt to reach the bridge first, short enough for a test.
+UNREAD_MINUTES = 0.25
+
+
+async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
+    synapse: Synapse,
+    matrix_users: MatrixUsers,
+    mail_server: LocalMailServer,
+    spico_sandbox: SandboxProcess,
+    spico_directory: Directory,
+    spico_client: SpicoClient,
+    personas: Personas,
+    in_process_bridge: StartBridge,
+    tmp_path: Path,
+) -> None:
+    people = {p.id: p for p in spico_directory.professionals}
+    reader, sleeper = [c for c in personas.colleagues[-16:-12] if people[c].mssante_address][:2]
+    addresses = {p: people[p].mssante_address.lower() for p in (reader, sleeper)}
+    mail_server.add_mailboxes({a: "missed-password" for a in addresses.values()})
+    bot = matrix_users.new("mbot")
+    users = {reader: matrix_users.new("mread"), sleeper: matrix_users.new("msleep")}
+    path = bridge_config(
+        tmp_path,
+        spico_sandbox,
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        poll_wait_seconds=2,
+        participants=[{"spico_id": s, "matrix_user": u.user_id} for s, u in users.items()],
+        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        matrix=matrix_section(synapse, bot, tmp_path / "secrets"),
+        mail=mail_section(mail_server, tmp_path / "secrets"),
+        sections={"notifications": {"matrix_unread_minutes": UNREAD_MINUTES}},
+    )
+    bridge = await in_process_bridge(path, cursors=(SPICO_CURSOR, MATRIX_CURSOR))
+    subject = f"Non lu {time.time_ns()}"
+    created = await spico_client.create_conversation(
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        members=[reader, sleeper],
+        subject=subject,
+        message="Pouvez-vous confirmer la posologie ?",
+    )
+    room_id = await bridge.portal(created.conversation.id)
+    clients = {member: await matrix_users.login(user) for member, user in users.items()}
+    for member, client in clients.items():
+        await join_when_invited(client, room_id, users[member].user_id)
+
+    # The reader reads the message in Matrix: their receipt reaches the bridge's sync.
+    client = clients[reader]
+    [message] = await eventually(
+        lambda: bodies_in(client, room_id, "posologie"), "the message in the room"
+    )
+    marked = await client.update_receipt_marker(room_id, message["event_id"])
+    assert type(marked).__name__ == "UpdateReceiptMarkerResponse", marked
+
+    [mail] = await eventually(
+        lambda: mails(mail_server, addresses[sleeper], subject), "the missed-message mail"
+    )
+    assert "posologie" in str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+    async def checked() -> bool:
+        async with bridge.store.transaction() as session:
+            return not await session.scalar(select(func.count()).select_from(MatrixUnread))
+
+    await eventually(checked, "every unread row handled")
+    async with bridge.store.transaction() as session:
+        notified = (
+            await session.scalars(
+                select(Delivery.destination).where(
+                    Delivery.world == "mail", Delivery.kind == "notify"
+                )
+            )
+        ).all()
+    assert notified == [sleeper], "one mail, to the member who did not read"
+    assert not mails(mail_server, addresses[reader], subject)
+
+
+async def bodies_in(client, room_id: str, text: str):  # type: ignore[no-untyped-def]
+    return bodies(await timeline(client, room_id), text) or None
