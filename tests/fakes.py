@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -64,6 +64,8 @@ from bridge.core.composer import (
 from bridge.core.delivery import Attachment, InboundMessage, PostResult
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.identifiers import IdKind, checked_id
+from bridge.core.model import ConversationView
+from bridge.core.views import patient_view
 from bridge.matrix.client import MatrixClient
 
 # --- SPICO's directory ------------------------------------------------------------------------
@@ -1081,3 +1083,16 @@ def matrix_client(homeserver: FakeHomeserver) -> MatrixClient:
     )
     client.nio = homeserver  # type: ignore[assignment]
     return client
+
+
+def conversation_of(data: Mapping[str, Any] | None) -> ConversationView | None:
+    """A conversation written as SPICO JSON in a test, as the hub hands it to the sinks."""
+    if data is None:
+        return None
+    return ConversationView(
+        str(data["id"]),
+        tuple(str(m) for m in data.get("members") or ()),
+        str(data.get("subject") or ""),
+        data.get("created_by"),
+        patient_view(data.get("patient")),
+    )

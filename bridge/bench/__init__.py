@@ -10,6 +10,8 @@ Sections (``--sections``, all by default):
 - ``mail``: a mailbox fed by SMTP versus through the bridge; ``reply``: a mail reply until it is
   in SPICO (``bridge.bench.mail``).
 - ``flood``: a Matrix relay while large HTML-only mails are read (``bridge.bench.flood``).
+- ``backlog``: 10,000 SPICO messages drained after downtime against the live rate; ``crash``:
+  mails received twice per ``kill -9`` (``bridge.bench.backlog``).
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bridge.bench.backlog import BACKLOG, LIVE, backlog_section, crash_section
 from bridge.bench.flood import BRIDGE_ADDRESS as FLOOD_ADDRESS
 from bridge.bench.flood import flood_section
 from bridge.bench.hub import outbox_section, startup_section
-from bridge.bench.mail import mail_sections, mailboxes
+from bridge.bench.mail import BRIDGE_ADDRESS, mail_sections, mailboxes
 from bridge.bench.matrix import matrix_section
 from bridge.bench.servers import Cast, Sandbox, cast, sandbox
 from bridge.bench.stats import Counts, Row, table
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
 
-SECTIONS = ("outbox", "startup", "matrix", "mail", "reply", "flood")
+SECTIONS = ("outbox", "startup", "matrix", "mail", "reply", "flood", "backlog", "crash")
 
 
 def _progress(text: str) -> None:
@@ -62,7 +65,7 @@ def run_bench(sections: list[str], messages: int = 200, *, keep: bool = False) -
         if "outbox" in sections:
             _progress("outbox")
             rows += outbox_section(folder)
-        if not {"startup", "matrix", "mail", "reply", "flood"} & set(sections):
+        if not {"startup", "matrix", "mail", "reply", "flood", "backlog", "crash"} & set(sections):
             return rows
         spico = stack.enter_context(sandbox(folder))
         if "startup" in sections:
@@ -78,7 +81,28 @@ def run_bench(sections: list[str], messages: int = 200, *, keep: bool = False) -
         if "flood" in sections:
             _progress(f"flood ({counts.replies} Matrix relays quiet, then while mails are read)")
             rows += _flood(folder, spico, people, counts, stack)
+        if "backlog" in sections:
+            _progress(f"backlog ({BACKLOG:,} messages after downtime, {LIVE:,} live)")
+            rows += backlog_section(folder, spico, people)
+        if "crash" in sections:
+            _progress("crash (kill -9 during a burst of mails)")
+            rows += _crash(folder, spico, people, stack)
     return rows
+
+
+def _crash(folder: Path, spico: Sandbox, people: Cast, stack: contextlib.ExitStack) -> list[Row]:
+    if not shutil.which("postfix") or not shutil.which("dovecot"):
+        return [Row("crash", "not measured: Postfix/Dovecot not installed (scripts/mailserver)")]
+    password = secrets.token_urlsafe(12)
+    server = LocalMailServer(
+        folder / "mail-crash", users={BRIDGE_ADDRESS: password, people.mail_address: password}
+    )
+    stack.callback(server.stop)
+    server.start()
+    try:
+        return crash_section(folder, spico, server, people, password)
+    finally:
+        server.stop()
 
 
 def _matrix(

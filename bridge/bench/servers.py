@@ -102,6 +102,7 @@ class BridgeProcess:
     def start(self) -> None:
         """Launch and wait for the "ready" line (store, SPICO and every world answer)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        ready_before = self._ready_count()
         path = self.folder / "bridge.yaml"
         path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         command = [sys.executable, "-m", "bridge.cli", "run", "--config", str(path)]
@@ -110,11 +111,23 @@ class BridgeProcess:
             command[1:3] = ["-m", "cProfile", "-o", str(output), "-m", "bridge.cli"]
         self.process = spawn(command, self.log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + START_TIMEOUT
-        while READY_LINE not in self.log_path.read_text(errors="replace"):
+        while self._ready_count() <= ready_before:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the bridge did not get ready:\n{self.tail()}")
             time.sleep(0.05)
+
+    def _ready_count(self) -> int:
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count(READY_LINE)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would do: no cleanup at all."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
     def tail(self, lines: int = 30) -> str:
         """The end of the bridge's log (which never holds message bodies)."""
@@ -162,6 +175,22 @@ def matrix_world(work: Path, synapse: Synapse, bot: str, password: str) -> dict[
         "server_name": synapse.server_name,
         "bot_user_id": bot,
         "password_file": secret(work, "bot-password", password),
+    }
+
+
+def appservice_world(work: Path, synapse: Synapse, bot_localpart: str) -> dict[str, Any]:
+    """The ``matrix`` section of a bench bridge in appservice mode on the local Synapse (fresh
+    tokens, a free listener port)."""
+    return {
+        "homeserver": synapse.url,
+        "server_name": synapse.server_name,
+        "bot_user_id": f"@{bot_localpart}:{synapse.server_name}",
+        "mode": "appservice",
+        "appservice": {
+            "as_token_file": secret(work, "as-token", secrets.token_urlsafe(32)),
+            "hs_token_file": secret(work, "hs-token", secrets.token_urlsafe(32)),
+            "listen_port": free_port(),
+        },
     }
 
 

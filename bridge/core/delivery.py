@@ -16,7 +16,8 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from bridge.core.composer import SpicoComposer
 from bridge.core.errors import ServiceUnavailable
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.views import MessageView
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
@@ -44,9 +45,21 @@ class PermanentFailure(DeliveryError):
     """The destination refused for good (SMTP 5xx, room gone…): no retry, a notice instead."""
 
 
+class InlineSettle(Protocol):
+    """Marks a delivery done inside the sink's own transaction (given its store session), so
+    a sink that records what it sent (mail: no transaction id at the destination) commits
+    that record and the delivery's settle together; ``committed`` tells the outbox it did.
+    """
+
+    async def __call__(self, session: Any) -> None: ...
+
+    def committed(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryJob:
-    """Everything a sink needs to deliver one event to one destination.
+    """Everything a sink needs to deliver one event to one destination, parsed once by the
+    hub from the journal (``core.views``): sinks never read SPICO JSON.
 
     ``txn_id`` is stable across retries and restarts (derived from the SPICO event), so a sink
     can make the delivery idempotent at the destination (Matrix transaction id, Message-ID).
@@ -60,9 +73,17 @@ class DeliveryJob:
     event_seq: int
     event_type: str
     conversation_id: str
-    payload: dict[str, Any]
-    conversation: dict[str, Any] | None = None
+    #: The message a ``message.posted`` event carries (None for other events).
+    message: MessageView | None = None
+    #: The conversation's snapshot (None when the bridge has none: should not happen).
+    conversation: ConversationView | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
+    #: When SPICO says the event happened (ISO 8601; for the relay latency metric).
+    occurred_at: str | None = None
+    #: Who caused the event (the message's author, else the event's actor): for the audit.
+    actor_id: str | None = None
+    #: Given to sinks that record what they sent (``InlineSettle``); None otherwise.
+    settle: InlineSettle | None = field(default=None, compare=False, repr=False)
 
     @property
     def txn_id(self) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from bridge.core.views import PatientView
+
 
 class World(StrEnum):
     """The places a SPICO conversation is reachable from (besides SPICO itself)."""
@@ -136,10 +138,14 @@ class Destination:
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    """What routing needs of a conversation: its members (SPICO ids)."""
+    """A conversation as the bridge keeps it (its snapshot): routing needs its members (SPICO
+    ids); sinks its subject, creator and patient too."""
 
     id: str
     members: tuple[str, ...]
+    subject: str = ""
+    created_by: str | None = None
+    patient: PatientView | None = None
 
 
 @dataclass(frozen=True, slots=True)

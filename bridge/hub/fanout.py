@@ -158,6 +158,17 @@ class _BatchState:
         )
 
 
+def _journal_row(event: SpicoEvent) -> repo.JournalRow:
+    return repo.JournalRow(
+        seq=event.seq,
+        type=event.type,
+        conversation_id=event.conversation_id,
+        actor_id=event.actor_id,
+        occurred_at=event.occurred_at.isoformat(),
+        payload=event.model_dump(mode="json"),
+    )
+
+
 class FanOut:
     """Turns SPICO event batches into journaled events and deliveries (the consumer's handler)."""
 
@@ -220,35 +231,29 @@ class FanOut:
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
         await self._fetch_missing_professionals(events, conversations)
-        enqueued = 0
         async with self._store.transaction() as session:
             cursor = int(await repo.get_cursor(session, SPICO_CURSOR) or 0)
             fresh = [event for event in events if event.seq > cursor]
             if not fresh:
                 return
             batch = await _BatchState.load(session, fresh, conversations)
+            # One statement per table for the whole batch: the journal, then the deliveries.
+            recorded = await repo.record_events(session, [_journal_row(e) for e in fresh])
+            deliveries: list[repo.NewDelivery] = []
             for event in fresh:
-                enqueued += await self._record(session, event, batch)
+                if event.seq in recorded:
+                    EVENTS.labels(event.type).inc()
+                    deliveries += await self._route(session, event, batch)
+            enqueued = await repo.enqueue(session, deliveries)
             await repo.set_cursor(session, SPICO_CURSOR, str(fresh[-1].seq))
         self._known_conversations.update(set(batch.snapshots) - batch.unsaved)
         if enqueued:
             self._on_enqueued()
 
-    async def _record(self, session: AsyncSession, event: SpicoEvent, batch: _BatchState) -> int:
-        recorded = await repo.record_event(
-            session,
-            repo.JournalRow(
-                seq=event.seq,
-                type=event.type,
-                conversation_id=event.conversation_id,
-                actor_id=event.actor_id,
-                occurred_at=event.occurred_at.isoformat(),
-                payload=event.model_dump(mode="json"),
-            ),
-        )
-        if not recorded:
-            return 0
-        EVENTS.labels(event.type).inc()
+    async def _route(
+        self, session: AsyncSession, event: SpicoEvent, batch: _BatchState
+    ) -> list[repo.NewDelivery]:
+        """The deliveries of one journaled event (its snapshot updated in the batch)."""
         if event.type == EventType.STATUS_CHANGED:
             professional_id = str(event.data.get("professional_id"))
             await repo.set_professional_status(
@@ -257,22 +262,19 @@ class FanOut:
             refresh = route_status_change(
                 await repo.conversations_with_member(session, professional_id), self._policy
             )
-            return await repo.enqueue(
-                session,
-                [
-                    repo.NewDelivery(
-                        event.seq, d.destination, d.world.value, d.destination, d.kind.value
-                    )
-                    for d in refresh
-                ],
-            )
+            return [
+                repo.NewDelivery(
+                    event.seq, d.destination, d.world.value, d.destination, d.kind.value
+                )
+                for d in refresh
+            ]
         if event.conversation_id is None:
-            return 0
+            return []
         snapshot = batch.snapshots.get(event.conversation_id)
         updated = apply_event(snapshot, event)
         if updated is None:
             log.warning("event %d: conversation unknown to SPICO; nothing to deliver", event.seq)
-            return 0
+            return []
         if updated != snapshot or updated.id in batch.unsaved:
             await repo.save_conversation(session, updated)
             batch.snapshots[updated.id] = updated
@@ -294,13 +296,10 @@ class FanOut:
         )
         if event.seq <= await self._history_until(session):
             destinations = history_destinations(destinations)
-        return await repo.enqueue(
-            session,
-            [
-                repo.NewDelivery(event.seq, updated.id, d.world.value, d.destination, d.kind.value)
-                for d in destinations
-            ],
-        )
+        return [
+            repo.NewDelivery(event.seq, updated.id, d.world.value, d.destination, d.kind.value)
+            for d in destinations
+        ]
 
     @staticmethod
     def _routed_event(event: SpicoEvent, links: Mapping[str, repo.InboundRecord]) -> RoutedEvent:

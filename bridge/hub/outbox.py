@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -31,6 +32,7 @@ from bridge.core.delivery import (
     decide_retry,
 )
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.views import event_message
 from bridge.core.waiting import wait_any
 from bridge.hub.participants import participants_for
 from bridge.metrics import DELIVERIES, RELAY_LATENCY
@@ -64,12 +66,6 @@ RELEASED = object()
 #: have the next process send it again; settled at once, a kill repeats at most the one mail in
 #: flight per queue (the sink also skips a Message-ID it recorded after the server's 250).
 SETTLE_EACH = frozenset({World.MAIL})
-
-
-def is_notice(payload: Mapping[str, object]) -> bool:
-    data = payload.get("data")
-    message = data.get("message") if isinstance(data, Mapping) else None
-    return isinstance(message, Mapping) and message.get("kind") == "notice"
 
 
 class OutboxWorkers:
@@ -223,17 +219,25 @@ class OutboxWorkers:
     ) -> list[tuple[ClaimedDelivery, Exception | object | None]]:
         """One queue's deliveries in order; after a failure the rest are not attempted.
 
-        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted; after a
-        failure the rest of its run is given back in that same transaction (left claimed, the
-        retried head could be claimed again with later deliveries, overtaking them)."""
+        A delivery of a ``SETTLE_EACH`` world is settled as soon as it was attempted: by the
+        sink, in the transaction recording what it sent (``DeliveryJob.settle``), else here;
+        after a failure the rest of its run is given back in that same transaction (left
+        claimed, the retried head could be claimed again with later deliveries, overtaking
+        them)."""
         outcomes: list[tuple[ClaimedDelivery, Exception | object | None]] = []
         for index, delivery in enumerate(run):
-            outcome = await self._attempt(jobs.get(delivery.id))
+            job = jobs.get(delivery.id)
+            each = World(delivery.world) in SETTLE_EACH
+            inline = _Inline(worker, delivery, job) if each and job else None
+            outcome = await self._attempt(replace(job, settle=inline) if inline else job)
             rest = run[index + 1 :] if outcome is not None else []
-            if World(delivery.world) in SETTLE_EACH:
-                untried = [d.id for d in rest]
-                if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
-                    self._on_notice_queued()
+            if each:
+                if outcome is None and inline is not None and inline.done:
+                    _observe_done(delivery, job)
+                else:
+                    untried = [d.id for d in rest]
+                    if await self._settle_batch(worker, [delivery], jobs, [outcome], untried):
+                        self._on_notice_queued()
                 outcomes.append((delivery, SETTLED))
                 outcomes.extend((d, RELEASED) for d in rest)
                 if rest:
@@ -334,6 +338,8 @@ class OutboxWorkers:
             if event is None:
                 continue
             snapshot = snapshots.get(delivery.conversation_id)
+            message = event_message(event.payload)
+            actor = event.payload.get("actor_id")
             jobs[delivery.id] = DeliveryJob(
                 delivery_id=delivery.id,
                 world=World(delivery.world),
@@ -343,9 +349,11 @@ class OutboxWorkers:
                 event_seq=delivery.event_seq,
                 event_type=event.type,
                 conversation_id=delivery.conversation_id,
-                payload=event.payload,
-                conversation=None if snapshot is None else _conversation_view(snapshot),
+                message=message,
+                conversation=None if snapshot is None else snapshot.view(),
                 participants={m: people[m] for m in snapshot.members} if snapshot else {},
+                occurred_at=_text_or_none(event.payload.get("occurred_at")),
+                actor_id=(message.author_id if message else None) or _text_or_none(actor),
             )
         return jobs
 
@@ -389,7 +397,7 @@ class OutboxWorkers:
             delivery.conversation_id,
             reason[:200],
         )
-        if job is not None and is_notice(job.payload):
+        if job is not None and job.message is not None and job.message.notice:
             return 0  # a notice about a notice would never end
         await repo.record_inbound(
             session,
@@ -402,10 +410,26 @@ class OutboxWorkers:
         return 1
 
 
+class _Inline:
+    """``InlineSettle`` of one delivery: marked done (with its audit row) in the sink's
+    transaction; ``done`` once the sink says that transaction committed."""
+
+    def __init__(self, worker: str, delivery: ClaimedDelivery, job: DeliveryJob) -> None:
+        self._worker, self._delivery, self._job = worker, delivery, job
+        self.done = False
+
+    async def __call__(self, session: AsyncSession) -> None:
+        if await repo.mark_done_many(session, [self._delivery.id], self._worker):
+            repo.add_audits(session, [_audit(self._delivery, self._job, "done")])
+
+    def committed(self) -> None:
+        self.done = True
+
+
 def _observe_done(delivery: ClaimedDelivery, job: DeliveryJob | None) -> None:
     DELIVERIES.labels(delivery.world, delivery.kind, "done").inc()
-    occurred = job.payload.get("occurred_at") if job is not None else None
-    if isinstance(occurred, str):
+    occurred = job.occurred_at if job is not None else None
+    if occurred:
         with contextlib.suppress(ValueError):
             latency = (utcnow() - datetime.fromisoformat(occurred)).total_seconds()
             RELAY_LATENCY.labels(delivery.world).observe(max(latency, 0.0))
@@ -418,31 +442,15 @@ def _audit(
         world=delivery.world,
         action=f"relay.{delivery.kind}",
         outcome=outcome,
-        actor_id=_actor(job),
+        actor_id=job.actor_id if job is not None else None,
         conversation_id=delivery.conversation_id,
         destination=delivery.destination,
         detail=detail,
     )
 
 
-def _conversation_view(snapshot: repo.ConversationSnapshot) -> dict[str, object]:
-    return {
-        "id": snapshot.id,
-        "subject": snapshot.subject,
-        "created_by": snapshot.created_by,
-        "members": list(snapshot.members),
-        "patient": snapshot.patient,
-    }
-
-
-def _actor(job: DeliveryJob | None) -> str | None:
-    if job is None:
-        return None
-    message = job.payload.get("data", {}).get("message") if job.payload else None
-    if isinstance(message, Mapping):
-        return message.get("author_id")
-    actor = job.payload.get("actor_id") if job.payload else None
-    return str(actor) if actor else None
+def _text_or_none(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def _describe_db(error: Exception) -> str:

@@ -64,7 +64,6 @@ class RecordingSink:
             raise RetryLater("recording sink: injected failure", retry_after=0.05)
 
     def _write(self, job: DeliveryJob, fail: bool) -> None:
-        message = job.payload.get("data", {}).get("message") or {}
         now = time.time()
         with sqlite3.connect(self._path, timeout=30) as connection:
             connection.execute(
@@ -82,7 +81,7 @@ class RecordingSink:
                         job.conversation_id,
                         job.event_seq,
                         job.event_type,
-                        message.get("id"),
+                        job.message.id if job.message else None,
                         now,
                     ),
                 )

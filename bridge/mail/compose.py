@@ -13,16 +13,17 @@ import hashlib
 import hmac
 import html
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 from bridge.core.i18n import fallbacks
+from bridge.core.model import ConversationView
+from bridge.core.views import AttachmentView, MessageView, PatientView, patient_tag
 from bridge.mail import texts
 
 SUBJECT_PREFIX = "[SPICO]"
@@ -79,22 +80,7 @@ def token_reference(token: str, domain: str) -> str:
     return f"<{TOKEN_REF_PREFIX}{token}@{domain}>"
 
 
-def patient_tag(patient: Mapping[str, Any] | None, policy: str) -> str:
-    """How the patient shows in a subject (initials by default: data minimisation)."""
-    if not patient or policy == "none":
-        return ""
-    first = str(patient.get("first_name") or "").strip()
-    last = str(patient.get("last_name") or "").strip()
-    if policy == "initials":
-        initials = "".join(f"{name[0].upper()}." for name in (first, last) if name)
-        return initials
-    if policy == "id":
-        return str(patient.get("id") or "")
-    birth = str(patient.get("birth_date") or "")
-    return " ".join(part for part in (last.upper(), first, birth) if part)
-
-
-def subject_line(subject: str, patient: Mapping[str, Any] | None, policy: str) -> str:
+def subject_line(subject: str, patient: PatientView | None, policy: str) -> str:
     tag = patient_tag(patient, policy)
     text = " ".join(part for part in (SUBJECT_PREFIX, tag, subject.strip()) if part)
     return " ".join(text.split())  # no newlines can reach the header
@@ -154,7 +140,7 @@ def choice_lines(sender: Sender, token: str, language: str, *, follow: bool = Fa
     return "\n".join(lines)
 
 
-def _attachment_lines(attachments: Sequence[Mapping[str, Any]], language: str) -> str:
+def _attachment_lines(attachments: Sequence[AttachmentView], language: str) -> str:
     if not attachments:
         return ""
     title = texts.text(language, "attachments_in_spico")
@@ -162,8 +148,8 @@ def _attachment_lines(attachments: Sequence[Mapping[str, Any]], language: str) -
         texts.text(
             language,
             "attachment_size",
-            name=a.get("filename", "?"),
-            kilobytes=int(a.get("size") or 0) // 1024 + 1,
+            name=a.filename or "?",
+            kilobytes=a.size // 1024 + 1,
         )
         for a in attachments
     ]
@@ -178,8 +164,8 @@ def compose_message(
     recipient_name: str | None,
     member_id: str,
     author_name: str,
-    conversation: Mapping[str, Any],
-    message: Mapping[str, Any],
+    conversation: ConversationView,
+    message: MessageView,
     token: str,
     thread: Thread | None,
     patient_policy: str,
@@ -192,15 +178,13 @@ def compose_message(
     ``attachments`` are (filename, content type, bytes) to attach; the message's attachment
     metadata is listed in the text either way (SPICO keeps the files).
     """
-    mid = message_id(key, sender.domain, "message", str(message.get("id")), member_id)
-    subject = subject_line(
-        str(conversation.get("subject") or ""), conversation.get("patient"), patient_policy
-    )
+    mid = message_id(key, sender.domain, "message", message.id, member_id)
+    subject = subject_line(conversation.subject, conversation.patient, patient_policy)
     if thread is not None:
         subject = "Re: " + subject
     mail = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
-    body = str(message.get("body") or "")
-    listed = _attachment_lines(message.get("attachments") or [], language)
+    body = message.body
+    listed = _attachment_lines(message.attachments, language)
     footer = texts.text(language, "message_footer") + "\n" + choice_lines(sender, token, language)
     text = f"{body}{listed}\n\n-- \n{footer}\n"
     mail.set_content(text, charset="utf-8")
@@ -249,7 +233,7 @@ def compose_notification(
     recipient: str,
     recipient_name: str | None,
     member_id: str,
-    conversation: Mapping[str, Any],
+    conversation: ConversationView,
     messages: Sequence[NotifiedMessage],
     source: str,
     token: str,
@@ -265,9 +249,9 @@ def compose_notification(
     ($who, $subject, $patient_tag, $messages, $link, $count).
     """
     who = ", ".join(dict.fromkeys(m.author_name for m in messages)) or "SPICO"
-    subject = str(conversation.get("subject") or "")
-    tag = patient_tag(conversation.get("patient"), patient_policy)
-    link = f"{sender.web_url or ''}/conversations/{conversation.get('id')}"
+    subject = conversation.subject
+    tag = patient_tag(conversation.patient, patient_policy) or ""
+    link = f"{sender.web_url or ''}/conversations/{conversation.id}"
     rendered_messages = "\n\n".join(
         texts.text(
             language,
@@ -292,7 +276,7 @@ def compose_notification(
         subject_text = " ".join(first.partition(":")[2].split())
         text = rest.lstrip("\n")
     else:
-        subject_text = subject_line(subject, conversation.get("patient"), patient_policy)
+        subject_text = subject_line(subject, conversation.patient, patient_policy)
     text = f"{text.rstrip()}\n\n{choice_lines(sender, token, language, follow=True)}\n"
     mid = message_id(key, sender.domain, "notify", source, member_id)
     mail = _base(sender, who, recipient, recipient_name, subject_text, mid, token, thread, now)
@@ -341,7 +325,7 @@ def compose_new_conversation_created(
     member_id: str,
     conversation_id: str,
     subject: str,
-    patient: Mapping[str, Any] | None,
+    patient: PatientView | None,
     patient_linked: bool,
     members: Sequence[str],
     original_id: str,

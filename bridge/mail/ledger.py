@@ -92,7 +92,9 @@ class InboxLedger:
                 where = (thread.conversation_id, thread.member_id)
                 subjects[normalise_subject(snapshot.subject)] = where
                 # Subjects as mailed carry the prefix and patient tag: match those too.
-                mailed = compose.subject_line(snapshot.subject, snapshot.patient, self._patient_tag)
+                mailed = compose.subject_line(
+                    snapshot.subject, snapshot.view().patient, self._patient_tag
+                )
                 subjects[normalise_subject(mailed)] = where
             conversations = {c for c, _ in (*messages.values(), *handles.values())}
             members: dict[str, dict[str, str]] = {}

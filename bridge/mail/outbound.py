@@ -15,16 +15,22 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.config import SmtpConfig
-from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
+from bridge.core.delivery import (
+    Attachment,
+    DeliveryJob,
+    InlineSettle,
+    PermanentFailure,
+    RetryLater,
+)
 from bridge.core.errors import TooLarge
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
 from bridge.core.notifications import notification_allowed
+from bridge.core.views import MessageView, event_message
 from bridge.mail import compose, texts, tokens
 from bridge.mail.compose import NotifiedMessage, Sender, Thread
 from bridge.mail.settings import MailSettings
@@ -195,11 +201,11 @@ class MailSink:
             raise PermanentFailure("no mail address for this member")
         if not self.allowed(address):
             raise PermanentFailure("the member's mail domain is outside the trust space")
-        message = (job.payload.get("data") or {}).get("message")
-        if not isinstance(message, Mapping):
+        message = job.message
+        if message is None:
             return  # nothing to mail (not a message event)
         if job.conversation is None:  # no snapshot (should not happen): mail it all the same
-            job = replace(job, conversation={"id": job.conversation_id, "subject": ""})
+            job = replace(job, conversation=ConversationView(job.conversation_id, ()))
         if job.kind is DeliveryKind.NOTIFY:
             await self._notify(job, address, message)
         else:
@@ -209,14 +215,11 @@ class MailSink:
         async with self._store.transaction() as session:
             return await repo.get_professionals(session, [i for i in ids if i])
 
-    async def _send_message(
-        self, job: DeliveryJob, address: str, message: Mapping[str, Any]
-    ) -> None:
-        member, conversation = job.destination, job.conversation or {}
-        mid = compose.message_id(
-            self._key, self.sender.domain, "message", str(message.get("id")), member
-        )
-        author = message.get("sent_by") or message.get("author_id")
+    async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
+        member = job.destination
+        conversation = job.conversation or ConversationView(job.conversation_id, ())
+        mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
+        author = message.writer_id
         async with self._store.transaction() as session:
             if await mail_repo.get_messages(session, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
@@ -242,24 +245,22 @@ class MailSink:
         )
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
-            job.conversation_id, member, address, mid, thread, token, str(message.get("id"))
+            job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
         )
 
-    async def _attachments(self, message: Mapping[str, Any]) -> list[tuple[str, str, bytes]]:
+    async def _attachments(self, message: MessageView) -> list[tuple[str, str, bytes]]:
         """The message's files within ``mail.max_attachment_bytes`` (larger ones stay listed as
         "in SPICO" only); fetched from SPICO through the hub."""
         if self._fetch_attachment is None:
             return []
         limit = self._settings.max_attachment_bytes
         files = []
-        for meta in message.get("attachments") or []:
-            if int(meta.get("size") or 0) > limit:
+        for meta in message.attachments:
+            if meta.size > limit:
                 continue
             try:
                 fetched = await self._fetch_attachment(
-                    str(meta["id"]),
-                    str(meta.get("filename") or "piece-jointe"),
-                    str(meta.get("content_type") or "application/octet-stream"),
+                    meta.id, meta.filename or "piece-jointe", meta.content_type
                 )
             except TooLarge:
                 continue  # over the SPICO client's cap: listed as kept in SPICO
@@ -279,12 +280,14 @@ class MailSink:
         spico_message_id: str | None,
         *,
         notified: Collection[int] | None = None,
+        settle: InlineSettle | None = None,
     ) -> None:
         """Record a mail the server accepted, right after its 250: its Message-ID (what a
-        repeated delivery checks first), the thread, the reply token's handle and, for a
-        notification or digest, the period started and the messages it carried — one
-        transaction, so a crash repeats at most this one mail. The mail is out: a store error
-        is retried, never raised (raising would have the outbox send it again)."""
+        repeated delivery checks first), the thread, the reply token's handle, for a
+        notification or digest the period started and the messages it carried, and the
+        delivery settled (``settle``, the outbox's) — one transaction, so a crash repeats at
+        most this one mail. The mail is out: a store error is retried, never raised (raising
+        would have the outbox send it again)."""
         decoded = tokens.decode(token)
         assert decoded is not None
         for attempt in range(RECORD_ATTEMPTS):
@@ -311,6 +314,10 @@ class MailSink:
                     await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
                     if notified is not None:
                         await self._period_started(session, (conversation_id, member), notified)
+                    if settle is not None:
+                        await settle(session)
+                if settle is not None:
+                    settle.committed()
                 return
             except asyncio.CancelledError:
                 raise
@@ -325,7 +332,7 @@ class MailSink:
 
     # --- notifications ---------------------------------------------------------------------
 
-    async def _notify(self, job: DeliveryJob, address: str, message: Mapping[str, Any]) -> None:
+    async def _notify(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         """First message of a period: a notification now; later ones wait for the digest."""
         settings = self._settings
         if not settings.notifications_enabled:
@@ -351,10 +358,11 @@ class MailSink:
         await self.send_notification(
             *key,
             address,
-            job.conversation or {},
+            job.conversation or ConversationView(job.conversation_id, ()),
             messages,
             source=source,
             carried={*earlier, job.event_seq},
+            settle=job.settle,
         )
 
     async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
@@ -378,38 +386,32 @@ class MailSink:
             session, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
         )
 
-    async def _pending_messages(self, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
+    async def _pending_messages(self, seqs: Sequence[int]) -> list[MessageView]:
         if not seqs:
             return []
         async with self._store.transaction() as session:
             events = await repo.get_events(session, seqs)
-        return [
-            events[seq].payload.get("data", {}).get("message") or {}
-            for seq in seqs
-            if seq in events
-        ]
+        found = (event_message(events[seq].payload) for seq in seqs if seq in events)
+        return [message for message in found if message is not None]
 
     async def send_notification(
         self,
         conversation_id: str,
         member: str,
         address: str,
-        conversation: Mapping[str, Any],
-        messages: Sequence[Mapping[str, Any]],
+        conversation: ConversationView,
+        messages: Sequence[MessageView],
         *,
         source: str,
         carried: Collection[int] = (),
+        settle: InlineSettle | None = None,
     ) -> None:
         """Send a notification (or digest) of ``messages``; the sequence numbers ``carried``
         leave the digest's queue in the transaction that records the mail."""
-        authors = [str(m.get("sent_by") or m.get("author_id") or "") for m in messages]
+        authors = [m.writer_id or "" for m in messages]
         people = await self._names(member, *authors)
         notified = [
-            NotifiedMessage(
-                display_name(people.get(a), "SPICO"),
-                str(m.get("body") or ""),
-                str(m.get("created_at") or ""),
-            )
+            NotifiedMessage(display_name(people.get(a), "SPICO"), m.body, m.created_at)
             for a, m in zip(authors, messages, strict=True)
         ]
         async with self._store.transaction() as session:
@@ -439,7 +441,15 @@ class MailSink:
                 return  # sent before a crash: same Message-ID, done
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
-            conversation_id, member, address, mid, thread, token, None, notified=carried
+            conversation_id,
+            member,
+            address,
+            mid,
+            thread,
+            token,
+            None,
+            notified=carried,
+            settle=settle,
         )
 
     async def send_due_digests(self) -> int:
@@ -457,16 +467,11 @@ class MailSink:
             messages = await self._pending_messages(row.pending)
             address = self._address_for(row.member_id, people.get(row.member_id))
             if snapshot is not None and messages and address and self.allowed(address):
-                conversation = {
-                    "id": snapshot.id,
-                    "subject": snapshot.subject,
-                    "patient": snapshot.patient,
-                }
                 try:
                     await self.send_notification(
                         *key,
                         address,
-                        conversation,
+                        snapshot.view(),
                         messages,
                         source="digest-" + "-".join(str(s) for s in row.pending),
                         carried=row.pending,

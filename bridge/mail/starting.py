@@ -29,6 +29,7 @@ from bridge.core.composer import (
     PatientEntry,
     SpicoComposer,
 )
+from bridge.core.views import PatientView
 from bridge.mail import compose, newconv, tokens
 from bridge.mail.answering import Answerer
 from bridge.mail.answers import Dropped, dropped_answer
@@ -230,12 +231,7 @@ class ConversationStarter:
             conversation_id=created.id,
             subject=created.subject,
             patient=(
-                {
-                    "id": entry.id,
-                    "first_name": entry.first_name,
-                    "last_name": entry.last_name,
-                    "birth_date": entry.birth_date,
-                }
+                PatientView(entry.id, entry.first_name, entry.last_name, entry.birth_date)
                 if entry is not None
                 else None
             ),

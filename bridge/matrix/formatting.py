@@ -8,36 +8,12 @@ tested without a homeserver. Patient identities appear only as the room policy a
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.matrix import texts
-
-#: The room name prefix / topic line of a patient, per ``policy.room_patient_tag``.
-PATIENT_TAG_POLICIES = ("initials", "full", "id", "none")
-
-
-def _initial(name: str) -> str:
-    """First letter of each part of a compound name: "Jean-Pierre" → "J-P"."""
-    parts = [p for p in name.replace("-", " - ").split() if p]
-    return "".join(p if p == "-" else p[0].upper() for p in parts)
-
-
-def patient_tag(patient: Mapping[str, Any] | None, policy: str) -> str | None:
-    """How the patient is shown in a room name/topic: "J.D." (initials), "Jean DUPONT" (full),
-    the SPICO patient id (id), or nothing (none, or no patient)."""
-    if not patient or policy == "none":
-        return None
-    if policy == "id":
-        return str(patient.get("id") or "") or None
-    first = str(patient.get("first_name") or "").strip()
-    last = str(patient.get("last_name") or "").strip()
-    if policy == "full":
-        return " ".join(p for p in (first, last.upper()) if p) or None
-    initials = [i for i in (_initial(first), _initial(last)) if i]
-    return "".join(f"{i}." for i in initials) or None
 
 
 def room_name(subject: str, tag: str | None, language: str = "fr") -> str:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.matrix.formatting import Person, patient_tag, room_name, topic
+from bridge.core.model import ConversationView
+from bridge.core.views import patient_tag
+from bridge.matrix.formatting import Person, room_name, topic
 
 #: The custom state event carrying the SPICO ids.
 CONVERSATION_STATE = "fr.spico.conversation"
@@ -123,7 +125,7 @@ class PortalState:
 
 
 def portal_state(
-    conversation: Mapping[str, Any],
+    conversation: ConversationView,
     members: Sequence[Person],
     *,
     tag_policy: str,
@@ -132,17 +134,17 @@ def portal_state(
 ) -> PortalState:
     """The room's look for a conversation snapshot (``DeliveryJob.conversation``); with
     ``bot_user_id``, the bridge metadata too (both modes' portals carry it)."""
-    patient = conversation.get("patient")
+    patient = conversation.patient
     tag = patient_tag(patient, tag_policy)
-    subject = str(conversation.get("subject") or "")
+    subject = conversation.subject
     name = room_name(subject, tag, language)
-    conversation_id = str(conversation["id"])
+    conversation_id = conversation.id
     return PortalState(
         name=name,
         topic=topic(subject, tag, members, language),
         spico={
             "conversation_id": conversation_id,
-            "patient_id": (patient or {}).get("id"),
+            "patient_id": patient.id if patient else None,
             "members": [m.spico_id for m in members],
         },
         bridge=bridge_info(bot_user_id, conversation_id, name) if bot_user_id else None,

@@ -24,6 +24,7 @@ from nio import (
 from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
 from bridge.core.errors import TooLarge
 from bridge.core.model import (
+    ConversationView,
     DeliveryKind,
     Participant,
     World,
@@ -31,6 +32,7 @@ from bridge.core.model import (
     spico_ids_by_matrix_user,
 )
 from bridge.core.notifications import unread_by
+from bridge.core.views import AttachmentView, MessageView, message_view, patient_tag
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError
 from bridge.matrix.formatting import (
@@ -39,7 +41,6 @@ from bridge.matrix.formatting import (
     megabytes,
     message_content,
     notice_content,
-    patient_tag,
     sender_header,
     sent_at,
 )
@@ -178,7 +179,7 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        members = [str(m) for m in conversation.get("members") or []]
+        members = list(conversation.members)
         people = await self._people(members)
         state = portal_state(
             conversation,
@@ -274,7 +275,7 @@ class MatrixSink:
         if conversation is None:
             return
         settings = self.settings
-        members = [str(m) for m in conversation.get("members") or []]
+        members = list(conversation.members)
         people = await self._people(members)
         wanted = portal_state(
             conversation,
@@ -329,14 +330,14 @@ class MatrixSink:
         self,
         job: DeliveryJob,
         room_id: str,
-        conversation: Mapping[str, Any],
+        conversation: ConversationView,
         current: Mapping[tuple[str, str], Mapping[str, Any]],
     ) -> None:
         """The room is a child of its patient's space (and of no other). A space's members are
         the union of its rooms' members: a room moving to another patient, or a member leaving
         the patient's last conversation, takes them out of the old space."""
-        patient = conversation.get("patient") or {}
-        patient_id = str(patient.get("id") or "") or None
+        patient = conversation.patient
+        patient_id = patient.id if patient and patient.id else None
         previous = current.get((CONVERSATION_STATE, ""), {}).get("patient_id")
         if previous and previous != patient_id:
             async with self._store.transaction() as session:
@@ -413,11 +414,13 @@ class MatrixSink:
     # ------------------------------------------------------------------ messages
 
     async def send_message(self, job: DeliveryJob, room_id: str) -> None:
-        message = (job.payload.get("data") or {}).get("message") or {}
+        message = job.message
+        if message is None:
+            return  # nothing to post (not a message event)
         await self.post(message, room_id, job.conversation_id, job.txn_id)
         # Posted now, or by the new portal's back-fill just before: unread either way.
-        if self.settings.track_unread and message.get("kind") != "notice":
-            authors = {str(message.get(key) or "") for key in ("author_id", "sent_by")}
+        if self.settings.track_unread and not message.notice:
+            authors = {message.author_id or "", message.sent_by or ""}
             async with self._store.transaction() as session:
                 readers = unread_by(job.participants, authors)
                 await unread_repo.unread(session, job.conversation_id, readers, datetime.now(UTC))
@@ -430,8 +433,8 @@ class MatrixSink:
         homeserver refuses for good is left out, logged. Returns how many were posted."""
         history = await self._post.composer.history(conversation_id, limit=HISTORY_LIMIT)
         posted = 0
-        for message in history:
-            spico_id = str(message.get("id") or "")
+        for message in filter(None, map(message_view, history)):
+            spico_id = message.id
             if not spico_id:
                 continue
             try:
@@ -444,7 +447,7 @@ class MatrixSink:
 
     async def post(
         self,
-        message: Mapping[str, Any],
+        message: MessageView,
         room_id: str,
         conversation_id: str,
         txn_id: str,
@@ -452,10 +455,9 @@ class MatrixSink:
         history: bool = False,
     ) -> int:
         """One SPICO message into the room, once (1 when posted, 0 when it was there)."""
-        spico_id = str(message.get("id") or "")
-        notice = message.get("kind") == "notice"
-        author_id = str(message.get("author_id") or "")
-        sent_by_id = str(message.get("sent_by") or "") or None
+        spico_id, notice = message.id, message.notice
+        author_id = message.author_id or ""
+        sent_by_id = message.sent_by
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
             if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
                 return 0
@@ -471,17 +473,17 @@ class MatrixSink:
             if intent.needs_header or (sent_by and sent_by.spico_id != author_id):
                 # A ghost needs no name, but a message typed under a delegation says by whom.
                 header = sender_header(author, sent_by, self.settings.language)
-        sent_time = sent_at(message.get("created_at")) if history else None
+        sent_time = sent_at(message.created_at) if history else None
         ts = None
         if sent_time is not None:
             if intent.needs_header or notice:
                 header = history_header(header, sent_time, self.settings.language)
             else:
                 ts = int(sent_time.timestamp() * 1000)
-        attachments = list(message.get("attachments") or [])
+        attachments = message.attachments
         content = message_content(
             header,
-            str(message.get("body") or ""),
+            message.body,
             notice=notice,
             language=self.settings.language,
             spico_message_id=spico_id or None,
@@ -517,7 +519,7 @@ class MatrixSink:
         self,
         intent: MatrixIntent,
         room_id: str,
-        attachment: Mapping[str, Any],
+        attachment: AttachmentView,
         txn_id: str,
         *,
         encrypted: bool,
@@ -528,17 +530,15 @@ class MatrixSink:
         In an encrypted room the file is encrypted before upload (AES-CTR, nio) and the event
         carries its key in ``file`` (an EncryptedFile) instead of a clear ``url``; the event
         itself is Megolm-encrypted, so the key never travels in clear."""
-        filename = str(attachment.get("filename") or "fichier")
-        content_type = str(attachment.get("content_type") or "application/octet-stream")
+        filename = attachment.filename or "fichier"
+        content_type = attachment.content_type
         limit = self.settings.max_file_bytes
-        size = attachment.get("size")
-        if isinstance(size, int) and size > limit:
+        size = attachment.size
+        if size > limit:
             await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
             return
         try:
-            fetched = await self._post.fetch_attachment(
-                str(attachment.get("id")), filename, content_type
-            )
+            fetched = await self._post.fetch_attachment(attachment.id, filename, content_type)
         except TooLarge:
             await self._kept_in_spico(room_id, filename, size, txn_id, encrypted=encrypted)
             return

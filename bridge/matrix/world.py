@@ -175,6 +175,7 @@ class MatrixWorld:
                 appservice.listen_port,
                 wake,
                 hold_file=testing.appservice_hold_file if testing else None,
+                needs_nothing=self.source.needs_nothing,
             )
             self.worker = TransactionWorker(store, self.source.handle_events, wake)
         self._listening = False
@@ -406,14 +407,7 @@ class MatrixWorld:
             event_seq=snapshot.last_seq,
             event_type="conversation.updated",
             conversation_id=snapshot.id,
-            payload={},
-            conversation={
-                "id": snapshot.id,
-                "subject": snapshot.subject,
-                "created_by": snapshot.created_by,
-                "members": list(snapshot.members),
-                "patient": snapshot.patient,
-            },
+            conversation=snapshot.view(),
             participants={
                 m: Participant(m, matrix_user=by_member.get(m)) for m in snapshot.members
             },

@@ -15,6 +15,7 @@ from bridge.core.notifications import (
     next_notification_at,
     notification_allowed,
 )
+from bridge.core.views import event_message
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.models import JournalEvent
@@ -34,8 +35,8 @@ async def latest_message_seq(session: AsyncSession, conversation_id: str) -> int
         .limit(20)
     )
     for seq, payload in rows.all():
-        message = (payload or {}).get("data", {}).get("message") or {}
-        if message.get("kind") != "notice":
+        message = event_message(payload)
+        if message is None or not message.notice:
             return int(seq)
     return None
 

@@ -19,6 +19,8 @@ from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bridge.core.model import ConversationView
+from bridge.core.views import patient_view
 from bridge.store.db import make_async_engine, session_factory, upgrade_async
 from bridge.store.models import (
     AuditEntry,
@@ -131,6 +133,34 @@ async def record_event(session: AsyncSession, event: JournalRow) -> bool:
     return (await session.execute(statement)).first() is not None
 
 
+async def record_events(session: AsyncSession, events: Sequence[JournalRow]) -> set[int]:
+    """Journal a batch of events in one statement; returns the seqs recorded now (those
+    already there, from a replayed batch, are left out)."""
+    if not events:
+        return set()
+    now = utcnow()
+    statement = (
+        _insert(session, JournalEvent)
+        .values(
+            [
+                {
+                    "seq": event.seq,
+                    "type": event.type,
+                    "conversation_id": event.conversation_id,
+                    "actor_id": event.actor_id,
+                    "occurred_at": event.occurred_at,
+                    "payload": event.payload,
+                    "recorded_at": now,
+                }
+                for event in events
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
+        .returning(JournalEvent.seq)
+    )
+    return set((await session.execute(statement)).scalars())
+
+
 def _journal_row(row: JournalEvent) -> JournalRow:
     return JournalRow(
         row.seq, row.type, row.conversation_id, row.actor_id, row.occurred_at, row.payload
@@ -161,6 +191,12 @@ class ConversationSnapshot:
     members: tuple[str, ...]
     patient: dict[str, Any] | None
     last_seq: int
+
+    def view(self) -> ConversationView:
+        """What sinks read of it (``DeliveryJob.conversation``), the patient parsed once."""
+        return ConversationView(
+            self.id, self.members, self.subject, self.created_by, patient_view(self.patient)
+        )
 
 
 def _snapshot(row: ConversationRecord) -> ConversationSnapshot:

@@ -8,7 +8,7 @@ from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
 from bridge.core.model import World
 from bridge.hub.outbox import OutboxWorkers
 from bridge.store import repositories as repo
-from bridge.store.models import Delivery
+from bridge.store.models import AuditEntry, Delivery
 from bridge.store.repositories import JournalRow, NewDelivery, Store
 
 
@@ -102,3 +102,48 @@ async def test_each_mail_is_settled_right_after_its_attempt(store: Store) -> Non
         (3, "pending", 1, None),
         (4, "pending", 0, None),
     ]
+
+
+class RecordingMailSink:
+    """Records each 'mail' and settles its delivery in that same transaction."""
+
+    world = World.MAIL
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        assert job.settle is not None
+        async with self.store.transaction() as session:
+            await repo.record_inbound(
+                session,
+                idempotency_key=f"sent:{job.event_seq}",
+                world="test",
+                origin="x",
+                conversation_id=job.conversation_id,
+                author_id="81",
+            )
+            await job.settle(session)
+        job.settle.committed()
+
+
+async def test_a_mail_sink_settles_in_the_transaction_recording_what_it_sent(
+    store: Store,
+) -> None:
+    async with store.transaction() as session:
+        await repo.save_conversation(
+            session, repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0)
+        )
+        for seq in (1, 2):
+            await repo.record_event(
+                session,
+                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
+            )
+        await repo.enqueue(session, [NewDelivery(s, "c1", "mail", "82", "message") for s in (1, 2)])
+    workers = OutboxWorkers(store, {World.MAIL: RecordingMailSink(store)}, {}, RetryPolicy())
+    assert await workers.deliver_batch("w1") == 2
+    async with store.transaction() as session:
+        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
+        audits = (await session.scalars(select(AuditEntry))).all()
+    assert [(r.state, r.claimed_by) for r in rows] == [("done", None), ("done", None)]
+    assert len([a for a in audits if a.action == "relay.message"]) == 2, "settled once each"

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.core.model import ConversationView
+from bridge.core.views import AttachmentView, MessageView, PatientView
 from bridge.mail import compose, tokens
 from bridge.mail.answers import may_answer
 from bridge.mail.assess import AssessContext, MailTrustSettings, assess
@@ -16,16 +18,9 @@ from bridge.mail.verdict import Reason, Refused
 KEY = b"k" * 48
 SENDER = compose.Sender("bridge@sandbox.mssante.fr", "SPICO", "NIL-42", "https://spico.test")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-CONVERSATION = {
-    "id": "conv_1",
-    "subject": "Suivi plaie",
-    "patient": {
-        "id": "pat-1",
-        "first_name": "Jeanne",
-        "last_name": "Dupuis",
-        "birth_date": "1950-02-03",
-    },
-}
+CONVERSATION = ConversationView(
+    "conv_1", (), "Suivi plaie", patient=PatientView("pat-1", "Jeanne", "Dupuis", "1950-02-03")
+)
 
 
 def _compose(thread: compose.Thread | None = None, message_id: str = "msg_1"):
@@ -38,11 +33,9 @@ def _compose(thread: compose.Thread | None = None, message_id: str = "msg_1"):
         member_id="810000000017",
         author_name="Dr Jean DUPONT",
         conversation=CONVERSATION,
-        message={
-            "id": message_id,
-            "body": "Bonjour <b>&",
-            "attachments": [{"filename": "a.pdf", "size": 2048}],
-        },
+        message=MessageView(
+            message_id, "Bonjour <b>&", attachments=(AttachmentView("f1", "a.pdf", "", 2048),)
+        ),
         token=token,
         thread=thread,
         patient_policy="initials",
@@ -77,12 +70,11 @@ def test_message_ids_are_deterministic_and_threads_chain() -> None:
     assert str(third["Subject"]).startswith("Re: [SPICO]")
 
 
-def test_patient_tag_policies() -> None:
-    patient = CONVERSATION["patient"]
-    assert compose.patient_tag(patient, "initials") == "J.D."
-    assert compose.patient_tag(patient, "none") == ""
-    assert compose.patient_tag(patient, "id") == "pat-1"
-    assert compose.patient_tag(patient, "full") == "DUPUIS Jeanne 1950-02-03"
+def test_subject_line_carries_the_core_patient_tag_on_one_line() -> None:
+    patient = CONVERSATION.patient
+    assert compose.subject_line("Plaie", patient, "initials") == "[SPICO] J.D. Plaie"
+    assert compose.subject_line("Plaie", patient, "none") == "[SPICO] Plaie"
+    assert compose.subject_line("Plaie", patient, "full") == "[SPICO] Jeanne DUPUIS Plaie"
     assert compose.subject_line("x\r\nBcc: y", None, "initials") == "[SPICO] x Bcc: y"
 
 
@@ -137,7 +129,7 @@ def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
         member_id="810000000017",
         author_name="Dr Jean DUPONT",
         conversation=CONVERSATION,
-        message={"id": "msg_1", "body": "Hello", "attachments": [{"filename": "a.pdf"}]},
+        message=MessageView("msg_1", "Hello", attachments=(AttachmentView("f1", "a.pdf", "", 0),)),
         token="a" * 32,
         thread=None,
         patient_policy="initials",

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from bridge.config import load_config
 from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
 from bridge.core.errors import ServiceUnavailable
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.views import message_view
 from bridge.mail.author import AuthorProblem
 from bridge.mail.inbound import (
     PROCESSED_KEYWORD,
@@ -89,8 +90,8 @@ def _job(seq: int, body: str) -> DeliveryJob:
         event_seq=seq,
         event_type="message.posted",
         conversation_id="conv_1",
-        payload={"data": {"message": {"id": f"msg-{seq}", "author_id": DOCTOR, "body": body}}},
-        conversation={"id": "conv_1", "subject": "Suivi", "members": [DOCTOR, ANNE]},
+        message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body}),
+        conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Suivi"),
         participants={ANNE: Participant(ANNE, mail=ANNE_ADDRESS)},
     )
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from bridge.core.composer import DirectoryEntry, PatientEntry
 from bridge.core.delivery import Attachment
 from bridge.core.identifiers import ins_key
+from bridge.core.views import PatientView
 from bridge.mail import compose, newconv, tokens
 from bridge.mail.author import Author
 from bridge.mail.body import Body, read_body
@@ -245,7 +246,7 @@ def test_the_confirmation_is_the_root_of_the_senders_thread() -> None:
         member_id="810000000009",
         conversation_id="conv_9",
         subject="Suivi",
-        patient={"id": "pat-1", "first_name": "Jeanne", "last_name": "Dupuis"},
+        patient=PatientView("pat-1", "Jeanne", "Dupuis"),
         patient_linked=True,
         members=["Dr Anne MARTIN", "Paul ROUX"],
         original_id="<new-1@client>",

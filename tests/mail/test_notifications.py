@@ -10,11 +10,12 @@ import pytest
 
 from bridge.core.delivery import DeliveryJob, PermanentFailure
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.views import event_message
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
-from tests.fakes import FakePoster, FakeSmtp
+from tests.fakes import FakePoster, FakeSmtp, conversation_of
 from tests.fixtures.worlds import compose_reply, text_of
 from tests.mail.helpers import mail_config, mail_inbox, mail_sink
 
@@ -42,8 +43,8 @@ def job(seq: int, mail: str = ADDRESS) -> DeliveryJob:
         event_seq=seq,
         event_type="message.posted",
         conversation_id="conv_n",
-        payload=payload(seq),
-        conversation=CONVERSATION,
+        message=event_message(payload(seq)),
+        conversation=conversation_of(CONVERSATION),
         participants={MEMBER: Participant(MEMBER, mail=mail)},
     )
 

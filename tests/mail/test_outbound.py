@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.views import message_view
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
@@ -35,10 +36,8 @@ def _job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any) ->
         event_seq=seq,
         event_type="message.posted",
         conversation_id="conv_1",
-        payload={
-            "data": {"message": {"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}}
-        },
-        conversation={"id": "conv_1", "subject": "Plaie", "members": [DOCTOR, ANNE]},
+        message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}),
+        conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Plaie"),
         participants={ANNE: Participant(ANNE, mail=address)},
     )
 

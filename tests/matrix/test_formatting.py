@@ -9,22 +9,10 @@ from bridge.matrix.formatting import (
     Person,
     message_content,
     notice_content,
-    patient_tag,
     room_name,
     sender_header,
     topic,
 )
-
-PATIENT = {"id": "pat-1", "first_name": "Jean-Pierre", "last_name": "Dupont"}
-
-
-def test_patient_tag_follows_the_room_policy() -> None:
-    assert patient_tag(PATIENT, "initials") == "J-P.D."
-    assert patient_tag({"first_name": "Marie", "last_name": "Curie"}, "initials") == "M.C."
-    assert patient_tag(PATIENT, "full") == "Jean-Pierre DUPONT"
-    assert patient_tag(PATIENT, "id") == "pat-1"
-    assert patient_tag(PATIENT, "none") is None
-    assert patient_tag(None, "initials") is None
 
 
 def test_room_name_prefixes_the_tag() -> None:

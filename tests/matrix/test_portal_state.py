@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from bridge.core.model import ConversationView
+from bridge.core.views import PatientView
 from bridge.matrix.formatting import Person
 from bridge.matrix.portal_state import (
     BRIDGE_STATES,
@@ -17,12 +21,9 @@ from bridge.matrix.portal_state import (
 )
 
 BOT = "@bot:localhost"
-CONVERSATION = {
-    "id": "conv-1",
-    "subject": "Plaie",
-    "members": ["1", "2"],
-    "patient": {"id": "pat-9", "first_name": "Jean", "last_name": "Dupont"},
-}
+CONVERSATION = ConversationView(
+    "conv-1", ("1", "2"), "Plaie", patient=PatientView("pat-9", "Jean", "Dupont")
+)
 
 
 def _state(policy: str = "initials"):
@@ -99,7 +100,7 @@ def test_portals_say_what_they_bridge_and_keep_it_current() -> None:
     current = current_state(request["initial_state"])
     assert all(kind not in BRIDGE_STATES for kind, _, _ in state_changes(state, current))
     renamed = portal_state(
-        {**CONVERSATION, "subject": "Suivi"}, [], tag_policy="initials", bot_user_id=BOT
+        replace(CONVERSATION, subject="Suivi"), [], tag_policy="initials", bot_user_id=BOT
     )
     changed = {(k, key) for k, key, _ in state_changes(renamed, current) if k in BRIDGE_STATES}
     assert changed == {(k, "fr.spico.bridge://spico/conv-1") for k in BRIDGE_STATES}

@@ -25,6 +25,7 @@ from bridge.core.delivery import (
     RetryLater,
 )
 from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.views import message_view
 from bridge.matrix.client import MatrixClient
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import CONVERSATION_STATE
@@ -33,7 +34,7 @@ from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.models import MatrixEventLink
 from bridge.store.repositories import Store
-from tests.fakes import FakeComposer, FakeHomeserver, FakePoster, matrix_client
+from tests.fakes import FakeComposer, FakeHomeserver, FakePoster, conversation_of, matrix_client
 from tests.fixtures.sqlite import empty_store
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.worlds import timeline
@@ -80,8 +81,8 @@ def _job(
         event_seq=seq,
         event_type="message.posted" if message else "conversation.updated",
         conversation_id="conv_1",
-        payload={"data": {"message": message}} if message else {},
-        conversation=conversation,
+        message=message_view(message),
+        conversation=conversation_of(conversation),
         participants={m: Participant(m, matrix_user=USERS.get(m)) for m in members},
     )
 
@@ -398,8 +399,8 @@ def _synapse_job(
         event_seq=seq,
         event_type="message.posted",
         conversation_id=conversation["id"],
-        payload={"data": {"message": message}},
-        conversation=conversation,
+        message=message_view(message),
+        conversation=conversation_of(conversation),
         participants={member: Participant(member, matrix_user=user)},
     )
 

@@ -52,6 +52,17 @@ async def test_cursor_and_journal_roll_back_together(store: Store) -> None:
         assert await repo.get_event(session, 1) is None
 
 
+async def test_a_batch_is_journaled_in_one_statement_and_a_replay_records_nothing(
+    store: Store,
+) -> None:
+    async with store.transaction() as session:
+        assert await repo.record_events(session, [_event(1), _event(2)]) == {1, 2}
+    async with store.transaction() as session:
+        assert await repo.record_events(session, [_event(2), _event(3)]) == {3}
+        assert await repo.record_events(session, []) == set()
+        assert sorted(await repo.get_events(session, [1, 2, 3])) == [1, 2, 3]
+
+
 async def test_journal_records_an_event_once(store: Store) -> None:
     async with store.transaction() as session:
         assert await repo.record_event(session, _event(7)) is True
