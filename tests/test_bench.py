@@ -17,7 +17,7 @@ import pytest
 from bridge.bench import Counts
 from bridge.bench.flood import flood_rows
 from bridge.bench.mail import mail_rows, reply_rows
-from bridge.bench.matrix import matrix_rows
+from bridge.bench.matrix import appservice_rows, matrix_rows
 from bridge.bench.observe import Phase
 from bridge.bench.stats import (
     Latency,
@@ -129,6 +129,18 @@ def test_matrix_rows_from_measurements() -> None:
     assert rows["Matrix: throughput bridged ÷ direct"].target.endswith("met")
 
 
+def test_appservice_rows_compare_with_relay_mode() -> None:
+    direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
+    bridged = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
+    rows = {row.measure: row for row in appservice_rows(direct, bridged, (0.002, 0.02, 0.003), 80)}
+    cpu = rows["Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge"]
+    assert cpu.value == "2.0 / 20.0 / 3.0" and cpu.target == "< relay mode's: met"
+    assert rows["Matrix appservice: added latency p50 ms"].value == "10"
+    assert rows["Matrix appservice: msg/s bridged (÷ direct)"].value.endswith("%)")
+    slower = appservice_rows(direct, bridged, (0.004, 0.02, 0.003), 80)
+    assert [r.target for r in slower if r.target] == ["< relay mode's: missed"]
+
+
 def test_mail_and_reply_rows_from_measurements() -> None:
     direct = (_phase(0, 0.004, 0.006), _phase(10, 0.1, 0.006))
     bridged = (_phase(0, 0.02, 0.03), _phase(10, 0.1, 0.04))
@@ -201,6 +213,11 @@ def test_bench_world_sections_end_to_end() -> None:
         "Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)": 3,
         "Matrix: Synapse CPU ms per message when direct": 1,
         "Matrix: bridge peak RSS MB (VmHWM)": 1,
+        "Matrix appservice: msg/s bridged (÷ direct)": 2,
+        "Matrix appservice: latency p50 / p95 / p99 ms, bridged": 3,
+        "Matrix appservice: added latency p50 ms": 1,
+        "Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge": 3,
+        "Matrix appservice: bridge peak RSS MB (VmHWM)": 1,
         "mail, 1 mails to one mailbox: mails/s direct / bridged": 2,
         "mail: throughput bridged ÷ direct": 1,
         "mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)": 3,
@@ -221,5 +238,6 @@ def test_bench_world_sections_end_to_end() -> None:
         if target:
             assert target.endswith((": met", ": missed")), target
     targets = [target for _, target in rows.values() if target]
-    # ratio, added latency, CPU (Matrix); ratio, CPU (mail); reply p50; three floods
-    assert len(targets) == 9
+    # ratio, added latency, CPU (Matrix); CPU against relay (appservice); ratio, CPU (mail);
+    # reply p50; three floods
+    assert len(targets) == 10

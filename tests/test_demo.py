@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -217,7 +218,7 @@ def _secret(path: str) -> str:
     return Path(path).read_text(encoding="utf-8").strip()
 
 
-@pytest.mark.timeout(START_TIMEOUT + 3 * RELAY_TIMEOUT + STOP_TIMEOUT)
+@pytest.mark.timeout(START_TIMEOUT + 5 * RELAY_TIMEOUT + STOP_TIMEOUT)
 async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     demo_run: DemoRun,
 ) -> None:
@@ -259,14 +260,8 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     )
 
     # The same member, in Matrix, sees it in the conversation's room.
-    client = AsyncClient(
-        matrix["homeserver"],
-        sample["matrix_user"],
-        config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0),
-    )
+    client = await _demo_client(matrix, sample["matrix_user"])
     try:
-        login = await client.login(_secret(matrix["password_file"]))
-        assert isinstance(login, LoginResponse), login
 
         async def room() -> str | None:
             answer = await client.room_resolve_alias(sample["room_alias"])
@@ -290,6 +285,10 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     assert text not in output, "the demo's log shows no message body"
     token = str(original["Reply-To"]).split("+", 1)[1].split("@", 1)[0]
     assert token not in output, "nor a reply token"
+
+    # The member left unlinked links their own account: the code is read in their mailbox.
+    await _link_sample(info, mail_password)
+    assert "lier" in output and info["link_sample"]["matrix_user"] in output
 
     # Ctrl-C: the demo stops, and so does everything it started (which the checks below see
     # while it runs: Postfix's master, Dovecot, Synapse, the sandbox).
@@ -322,6 +321,57 @@ async def test_a_reply_typed_in_a_demo_mailbox_reaches_the_matrix_room(
     assert not any(_processes_mentioning(folder) for folder in folders)
     assert _kept_by_mail(mail_state) == [f"{mail_state}: missing"], "removed on stop"
     assert _kept_mails(Path(mail["kept"]), sample["mailbox"]) >= 1, "the mailboxes are kept"
+
+
+async def _demo_client(matrix: dict[str, Any], user: str) -> AsyncClient:
+    """A demo member logged in to the demo's Synapse (closed by the caller)."""
+    client = AsyncClient(
+        matrix["homeserver"], user, config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0)
+    )
+    login = await client.login(_secret(matrix["password_file"]))
+    if not isinstance(login, LoginResponse):
+        await client.close()
+        raise AssertionError(login)
+    return client
+
+
+async def _link_sample(info: dict[str, Any], mail_password: str) -> None:
+    """``lier`` / ``code`` as the demo's ``link_sample`` member, the code read over IMAPS."""
+    link, matrix, mail = info["link_sample"], info["matrix"], info["mail"]
+    client = await _demo_client(matrix, link["matrix_user"])
+    try:
+        created = await client.room_create(is_direct=True, invite=[matrix["bot_user_id"]])
+        room_id = created.room_id  # type: ignore[union-attr]
+
+        async def said(text: str) -> str | None:
+            for event in reversed(await timeline(client, room_id)):
+                body = str(event["content"].get("body", ""))
+                if event["sender"] == matrix["bot_user_id"] and text in body:
+                    return body
+            return None
+
+        await eventually(lambda: said("lier"), "the bot's welcome", RELAY_TIMEOUT)
+        await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": f"lier {link['member']}"}
+        )
+        await eventually(lambda: said("Un code a été envoyé"), "the code sent", RELAY_TIMEOUT)
+
+        def code() -> str | None:
+            inbox = read_inbox(
+                link["mailbox"], mail_password, mail["imaps"]["port"], mail["ca_file"]
+            )
+            found = [m for m in inbox if "Code de liaison" in str(m["Subject"])]
+            body = str(found[-1].get_body(("plain",)).get_content()) if found else ""  # type: ignore[union-attr]
+            match = re.search(r"Votre code : (\d{6})", body)
+            return match.group(1) if match else None
+
+        value = await eventually(code, "the code in the mailbox", RELAY_TIMEOUT)
+        await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": f"code {value}"}
+        )
+        await eventually(lambda: said("Votre compte Matrix est lié"), "linked", RELAY_TIMEOUT)
+    finally:
+        await client.close()
 
 
 # --- the demo's options, without starting anything -----------------------------------------------

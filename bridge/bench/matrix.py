@@ -39,6 +39,7 @@ from bridge.bench.servers import (
     BridgeProcess,
     Cast,
     Sandbox,
+    appservice_world,
     bridge_config,
     matrix_world,
     peak_rss_mb,
@@ -48,7 +49,10 @@ from bridge.bench.stats import (
     Row,
     at_most,
     ratio,
+    throughput,
 )
+from bridge.config.matrix import MatrixConfig
+from bridge.matrix.appservice.registration import write_registration
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import alias_localpart
 from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
@@ -190,27 +194,74 @@ def _pid(synapse: Synapse) -> int:
 def matrix_section(
     folder: Path, spico: Sandbox, synapse: Synapse, people: Cast, count: int
 ) -> list[Row]:
+    """Direct, then bridged in relay mode, then (Synapse restarted with the bridge's
+    registration loaded) bridged in appservice mode."""
     work = folder / "bridge-matrix"
     work.mkdir()
     (bot, password), member, sender = accounts(synapse, "spico-bot", "bench-member", "bench-sender")
     direct_burst, direct_one, synapse_direct = asyncio.run(_direct(synapse, sender, member, count))
+    participants = [
+        {"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"}
+    ]
     config = bridge_config(
-        work,
-        spico,
-        [{"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"}],
-        matrix=matrix_world(work, synapse, bot, password),
+        work, spico, participants, matrix=matrix_world(work, synapse, bot, password)
     )
     with BridgeProcess(work, config) as bridge:
         bridged_burst, bridged_one, bridge_cpu, synapse_cpu, rss = asyncio.run(
             _bridged(synapse, spico, people, member, bridge, count)
         )
-    return matrix_rows(
+    rows = matrix_rows(
         count,
         (direct_burst, direct_one),
         (bridged_burst, bridged_one),
         (bridge_cpu, synapse_cpu, synapse_direct),
         rss,
     )
+    # Appservice mode: its registration claims the portal aliases, so it is loaded only now.
+    work = folder / "bridge-matrix-appservice"
+    work.mkdir()
+    section = appservice_world(work, synapse, "spico-as-bot")
+    registration = work / "registration.yaml"
+    write_registration(MatrixConfig.model_validate(section), registration)
+    synapse.stop()
+    synapse.app_services = (registration,)
+    synapse.start()
+    config = bridge_config(work, spico, participants, matrix=section)
+    with BridgeProcess(work, config) as bridge:
+        as_burst, as_one, as_cpu, as_synapse_cpu, as_rss = asyncio.run(
+            _bridged(synapse, spico, people, member, bridge, count)
+        )
+    return rows + appservice_rows(
+        (direct_burst, direct_one), (as_burst, as_one), (as_cpu, as_synapse_cpu, bridge_cpu), as_rss
+    )
+
+
+def appservice_rows(
+    direct: tuple[Phase, Phase],
+    bridged: tuple[Phase, Phase],
+    cpu: tuple[float, float, float],
+    rss_mb: float,
+) -> list[Row]:
+    """The appservice mode's rows (pure): throughput, latency, CPU against relay mode's."""
+    direct_rate = throughput(direct[0].sent, direct[0].seen)
+    bridged_rate = throughput(bridged[0].sent, bridged[0].seen)
+    latency = bridged[1].latency()
+    added_ms = (latency.p50 - direct[1].latency().p50) * 1000
+    bridge_cpu, synapse_cpu, relay_cpu = cpu
+    return [
+        Row(
+            "Matrix appservice: msg/s bridged (÷ direct)",
+            f"{bridged_rate:.1f} ({ratio(bridged_rate, direct_rate):.0%})",
+        ),
+        Row("Matrix appservice: latency p50 / p95 / p99 ms, bridged", latency.ms()),
+        Row("Matrix appservice: added latency p50 ms", f"{added_ms:.0f}"),
+        Row(
+            "Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge",
+            f"{bridge_cpu * 1000:.1f} / {synapse_cpu * 1000:.1f} / {relay_cpu * 1000:.1f}",
+            at_most(bridge_cpu, relay_cpu, "< relay mode's"),
+        ),
+        Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{rss_mb:.0f}"),
+    ]
 
 
 #: Targets (issue 14): bridged ÷ direct throughput, added latency, bridge CPU per message.

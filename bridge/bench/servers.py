@@ -178,6 +178,22 @@ def matrix_world(work: Path, synapse: Synapse, bot: str, password: str) -> dict[
     }
 
 
+def appservice_world(work: Path, synapse: Synapse, bot_localpart: str) -> dict[str, Any]:
+    """The ``matrix`` section of a bench bridge in appservice mode on the local Synapse (fresh
+    tokens, a free listener port)."""
+    return {
+        "homeserver": synapse.url,
+        "server_name": synapse.server_name,
+        "bot_user_id": f"@{bot_localpart}:{synapse.server_name}",
+        "mode": "appservice",
+        "appservice": {
+            "as_token_file": secret(work, "as-token", secrets.token_urlsafe(32)),
+            "hs_token_file": secret(work, "hs-token", secrets.token_urlsafe(32)),
+            "listen_port": free_port(),
+        },
+    }
+
+
 def mail_world(work: Path, server: LocalMailServer, address: str, password: str) -> dict[str, Any]:
     """The ``mail`` section of a bench bridge: ``address`` on the local Postfix + Dovecot,
     STARTTLS both ways; no authentication required (the bench's Postfix writes no results)."""

@@ -34,7 +34,7 @@ from bridge.demo.settings import (
     write_yaml,
 )
 from bridge.demo.state import Demo, DemoError, read_info, running_demo, write_info
-from bridge.demo.texts import banner, sample_of, try_it
+from bridge.demo.texts import banner, link_sample_of, sample_of, try_it
 from bridge.demo.worlds import (
     DEMO_CONVERSATIONS,
     SandboxView,
@@ -164,6 +164,11 @@ def _run(demo: Demo, config_path: Path) -> int:
             signal.signal(signum, handler)
 
 
+def linked(users: dict[str, str], link: dict[str, Any] | None) -> dict[str, str]:
+    """The demo's Matrix users mapped in the config (all but the self-service sample)."""
+    return {u: m for u, m in users.items() if link is None or u != link["matrix_user"]}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -201,10 +206,16 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
     mailboxes: dict[str, str] = {}
     if enabled(data, "mail"):
         mailboxes = start_mail(demo, data, secret_folder, view.addresses)
+    # One member is left unmapped, to try self-service (``lier``): named in demo.json.
+    link = link_sample_of(view, users, mailboxes) if users and mailboxes else None
+    if link is not None:
+        data["matrix"].setdefault("self_service", {"enabled": True})
     for user, member in users.items():
-        participants.setdefault(member, {"spico_id": member})["matrix_user"] = user
+        if link is None or member != link["member"]:
+            participants.setdefault(member, {"spico_id": member})["matrix_user"] = user
     for member, address in mailboxes.items():
-        participants.setdefault(member, {"spico_id": member})["mail"] = address
+        if link is None or member != link["member"]:
+            participants.setdefault(member, {"spico_id": member})["mail"] = address
     for entry in participants.values():
         if "delivery" not in entry and entry.get("matrix_user") and entry.get("mail"):
             entry["delivery"] = "both"  # demo members follow in both worlds
@@ -227,7 +238,8 @@ def _start_and_serve(demo: Demo, data: dict[str, Any], overlay: Path, secret_fol
             "sandbox": {"url": view.url, "token_file": str(token_file)},
             "database": config.database_url,
             "health": f"http://127.0.0.1:{ports['http']}/ready",
-            "sample": sample_of(view, data, users, mailboxes),
+            "sample": sample_of(view, data, linked(users, link), mailboxes),
+            "link_sample": link,
         }
     )
     write_info(demo)

@@ -49,6 +49,21 @@ def sample_of(
     return None
 
 
+def link_sample_of(
+    view: SandboxView, users: dict[str, str], mailboxes: dict[str, str]
+) -> dict[str, Any] | None:
+    """A demo member with a Matrix account and a mailbox, left unmapped so that they can try
+    self-service (``lier``): the last such member of the demo conversations (``sample_of``
+    takes the first)."""
+    by_member = matrix_users_by_spico_id(users)
+    authors = {c["created_by"] for c in view.conversations}
+    candidates = [m for m in view.members if m in by_member and m in mailboxes and m not in authors]
+    if len(candidates) < 2:  # the sample's member keeps their mapping
+        return None
+    member = candidates[-1]
+    return {"member": member, "matrix_user": by_member[member], "mailbox": mailboxes[member]}
+
+
 def banner(demo: Demo, view: SandboxView, secret_folder: Path) -> str:
     token_file = secret_folder / "spico-token"
     lines = [
@@ -113,5 +128,15 @@ def try_it(demo: Demo) -> str:
                 f"127.0.0.1:{mail['submission']['port']}, STARTTLS): the reply shows up in "
                 "SPICO and in the Matrix room."
             )
+    link = demo.info.get("link_sample")
+    if link:
+        matrix, mail = demo.info["matrix"], demo.info["mail"]
+        lines.append(
+            f"Link an account yourself: log in as {link['matrix_user']} (not linked yet), open "
+            f"a direct room with {matrix['bot_user_id']} and type "
+            f"\u201clier {link['member']}\u201d; "
+            f"the code arrives in {link['mailbox']} (IMAPS 127.0.0.1:{mail['imaps']['port']}); "
+            "type \u201ccode <the code>\u201d: the rooms of their conversations invite you."
+        )
     lines.append("Ctrl-C stops everything the demo started.")
     return "\n".join(lines)

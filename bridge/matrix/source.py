@@ -278,6 +278,14 @@ class MatrixSource:
                 functools.partial(self._handle, conversation_id, room_id, event),
             )
 
+    def needs_nothing(self, event: dict[str, Any]) -> bool:
+        """A pushed event this source would ignore whatever happens: a message or state the
+        bridge itself sent (its bot or a ghost); membership changes are always looked at."""
+        sender = str(event.get("sender") or "")
+        if event.get("type") == "m.room.member":
+            return False
+        return sender == self.settings.bot_user_id or self._is_ghost(sender)
+
     async def handle_events(self, events: list[dict[str, Any]]) -> None:
         """Appservice mode: the events of one pushed transaction, room by room in their order
         (invitations of the bot first, as a sync hands them); the same handling as a sync's."""

@@ -175,6 +175,7 @@ class MatrixWorld:
                 appservice.listen_port,
                 wake,
                 hold_file=testing.appservice_hold_file if testing else None,
+                needs_nothing=self.source.needs_nothing,
             )
             self.worker = TransactionWorker(store, self.source.handle_events, wake)
         self._listening = False

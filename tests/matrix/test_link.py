@@ -8,12 +8,14 @@ tests/core/test_linking.py.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from nio import AsyncClient, RoomCreateResponse
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bridge.mail.localserver import LocalMailServer
 from bridge.matrix.localserver import Synapse
@@ -75,7 +77,9 @@ async def test_a_professional_links_and_unlinks_their_matrix_account(
     personas: Personas,
     in_process_bridge: StartBridge,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="bridge")  # libraries: capped by ops
     people = {p.id: p for p in spico_directory.professionals}
     talker = personas.colleagues[-3]
     pro, other_pro = [c for c in personas.colleagues[-9:-3] if people[c].mssante_address][:2]
@@ -142,3 +146,9 @@ async def test_a_professional_links_and_unlinks_their_matrix_account(
     assert "n'est plus lié" in await ask(client, room_id, "délier")
     assert await membership(client, portal, linker.user_id) == "leave"
     assert "« lier »" in await ask(client, room_id, "délier"), "unmapped again"
+    assert "matrix command code handled" in caplog.text
+    for secret in (code, late):
+        assert secret not in caplog.text, "a code is never logged"
+    async with bridge.store.transaction() as session:
+        kept = (await session.scalars(select(LinkCode.mail_code))).all()
+    assert kept == [None, None], "once mailed, only the codes' digests stay"

@@ -54,8 +54,11 @@ class TransactionListener:
         wake: asyncio.Event,
         *,
         hold_file: Path | None = None,
+        needs_nothing: Callable[[dict[str, Any]], bool] = lambda _event: False,
     ) -> None:
         self._store = store
+        #: The bridge's own echoes (its bot's and ghosts' messages): acknowledged, not journaled.
+        self._needs_nothing = needs_nothing
         self._hs_token = hs_token
         self._host = host
         self._port = port
@@ -105,6 +108,9 @@ class TransactionListener:
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _error(400, "M_BAD_JSON", "events must be a list of objects")
         self.received += 1
+        events = [e for e in events if not self._needs_nothing(e)]
+        if not events:
+            return web.json_response({})  # only our own echoes: nothing to keep or to do
         await self._hold()
         async with self._store.transaction() as session:  # a failure: 500, the server retries
             new = await matrix_repo.journal_transaction(session, txn_id, events)
