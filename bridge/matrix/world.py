@@ -329,8 +329,8 @@ class MatrixWorld:
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
             due = await unread_repo.due(session, now - timedelta(minutes=minutes))
-            choices = await preferences.conversation_choices(session, {c for c, _ in due})
-        for conversation_id, member in due:
+            choices = await preferences.conversation_choices(session, {c for c, _, _ in due})
+        for conversation_id, member, first_seq in due:
             if (conversation_id, member) not in choices:
                 await self._notifications.request_notification(
                     conversation_id,
@@ -339,6 +339,7 @@ class MatrixWorld:
                     world=World.MATRIX.value,
                     period=period,
                     now=now,
+                    since_seq=first_seq,
                 )
             async with self._store.transaction() as session:
                 await unread_repo.read(session, conversation_id, member)

@@ -72,15 +72,35 @@ async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
         subject=subject,
         message="Pouvez-vous confirmer la posologie ?",
     )
+    await spico_client.post_message(
+        created.conversation.id,
+        on_behalf_of=personas.doctor,
+        acting_as=personas.doctor,
+        body="Et la date du prochain bilan ?",
+        idempotency_key=f"missed-{created.conversation.id}",
+    )
     room_id = await bridge.portal(created.conversation.id)
     clients = {member: await matrix_users.login(user) for member, user in users.items()}
     for member, client in clients.items():
         await join_when_invited(client, room_id, users[member].user_id)
 
-    # The reader reads the message in Matrix: their receipt reaches the bridge's sync.
+    async def delivered() -> bool:
+        async with bridge.store.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(Delivery.state).where(
+                        Delivery.world == "matrix", Delivery.kind == "message"
+                    )
+                )
+            ).all()
+        return len(rows) == 2 and all(state == "done" for (state,) in rows)
+
+    # Once both messages are delivered to the room, the reader reads them in Matrix (a receipt
+    # on the latest): the bridge's sync gets it.
+    await eventually(delivered, "both messages delivered to the room")
     client = clients[reader]
     [message] = await eventually(
-        lambda: bodies_in(client, room_id, "posologie"), "the message in the room"
+        lambda: bodies_in(client, room_id, "prochain bilan"), "the latest message in the room"
     )
     marked = await client.update_receipt_marker(room_id, message["event_id"])
     assert type(marked).__name__ == "UpdateReceiptMarkerResponse", marked
@@ -88,7 +108,8 @@ async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
     [mail] = await eventually(
         lambda: mails(mail_server, addresses[sleeper], subject), "the missed-message mail"
     )
-    assert "posologie" in str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    listed = str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "posologie" in listed and "prochain bilan" in listed, "every unread message"
 
     async def checked() -> bool:
         async with bridge.store.transaction() as session:
