@@ -384,3 +384,37 @@ async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time
             assert event["origin_server_ts"] == int(message.created_at.timestamp() * 1000)
     finally:
         await bridge.close()
+
+
+async def test_ghosts_join_and_leave_with_spico_membership(
+    setup: Setup,
+    bridge: InProcessBridge,
+    spico_client: SpicoClient,
+    personas: Personas,
+    as_matrix_users: MatrixUsers,
+) -> None:
+    doctor = personas.doctor
+    conversation, room_id, alice = await _portal_with_alice(
+        setup, bridge, spico_client, as_matrix_users, doctor, [setup.a], "Entrées", "x"
+    )
+    other = personas.colleagues[22]
+
+    async def membership_of(user: str) -> str | None:
+        member = (await _state(alice, room_id)).get(("m.room.member", user))
+        return member.get("membership") if member else None
+
+    await spico_client.add_member(conversation, other, on_behalf_of=doctor, acting_as=doctor)
+
+    async def joined() -> bool:
+        return await membership_of(setup.ghost(other)) == "join"
+
+    await eventually(joined, "the new member's ghost in the room")
+    await spico_client.remove_member(conversation, other, on_behalf_of=doctor, acting_as=doctor)
+
+    async def left() -> bool:
+        return await membership_of(setup.ghost(other)) == "leave"
+
+    await eventually(left, "the removed member's ghost gone")
+    assert await membership_of(setup.ghost(doctor)) == "join"
+    levels = (await _state(alice, room_id))[("m.room.power_levels", "")]
+    assert set(levels.get("users", {})) <= {setup.server.bot_user_id}
