@@ -61,10 +61,10 @@ def settings_from(config: BridgeConfig) -> PortalSettings:
 
 def missed_message_minutes(config: BridgeConfig) -> float:
     """``notifications.matrix_unread_minutes`` when missed-message mails can go (mail and
-    notifications on, relay mode: read receipts come with the bot's sync), else 0."""
+    notifications on; read receipts come with the bot's sync in relay mode, as ephemeral
+    events pushed with the transactions in appservice mode), else 0."""
     notifications = config.notifications
-    # Appservice mode would read receipts from ephemeral events (MSC2409): not yet.
-    on = config.mail.enabled and notifications.enabled and config.matrix.mode == "relay"
+    on = config.mail.enabled and notifications.enabled
     return notifications.matrix_unread_minutes if on else 0.0
 
 
