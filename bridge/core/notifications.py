@@ -44,7 +44,8 @@ class NotificationAnswer:
 class NotificationRequests(Protocol):
     """Queue the notification of ``member_id`` about ``conversation_id``'s latest message now,
     under the same rate limit as the automatic ones (``period``), audited as asked by
-    ``requested_by`` (an idNat) from ``world``."""
+    ``requested_by`` (an idNat) from ``world``. With ``since_seq`` (missed messages in Matrix)
+    the one notification lists every message of the conversation from that seq on."""
 
     async def request_notification(
         self,
@@ -55,6 +56,7 @@ class NotificationRequests(Protocol):
         world: str,
         period: timedelta,
         now: datetime,
+        since_seq: int | None = None,
     ) -> NotificationAnswer: ...
 
 

@@ -417,13 +417,16 @@ class MatrixSink:
         message = job.message
         if message is None:
             return  # nothing to post (not a message event)
-        await self.post(message, room_id, job.conversation_id, job.txn_id)
-        # Posted now, or by the new portal's back-fill just before: unread either way.
         if self.settings.track_unread and not message.notice:
+            # Unread before it is in the room: a receipt can only come after (posted now, or
+            # by the new portal's back-fill just before).
             authors = {message.author_id or "", message.sent_by or ""}
             async with self._store.transaction() as session:
                 readers = unread_by(job.participants, authors)
-                await unread_repo.unread(session, job.conversation_id, readers, datetime.now(UTC))
+                await unread_repo.unread(
+                    session, job.conversation_id, readers, datetime.now(UTC), job.event_seq
+                )
+        await self.post(message, room_id, job.conversation_id, job.txn_id)
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
         """A new portal gets the conversation's history (the last ``HISTORY_LIMIT`` messages,

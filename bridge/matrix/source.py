@@ -244,22 +244,18 @@ class MatrixSource:
                 )
             await self._portal_events(portal.conversation_id, room_id, events)
             if self.settings.track_unread:
-                await self._read(portal.conversation_id, room.ephemeral, room.timeline.events)
+                receipts = {
+                    str(receipt.user_id)
+                    for event in room.ephemeral
+                    for receipt in getattr(event, "receipts", None) or ()
+                    if getattr(receipt, "receipt_type", "") in READ_RECEIPTS
+                }
+                timeline = [event_fields(e) for e in room.timeline.events]
+                await self._read(portal.conversation_id, receipts | speakers(timeline))
 
-    async def _read(self, conversation_id: str, ephemeral: list[Any], timeline: list[Any]) -> None:
+    async def _read(self, conversation_id: str, users: set[str]) -> None:
         """Members who read the portal (a read receipt, or a message of theirs) have nothing
         missed there any more."""
-        users = {
-            str(receipt.user_id)
-            for event in ephemeral
-            for receipt in getattr(event, "receipts", None) or ()
-            if getattr(receipt, "receipt_type", "") in ("m.read", "m.read.private")
-        }
-        users |= {
-            str(fields.get("sender"))
-            for fields in map(event_fields, timeline)
-            if fields.get("type") in ("m.room.message", "m.room.encrypted")
-        }
         mapping = self._spico_id_of()
         members = sorted({mapping[u] for u in users if u in mapping})
         if members:
@@ -313,14 +309,21 @@ class MatrixSource:
             )
         for room_id, room_events in by_room.items():
             portal = portals.get(room_id)
+            # Read receipts come as ephemeral events (``receive_ephemeral``), journaled with
+            # the transaction's events: they only clear what a member missed.
+            receipts = [e for e in room_events if e.get("type") == "m.receipt"]
+            room_events = [e for e in room_events if e.get("type") != "m.receipt"]
             if portal is None:
-                if room_id in managed:
+                if room_id in managed and room_events:
                     timeline = [RawEvent(e) for e in room_events]
                     await self.rooms.handle(
                         room_id, managed[room_id], timeline, self._guarded, self._remember
                     )
                 continue
             await self._portal_events(portal.conversation_id, room_id, room_events)
+            if self.settings.track_unread:
+                readers = {u for e in receipts for u in receipt_readers(e.get("content"))}
+                await self._read(portal.conversation_id, readers | speakers(room_events))
 
     async def _guarded(
         self,
@@ -608,3 +611,31 @@ def only_own_events(response: SyncResponse, bot_user_id: str) -> bool:
             if getattr(event, "sender", None) != bot_user_id:
                 return False
     return True
+
+
+#: The receipts that mean "read" (a private one too: it is the member's own reading).
+READ_RECEIPTS = ("m.read", "m.read.private")
+
+
+def receipt_readers(content: Any) -> set[str]:
+    """The users an ``m.receipt`` event's content says have read (pure; malformed parts are
+    skipped): ``{event_id: {"m.read": {user_id: {...}}}}``."""
+    if not isinstance(content, dict):
+        return set()
+    return {
+        str(user)
+        for by_type in content.values()
+        if isinstance(by_type, dict)
+        for kind in READ_RECEIPTS
+        if isinstance(by_type.get(kind), dict)
+        for user in by_type[kind]
+    }
+
+
+def speakers(events: list[dict[str, Any]]) -> set[str]:
+    """Who wrote a message among ``events`` (raw): writing in a room is reading it."""
+    return {
+        str(event.get("sender"))
+        for event in events
+        if event.get("type") in ("m.room.message", "m.room.encrypted")
+    }

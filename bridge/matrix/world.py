@@ -61,10 +61,10 @@ def settings_from(config: BridgeConfig) -> PortalSettings:
 
 def missed_message_minutes(config: BridgeConfig) -> float:
     """``notifications.matrix_unread_minutes`` when missed-message mails can go (mail and
-    notifications on, relay mode: read receipts come with the bot's sync), else 0."""
+    notifications on; read receipts come with the bot's sync in relay mode, as ephemeral
+    events pushed with the transactions in appservice mode), else 0."""
     notifications = config.notifications
-    # Appservice mode would read receipts from ephemeral events (MSC2409): not yet.
-    on = config.mail.enabled and notifications.enabled and config.matrix.mode == "relay"
+    on = config.mail.enabled and notifications.enabled
     return notifications.matrix_unread_minutes if on else 0.0
 
 
@@ -329,8 +329,8 @@ class MatrixWorld:
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
             due = await unread_repo.due(session, now - timedelta(minutes=minutes))
-            choices = await preferences.conversation_choices(session, {c for c, _ in due})
-        for conversation_id, member in due:
+            choices = await preferences.conversation_choices(session, {c for c, _, _ in due})
+        for conversation_id, member, first_seq in due:
             if (conversation_id, member) not in choices:
                 await self._notifications.request_notification(
                     conversation_id,
@@ -339,6 +339,7 @@ class MatrixWorld:
                     world=World.MATRIX.value,
                     period=period,
                     now=now,
+                    since_seq=first_seq,
                 )
             async with self._store.transaction() as session:
                 await unread_repo.read(session, conversation_id, member)

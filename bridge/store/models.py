@@ -403,3 +403,5 @@ class MatrixUnread(Base):
     conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     since: Mapped[datetime] = mapped_column(index=True)
+    #: The journal seq of the oldest unread message (the notification lists it and the later).
+    first_seq: Mapped[int | None] = mapped_column(BigInteger)

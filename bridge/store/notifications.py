@@ -22,6 +22,31 @@ from bridge.store.models import JournalEvent
 from bridge.store.repositories import Store
 
 
+async def message_seqs_since(
+    session: AsyncSession, conversation_id: str, since_seq: int, member_id: str
+) -> list[int]:
+    """The journal seqs of the conversation's messages from ``since_seq`` on (platform notices
+    and the member's own messages left out), oldest first."""
+    rows = await session.execute(
+        select(JournalEvent.seq, JournalEvent.payload)
+        .where(
+            JournalEvent.conversation_id == conversation_id,
+            JournalEvent.type == "message.posted",
+            JournalEvent.seq >= since_seq,
+        )
+        .order_by(JournalEvent.seq)
+    )
+    found = []
+    for seq, payload in rows.all():
+        message = (payload or {}).get("data", {}).get("message") or {}
+        if message.get("kind") != "notice" and member_id not in (
+            message.get("author_id"),
+            message.get("sent_by"),
+        ):
+            found.append(int(seq))
+    return found
+
+
 async def latest_message_seq(session: AsyncSession, conversation_id: str) -> int | None:
     """The journal seq of the conversation's latest message from a professional (not a
     platform notice): what a manual notification is about."""
@@ -56,6 +81,7 @@ class StoreNotificationRequests:
         world: str,
         period: timedelta,
         now: datetime,
+        since_seq: int | None = None,
     ) -> NotificationAnswer:
         async with self._store.transaction() as session:
             sent = await mail_repo.get_notification(session, conversation_id, member_id)
@@ -65,6 +91,19 @@ class StoreNotificationRequests:
             seq = await latest_message_seq(session, conversation_id)
             if seq is None:
                 return NotificationAnswer("no_message")
+            if since_seq is not None:
+                # The earlier unread messages wait with the notification, which sends them
+                # with the latest one (the mail sink's "what waited goes with this message").
+                # The period is over: no time of a last one is the same rule, and keeps the
+                # digest loop from sending them first on their own.
+                earlier = await message_seqs_since(session, conversation_id, since_seq, member_id)
+                waiting = {*(sent.pending if sent else ()), *earlier} - {seq}
+                await mail_repo.save_notification(
+                    session,
+                    mail_repo.NotificationRow(
+                        conversation_id, member_id, None, tuple(sorted(waiting))
+                    ),
+                )
             queued = await repo.enqueue(
                 session,
                 [

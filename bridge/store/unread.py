@@ -19,10 +19,14 @@ from bridge.store.repositories import _insert
 
 
 async def unread(
-    session: AsyncSession, conversation_id: str, members: Iterable[str], now: datetime
+    session: AsyncSession, conversation_id: str, members: Iterable[str], now: datetime, seq: int
 ) -> None:
-    """A message reached the portal: each member has it unread (the oldest one counts)."""
-    rows = [{"conversation_id": conversation_id, "member_id": m, "since": now} for m in members]
+    """A message (journal ``seq``) reached the portal: each member has it unread (the oldest
+    one counts)."""
+    rows = [
+        {"conversation_id": conversation_id, "member_id": m, "since": now, "first_seq": seq}
+        for m in members
+    ]
     if rows:
         statement = _insert(session, MatrixUnread).values(rows)
         await session.execute(statement.on_conflict_do_nothing())
@@ -38,11 +42,11 @@ async def read(session: AsyncSession, conversation_id: str, member_id: str) -> N
     )
 
 
-async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str]]:
-    """(conversation, member) unread since before ``before``."""
+async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str, int | None]]:
+    """(conversation, member, oldest unread seq) unread since before ``before``."""
     rows = await session.execute(
-        select(MatrixUnread.conversation_id, MatrixUnread.member_id).where(
+        select(MatrixUnread.conversation_id, MatrixUnread.member_id, MatrixUnread.first_seq).where(
             MatrixUnread.since <= before
         )
     )
-    return [(c, m) for c, m in rows.all()]
+    return [(c, m, s) for c, m, s in rows.all()]

@@ -358,3 +358,15 @@ async def test_the_first_start_reads_no_history_and_a_restart_resumes_where_it_s
     await asyncio.wait_for(task, 5)
     assert [m.body for m in sync.poster.posted] == ["Après", "Pendant l'arrêt"]
     assert len(sync.homeserver.room(management).messages()) == 1, "welcomed once"
+
+
+def test_receipt_readers_are_the_users_of_read_receipts_only() -> None:
+    from bridge.matrix.source import receipt_readers
+
+    content = {
+        "$a": {"m.read": {"@x:s": {"ts": 1}}, "m.read.private": {"@y:s": {"ts": 2}}},
+        "$b": {"m.fully_read": {"@z:s": {}}, "m.read": "not a mapping"},
+        "$c": "not a mapping",
+    }
+    assert receipt_readers(content) == {"@x:s", "@y:s"}
+    assert receipt_readers(None) == set() and receipt_readers([]) == set()

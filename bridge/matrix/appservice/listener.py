@@ -42,6 +42,24 @@ def presented_token(request: web.Request) -> str | None:
     return request.query.get("access_token")
 
 
+#: Where a transaction carries its ephemeral events (stable, then MSC2409's unstable name).
+EPHEMERAL_KEYS = ("ephemeral", "de.sorunome.msc2409.ephemeral")
+
+
+def receipts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The read receipts among a transaction's ephemeral events (typing and presence are not
+    kept): journaled with its events, handled in their room (missed-message mails)."""
+    for key in EPHEMERAL_KEYS:
+        ephemeral = body.get(key)
+        if isinstance(ephemeral, list):
+            return [
+                e
+                for e in ephemeral
+                if isinstance(e, dict) and e.get("type") == "m.receipt" and e.get("room_id")
+            ]
+    return []
+
+
 class TransactionListener:
     """Receives the homeserver's transactions and journals them; ``wake`` tells the worker."""
 
@@ -108,7 +126,7 @@ class TransactionListener:
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _error(400, "M_BAD_JSON", "events must be a list of objects")
         self.received += 1
-        events = [e for e in events if not self._needs_nothing(e)]
+        events = [e for e in events if not self._needs_nothing(e)] + receipts_of(body)
         if not events:
             return web.json_response({})  # only our own echoes: nothing to keep or to do
         await self._hold()

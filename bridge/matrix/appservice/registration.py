@@ -43,7 +43,7 @@ def registration(matrix: MatrixConfig) -> dict[str, Any]:
             "rooms": [],
         },
         "protocols": ["spico"],
-        "receive_ephemeral": False,
+        "receive_ephemeral": True,  # read receipts: missed-message mails
     }
 
 
