@@ -38,10 +38,11 @@ async def message_seqs_since(
     )
     found = []
     for seq, payload in rows.all():
-        message = (payload or {}).get("data", {}).get("message") or {}
-        if message.get("kind") != "notice" and member_id not in (
-            message.get("author_id"),
-            message.get("sent_by"),
+        message = event_message(payload)
+        if (
+            message is not None
+            and not message.notice
+            and member_id not in (message.author_id, message.sent_by)
         ):
             found.append(int(seq))
     return found
