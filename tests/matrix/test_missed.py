@@ -143,7 +143,9 @@ async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
     assert type(marked).__name__ == "UpdateReceiptMarkerResponse", marked
 
     [mail] = await eventually(
-        lambda: mails(mail_server, addresses[sleeper], subject), "the missed-message mail"
+        lambda: mails(mail_server, addresses[sleeper], subject),
+        "the missed-message mail",
+        within=UNREAD_MINUTES * 60 + 60,  # the delay, then the check's pace and the mail
     )
     listed = str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert "posologie" in listed and "prochain bilan" in listed, "every unread message"
