@@ -24,6 +24,7 @@ from bridge.core.model import (
 )
 from bridge.matrix.appservice.ghosts import Ghosts
 from bridge.matrix.appservice.listener import TransactionListener, TransactionWorker
+from bridge.matrix.appservice.ping import ping_homeserver
 from bridge.matrix.client import DEVICE_ID, CryptoOptions, MatrixClient
 from bridge.matrix.commands.executor import CommandSettings
 from bridge.matrix.crypto import CryptoGuard, CryptoStoreBusy
@@ -366,6 +367,8 @@ class MatrixWorld:
                     await asyncio.wait_for(stop.wait(), 5.0)
         await self.listener.start()
         self._listening = True
+        # After a restart the homeserver may hold transactions on a long backoff: ask now.
+        await ping_homeserver(self.client.nio)
         try:
             if self._bridge_existing == "all":
                 await self._portals_for_existing(stop)
