@@ -208,6 +208,24 @@ async def test_an_answer_out_of_contract_is_refused_without_quoting_it(
     assert refused.value.__cause__ is None and refused.value.__context__ is None
 
 
+async def test_a_fault_armed_for_one_path_spares_the_other_requests(
+    spico_client: SpicoClient, spico_directory: Directory
+) -> None:
+    """``only_path``: what a test arms for one request is not used up by another (a bridge's
+    event long-poll runs all the time)."""
+    patient = spico_directory.patients[1]
+    await spico_client._request(
+        "POST",
+        "/sandbox/faults",
+        json_body={"count": 1, "answer_patient": patient.id, "only_path": "/directory/search"},
+        expect_json=False,
+    )
+    await spico_client.get_events(after=0, limit=1)  # not the armed path: answered as usual
+    with pytest.raises(SpicoBadResponse):
+        await spico_client.search_directory("martin")
+    assert (await spico_client.search_directory("martin")).results is not None  # used up
+
+
 async def test_downloads_are_capped(spico_client: SpicoClient, personas: Personas) -> None:
     data = b"x" * 5000
     created = await spico_client.create_conversation(

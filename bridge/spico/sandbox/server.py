@@ -65,6 +65,8 @@ class SandboxState:
     #: Instead of a failure, answer 200 with this patient's record (a malformed answer that
     #: quotes patient data: what a client must never log).
     injected_patient: str | None = None
+    #: Only requests whose path (below the API prefix) starts with this are failed; None: any.
+    injected_path: str | None = None
 
     async def publish_new_events(self) -> None:
         """Wake long-polls if the last committed write added events."""
@@ -119,7 +121,10 @@ async def injected_failures(request: web.Request, handler: Handler) -> web.Strea
     exempt = request.path in UNAUTHENTICATED_PATHS or request.path.startswith(
         f"{API_PREFIX}/sandbox/"
     )
-    if state.injected_failures > 0 and not exempt:
+    targeted = state.injected_path is None or request.path.startswith(
+        API_PREFIX + state.injected_path
+    )
+    if state.injected_failures > 0 and targeted and not exempt:
         state.injected_failures -= 1
         if state.injected_patient is not None:
             return json_response(state.db.require_patient(state.injected_patient))
@@ -723,8 +728,12 @@ async def inject_faults(request: web.Request) -> web.Response:
     patient = body.get("answer_patient")
     if patient is not None and (not isinstance(patient, str) or state.db.patient(patient) is None):
         raise bad_request("answer_patient: the id of a patient of the sandbox.")
+    only_path = body.get("only_path")
+    if only_path is not None and (not isinstance(only_path, str) or not only_path.startswith("/")):
+        raise bad_request("only_path: a path below the API prefix, starting with /.")
     state.injected_failures, state.injected_status = count, status
     state.injected_after, state.injected_patient = after, patient
+    state.injected_path = only_path
     return web.Response(status=204)
 
 
