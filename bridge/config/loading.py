@@ -42,7 +42,6 @@ def _env_references(data: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 #: Stand for an unset variable while the rest is validated (they pass every value rule).
-_UNSET_PLACEHOLDER = UNSET_PLACEHOLDER
 _UNSET_URL_PLACEHOLDER = "postgresql://unset@localhost/unset"
 
 
@@ -106,7 +105,7 @@ def load_config(
                     unset, message=f"warning: {unset.message} here; `spico-bridge run` needs it"
                 )
             )
-        env[name] = _UNSET_URL_PLACEHOLDER if key_path.endswith("url_env") else _UNSET_PLACEHOLDER
+        env[name] = _UNSET_URL_PLACEHOLDER if key_path.endswith("url_env") else UNSET_PLACEHOLDER
     config: BridgeConfig | None = None
     try:
         config = BridgeConfig.model_validate(data, context={"environ": env})
