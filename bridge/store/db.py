@@ -73,8 +73,10 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_sync_engine(url: str | URL) -> Engine:
-    engine = create_engine(sync_url(url))
+def make_sync_engine(url: str | URL, **options: Any) -> Engine:
+    """A synchronous engine (Alembic, and the store's units of work); ``options`` go to
+    ``create_engine`` (pool sizes)."""
+    engine = create_engine(sync_url(url), **options)
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine)
     return engine

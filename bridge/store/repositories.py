@@ -1,7 +1,10 @@
 """Repositories: the only code that reads or writes the bridge's tables.
 
-Functions take an ``AsyncSession`` so callers decide the transaction: the SPICO fan-out records
-events, writes deliveries and advances its cursor in one commit (durable before acknowledged).
+Functions take the transaction from their caller, so callers decide what commits together: the
+SPICO fan-out records events, writes deliveries and advances its cursor in one commit (durable
+before acknowledged). Hot-path functions are synchronous Core functions of a ``Connection``,
+called inside a unit of work (``Store.run``); the others still take an ``AsyncSession``
+(``Store.transaction``), and such a caller reaches a synchronous one through ``in_session``.
 """
 
 from __future__ import annotations
@@ -9,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Connection, Text, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from bridge.core.model import ConversationView
 from bridge.core.views import patient_view
@@ -34,6 +38,7 @@ from bridge.store.models import (
     ProfessionalRecord,
     utcnow,
 )
+from bridge.store.units import UnitRunner
 
 PENDING = "pending"
 SENDING = "sending"
@@ -41,9 +46,13 @@ DONE = "done"
 FAILED = "failed"
 DELIVERY_STATES = (PENDING, SENDING, DONE, FAILED)
 
+T = TypeVar("T")
+P = ParamSpec("P")
+
 
 class Store:
-    """An engine and its session factory; ``transaction()`` is the unit of work."""
+    """The database: ``run(work)`` runs a synchronous unit of work on a database thread (the
+    hot paths); ``transaction()`` opens an async ORM session (the cold paths)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -51,6 +60,7 @@ class Store:
         self._turn: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._units = UnitRunner(engine.url)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -75,13 +85,42 @@ class Store:
         async with self._turn, self._sessions() as session, session.begin():
             yield session
 
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` as one transaction on the database thread (SQLAlchemy Core,
+        synchronous driver): one thread hop per transaction instead of several per statement;
+        commits on return, rolls back if it raises.
+
+        ``work`` runs on that thread: no awaits, no I/O but the database. On SQLite it takes
+        the same turn as ``transaction()``, so the two never write at once.
+        """
+        async with self._turn:
+            return await self._units.run(work)
+
     async def close(self) -> None:
+        await self._units.close()
         await self.engine.dispose()
 
 
-def _insert(session: AsyncSession, model: type) -> Any:
+async def in_session(
+    session: AsyncSession,
+    function: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Call a synchronous repository function (one taking a ``Connection``) inside an async
+    session's transaction: for cold paths that still hold an ``AsyncSession``. Pending ORM
+    changes are flushed first, as ``session.execute`` would (autoflush)."""
+
+    def call(sync_session: Session) -> T:
+        sync_session.flush()
+        return function(sync_session.connection(), *args, **kwargs)
+
+    return await session.run_sync(call)
+
+
+def _insert(bind: AsyncSession | Connection, model: type) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
-    dialect = session.get_bind().dialect.name
+    dialect = (bind.get_bind() if isinstance(bind, AsyncSession) else bind).dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 

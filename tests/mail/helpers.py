@@ -17,6 +17,7 @@ from bridge.core.delivery import InboundPoster
 from bridge.core.model import Participant
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import FetchAttachment, MailSink
+from bridge.mail.receiver import Receiver
 from bridge.mail.settings import settings_from
 from bridge.store.repositories import Store
 from tests.fakes import FakeSmtp
@@ -74,4 +75,5 @@ def mail_inbox(
     sink: MailSink,
     configured: Mapping[str, Participant] | None = None,
 ) -> MailInbox:
-    return MailInbox(settings_from(config), store, poster, configured or {}, sink)
+    settings = settings_from(config)
+    return MailInbox(settings, store, Receiver(settings, store, poster, configured or {}, sink))

@@ -28,7 +28,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient, SpicoForbidden
 from bridge.spico.sandbox.seed import Directory
 from bridge.store import commands as commands_repo
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -126,13 +126,10 @@ def _config(
     mail: dict[str, Any] | None = None,
     sections: dict[str, Any] | None = None,
 ) -> Path:
-    return bridge_config(
+    return scenario_config(
         tmp_path,
         sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": s, "matrix_user": u} for u, s in mapped.items()],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": s, "matrix_user": u} for u, s in mapped.items()],
         matrix=matrix_section(synapse, bot, tmp_path / "secrets"),
         mail=mail,
         sections=sections,
