@@ -45,6 +45,7 @@ from tests.fixtures.worlds import (
     reply_in,
     timeline,
 )
+from tests.matrix.helpers import numbered
 
 STATUSES_FR = ("en ligne", "actif", "absent", "inactif")
 
@@ -72,15 +73,6 @@ async def last_notice(client: AsyncClient, room_id: str, bot: str, containing: s
         return None
 
     return await eventually(found, f"a bot notice with {containing!r}")
-
-
-def numbered(text: str, needle: str) -> int:
-    """The number of the list line that contains ``needle``."""
-    for line in text.splitlines():
-        match = re.match(r"^(\d+)\. ", line)
-        if match and needle in line:
-            return int(match.group(1))
-    raise AssertionError(f"{needle!r} not in the list:\n{text}")
 
 
 @dataclass
