@@ -142,15 +142,6 @@ def parse_id_nat(value: str) -> ProfessionalId:
     )
 
 
-def is_id_nat(value: str) -> bool:
-    """True when ``value`` has the shape of a professional idNat (key not considered)."""
-    try:
-        parse_id_nat(value)
-    except IdentifierError:
-        return False
-    return True
-
-
 def luhn_complete(payload: str) -> str:
     """Append the Luhn check digit to a string of digits (used to generate sandbox numbers)."""
     if not payload.isdigit():
@@ -189,12 +180,3 @@ def parse_ins(value: str) -> str:
     if ins_key(number[:13]) != number[13:]:
         raise IdentifierError("the INS key does not match its number")
     return number
-
-
-def is_valid_ins(value: str) -> bool:
-    """True when ``value`` is a NIR/NIA whose key matches."""
-    try:
-        parse_ins(value)
-    except IdentifierError:
-        return False
-    return True

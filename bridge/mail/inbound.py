@@ -30,13 +30,12 @@ import aiosmtplib
 from imapclient import imap_utf7
 
 from bridge.config import ImapConfig
-from bridge.core.delivery import POISON_ATTEMPTS, InboundPoster, PoisonGuard, is_outage
+from bridge.core.delivery import POISON_ATTEMPTS, PoisonGuard, is_outage
 from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import Participant
 from bridge.core.waiting import wait_any
-from bridge.mail.budget import ParseWorker
 from bridge.mail.envelope import Envelope, EnvelopeProblem
-from bridge.mail.outbound import MailSink, tls_context
+from bridge.mail.outbound import tls_context
 from bridge.mail.outcome import Handled, Outcome
 from bridge.mail.receiver import RawMail, Receiver
 from bridge.mail.settings import MailSettings
@@ -166,20 +165,11 @@ def imap_mailbox_name(name: str) -> str:
 class MailInbox:
     """Reads the bridge's mailbox and hands each mail to the trust pipeline."""
 
-    def __init__(
-        self,
-        settings: MailSettings,
-        store: Store,
-        post: InboundPoster,
-        configured: Mapping[str, Participant],
-        sink: MailSink,
-    ) -> None:
+    def __init__(self, settings: MailSettings, store: Store, receiver: Receiver) -> None:
         self._settings = settings
         self._imap = settings.imap
         self._store = store
-        #: One parsing worker process per inbox (started on the first mail, closed at stop).
-        self._worker = ParseWorker()
-        self._receiver = Receiver(settings, store, post, configured, sink, self._worker)
+        self._receiver = receiver
         self._cursor = f"mail:imap:{self._imap.mailbox}"
         self._lost = asyncio.Event()
         self._poison = PoisonGuard()
@@ -202,7 +192,7 @@ class MailInbox:
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._worker.start()  # now: the first mail does not wait for its imports
+        await self._receiver.worker.start()  # now: the first mail does not wait for its imports
         delay = 1.0
         while not stop.is_set():
             client = None
@@ -420,7 +410,7 @@ class MailInbox:
 
     async def close(self) -> None:
         """Stop the parsing worker."""
-        await self._worker.close()
+        await self._receiver.worker.close()
 
 
 async def _logout(client: aioimaplib.IMAP4) -> None:

@@ -104,12 +104,13 @@ class Receiver:
         post: InboundPoster,
         configured: Mapping[str, Participant],
         sink: MailSink,
-        worker: ParseWorker,
     ) -> None:
         self._store = store
         self._post = post
         self._sink = sink
-        self._worker = worker
+        #: One parsing worker process per inbox (started by its ``run``, closed by its
+        #: ``close``); a reload keeps it.
+        self.worker = ParseWorker()
         #: One ledger for the inbox's life: the records a batch defers survive a reload.
         self._ledger = InboxLedger(store)
         self.reload(settings, configured)
@@ -143,7 +144,7 @@ class Receiver:
         one at fault set aside)."""
         headers = [source.header for source in sources]
         seconds = self.limits.budget_seconds
-        found = await self._worker.run(read_envelopes, headers, self.limits, seconds=seconds)
+        found = await self.worker.run(read_envelopes, headers, self.limits, seconds=seconds)
         if isinstance(found, OverBudget | WorkerFailed) or len(found) != len(sources):
             return [None] * len(sources)
         return list(found)
@@ -374,7 +375,7 @@ class Receiver:
 
     async def _parse(self, data: bytes, step: Callable[[bytes, MailLimits], T]) -> T:
         """One parsing step in the worker; over the budget or a dead worker: set aside."""
-        result = await parse_within_budget(data, self.limits, self._worker, step)
+        result = await parse_within_budget(data, self.limits, self.worker, step)
         if isinstance(result, OverBudget):
             raise SetAside(Reason.OVER_BUDGET.value, f"over_budget:{step.__name__}")
         if isinstance(result, WorkerFailed):

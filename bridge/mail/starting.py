@@ -52,27 +52,21 @@ class Members:
     names: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
 class ConversationStarter:
-    def __init__(
-        self,
-        settings: MailSettings,
-        store: Store,
-        composer: SpicoComposer,
-        sink: MailSink,
-        ledger: InboxLedger,
-        answerer: Answerer,
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self._composer = composer
-        self._sink = sink
-        self._ledger = ledger
-        self._answerer = answerer
+    """Built anew by ``Receiver.reload`` with the inbox's current settings."""
+
+    settings: MailSettings
+    store: Store
+    composer: SpicoComposer
+    sink: MailSink
+    ledger: InboxLedger
+    answerer: Answerer
 
     async def start(self, message_id: str, verdict: NewConversation, received: datetime) -> Outcome:
         author = verdict.sender.address
         sender = await self._sender(author)
-        body, too_many = first_attachments(verdict.body, self._settings.max_attachments)
+        body, too_many = first_attachments(verdict.body, self.settings.max_attachments)
         request = self._request(dataclasses.replace(verdict, body=body))
         members = await self._members(author, request, sender.id)
         patient = await self._patient(author, request, sender.id)
@@ -80,22 +74,22 @@ class ConversationStarter:
         entry = patient if isinstance(patient, PatientEntry) else None
         if entry is None and created.patient_id is not None:
             with contextlib.suppress(ComposerError):  # only for the subject's patient tag
-                entry = await self._composer.patient(created.patient_id, on_behalf_of=sender.id)
+                entry = await self.composer.patient(created.patient_id, on_behalf_of=sender.id)
         await self._confirm(author, message_id, sender.id, created, members, entry)
         outcome = Outcome(Handled.CREATED, None, created.id, sender.id, None, NEW_CONVERSATION)
-        await self._ledger.record(message_id, outcome)
+        await self.ledger.record(message_id, outcome)
         dropped = Dropped(
             body.dropped_text, body.dropped_attachments, body.unreadable_parts, too_many
         )
         if dropped:
             answer = dropped_answer(
                 dropped,
-                self._settings.language,
+                self.settings.language,
                 received,
-                max_attachment_bytes=self._settings.max_attachment_bytes,
-                max_attachments=self._settings.max_attachments,
+                max_attachment_bytes=self.settings.max_attachment_bytes,
+                max_attachments=self.settings.max_attachments,
             )
-            await self._answerer.answer(
+            await self.answerer.answer(
                 author,
                 answer,
                 answerable=True,
@@ -122,8 +116,8 @@ class ConversationStarter:
             addressed=verdict.addressed,
             author=verdict.sender.address,
             body=verdict.body,
-            own_address=self._settings.address,
-            language=self._settings.language,
+            own_address=self.settings.address,
+            language=self.settings.language,
         )
         if isinstance(read, newconv.Refusal):
             raise NewConversationRefused(verdict.sender.address, read)
@@ -131,7 +125,7 @@ class ConversationStarter:
 
     def _trusted(self, address: str) -> bool:
         return newconv.trusted_address(
-            address, self._sink.trust.is_trusted, self._settings.trust.allow_patient_mailboxes
+            address, self.sink.trust.is_trusted, self.settings.trust.allow_patient_mailboxes
         )
 
     async def _members(self, author: str, request: newconv.Request, sender_id: str) -> Members:
@@ -164,7 +158,7 @@ class ConversationStarter:
         if request.patient.kind == "id":
             return request.patient.value
         try:
-            files = await self._composer.patients(sender_id)
+            files = await self.composer.patients(sender_id)
         except ComposerRefusal:
             files = []
         found = newconv.find_patient(files, request.patient.value)
@@ -185,7 +179,7 @@ class ConversationStarter:
     ) -> ConversationRef:
         patient_id = patient.id if isinstance(patient, PatientEntry) else patient
         try:
-            return await self._composer.create_conversation(
+            return await self.composer.create_conversation(
                 on_behalf_of=sender_id,
                 acting_as=sender_id,
                 members=members.ids,
@@ -212,17 +206,17 @@ class ConversationStarter:
         """Tell the sender the conversation exists, as the root of their thread (their reply
         token in Reply-To): they go on by mail like any member. Deterministic Message-ID; not
         sent twice once recorded."""
-        if not self._sink.allowed(address):
+        if not self.sink.allowed(address):
             return
         now = datetime.now(UTC)
-        key, sender = self._sink.key, self._sink.sender
+        key, sender = self.sink.key, self.sink.sender
         mid = compose.message_id(key, sender.domain, "created", created.id, member)
-        async with self._store.transaction() as session:
+        async with self.store.transaction() as session:
             if await mail_repo.get_messages(session, [mid]):
                 return
             if await mail_repo.get_thread(session, created.id, member) is not None:
                 return  # the member's thread already started (a message was faster)
-        token = self._sink.token_for(created.id, member, now)
+        token = self.sink.token_for(created.id, member, now)
         answer = compose.compose_new_conversation_created(
             key=key,
             sender=sender,
@@ -239,17 +233,17 @@ class ConversationStarter:
             members=[members.names.get(m, m) for m in members.ids],
             original_id=message_id,
             token=token,
-            patient_policy=self._settings.patient_tag,
-            language=self._settings.language,
+            patient_policy=self.settings.patient_tag,
+            language=self.settings.language,
             now=now,
         )
         try:
-            await self._sink.send_raw(answer, address)
+            await self.sink.send_raw(answer, address)
         except Exception as exc:  # the conversation exists; the next message starts the thread
             log.warning("new conversation: confirmation not sent (%s)", type(exc).__name__)
             return
         decoded = tokens.decode(token)
-        async with self._store.transaction() as session:
+        async with self.store.transaction() as session:
             await mail_repo.record_message(
                 session, mid, direction="out", conversation_id=created.id, member_id=member
             )
@@ -262,7 +256,7 @@ class ConversationStarter:
     async def _lookup_address(self, address: str) -> DirectoryEntry | None:
         """The directory entry of an address; None when SPICO has none or refuses it."""
         try:
-            return await self._composer.lookup_address(address)
+            return await self.composer.lookup_address(address)
         except ComposerRefusal:
             return None
 

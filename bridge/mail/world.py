@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from bridge.config import BridgeConfig
 from bridge.core.delivery import InboundPoster
 from bridge.core.model import Participant, World
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import MailSink
+from bridge.mail.receiver import Receiver
 from bridge.mail.settings import MailSettings, settings_from
 from bridge.store.repositories import Store
 
@@ -28,28 +30,17 @@ DIGEST_POLL_SECONDS = 15.0
 LINK_CODE_POLL_SECONDS = 2.0
 
 
+@dataclass(slots=True)
 class MailWorld:
-    """A ``WorldAdapter`` for MSSanté-style secure mail."""
+    """A ``WorldAdapter`` for MSSanté-style secure mail (wired by ``build_world``)."""
 
     world = World.MAIL
 
-    def __init__(
-        self,
-        settings: MailSettings,
-        store: Store,
-        post: InboundPoster,
-        configured: Mapping[str, Participant],
-    ) -> None:
-        self.settings = settings
-        self.sink = MailSink(
-            self.settings,
-            store,
-            fetch_attachment=post.fetch_attachment,
-            configured=configured,
-        )
-        self.inbox = MailInbox(self.settings, store, post, configured, self.sink)
-        #: The mail world never refuses to run.
-        self.refusal: str | None = None
+    settings: MailSettings
+    sink: MailSink
+    inbox: MailInbox
+    #: The mail world never refuses to run.
+    refusal: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -105,4 +96,7 @@ def build_world(
     post: InboundPoster,
     configured: Mapping[str, Participant],
 ) -> MailWorld:
-    return MailWorld(settings_from(config), store, post, configured)
+    settings = settings_from(config)
+    sink = MailSink(settings, store, fetch_attachment=post.fetch_attachment, configured=configured)
+    inbox = MailInbox(settings, store, Receiver(settings, store, post, configured, sink))
+    return MailWorld(settings, sink, inbox)

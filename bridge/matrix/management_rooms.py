@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from nio import RoomGetStateResponse, SyncResponse
@@ -38,29 +39,23 @@ Guard = Callable[[str, str, dict[str, Any], Callable[[], Awaitable[None]]], Awai
 Remember = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
 class ManagementRooms:
     """Invitations to the bot, management room events, and the senders of command replies."""
 
-    def __init__(
-        self,
-        client: MatrixClient,
-        store: Store,
-        settings: Callable[[], PortalSettings],
-        spico_id_of: Callable[[], Mapping[str, str]],
-        commands: CommandExecutor,
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._settings = settings
-        self._spico_id_of = spico_id_of
-        self._commands = commands
+    client: MatrixClient
+    store: Store
+    #: The source's current settings (a reload replaces them).
+    settings: Callable[[], PortalSettings]
+    spico_id_of: Callable[[], Mapping[str, str]]
+    commands: CommandExecutor
 
     async def invites(self, response: SyncResponse) -> None:
         """A mapped user invites the bot: it joins, and the room becomes that user's
         management room (commands without prefix) if it is private. With self-service on, an
         unmapped user of an allowed homeserver too: they are told how to link their account
         (``lier``). Anyone else's invite is rejected, without a notice."""
-        settings = self._settings()
+        settings = self.settings()
         for room_id, info in response.rooms.invite.items():
             inviter = None
             for event in info.invite_state:
@@ -74,29 +69,29 @@ class ManagementRooms:
 
     async def invited(self, room_id: str, inviter: str | None) -> None:
         """One invitation of the bot (from a sync, or pushed in appservice mode)."""
-        settings = self._settings()
-        mapped = inviter in self._spico_id_of()
+        settings = self.settings()
+        mapped = inviter in self.spico_id_of()
         if not inviter or not (mapped or self._may_link(inviter)):
-            await self._client.request("reject", self._client.nio.room_leave(room_id))
+            await self.client.request("reject", self.client.nio.room_leave(room_id))
             log.info("matrix: refused an invite from an unmapped user to %s", room_id)
             return
-        joined = await self._client.request("join", self._client.nio.join(room_id))
+        joined = await self.client.request("join", self.client.nio.join(room_id))
         if isinstance(joined, MatrixError):
             log.warning("matrix: could not join management room %s (%s)", room_id, joined.code)
             return
         if not await self.still_private(room_id, inviter):
-            await self._client.request("leave", self._client.nio.room_leave(room_id))
+            await self.client.request("leave", self.client.nio.room_leave(room_id))
             log.info("matrix: left %s: not a private room", room_id)
             return
-        async with self._store.transaction() as session:
+        async with self.store.transaction() as session:
             await commands_repo.save_management_room(session, room_id, inviter)
         log.info("matrix: management room %s joined", room_id)
         welcome = texts.text(settings.language, "welcome" if mapped else "welcome_unmapped")
-        await say(self._client, room_id, txn("welcome", room_id), welcome)
+        await say(self.client, room_id, txn("welcome", room_id), welcome)
 
     def _may_link(self, user: str) -> bool:
         """Self-service is open to ``user``: their invite is taken, to explain ``lier``."""
-        commands = self._commands.settings
+        commands = self.commands.settings
         return commands.self_service and server_allowed(
             user, commands.allowed_servers, commands.server_name
         )
@@ -110,14 +105,14 @@ class ManagementRooms:
         remember: Remember,
     ) -> None:
         """Events of a management room: the owner's lines are commands (prefix optional)."""
-        settings = self._settings()
+        settings = self.settings()
         for raw in timeline:
             event = event_fields(raw)
             event_id = str(event.get("event_id") or "")
             found = management_input(event, owner, settings.bot_user_id, settings.command_prefix)
             if found is None or not event_id:
                 continue
-            async with self._store.transaction() as session:
+            async with self.store.transaction() as session:
                 if await matrix_repo.get_event_link(session, event_id) is not None:
                     continue  # handled before a restart or a retried batch
             if found.kind != "command":
@@ -132,7 +127,7 @@ class ManagementRooms:
                 room_id,
                 event,
                 functools.partial(
-                    self._commands.run,
+                    self.commands.run,
                     owner,
                     where,
                     found.text,
@@ -142,19 +137,19 @@ class ManagementRooms:
 
     async def _change(self, room_id: str, event_id: str, found: RoomInput) -> None:
         """The owner left, or someone else came in: the room stops being a management room."""
-        language = self._settings().language
+        language = self.settings().language
         if found.kind == "undecryptable":
-            await notice(self._client, room_id, event_id, notice_text("undecryptable", language))
+            await notice(self.client, room_id, event_id, notice_text("undecryptable", language))
             return
         if found.kind == "not_private":
             text = texts.text(language, "no_longer_private")
-            await say(self._client, room_id, txn("private", event_id), text)
+            await say(self.client, room_id, txn("private", event_id), text)
         await self._give_up(room_id)
 
     async def _give_up(self, room_id: str) -> None:
-        async with self._store.transaction() as session:
+        async with self.store.transaction() as session:
             await commands_repo.forget_management_room(session, room_id)
-        await self._client.request("leave", self._client.nio.room_leave(room_id))
+        await self.client.request("leave", self.client.nio.room_leave(room_id))
         log.info("matrix: management room %s given up", room_id)
 
     # ------------------------------------------------------------------ replies
@@ -181,19 +176,19 @@ class ManagementRooms:
                     return
             if reply.in_reply:
                 txn_id = txn("notice" if count == 1 else f"notice{count}", event_id)
-                await notice(self._client, reply.room_id, event_id, reply.text, txn_id)
+                await notice(self.client, reply.room_id, event_id, reply.text, txn_id)
             else:
-                await say(self._client, reply.room_id, txn(f"notice{count}", event_id), reply.text)
+                await say(self.client, reply.room_id, txn(f"notice{count}", event_id), reply.text)
 
         return send
 
     async def still_private(self, room_id: str, owner: str) -> bool:
         """Whether the room's current state (read from the homeserver now, not the timeline
         seen so far) makes it private to ``owner`` and the bot."""
-        got = await self._client.request("room state", self._client.nio.room_get_state(room_id))
+        got = await self.client.request("room state", self.client.nio.room_get_state(room_id))
         if not isinstance(got, RoomGetStateResponse):
             return False
-        problem = private_room_problem(got.events, owner, self._settings().bot_user_id)
+        problem = private_room_problem(got.events, owner, self.settings().bot_user_id)
         if problem is not None:
             log.info("matrix: %s is not private (%s): patient data withheld", room_id, problem)
         return problem is None
@@ -202,6 +197,6 @@ class ManagementRooms:
         """Patient data was withheld from ``room_id``: say so in reply to the command (the room
         itself is only told that it is no longer private), and give the room up."""
         key = "no_longer_private" if room_id == origin_room else "private_refused"
-        text = texts.text(self._settings().language, key)
-        await notice(self._client, origin_room, event_id, text, txn("private", event_id))
+        text = texts.text(self.settings().language, key)
+        await notice(self.client, origin_room, event_id, text, txn("private", event_id))
         await self._give_up(room_id)

@@ -1,7 +1,8 @@
 """The Matrix sync loop: portal room events → SPICO posts, notices and kicks.
 
-Sync discipline: a filter (lazy-loaded members, short timelines, no presence or account data)
-keeps start-up fast with thousands of rooms; the first start records the current position
+Sync discipline: a filter (lazy-loaded members, short timelines without the bot's own events,
+no presence or account data) keeps start-up fast with thousands of rooms and spares the bot
+the echo of every message it posts; the first start records the current position
 without replaying history; the ``next_batch`` token is stored only after its batch was
 processed. When SPICO is unreachable the batch is processed again from the same token (events
 already handled are skipped through ``matrix_event_links``; posts are idempotent anyway).
@@ -74,25 +75,32 @@ BACKFILL_PAGE = 100
 QUIET_CURSOR_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 
-SYNC_FILTER: dict[str, Any] = {
-    "presence": {"types": []},
-    "account_data": {"types": []},
-    "room": {
-        "timeline": {"limit": TIMELINE_LIMIT},
-        "state": {"lazy_load_members": True},
-        # Read receipts only: they cancel missed-message mails (``bridge.store.unread``).
-        "ephemeral": {"types": ["m.receipt"]},
+
+def sync_filter(bot_user_id: str, *, first: bool = False) -> dict[str, Any]:
+    """What the bot's sync asks for (pure): its rooms' timelines without its own events (the
+    source ignores them anyway; filtered by the homeserver, a message the bridge posts wakes no
+    sync: no echo to download, parse and drop), read receipts only, no presence or account
+    data. The first sync only learns where "now" is: no history of any room."""
+    timeline: dict[str, Any] = {
+        "limit": 0 if first else TIMELINE_LIMIT,
+        "not_senders": [bot_user_id],
+    }
+    return {
+        "presence": {"types": []},
         "account_data": {"types": []},
-    },
-}
+        "room": {
+            "timeline": timeline,
+            "state": {"types": []} if first else {"lazy_load_members": True},
+            # Read receipts only: they cancel missed-message mails (``bridge.store.unread``).
+            "ephemeral": {"types": ["m.receipt"]},
+            "account_data": {"types": []},
+        },
+    }
+
+
 #: Connection errors of the homeserver's client library that ``MatrixClient`` may let through
 #: (it maps the rest onto ``RetryLater`` / ``PermanentFailure``).
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
-#: The first sync only learns where "now" is: no history of any room.
-FIRST_SYNC_FILTER: dict[str, Any] = {
-    **SYNC_FILTER,
-    "room": {**SYNC_FILTER["room"], "timeline": {"limit": 0}, "state": {"types": []}},
-}
 
 
 class MatrixSource:
@@ -192,7 +200,7 @@ class MatrixSource:
                 self._client.nio.sync(
                     # The first sync of a run returns at once (ready without waiting for news).
                     timeout=SYNC_TIMEOUT_MS if since and self.synced.is_set() else 0,
-                    sync_filter=SYNC_FILTER if since else FIRST_SYNC_FILTER,
+                    sync_filter=sync_filter(self.settings.bot_user_id, first=not since),
                     since=since,
                     full_state=False,
                 ),

@@ -13,10 +13,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from bridge.config import BridgeConfig, load_config
-from bridge.core.delivery import InboundPoster
-from bridge.core.model import Participant
+from bridge.core.delivery import DeliveryJob, InboundPoster
+from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.views import message_view
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import FetchAttachment, MailSink
+from bridge.mail.receiver import Receiver
 from bridge.mail.settings import settings_from
 from bridge.store.repositories import Store
 from tests.fakes import FakeSmtp
@@ -24,6 +26,27 @@ from tests.fixtures.bridge import bridge_config
 
 #: The bridge's own address in the unit tests' configs.
 BRIDGE = "bridge@sandbox.mssante.fr"
+#: The doctor who writes in ``conv_1``, and Anne who follows it by mail.
+DOCTOR, ANNE = "810000000009", "810000000017"
+ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
+
+
+def anne_job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any) -> DeliveryJob:
+    """The doctor's message ``seq`` in ``conv_1`` ("Plaie"), to deliver to Anne by mail;
+    ``message`` adds or replaces fields of the SPICO message."""
+    return DeliveryJob(
+        delivery_id=seq,
+        world=World.MAIL,
+        destination=ANNE,
+        kind=DeliveryKind.MESSAGE,
+        attempt=1,
+        event_seq=seq,
+        event_type="message.posted",
+        conversation_id="conv_1",
+        message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}),
+        conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Plaie"),
+        participants={ANNE: Participant(ANNE, mail=address)},
+    )
 
 
 def mail_config(
@@ -74,4 +97,5 @@ def mail_inbox(
     sink: MailSink,
     configured: Mapping[str, Participant] | None = None,
 ) -> MailInbox:
-    return MailInbox(settings_from(config), store, poster, configured or {}, sink)
+    settings = settings_from(config)
+    return MailInbox(settings, store, Receiver(settings, store, poster, configured or {}, sink))

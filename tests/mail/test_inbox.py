@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
-from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS, DeliveryJob
+from bridge.core.delivery import BRIDGE_WORLD, POISON_ATTEMPTS
 from bridge.core.errors import ServiceUnavailable
-from bridge.core.model import ConversationView, DeliveryKind, Participant, World
-from bridge.core.views import message_view
+from bridge.core.model import Participant, World
 from bridge.mail.author import AuthorProblem
 from bridge.mail.inbound import (
     PROCESSED_KEYWORD,
@@ -40,15 +39,22 @@ from tests.fixtures.bridge import bridge_config
 from tests.fixtures.sandbox import SandboxProcess
 from tests.fixtures.sqlite import audit_trail
 from tests.fixtures.worlds import compose_reply, text_of
-from tests.mail.helpers import BRIDGE, mail_config, mail_inbox, mail_sink
+from tests.mail.helpers import (
+    ANNE,
+    ANNE_ADDRESS,
+    BRIDGE,
+    DOCTOR,
+    anne_job,
+    mail_config,
+    mail_inbox,
+    mail_sink,
+)
 
 PASSWORD = "inbox-password"
 
 
 # --- one mail ----------------------------------------------------------------------------------
 
-DOCTOR, ANNE = "810000000009", "810000000017"
-ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
 STRANGER = "eve.inconnue@sandbox.mssante.fr"
 
 
@@ -80,22 +86,6 @@ class Inbox:
             return (await mail_repo.get_messages(session, [message_id])).get(message_id)
 
 
-def _job(seq: int, body: str) -> DeliveryJob:
-    return DeliveryJob(
-        delivery_id=seq,
-        world=World.MAIL,
-        destination=ANNE,
-        kind=DeliveryKind.MESSAGE,
-        attempt=1,
-        event_seq=seq,
-        event_type="message.posted",
-        conversation_id="conv_1",
-        message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body}),
-        conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Suivi"),
-        participants={ANNE: Participant(ANNE, mail=ANNE_ADDRESS)},
-    )
-
-
 @pytest.fixture
 async def inbox(
     tmp_path: Path, sqlite_store: Store, request: pytest.FixtureRequest
@@ -110,9 +100,9 @@ async def inbox(
         await repo.in_session(
             session,
             repo.save_conversation,
-            repo.ConversationSnapshot("conv_1", "Suivi", DOCTOR, (DOCTOR, ANNE), None, 1),
+            repo.ConversationSnapshot("conv_1", "Plaie", DOCTOR, (DOCTOR, ANNE), None, 1),
         )
-    await sink.deliver(_job(1, "Premier message"))
+    await sink.deliver(anne_job(1, "Premier message"))
     [first] = smtp.to(ANNE_ADDRESS)
     smtp.sent.clear()
     inbox = mail_inbox(config, sqlite_store, poster, sink, configured)

@@ -7,39 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bridge.core.delivery import Attachment, DeliveryJob, PermanentFailure, RetryLater
-from bridge.core.model import ConversationView, DeliveryKind, Participant, World
-from bridge.core.views import message_view
+from bridge.core.delivery import Attachment, PermanentFailure, RetryLater
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
 from tests.fixtures.worlds import text_of
-from tests.mail.helpers import BRIDGE, mail_config, mail_sink
-
-DOCTOR, ANNE = "810000000009", "810000000017"
-ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
-
-
-def _job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any) -> DeliveryJob:
-    return DeliveryJob(
-        delivery_id=seq,
-        world=World.MAIL,
-        destination=ANNE,
-        kind=DeliveryKind.MESSAGE,
-        attempt=1,
-        event_seq=seq,
-        event_type="message.posted",
-        conversation_id="conv_1",
-        message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}),
-        conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Plaie"),
-        participants={ANNE: Participant(ANNE, mail=address)},
-    )
+from tests.mail.helpers import ANNE, ANNE_ADDRESS, BRIDGE, DOCTOR, anne_job, mail_config, mail_sink
 
 
 @dataclass
@@ -75,8 +53,8 @@ async def outbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Outbox]:
 
 
 async def test_messages_thread_per_member_with_a_reply_token(outbox: Outbox) -> None:
-    await outbox.sink.deliver(_job(1, "Premier message"))
-    await outbox.sink.deliver(_job(2, "Second message"))
+    await outbox.sink.deliver(anne_job(1, "Premier message"))
+    await outbox.sink.deliver(anne_job(2, "Second message"))
     first, second = outbox.smtp.to(ANNE_ADDRESS)
     assert outbox.smtp.sent[0].sender == BRIDGE
     assert str(first["Subject"]) == "[SPICO] Plaie"
@@ -97,22 +75,22 @@ async def test_messages_thread_per_member_with_a_reply_token(outbox: Outbox) -> 
 
 
 async def test_a_delivery_tried_again_sends_nothing_twice(outbox: Outbox) -> None:
-    await outbox.sink.deliver(_job(1, "Une fois"))
-    await outbox.sink.deliver(_job(1, "Une fois"))
+    await outbox.sink.deliver(anne_job(1, "Une fois"))
+    await outbox.sink.deliver(anne_job(1, "Une fois"))
     assert len(outbox.smtp.sent) == 1
 
 
 async def test_smtp_failures_say_whether_to_try_again(outbox: Outbox) -> None:
     outbox.smtp.fail(RetryLater("SMTP 450: try again later"), times=1)
     with pytest.raises(RetryLater):
-        await outbox.sink.deliver(_job(1, "Malgré la panne"))
+        await outbox.sink.deliver(anne_job(1, "Malgré la panne"))
     async with outbox.store.transaction() as session:
         assert await mail_repo.get_thread(session, "conv_1", ANNE) is None
-    await outbox.sink.deliver(_job(1, "Malgré la panne"))
+    await outbox.sink.deliver(anne_job(1, "Malgré la panne"))
     assert len(outbox.smtp.sent) == 1
     outbox.smtp.fail(PermanentFailure("SMTP 550: no such user"))
     with pytest.raises(PermanentFailure):
-        await outbox.sink.deliver(_job(2, "Refusé"))
+        await outbox.sink.deliver(anne_job(2, "Refusé"))
 
 
 async def test_attachments_travel_with_the_mail_within_the_size_limit(outbox: Outbox) -> None:
@@ -121,7 +99,7 @@ async def test_attachments_travel_with_the_mail_within_the_size_limit(outbox: Ou
         {"id": "att-1", "filename": "cr.pdf", "content_type": "application/pdf", "size": 11},
         {"id": "att-2", "filename": "irm.dcm", "content_type": "application/dicom", "size": 5000},
     ]
-    await outbox.sink.deliver(_job(1, "Compte rendu joint.", attachments=attachments))
+    await outbox.sink.deliver(anne_job(1, "Compte rendu joint.", attachments=attachments))
     [mail] = outbox.smtp.to(ANNE_ADDRESS)
     files = [
         (part.get_filename(), part.get_content_type(), part.get_content())
@@ -134,5 +112,5 @@ async def test_attachments_travel_with_the_mail_within_the_size_limit(outbox: Ou
 async def test_never_outside_the_trust_space(outbox: Outbox) -> None:
     for address in ("x@gmail.com", "1234567890123@patient.mssante.fr", ""):
         with pytest.raises(PermanentFailure):
-            await outbox.sink.deliver(_job(1, "Confidentiel", address=address))
+            await outbox.sink.deliver(anne_job(1, "Confidentiel", address=address))
     assert outbox.smtp.sent == []

@@ -17,7 +17,7 @@ from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import Delivery
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import StartBridge, mail_section, mails, submit, text_of
@@ -59,13 +59,10 @@ async def test_an_unsubscribe_mail_stops_that_conversation_and_only_that_one(
     member = next(c for c in personas.colleagues[-12:-9] if people[c].mssante_address)
     address = people[member].mssante_address.lower()
     mail_server.add_mailboxes({address: PASSWORD})
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": member, "mail": address, "delivery": "mail"}],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": member, "mail": address, "delivery": "mail"}],
         mail=mail_section(mail_server, tmp_path / "secrets"),
     )
     bridge = await in_process_bridge(path)

@@ -28,7 +28,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient, SpicoForbidden
 from bridge.spico.sandbox.seed import Directory
 from bridge.store import commands as commands_repo
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -45,6 +45,7 @@ from tests.fixtures.worlds import (
     reply_in,
     timeline,
 )
+from tests.matrix.helpers import numbered
 
 STATUSES_FR = ("en ligne", "actif", "absent", "inactif")
 
@@ -72,15 +73,6 @@ async def last_notice(client: AsyncClient, room_id: str, bot: str, containing: s
         return None
 
     return await eventually(found, f"a bot notice with {containing!r}")
-
-
-def numbered(text: str, needle: str) -> int:
-    """The number of the list line that contains ``needle``."""
-    for line in text.splitlines():
-        match = re.match(r"^(\d+)\. ", line)
-        if match and needle in line:
-            return int(match.group(1))
-    raise AssertionError(f"{needle!r} not in the list:\n{text}")
 
 
 @dataclass
@@ -126,13 +118,10 @@ def _config(
     mail: dict[str, Any] | None = None,
     sections: dict[str, Any] | None = None,
 ) -> Path:
-    return bridge_config(
+    return scenario_config(
         tmp_path,
         sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": s, "matrix_user": u} for u, s in mapped.items()],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": s, "matrix_user": u} for u, s in mapped.items()],
         matrix=matrix_section(synapse, bot, tmp_path / "secrets"),
         mail=mail,
         sections=sections,

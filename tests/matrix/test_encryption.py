@@ -47,7 +47,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import NewAttachment
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config, sqlite_url
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -251,17 +251,13 @@ def e2e_setup(
 ) -> E2ESetup:
     bot, alice = matrix_users.new("bot"), matrix_users.new("alice")
     a = personas.colleagues[12]
-    database = f"sqlite:///{tmp_path / 'bridge.db'}"
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=database,
-        poll_wait_seconds=2,
-        participants=[{"spico_id": a, "matrix_user": alice.user_id}],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": a, "matrix_user": alice.user_id}],
         matrix=matrix_section(synapse, bot, tmp_path / "secrets", encryption=True),
     )
-    return E2ESetup(path, database, tmp_path / "state", bot, alice, a, matrix_users)
+    return E2ESetup(path, sqlite_url(tmp_path), tmp_path / "state", bot, alice, a, matrix_users)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakeComposer, professional, structure
 from tests.fixtures.sqlite import audit_trail
+from tests.matrix.helpers import numbered
 
 DOCTOR = professional("810000000009", "Dr Jean DUPONT", status="online")
 SECRETARY = professional("810000000017", "Mme Anne MARTIN", profession="Secrétaire médicale")
@@ -121,15 +122,6 @@ class Commands:
 @pytest.fixture
 async def commands(sqlite_store: Store) -> AsyncIterator[Commands]:
     yield Commands(sqlite_store, _composer(), CommandSettings(bot_user_id="@bot:test"))
-
-
-def numbered(text: str, needle: str) -> int:
-    """The number of the list line that contains ``needle``."""
-    for line in text.splitlines():
-        match = re.match(r"^(\d+)\. ", line)
-        if match and needle in line:
-            return int(match.group(1))
-    raise AssertionError(f"{needle!r} not in the list:\n{text}")
 
 
 # --- every answer, unmapped users, help -------------------------------------------------------

@@ -22,7 +22,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import LinkCode
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -87,13 +87,10 @@ async def test_a_professional_links_and_unlinks_their_matrix_account(
     mail_server.add_mailboxes({a: PASSWORD for a in addresses.values()})
     bot, talker_user = matrix_users.new("lbot"), matrix_users.new("ltalk")
     linker, intruder = matrix_users.new("linker"), matrix_users.new("intru")
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": talker, "matrix_user": talker_user.user_id}],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": talker, "matrix_user": talker_user.user_id}],
         matrix=matrix_section(synapse, bot, tmp_path / "secrets", self_service={"enabled": True}),
         mail=mail_section(mail_server, tmp_path / "secrets"),
     )

@@ -21,7 +21,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import Delivery, MatrixUnread
-from tests.fixtures.bridge import bridge_config
+from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import AppserviceSynapse, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -89,13 +89,10 @@ async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
     mail_server.add_mailboxes({a: "missed-password" for a in addresses.values()})
     matrix_users = matrix_side.users
     users = {reader: matrix_users.new("mread"), sleeper: matrix_users.new("msleep")}
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": s, "matrix_user": u.user_id} for s, u in users.items()],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": s, "matrix_user": u.user_id} for s, u in users.items()],
         matrix=matrix_side.section,
         mail=mail_section(mail_server, tmp_path / "secrets"),
         sections={"notifications": {"matrix_unread_minutes": UNREAD_MINUTES}},

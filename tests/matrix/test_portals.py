@@ -34,7 +34,7 @@ from bridge.spico.models import NewAttachment
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import BridgeProcess, bridge_config
+from tests.fixtures.bridge import BridgeProcess, scenario_config, sqlite_url
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -100,20 +100,16 @@ def setup(
 ) -> Setup:
     bot, alice, bob, stranger = (matrix_users.new(n) for n in ("bot", "alice", "bob", "eve"))
     a, b = personas.colleagues[10], personas.colleagues[11]
-    database = f"sqlite:///{tmp_path / 'bridge.db'}"
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=database,
-        poll_wait_seconds=2,
-        participants=[
+        [
             {"spico_id": a, "matrix_user": alice.user_id},
             {"spico_id": b, "matrix_user": bob.user_id},
         ],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
         matrix=matrix_section(synapse, bot, tmp_path / "secrets", patient_spaces=True),
     )
-    return Setup(path, database, bot, alice, bob, stranger, a, b, matrix_users)
+    return Setup(path, sqlite_url(tmp_path), bot, alice, bob, stranger, a, b, matrix_users)
 
 
 @pytest.fixture

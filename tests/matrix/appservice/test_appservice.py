@@ -6,7 +6,7 @@ nothing: the homeserver sends the transaction again)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.models import AppserviceTransaction
 from bridge.store.repositories import Store
-from tests.fixtures.bridge import BridgeProcess, bridge_config
+from tests.fixtures.bridge import BridgeProcess, scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import AppserviceSynapse, MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
@@ -43,6 +43,8 @@ class Setup:
     a: str
     b: str
     server: AppserviceSynapse
+    #: Starts the conversations.
+    doctor: str
 
     def ghost(self, spico_id: str) -> str:
         return f"@spico_{spico_id.lower()}:{self.server.synapse.server_name}"
@@ -68,16 +70,13 @@ def setup(
 ) -> Setup:
     alice = as_matrix_users.new("alice")
     a, b = personas.colleagues[20], personas.colleagues[21]
-    path = bridge_config(
+    path = scenario_config(
         tmp_path,
         spico_sandbox,
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        poll_wait_seconds=2,
-        participants=[{"spico_id": a, "matrix_user": alice.user_id}],
-        delivery={"workers": 2, "backoff_initial_seconds": 0.1, "backoff_max_seconds": 1},
+        [{"spico_id": a, "matrix_user": alice.user_id}],
         matrix=appservice_synapse.matrix_section(),
     )
-    return Setup(path, alice, a, b, appservice_synapse)
+    return Setup(path, alice, a, b, appservice_synapse, personas.doctor)
 
 
 @pytest.fixture
@@ -90,25 +89,32 @@ async def bridge(setup: Setup) -> AsyncIterator[InProcessBridge]:
         await running.close()
 
 
-async def _portal_with_alice(
+#: (members, subject, first message) → (conversation, room, alice's client).
+PortalWithAlice = Callable[[list[str], str, str], Awaitable[tuple[str, str, AsyncClient]]]
+
+
+@pytest.fixture
+def portal_with_alice(
     setup: Setup,
     bridge: InProcessBridge,
     spico_client: SpicoClient,
-    users: MatrixUsers,
-    doctor: str,
-    members: list[str],
-    subject: str,
-    message: str,
-) -> tuple[str, str, AsyncClient]:
-    """A conversation the doctor starts, its portal, and alice in it: (conversation, room,
-    alice's client)."""
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor, acting_as=doctor, members=members, subject=subject, message=message
-    )
-    room_id = await bridge.portal(created.conversation.id)
-    alice = await users.login(setup.alice)
-    await join_when_invited(alice, room_id, setup.alice.user_id)
-    return created.conversation.id, room_id, alice
+    as_matrix_users: MatrixUsers,
+) -> PortalWithAlice:
+    """A conversation the doctor starts, its portal, and alice in it."""
+    doctor = setup.doctor
+
+    async def portal(
+        members: list[str], subject: str, message: str
+    ) -> tuple[str, str, AsyncClient]:
+        created = await spico_client.create_conversation(
+            on_behalf_of=doctor, acting_as=doctor, members=members, subject=subject, message=message
+        )
+        room_id = await bridge.portal(created.conversation.id)
+        alice = await as_matrix_users.login(setup.alice)
+        await join_when_invited(alice, room_id, setup.alice.user_id)
+        return created.conversation.id, room_id, alice
+
+    return portal
 
 
 async def _state(client: Any, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -121,19 +127,11 @@ async def test_each_professional_speaks_as_their_ghost(
     setup: Setup,
     bridge: InProcessBridge,
     spico_client: SpicoClient,
-    personas: Personas,
-    as_matrix_users: MatrixUsers,
+    portal_with_alice: PortalWithAlice,
 ) -> None:
-    doctor = personas.doctor
-    conversation, room_id, alice = await _portal_with_alice(
-        setup,
-        bridge,
-        spico_client,
-        as_matrix_users,
-        doctor,
-        [setup.a, setup.b],
-        "Fantômes",
-        "Bonjour de la part du médecin",
+    doctor = setup.doctor
+    conversation, room_id, alice = await portal_with_alice(
+        [setup.a, setup.b], "Fantômes", "Bonjour de la part du médecin"
     )
     await spico_client.post_message(
         conversation,
@@ -209,12 +207,9 @@ async def test_a_replayed_transaction_is_handled_once(
     setup: Setup,
     bridge: InProcessBridge,
     spico_client: SpicoClient,
-    personas: Personas,
-    as_matrix_users: MatrixUsers,
+    portal_with_alice: PortalWithAlice,
 ) -> None:
-    conversation, room_id, _ = await _portal_with_alice(
-        setup, bridge, spico_client, as_matrix_users, personas.doctor, [setup.a], "Rejeu", "x"
-    )
+    conversation, room_id, _ = await portal_with_alice([setup.a], "Rejeu", "x")
     hs_token = (setup.server.secrets / "hs-token").read_text()
     url = f"http://127.0.0.1:{setup.server.listen_port}/_matrix/app/v1/transactions/replay-1"
 
@@ -260,7 +255,6 @@ async def test_a_replayed_transaction_is_handled_once(
 async def test_a_kill_between_receiving_and_journaling_loses_nothing(
     setup: Setup,
     spico_client: SpicoClient,
-    personas: Personas,
     as_matrix_users: MatrixUsers,
     bridge_processes: list[BridgeProcess],
     tmp_path: Path,
@@ -276,8 +270,8 @@ async def test_a_kill_between_receiving_and_journaling_loses_nothing(
     bridge_processes.append(bridge)
     bridge.start()
     created = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
+        on_behalf_of=setup.doctor,
+        acting_as=setup.doctor,
         members=[setup.a],
         subject="Coupure",
         message="Avant la coupure",
@@ -335,7 +329,6 @@ async def test_a_kill_between_receiving_and_journaling_loses_nothing(
 async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time(
     setup: Setup,
     spico_client: SpicoClient,
-    personas: Personas,
     as_matrix_users: MatrixUsers,
 ) -> None:
     """The conversation and its messages exist before the bridge hears of them (it was
@@ -345,7 +338,7 @@ async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time
     try:
         await bridge.start()
         await bridge.stop()
-        doctor = personas.doctor
+        doctor = setup.doctor
         created = await spico_client.create_conversation(
             on_behalf_of=doctor,
             acting_as=doctor,
@@ -388,15 +381,12 @@ async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time
 
 async def test_ghosts_join_and_leave_with_spico_membership(
     setup: Setup,
-    bridge: InProcessBridge,
     spico_client: SpicoClient,
     personas: Personas,
-    as_matrix_users: MatrixUsers,
+    portal_with_alice: PortalWithAlice,
 ) -> None:
-    doctor = personas.doctor
-    conversation, room_id, alice = await _portal_with_alice(
-        setup, bridge, spico_client, as_matrix_users, doctor, [setup.a], "Entrées", "x"
-    )
+    doctor = setup.doctor
+    conversation, room_id, alice = await portal_with_alice([setup.a], "Entrées", "x")
     other = personas.colleagues[22]
 
     async def membership_of(user: str) -> str | None:
