@@ -221,9 +221,11 @@ class MailSink:
         mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
         author = message.writer_id
         async with self._store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
+            if await repo.in_session(session, mail_repo.get_messages, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
-            thread = await mail_repo.get_thread(session, job.conversation_id, member)
+            thread = await repo.in_session(
+                session, mail_repo.get_thread, job.conversation_id, member
+            )
             people = await repo.get_professionals(session, [i for i in (author, member) if i])
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
@@ -299,16 +301,10 @@ class MailSink:
         for attempt in range(RECORD_ATTEMPTS):
             try:
                 async with self._store.transaction() as session:
-                    await mail_repo.record_message(
+                    await repo.in_session(
                         session,
+                        mail_repo.record_sent,
                         mid,
-                        direction="out",
-                        conversation_id=conversation_id,
-                        member_id=member,
-                        spico_message_id=spico_message_id,
-                    )
-                    await mail_repo.save_thread(
-                        session,
                         mail_repo.ThreadRow(
                             conversation_id,
                             member,
@@ -316,8 +312,9 @@ class MailSink:
                             thread.root_message_id if thread else mid,
                             mid,
                         ),
+                        handle=decoded.handle,
+                        spico_message_id=spico_message_id,
                     )
-                    await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
                     if notified is not None:
                         await self._period_started(session, (conversation_id, member), notified)
                     if settle is not None:
@@ -349,8 +346,8 @@ class MailSink:
         source = f"seq-{job.event_seq}"
         mid = compose.message_id(self._key, self.sender.domain, "notify", source, job.destination)
         async with self._store.transaction() as session:
-            state = await mail_repo.get_notification(session, *key)
-            if await mail_repo.get_messages(session, [mid]):
+            state = await repo.in_session(session, mail_repo.get_notification, *key)
+            if await repo.in_session(session, mail_repo.get_messages, [mid]):
                 return  # notified before a crash: same Message-ID, done
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
@@ -373,11 +370,11 @@ class MailSink:
 
     async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
         async with self._store.transaction() as session:
-            current = await mail_repo.get_notification(session, *key)
+            current = await repo.in_session(session, mail_repo.get_notification, *key)
             pending = tuple(dict.fromkeys((*(current.pending if current else ()), seq)))
             last = current.last_sent_at if current and current.last_sent_at else now
-            await mail_repo.save_notification(
-                session, mail_repo.NotificationRow(*key, last, pending)
+            await repo.in_session(
+                session, mail_repo.save_notification, mail_repo.NotificationRow(*key, last, pending)
             )
 
     @staticmethod
@@ -386,10 +383,12 @@ class MailSink:
     ) -> None:
         """A new period starts now; what was queued meanwhile stays (the digest loop runs
         apart)."""
-        current = await mail_repo.get_notification(session, *key)
+        current = await repo.in_session(session, mail_repo.get_notification, *key)
         left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
-        await mail_repo.save_notification(
-            session, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
+        await repo.in_session(
+            session,
+            mail_repo.save_notification,
+            mail_repo.NotificationRow(*key, datetime.now(UTC), left),
         )
 
     async def _pending_messages(self, seqs: Sequence[int]) -> list[MessageView]:
@@ -421,7 +420,7 @@ class MailSink:
             for a, m in zip(authors, messages, strict=True)
         ]
         async with self._store.transaction() as session:
-            thread = await mail_repo.get_thread(session, conversation_id, member)
+            thread = await repo.in_session(session, mail_repo.get_thread, conversation_id, member)
         now = datetime.now(UTC)
         token = self.token_for(conversation_id, member, now)
         mail = compose.compose_notification(
@@ -442,7 +441,7 @@ class MailSink:
         )
         mid = compose.message_id(self._key, self.sender.domain, "notify", source, member)
         async with self._store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
+            if await repo.in_session(session, mail_repo.get_messages, [mid]):
                 await self._period_started(session, (conversation_id, member), carried)
                 return  # sent before a crash: same Message-ID, done
         await self.smtp.send(mail, self.sender.address, [address])
