@@ -213,7 +213,7 @@ class MailSink:
 
     async def _names(self, *ids: str | None) -> dict[str, repo.ProfessionalRow]:
         async with self._store.transaction() as session:
-            return await repo.get_professionals(session, [i for i in ids if i])
+            return await repo.in_session(session, repo.get_professionals, [i for i in ids if i])
 
     async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         member = job.destination
@@ -226,7 +226,9 @@ class MailSink:
             thread = await repo.in_session(
                 session, mail_repo.get_thread, job.conversation_id, member
             )
-            people = await repo.get_professionals(session, [i for i in (author, member) if i])
+            people = await repo.in_session(
+                session, repo.get_professionals, [i for i in (author, member) if i]
+            )
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
         files = await self._attachments(message)
@@ -303,8 +305,16 @@ class MailSink:
                 async with self._store.transaction() as session:
                     await repo.in_session(
                         session,
-                        mail_repo.record_sent,
+                        mail_repo.record_message,
                         mid,
+                        direction="out",
+                        conversation_id=conversation_id,
+                        member_id=member,
+                        spico_message_id=spico_message_id,
+                    )
+                    await repo.in_session(
+                        session,
+                        mail_repo.save_thread,
                         mail_repo.ThreadRow(
                             conversation_id,
                             member,
@@ -312,13 +322,14 @@ class MailSink:
                             thread.root_message_id if thread else mid,
                             mid,
                         ),
-                        handle=decoded.handle,
-                        spico_message_id=spico_message_id,
+                    )
+                    await repo.in_session(
+                        session, mail_repo.record_handle, decoded.handle, conversation_id, member
                     )
                     if notified is not None:
                         await self._period_started(session, (conversation_id, member), notified)
                     if settle is not None:
-                        await settle(session)
+                        await repo.in_session(session, settle.within)
                 if settle is not None:
                     settle.committed()
                 return
@@ -395,7 +406,7 @@ class MailSink:
         if not seqs:
             return []
         async with self._store.transaction() as session:
-            events = await repo.get_events(session, seqs)
+            events = await repo.in_session(session, repo.get_events, seqs)
         found = (event_message(events[seq].payload) for seq in seqs if seq in events)
         return [message for message in found if message is not None]
 
@@ -468,7 +479,7 @@ class MailSink:
             key = (row.conversation_id, row.member_id)
             async with self._store.transaction() as session:
                 snapshot = await repo.get_conversation(session, row.conversation_id)
-                people = await repo.get_professionals(session, [row.member_id])
+                people = await repo.in_session(session, repo.get_professionals, [row.member_id])
             messages = await self._pending_messages(row.pending)
             address = self._address_for(row.member_id, people.get(row.member_id))
             if snapshot is not None and messages and address and self.allowed(address):

@@ -152,7 +152,7 @@ class MatrixSink:
     async def _people(self, ids: Iterable[str]) -> dict[str, Person]:
         ids = list(dict.fromkeys(i for i in ids if i))
         async with self._store.transaction() as session:
-            rows = await repo.get_professionals(session, ids)
+            rows = await repo.in_session(session, repo.get_professionals, ids)
         return {i: person_of(i, rows.get(i)) for i in ids}
 
     def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
@@ -465,7 +465,7 @@ class MatrixSink:
             if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
                 return 0
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
-            rows = await repo.get_professionals(session, ids)
+            rows = await repo.in_session(session, repo.get_professionals, ids)
         header = None
         intent: MatrixIntent = self._bot
         if not notice:
