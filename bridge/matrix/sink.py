@@ -9,6 +9,7 @@ linked to their SPICO id once sent.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -462,7 +463,9 @@ class MatrixSink:
         author_id = message.author_id or ""
         sent_by_id = message.sent_by
         async with self._store.transaction() as session:  # one read: sent already? who wrote?
-            if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
+            if spico_id and await repo.in_session(
+                session, matrix_repo.find_out_link, spico_id, room_id
+            ):
                 return 0
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
             rows = await repo.get_professionals(session, ids)
@@ -507,15 +510,16 @@ class MatrixSink:
             await self._send_attachment(
                 intent, room_id, attachment, f"{txn_id}-a{index}", encrypted=encrypted, ts=ts
             )
-        async with self._store.transaction() as session:
-            await matrix_repo.save_event_link(
-                session,
+        await self._store.run(
+            functools.partial(
+                matrix_repo.save_event_link,
                 event_id=sent.event_id,
                 room_id=room_id,
                 conversation_id=conversation_id,
                 spico_message_id=spico_id or None,
                 direction="out",
             )
+        )
         return 1
 
     async def _send_attachment(

@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -35,6 +35,7 @@ from nio import (
 )
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
+from sqlalchemy import Connection
 
 from bridge.core.composer import ComposerRefusal
 from bridge.core.delivery import (
@@ -222,11 +223,7 @@ class MatrixSource:
         self._undecrypted.clear()
         rooms = response.rooms.join
         await self.rooms.invites(response)
-        async with self._store.transaction() as session:
-            portals = await matrix_repo.portals_by_room(session, rooms)
-            managed = await commands_repo.management_rooms(
-                session, (r for r in rooms if r not in portals)
-            )
+        portals, managed = await self._store.run(functools.partial(rooms_of, room_ids=rooms))
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
@@ -310,11 +307,7 @@ class MatrixSource:
             by_room.setdefault(room_id, []).append(event)
         if not by_room:
             return
-        async with self._store.transaction() as session:
-            portals = await matrix_repo.portals_by_room(session, by_room)
-            managed = await commands_repo.management_rooms(
-                session, (r for r in by_room if r not in portals)
-            )
+        portals, managed = await self._store.run(functools.partial(rooms_of, room_ids=by_room))
         for room_id, room_events in by_room.items():
             portal = portals.get(room_id)
             # Read receipts come as ephemeral events (``receive_ephemeral``), journaled with
@@ -414,7 +407,7 @@ class MatrixSource:
         if not event_id:
             return
         async with self._store.transaction() as session:
-            if await matrix_repo.get_event_link(session, event_id) is not None:
+            if await repo.in_session(session, matrix_repo.event_linked, event_id):
                 return  # handled before a restart or a retried batch
             snapshot = await repo.get_conversation(session, conversation_id)
         members = snapshot.members if snapshot else ()
@@ -461,15 +454,16 @@ class MatrixSource:
         spico_message_id: str | None = None,
     ) -> None:
         """An inbound event is never handled again (after a restart or a retried batch)."""
-        async with self._store.transaction() as session:
-            await matrix_repo.save_event_link(
-                session,
+        await self._store.run(
+            functools.partial(
+                matrix_repo.save_event_link,
                 event_id=event_id,
                 room_id=room_id,
                 conversation_id=conversation_id,
                 spico_message_id=spico_message_id,
                 direction="in",
             )
+        )
 
     async def _relay(
         self, conversation_id: str, room_id: str, event_id: str, spico_id: str, action: Relay
@@ -598,6 +592,16 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
+
+
+def rooms_of(
+    connection: Connection, room_ids: Collection[str]
+) -> tuple[dict[str, matrix_repo.PortalRow], dict[str, str]]:
+    """Unit of work: which of a batch's rooms are portals, and which of the others are
+    management rooms (with their owner)."""
+    portals = matrix_repo.portals_by_room(connection, room_ids)
+    others = [r for r in room_ids if r not in portals]
+    return portals, commands_repo.management_rooms(connection, others)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
