@@ -21,6 +21,8 @@ Only the servers are faked: the tests run the real store on SQLite.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -624,11 +626,14 @@ class FakeSmtp:
         """The mails sent to ``address``, oldest first."""
         return [s.mail for s in self.sent if address in s.recipients]
 
-    async def send(self, mail: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
+    async def send(self, mail: bytes, sender: str, recipients: Sequence[str]) -> None:
+        """Accepts the wire form, kept parsed (as a mail client would read it)."""
         error = self._failures.take("send")
         if error is not None:
             raise error
-        self.sent.append(SentMail(mail, sender, list(recipients)))
+        parsed = email.message_from_bytes(mail, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.sent.append(SentMail(parsed, sender, list(recipients)))
 
     async def close(self) -> None:
         self.closed = True

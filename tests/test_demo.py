@@ -145,6 +145,21 @@ class DemoRun:
     state: Path
     output: Path
 
+    @classmethod
+    def start(cls, state: Path, output: Path, *args: str) -> DemoRun:
+        """Start the demo (``args`` added to its command line), its output going to ``output``."""
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [str(DEMO), "--state-dir", str(state), "--ports", "auto", *args],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return cls(process, state, output)
+
     def text(self) -> str:
         return self.output.read_text(errors="replace") if self.output.exists() else ""
 
@@ -194,18 +209,7 @@ def demo_run() -> Iterator[DemoRun]:
     assert home.stat().st_mode & 0o777 == 0o700
     state = home / "clone" / ".state"
     state.parent.mkdir()
-    output = home / "demo-output.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(DEMO), "--state-dir", str(state), "--ports", "auto"],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    run = DemoRun(process, state, output)
+    run = DemoRun.start(state, home / "demo-output.log")
     try:
         yield run
     finally:
@@ -556,24 +560,13 @@ def test_closing_the_terminal_stops_the_demo_and_what_it_started(tmp_path: Path)
     base["mail"]["enabled"] = False
     config = tmp_path / "sandbox-only.yaml"
     config.write_text(yaml.safe_dump(base), encoding="utf-8")
-    state, output = tmp_path / "state", tmp_path / "demo-output.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(DEMO), "--state-dir", str(state), "--ports", "auto", "--config", str(config)],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    run = DemoRun(process, state, output)
+    run = DemoRun.start(tmp_path / "state", tmp_path / "demo-output.log", "--config", str(config))
     try:
         run.wait_for_line(READY_LINE, START_TIMEOUT)
         info = run.info()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGHUP)
-        assert process.wait(timeout=STOP_TIMEOUT) == 0, run.tail()
+            os.killpg(run.process.pid, signal.SIGHUP)
+        assert run.process.wait(timeout=STOP_TIMEOUT) == 0, run.tail()
         pids = {name: pid for name, pid in info["pids"].items() if name != "demo"}
         assert "sandbox" in pids, pids
         assert not [name for name, pid in pids.items() if _alive(pid)], run.tail()

@@ -51,8 +51,9 @@ async def outbox_rate(url: str, deliveries: int = 4000, conversations: int = 50)
     try:
         async with store.transaction() as session:
             for seq in range(1, deliveries + 1):
-                await repo.record_event(
+                await repo.in_session(
                     session,
+                    repo.record_event,
                     repo.JournalRow(
                         seq,
                         "message.posted",
@@ -62,8 +63,9 @@ async def outbox_rate(url: str, deliveries: int = 4000, conversations: int = 50)
                         {"data": {"message": {"id": f"m{seq}"}}},
                     ),
                 )
-            await repo.enqueue(
+            await repo.in_session(
                 session,
+                repo.enqueue,
                 [
                     repo.NewDelivery(
                         seq,
@@ -114,8 +116,9 @@ async def _seed_conversations(url: str, count: int) -> None:
     try:
         async with store.transaction() as session:
             for n in range(count):
-                await repo.save_conversation(
+                await repo.in_session(
                     session,
+                    repo.save_conversation,
                     repo.ConversationSnapshot(
                         f"conv_{n}",
                         f"Conversation {n}",

@@ -46,12 +46,15 @@ class PermanentFailure(DeliveryError):
 
 
 class InlineSettle(Protocol):
-    """Marks a delivery done inside the sink's own transaction (given its store session), so
-    a sink that records what it sent (mail: no transaction id at the destination) commits
-    that record and the delivery's settle together; ``committed`` tells the outbox it did.
+    """Marks a delivery done inside the sink's own transaction, so a sink that records what it
+    sent (mail: no transaction id at the destination) commits that record and the delivery's
+    settle together; ``committed`` tells the outbox it did.
+
+    ``within(connection)`` is synchronous: the sink calls it inside its unit of work
+    (``Store.run``), or from an async session through ``repositories.in_session``.
     """
 
-    async def __call__(self, session: Any) -> None: ...
+    def within(self, connection: Any) -> None: ...
 
     def committed(self) -> None: ...
 

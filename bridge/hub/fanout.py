@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from bridge.core.delivery import BRIDGE_WORLD
 from bridge.core.model import (
@@ -124,14 +125,14 @@ class _BatchState:
     choices: dict[tuple[str, str], MailChoice]
 
     @classmethod
-    async def load(
+    def load(
         cls,
-        session: AsyncSession,
+        connection: Connection,
         events: list[SpicoEvent],
         fetched: Mapping[str, Conversation],
     ) -> _BatchState:
         ids = {e.conversation_id for e in events if e.conversation_id}
-        snapshots = await repo.get_conversations(session, ids)
+        snapshots = repo.get_conversations(connection, ids)
         unsaved = set()
         for conversation_id, conversation in fetched.items():
             if conversation_id not in snapshots:
@@ -151,10 +152,10 @@ class _BatchState:
         }
         return cls(
             snapshots,
-            await repo.get_professionals(session, members),
-            await repo.find_inbounds(session, keys),
+            repo.get_professionals(connection, members),
+            repo.find_inbounds(connection, keys),
             unsaved,
-            await preferences.conversation_choices(session, snapshots),
+            preferences.conversation_choices(connection, snapshots),
         )
 
 
@@ -196,8 +197,7 @@ class FanOut:
         self._configured = configured
 
     async def load_cursor(self) -> int:
-        async with self._store.transaction() as session:
-            value = await repo.get_cursor(session, SPICO_CURSOR)
+        value = await self._store.run(partial(repo.get_cursor, source=SPICO_CURSOR))
         return int(value) if value is not None else 0
 
     async def start_at_head(self) -> None:
@@ -211,56 +211,77 @@ class FanOut:
 
     async def _mark_head(self, cursor: str, said: str) -> None:
         """On the very first start only (no SPICO cursor yet), ``cursor`` := the feed's head."""
-        async with self._store.transaction() as session:
-            for name in {SPICO_CURSOR, cursor}:
-                if await repo.get_cursor(session, name) is not None:
-                    return
-        page = await self._client.get_events(0, limit=1)
-        async with self._store.transaction() as session:
-            if await repo.get_cursor(session, cursor) is None:
-                await repo.set_cursor(session, cursor, str(page.head_seq))
-                log.info(said, page.head_seq)
 
-    async def _history_until(self, session: AsyncSession) -> int:
+        def started(connection: Connection) -> bool:
+            names = {SPICO_CURSOR, cursor}
+            return any(repo.get_cursor(connection, name) is not None for name in names)
+
+        if await self._store.run(started):
+            return
+        page = await self._client.get_events(0, limit=1)
+
+        def mark_head(connection: Connection) -> bool:
+            if repo.get_cursor(connection, cursor) is not None:
+                return False
+            repo.set_cursor(connection, cursor, str(page.head_seq))
+            return True
+
+        if await self._store.run(mark_head):
+            log.info(said, page.head_seq)
+
+    def _history_until(self, connection: Connection) -> int:
         """The last seq that is history (0: none); read once, it never changes."""
         if self._history_head is None:
-            value = await repo.get_cursor(session, HISTORY_CURSOR)
+            value = repo.get_cursor(connection, HISTORY_CURSOR)
             self._history_head = int(value) if value is not None else 0
         return self._history_head
 
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
         await self._fetch_missing_professionals(events, conversations)
-        async with self._store.transaction() as session:
-            cursor = int(await repo.get_cursor(session, SPICO_CURSOR) or 0)
-            fresh = [event for event in events if event.seq > cursor]
-            if not fresh:
-                return
-            batch = await _BatchState.load(session, fresh, conversations)
-            # One statement per table for the whole batch: the journal, then the deliveries.
-            recorded = await repo.record_events(session, [_journal_row(e) for e in fresh])
-            deliveries: list[repo.NewDelivery] = []
-            for event in fresh:
-                if event.seq in recorded:
-                    EVENTS.labels(event.type).inc()
-                    deliveries += await self._route(session, event, batch)
-            enqueued = await repo.enqueue(session, deliveries)
-            await repo.set_cursor(session, SPICO_CURSOR, str(fresh[-1].seq))
-        self._known_conversations.update(set(batch.snapshots) - batch.unsaved)
+        recorded = await self._store.run(partial(self._record_batch, events, conversations))
+        if recorded is None:
+            return
+        known, enqueued = recorded
+        self._known_conversations.update(known)
         if enqueued:
             self._on_enqueued()
 
-    async def _route(
-        self, session: AsyncSession, event: SpicoEvent, batch: _BatchState
+    def _record_batch(
+        self,
+        events: list[SpicoEvent],
+        conversations: Mapping[str, Conversation],
+        connection: Connection,
+    ) -> tuple[set[str], int] | None:
+        """Unit of work: journal the batch's new events, update the snapshots, enqueue the
+        deliveries and advance the cursor (durable before acknowledged). Returns the
+        conversations now stored and how many deliveries were enqueued; None when the whole
+        batch was already recorded."""
+        cursor = int(repo.get_cursor(connection, SPICO_CURSOR) or 0)
+        fresh = [event for event in events if event.seq > cursor]
+        if not fresh:
+            return None
+        batch = _BatchState.load(connection, fresh, conversations)
+        # One statement per table for the whole batch: the journal, then the deliveries.
+        recorded = repo.record_events(connection, [_journal_row(e) for e in fresh])
+        deliveries: list[repo.NewDelivery] = []
+        for event in fresh:
+            if event.seq in recorded:
+                EVENTS.labels(event.type).inc()
+                deliveries += self._route(connection, event, batch)
+        enqueued = repo.enqueue(connection, deliveries)
+        repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
+        return set(batch.snapshots) - batch.unsaved, enqueued
+
+    def _route(
+        self, connection: Connection, event: SpicoEvent, batch: _BatchState
     ) -> list[repo.NewDelivery]:
         """The deliveries of one journaled event (its snapshot updated in the batch)."""
         if event.type == EventType.STATUS_CHANGED:
             professional_id = str(event.data.get("professional_id"))
-            await repo.set_professional_status(
-                session, professional_id, str(event.data.get("status"))
-            )
+            repo.set_professional_status(connection, professional_id, str(event.data.get("status")))
             refresh = route_status_change(
-                await repo.conversations_with_member(session, professional_id), self._policy
+                repo.conversations_with_member(connection, professional_id), self._policy
             )
             return [
                 repo.NewDelivery(
@@ -276,7 +297,7 @@ class FanOut:
             log.warning("event %d: conversation unknown to SPICO; nothing to deliver", event.seq)
             return []
         if updated != snapshot or updated.id in batch.unsaved:
-            await repo.save_conversation(session, updated)
+            repo.save_conversation(connection, updated)
             batch.snapshots[updated.id] = updated
             batch.unsaved.discard(updated.id)
         participants = {
@@ -294,7 +315,7 @@ class FanOut:
             participants,
             self._policy,
         )
-        if event.seq <= await self._history_until(session):
+        if event.seq <= self._history_until(connection):
             destinations = history_destinations(destinations)
         return [
             repo.NewDelivery(event.seq, updated.id, d.world.value, d.destination, d.kind.value)
@@ -326,8 +347,7 @@ class FanOut:
         wanted -= self._known_conversations
         if not wanted:
             return {}
-        async with self._store.transaction() as session:
-            known = set(await repo.get_conversations(session, wanted))
+        known = set(await self._store.run(partial(repo.get_conversations, ids=wanted)))
         self._known_conversations.update(known)
         fetched: dict[str, Conversation] = {}
         for conversation_id in sorted(wanted - known):
@@ -351,13 +371,13 @@ class FanOut:
             wanted.update(conversation.member_ids)
         if not wanted:
             return
-        async with self._store.transaction() as session:
-            missing = wanted - set(await repo.get_professionals(session, wanted))
+        missing = wanted - set(await self._store.run(partial(repo.get_professionals, ids=wanted)))
         for professional_id in sorted(missing):
             try:
                 professional = await self._client.get_professional(professional_id)
             except SpicoNotFound:
                 log.warning("professional %s is not in the SPICO directory", professional_id)
                 continue
-            async with self._store.transaction() as session:
-                await repo.save_professional(session, professional_row(professional))
+            await self._store.run(
+                partial(repo.save_professional, row=professional_row(professional))
+            )

@@ -56,8 +56,9 @@ class SpicoPoster:
     async def __call__(self, message: InboundMessage) -> PostResult:
         key = idempotency_key(message.world.value, message.source_id)
         async with self._store.transaction() as session:
-            link = await repo.record_inbound(
+            link = await repo.in_session(
                 session,
+                repo.record_inbound,
                 idempotency_key=key,
                 world=message.world.value,
                 origin=message.origin,

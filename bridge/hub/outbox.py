@@ -16,9 +16,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from bridge.core.delivery import (
     BRIDGE_WORLD,
@@ -113,16 +114,18 @@ class OutboxWorkers:
         Runs at start and then every ``RECOVERY_SECONDS``; claims whose lease expired are put
         back too, as a last resort.
         """
-        released = 0
-        async with self._store.transaction() as session:
-            owners = {owner_of(holder) for holder in await repo.claim_holders(session)}
-            for owner in owners:
-                if await self._liveness.is_dead(session, owner):
-                    released += await repo.release_claims_of_process(session, owner)
-            released += await repo.release_claims(session, expired_before=utcnow())
+        released = await self._store.run(self._release_claims_of_the_gone)
         if released:
             log.info("released %d deliveries claimed by a bridge process that is gone", released)
         return released
+
+    def _release_claims_of_the_gone(self, connection: Connection) -> int:
+        """Unit of work: claims of dead processes and expired leases back to pending."""
+        released = 0
+        for owner in {owner_of(holder) for holder in repo.claim_holders(connection)}:
+            if self._liveness.is_dead(connection, owner):
+                released += repo.release_claims_of_process(connection, owner)
+        return released + repo.release_claims(connection, expired_before=utcnow())
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._liveness.start()
@@ -134,8 +137,9 @@ class OutboxWorkers:
                 await asyncio.gather(*(self._worker(name, stop) for name in names))
             finally:
                 recovery.cancel()
-                async with self._store.transaction() as session:
-                    await repo.release_claims_of_process(session, self._liveness.owner)
+                await self._store.run(
+                    partial(repo.release_claims_of_process, owner=self._liveness.owner)
+                )
         finally:
             await self._liveness.stop()
 
@@ -178,18 +182,9 @@ class OutboxWorkers:
         transaction serve the whole batch. Returns how many deliveries were handled (0: nothing
         was due).
         """
-        async with self._store.transaction() as session:
-            claimed = await repo.claim_due(
-                session,
-                worker,
-                limit=BATCH,
-                lease=LEASE,
-                worlds=[w.value for w in self._sinks],
-                run=RUN,
-            )
-            if not claimed:
-                return 0
-            jobs = await self._jobs(session, claimed)
+        claimed, jobs = await self._store.run(partial(self._claim_batch, worker))
+        if not claimed:
+            return 0
         if len({d.queue for d in claimed}) >= BATCH:
             self.wake()  # a full batch: there may be more queues due for another worker
         queues: dict[str, list[ClaimedDelivery]] = {}
@@ -200,8 +195,7 @@ class OutboxWorkers:
                 *(self._attempt_run(worker, run, jobs) for run in queues.values())
             )
         except asyncio.CancelledError:
-            async with self._store.transaction() as session:
-                await repo.release_claims(session, worker_id=worker)
+            await self._store.run(partial(repo.release_claims, worker_id=worker))
             raise
         outcomes = {d.id: outcome for run in runs for d, outcome in run}
         handled = sum(outcomes[d.id] not in (NOT_ATTEMPTED, RELEASED) for d in claimed)
@@ -213,6 +207,20 @@ class OutboxWorkers:
         if notices:
             self._on_notice_queued()
         return handled
+
+    def _claim_batch(
+        self, worker: str, connection: Connection
+    ) -> tuple[list[ClaimedDelivery], dict[int, DeliveryJob]]:
+        """Unit of work: claim a batch (see ``deliver_batch``) and read what its jobs need."""
+        claimed = repo.claim_due(
+            connection,
+            worker,
+            limit=BATCH,
+            lease=LEASE,
+            worlds=[w.value for w in self._sinks],
+            run=RUN,
+        )
+        return claimed, self._jobs(connection, claimed) if claimed else {}
 
     async def _attempt_run(
         self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
@@ -279,10 +287,13 @@ class OutboxWorkers:
                 )
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
         with contextlib.suppress(Exception):
-            async with self._store.transaction() as session:
-                await repo.release_claims(
-                    session, worker_id=worker, delivery_ids=[*(d.id for d in claimed), *untried]
+            await self._store.run(
+                partial(
+                    repo.release_claims,
+                    worker_id=worker,
+                    delivery_ids=[*(d.id for d in claimed), *untried],
                 )
+            )
         return 0
 
     async def _settle_once(
@@ -293,23 +304,37 @@ class OutboxWorkers:
         outcomes: list[Exception | None],
         untried: Sequence[int],
     ) -> int:
+        return await self._store.run(
+            partial(self._record_outcomes, worker, claimed, jobs, outcomes, untried)
+        )
+
+    def _record_outcomes(
+        self,
+        worker: str,
+        claimed: list[ClaimedDelivery],
+        jobs: Mapping[int, DeliveryJob],
+        outcomes: list[Exception | None],
+        untried: Sequence[int],
+        connection: Connection,
+    ) -> int:
+        """Unit of work: a batch's outcomes (done, retry, failed with a notice) and its untried
+        deliveries given back; returns how many failure notices were queued."""
+        repo.release_unattempted(connection, untried, worker)
+        delivered = [d for d, outcome in zip(claimed, outcomes, strict=True) if not outcome]
+        settled = repo.mark_done_many(connection, [d.id for d in delivered], worker)
+        for delivery in delivered:
+            if delivery.id in settled:
+                _observe_done(delivery, jobs.get(delivery.id))
+        repo.add_audits(
+            connection,
+            (_audit(d, jobs.get(d.id), "done") for d in delivered if d.id in settled),
+        )
         notices = 0
-        async with self._store.transaction() as session:
-            await repo.release_unattempted(session, untried, worker)
-            delivered = [d for d, outcome in zip(claimed, outcomes, strict=True) if not outcome]
-            settled = await repo.mark_done_many(session, [d.id for d in delivered], worker)
-            for delivery in delivered:
-                if delivery.id in settled:
-                    _observe_done(delivery, jobs.get(delivery.id))
-            repo.add_audits(
-                session,
-                (_audit(d, jobs.get(d.id), "done") for d in delivered if d.id in settled),
-            )
-            for delivery, outcome in zip(claimed, outcomes, strict=True):
-                if outcome is not None:
-                    notices += await self._settle_failure(
-                        session, worker, delivery, jobs.get(delivery.id), outcome
-                    )
+        for delivery, outcome in zip(claimed, outcomes, strict=True):
+            if outcome is not None:
+                notices += self._settle_failure(
+                    connection, worker, delivery, jobs.get(delivery.id), outcome
+                )
         return notices
 
     async def _attempt(self, job: DeliveryJob | None) -> Exception | None:
@@ -324,14 +349,14 @@ class OutboxWorkers:
             return exc
         return None
 
-    async def _jobs(
-        self, session: AsyncSession, claimed: list[ClaimedDelivery]
+    def _jobs(
+        self, connection: Connection, claimed: list[ClaimedDelivery]
     ) -> dict[int, DeliveryJob]:
         """The jobs of a claimed batch, from three batched reads (events, snapshots, people)."""
-        events = await repo.get_events(session, (d.event_seq for d in claimed))
-        snapshots = await repo.get_conversations(session, (d.conversation_id for d in claimed))
+        events = repo.get_events(connection, (d.event_seq for d in claimed))
+        snapshots = repo.get_conversations(connection, (d.conversation_id for d in claimed))
         members = {m for snapshot in snapshots.values() for m in snapshot.members}
-        people = await participants_for(session, members, self._configured)
+        people = participants_for(connection, members, self._configured)
         jobs = {}
         for delivery in claimed:
             event = events.get(delivery.event_seq)
@@ -357,9 +382,9 @@ class OutboxWorkers:
             )
         return jobs
 
-    async def _settle_failure(
+    def _settle_failure(
         self,
-        session: AsyncSession,
+        connection: Connection,
         worker: str,
         delivery: ClaimedDelivery,
         job: DeliveryJob | None,
@@ -370,8 +395,12 @@ class OutboxWorkers:
         outcome = "failed" if isinstance(decision, GiveUp) else "retry"
         DELIVERIES.labels(delivery.world, delivery.kind, outcome).inc()
         if not isinstance(decision, GiveUp):
-            await repo.mark_retry(
-                session, delivery.id, worker, at=utcnow() + decision.after, error=_own_words(error)
+            repo.mark_retry(
+                connection,
+                delivery.id,
+                worker,
+                at=utcnow() + decision.after,
+                error=_own_words(error),
             )
             log.info(
                 "delivery %d (%s) attempt %d failed (%s); next in %.1fs",
@@ -387,9 +416,9 @@ class OutboxWorkers:
         reason = _own_words(error)
         if not isinstance(error, PermanentFailure):
             reason = f"gave up after {delivery.attempts} attempts: {reason}"
-        if not await repo.mark_failed(session, delivery.id, worker, error=reason):
+        if not repo.mark_failed(connection, delivery.id, worker, error=reason):
             return 0
-        repo.add_audits(session, [_audit(delivery, job, "failed", reason[:500])])
+        repo.add_audits(connection, [_audit(delivery, job, "failed", reason[:500])])
         log.warning(
             "delivery %d (%s, conversation %s) failed for good: %s",
             delivery.id,
@@ -399,8 +428,8 @@ class OutboxWorkers:
         )
         if job is not None and job.message is not None and job.message.notice:
             return 0  # a notice about a notice would never end
-        await repo.record_inbound(
-            session,
+        repo.record_inbound(
+            connection,
             idempotency_key=f"{FAILURE_NOTICE_PREFIX}{delivery.id}",
             world=BRIDGE_WORLD,
             origin=f"{delivery.world}:{delivery.destination}",
@@ -418,9 +447,9 @@ class _Inline:
         self._worker, self._delivery, self._job = worker, delivery, job
         self.done = False
 
-    async def __call__(self, session: AsyncSession) -> None:
-        if await repo.mark_done_many(session, [self._delivery.id], self._worker):
-            repo.add_audits(session, [_audit(self._delivery, self._job, "done")])
+    def within(self, connection: Connection) -> None:
+        if repo.mark_done_many(connection, [self._delivery.id], self._worker):
+            repo.add_audits(connection, [_audit(self._delivery, self._job, "done")])
 
     def committed(self) -> None:
         self.done = True

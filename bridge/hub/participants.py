@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from bridge.core.model import DeliveryPreference, MailChoice, Participant, Status
 from bridge.store import preferences
@@ -56,9 +56,9 @@ def merge(
     )
 
 
-async def participants_for(
-    session: AsyncSession, members: Iterable[str], configured: Mapping[str, Participant]
+def participants_for(
+    connection: Connection, members: Iterable[str], configured: Mapping[str, Participant]
 ) -> dict[str, Participant]:
     members = tuple(members)
-    known = await repo.get_professionals(session, members)
+    known = repo.get_professionals(connection, members)
     return {m: merge(configured.get(m), known.get(m), m) for m in members}

@@ -16,15 +16,14 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
 from bridge.core.i18n import fallbacks
 from bridge.core.model import ConversationView
 from bridge.core.views import AttachmentView, MessageView, PatientView, patient_tag
-from bridge.mail import texts
+from bridge.mail import mime, texts
+from bridge.mail.mime import Header
 
 SUBJECT_PREFIX = "[SPICO]"
 #: What a mail to ``bridge+<action>.TOKEN@…`` asks: stop this conversation's mails, follow
@@ -104,27 +103,33 @@ def _base(
     token: str,
     thread: Thread | None,
     now: datetime,
-) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = Address(f"{from_name} (via {sender.display_name})", addr_spec=sender.address)
-    mail["To"] = Address(recipient_name or "", addr_spec=recipient)
-    mail["Reply-To"] = Address(sender.display_name, addr_spec=sender.reply_address(token))
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(now.astimezone(UTC))
-    mail["Message-ID"] = mid
+) -> list[Header]:
     references = [token_reference(token, sender.domain)]
+    fields = [
+        ("From", mime.mailbox(f"{from_name} (via {sender.display_name})", sender.address)),
+        ("To", mime.mailbox(recipient_name, recipient)),
+        ("Reply-To", mime.mailbox(sender.display_name, sender.reply_address(token))),
+        ("Subject", subject),
+        ("Date", format_datetime(now.astimezone(UTC))),
+        ("Message-ID", mid),
+    ]
     if thread is not None:
-        mail["In-Reply-To"] = thread.last_message_id
+        fields.append(("In-Reply-To", mime.message_ids(thread.last_message_id)))
         chain = [thread.root_message_id]
         if thread.last_message_id != thread.root_message_id:
             chain.append(thread.last_message_id)
         references = chain + references
-    mail["References"] = " ".join(references)
+    fields.append(("References", mime.message_ids(*references)))
     if sender.mss_nil:
-        mail["X-MSS-NIL"] = sender.mss_nil
+        fields.append(("X-MSS-NIL", sender.mss_nil))
     # Mail clients show an "unsubscribe" button: it stops this conversation's mails.
-    mail["List-Unsubscribe"] = f"<mailto:{sender.action_address('stop', token)}>"
-    return mail
+    fields.append(("List-Unsubscribe", f"<mailto:{sender.action_address('stop', token)}>"))
+    return fields
+
+
+def _boundary(mid: str) -> str:
+    """The parts' boundary, derived from the Message-ID: the same mail is the same bytes."""
+    return hashlib.sha256(mid.encode()).hexdigest()[:24]
 
 
 def choice_lines(sender: Sender, token: str, language: str, *, follow: bool = False) -> str:
@@ -172,7 +177,7 @@ def compose_message(
     now: datetime,
     attachments: Sequence[tuple[str, str, bytes]] = (),
     language: str = "fr",
-) -> EmailMessage:
+) -> bytes:
     """A conversation message as a mail of the member's thread (text + HTML alternatives).
 
     ``attachments`` are (filename, content type, bytes) to attach; the message's attachment
@@ -182,27 +187,18 @@ def compose_message(
     subject = subject_line(conversation.subject, conversation.patient, patient_policy)
     if thread is not None:
         subject = "Re: " + subject
-    mail = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
+    fields = _base(sender, author_name, recipient, recipient_name, subject, mid, token, thread, now)
     body = message.body
     listed = _attachment_lines(message.attachments, language)
     footer = texts.text(language, "message_footer") + "\n" + choice_lines(sender, token, language)
-    text = f"{body}{listed}\n\n-- \n{footer}\n"
-    mail.set_content(text, charset="utf-8")
-    mail.add_alternative(
+    return mime.render(
+        fields,
+        f"{body}{listed}\n\n-- \n{footer}\n",
         f"<html><body>{_html_paragraphs(body + listed)}"
         f"<hr><p><small>{html.escape(footer).replace(chr(10), '<br>')}</small></p></body></html>",
-        subtype="html",
-        charset="utf-8",
+        boundary=_boundary(mid),
+        attachments=attachments,
     )
-    for filename, content_type, data in attachments:
-        maintype, _, subtype = content_type.partition("/")
-        mail.add_attachment(
-            data,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=filename,
-        )
-    return mail
 
 
 def load_template(templates_dir: Path | None, name: str, language: str) -> str:
@@ -242,7 +238,7 @@ def compose_notification(
     template: str,
     now: datetime,
     language: str = "fr",
-) -> EmailMessage:
+) -> bytes:
     """An inactive-user notification (one message) or digest (several), as automatic mail.
 
     The template's first line is ``Subject: …``; both use ``string.Template`` placeholders
@@ -279,14 +275,11 @@ def compose_notification(
         subject_text = subject_line(subject, conversation.patient, patient_policy)
     text = f"{text.rstrip()}\n\n{choice_lines(sender, token, language, follow=True)}\n"
     mid = message_id(key, sender.domain, "notify", source, member_id)
-    mail = _base(sender, who, recipient, recipient_name, subject_text, mid, token, thread, now)
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["X-Auto-Response-Suppress"] = "All"
-    mail.set_content(text, charset="utf-8")
-    mail.add_alternative(
-        f"<html><body>{_html_paragraphs(text)}</body></html>", subtype="html", charset="utf-8"
+    fields = _base(sender, who, recipient, recipient_name, subject_text, mid, token, thread, now)
+    fields += [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]
+    return mime.render(
+        fields, text, f"<html><body>{_html_paragraphs(text)}</body></html>", boundary=_boundary(mid)
     )
-    return mail
 
 
 def compose_answer(
@@ -299,22 +292,23 @@ def compose_answer(
     subject: str,
     text: str,
     now: datetime,
-) -> EmailMessage:
+) -> bytes:
     """An automatic answer (``bridge.mail.answers``): the bridge's words only, never threaded
     to the sender's mail nor repeating its subject. The Message-ID is derived from ``kind``,
     ``source`` (what it answers) and the recipient: the same answer is the same mail."""
-    mail = EmailMessage()
-    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
-    mail["To"] = recipient
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(now.astimezone(UTC))
-    mail["Message-ID"] = message_id(key, sender.domain, kind, source, recipient)
-    mail["Auto-Submitted"] = "auto-replied"
-    mail["X-Auto-Response-Suppress"] = "All"
+    mid = message_id(key, sender.domain, kind, source, recipient)
+    fields = [
+        ("From", mime.mailbox(sender.display_name, sender.address)),
+        ("To", mime.mailbox(None, recipient)),
+        ("Subject", subject),
+        ("Date", format_datetime(now.astimezone(UTC))),
+        ("Message-ID", mid),
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
     if sender.mss_nil:
-        mail["X-MSS-NIL"] = sender.mss_nil
-    mail.set_content(text, charset="utf-8")
-    return mail
+        fields.append(("X-MSS-NIL", sender.mss_nil))
+    return mime.render(fields, text, None, boundary=_boundary(mid))
 
 
 def compose_new_conversation_created(
@@ -333,27 +327,27 @@ def compose_new_conversation_created(
     patient_policy: str,
     language: str,
     now: datetime,
-) -> EmailMessage:
+) -> bytes:
     """The confirmation to the professional who started a conversation by mail: the root of
     their thread (Reply-To carries their reply token), so they can go on by mail."""
     mid = message_id(key, sender.domain, "created", conversation_id, member_id)
     line = subject_line(subject, patient, patient_policy)
-    mail = _base(sender, "SPICO", recipient, None, line, mid, token, None, now)
-    del mail["From"]
-    mail["From"] = Address(sender.display_name, addr_spec=sender.address)
-    if original_id:
-        mail["In-Reply-To"] = original_id
-        mail.replace_header("References", f"{original_id} {mail['References']}")
-    mail["Auto-Submitted"] = "auto-replied"
-    mail["X-Auto-Response-Suppress"] = "All"
+    fields = dict(_base(sender, "SPICO", recipient, None, line, mid, token, None, now))
+    fields["From"] = mime.mailbox(sender.display_name, sender.address)
+    if original_id and mime.is_message_id(original_id):  # the sender's, as their client wrote it
+        fields["In-Reply-To"] = original_id
+        fields["References"] = f"{original_id} {fields['References']}"
+    fields["Auto-Submitted"] = "auto-replied"
+    fields["X-Auto-Response-Suppress"] = "All"
     lines = [texts.text(language, "created_with", subject=subject, members=", ".join(members))]
     if patient_linked:
         lines.append(texts.text(language, "created_patient"))
     lines += ["", texts.text(language, "created_members"), "", "-- "]
     lines += [texts.text(language, "created_footer"), ""]
     body = "\n".join(lines)
-    mail.set_content(body, charset="utf-8")
-    mail.add_alternative(
-        f"<html><body>{_html_paragraphs(body)}</body></html>", subtype="html", charset="utf-8"
+    return mime.render(
+        list(fields.items()),
+        body,
+        f"<html><body>{_html_paragraphs(body)}</body></html>",
+        boundary=_boundary(mid),
     )
-    return mail

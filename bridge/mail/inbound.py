@@ -266,7 +266,7 @@ class MailInbox:
     async def fetch_new(self, client: aioimaplib.IMAP4, uidvalidity: int) -> int:
         """Handle every mail after the cursor, in UID order; returns how many were handled."""
         async with self._store.transaction() as session:
-            stored = await repo.get_cursor(session, self._cursor)
+            stored = await repo.in_session(session, repo.get_cursor, self._cursor)
         last = 0
         if stored is None and self._settings.bridge_existing == "new":
             # First start: the mailbox's history predates the bridge (bridge_existing: new).
@@ -277,8 +277,8 @@ class MailInbox:
                 else []
             )
             async with self._store.transaction() as session:
-                await repo.set_cursor(
-                    session, self._cursor, f"{uidvalidity}:{max(found, default=0)}"
+                await repo.in_session(
+                    session, repo.set_cursor, self._cursor, f"{uidvalidity}:{max(found, default=0)}"
                 )
             log.info("IMAP: first start, %d earlier mails left aside", len(found))
             return 0

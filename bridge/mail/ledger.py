@@ -102,7 +102,7 @@ class InboxLedger:
                 snapshot = await repo.get_conversation(session, conversation_id)
                 if snapshot is None:
                     continue
-                people = await repo.get_professionals(session, snapshot.members)
+                people = await repo.in_session(session, repo.get_professionals, snapshot.members)
                 addresses: dict[str, str] = {}
                 for member in snapshot.members:
                     configured = self._configured.get(member)
@@ -147,8 +147,9 @@ class InboxLedger:
             for address in match.recipients:
                 await mail_repo.mark_failing(session, address)
             digest = hashlib.sha256((match.original_message_id or "").encode()).hexdigest()[:32]
-            await repo.record_inbound(
+            await repo.in_session(
                 session,
+                repo.record_inbound,
                 idempotency_key=f"{FAILURE_NOTICE_PREFIX}mail-bounce-{digest}",
                 world=BRIDGE_WORLD,
                 origin=f"{World.MAIL.value}:{member_id}",
@@ -207,7 +208,7 @@ class InboxLedger:
                 for message_id, outcome, detail in deferred:
                     await _write(session, message_id, outcome, detail)
                 if cursor is not None:
-                    await repo.set_cursor(session, *cursor)
+                    await repo.in_session(session, repo.set_cursor, *cursor)
         except BaseException:
             self._deferred = deferred + self._deferred  # written with the next checkpoint
             raise

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,8 +71,9 @@ class SmtpSender:
             timeout=config.timeout_seconds,
         )
 
-    async def send(self, mail: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
-        """Send; raise ``RetryLater`` (4xx, connection trouble) or ``PermanentFailure`` (5xx)."""
+    async def send(self, mail: bytes, sender: str, recipients: Sequence[str]) -> None:
+        """Send ``mail`` (its wire form, ``bridge.mail.compose``); raise ``RetryLater`` (4xx,
+        connection trouble) or ``PermanentFailure`` (5xx)."""
         async with self._lock:
             for attempt in range(2):
                 try:
@@ -81,7 +81,7 @@ class SmtpSender:
                         await self._close()
                         self._client = self._new_client()
                         await self._client.connect()
-                    await self._client.send_message(mail, sender=sender, recipients=recipients)
+                    await self._client.sendmail(sender, recipients, mail)
                     return
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     codes = [r.code for r in exc.recipients]
@@ -213,7 +213,7 @@ class MailSink:
 
     async def _names(self, *ids: str | None) -> dict[str, repo.ProfessionalRow]:
         async with self._store.transaction() as session:
-            return await repo.get_professionals(session, [i for i in ids if i])
+            return await repo.in_session(session, repo.get_professionals, [i for i in ids if i])
 
     async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         member = job.destination
@@ -224,25 +224,33 @@ class MailSink:
             if await mail_repo.get_messages(session, [mid]):
                 return  # sent before a crash or a lost settle: same Message-ID, done
             thread = await mail_repo.get_thread(session, job.conversation_id, member)
-            people = await repo.get_professionals(session, [i for i in (author, member) if i])
+            people = await repo.in_session(
+                session, repo.get_professionals, [i for i in (author, member) if i]
+            )
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
-        mail = compose.compose_message(
-            key=self._key,
-            sender=self.sender,
-            recipient=address,
-            recipient_name=display_name(people.get(member), "") or None,
-            member_id=member,
-            author_name=display_name(people.get(str(author)), "SPICO"),
-            conversation=conversation,
-            message=message,
-            token=token,
-            thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
-            patient_policy=self._settings.patient_tag,
-            now=now,
-            attachments=await self._attachments(message),
-            language=self._language,
-        )
+        files = await self._attachments(message)
+        try:
+            mail = compose.compose_message(
+                key=self._key,
+                sender=self.sender,
+                recipient=address,
+                recipient_name=display_name(people.get(member), "") or None,
+                member_id=member,
+                author_name=display_name(people.get(str(author)), "SPICO"),
+                conversation=conversation,
+                message=message,
+                token=token,
+                thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
+                patient_policy=self._settings.patient_tag,
+                now=now,
+                attachments=files,
+                language=self._language,
+            )
+        except ValueError:  # bridge.mail.mime refuses what it cannot write safely
+            raise PermanentFailure(
+                "the member's mail address cannot be written in a mail"
+            ) from None
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
@@ -315,7 +323,7 @@ class MailSink:
                     if notified is not None:
                         await self._period_started(session, (conversation_id, member), notified)
                     if settle is not None:
-                        await settle(session)
+                        await repo.in_session(session, settle.within)
                 if settle is not None:
                     settle.committed()
                 return
@@ -390,7 +398,7 @@ class MailSink:
         if not seqs:
             return []
         async with self._store.transaction() as session:
-            events = await repo.get_events(session, seqs)
+            events = await repo.in_session(session, repo.get_events, seqs)
         found = (event_message(events[seq].payload) for seq in seqs if seq in events)
         return [message for message in found if message is not None]
 
@@ -434,7 +442,7 @@ class MailSink:
             now=now,
             language=self._language,
         )
-        mid = str(mail["Message-ID"])
+        mid = compose.message_id(self._key, self.sender.domain, "notify", source, member)
         async with self._store.transaction() as session:
             if await mail_repo.get_messages(session, [mid]):
                 await self._period_started(session, (conversation_id, member), carried)
@@ -463,7 +471,7 @@ class MailSink:
             key = (row.conversation_id, row.member_id)
             async with self._store.transaction() as session:
                 snapshot = await repo.get_conversation(session, row.conversation_id)
-                people = await repo.get_professionals(session, [row.member_id])
+                people = await repo.in_session(session, repo.get_professionals, [row.member_id])
             messages = await self._pending_messages(row.pending)
             address = self._address_for(row.member_id, people.get(row.member_id))
             if snapshot is not None and messages and address and self.allowed(address):
@@ -536,7 +544,7 @@ class MailSink:
                 await links_repo.code_mailed(session, row.id)
         return sent
 
-    async def send_raw(self, mail: EmailMessage, recipient: str) -> None:
+    async def send_raw(self, mail: bytes, recipient: str) -> None:
         await self.smtp.send(mail, self.sender.address, [recipient])
 
     async def close(self) -> None:

@@ -153,7 +153,7 @@ class MatrixSink:
     async def _people(self, ids: Iterable[str]) -> dict[str, Person]:
         ids = list(dict.fromkeys(i for i in ids if i))
         async with self._store.transaction() as session:
-            rows = await repo.get_professionals(session, ids)
+            rows = await repo.in_session(session, repo.get_professionals, ids)
         return {i: person_of(i, rows.get(i)) for i in ids}
 
     def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
@@ -468,7 +468,7 @@ class MatrixSink:
             ):
                 return 0
             ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
-            rows = await repo.get_professionals(session, ids)
+            rows = await repo.in_session(session, repo.get_professionals, ids)
         header = None
         intent: MatrixIntent = self._bot
         if not notice:

@@ -157,7 +157,7 @@ class MatrixSource:
                 await self._client.ensure_logged_in()
                 if not loaded:
                     async with self._store.transaction() as session:
-                        since = await repo.get_cursor(session, SYNC_CURSOR)
+                        since = await repo.in_session(session, repo.get_cursor, SYNC_CURSOR)
                     loaded = True
                 response = await self._sync(since, stop)
                 if response is None:
@@ -176,7 +176,9 @@ class MatrixSource:
                 # a little (after a crash those echoes are read again, and ignored again).
                 if not quiet or time.monotonic() - saved_at > QUIET_CURSOR_SECONDS:
                     async with self._store.transaction() as session:
-                        await repo.set_cursor(session, SYNC_CURSOR, response.next_batch)
+                        await repo.in_session(
+                            session, repo.set_cursor, SYNC_CURSOR, response.next_batch
+                        )
                     saved_at = time.monotonic()
                 since = response.next_batch
                 self.synced.set()

@@ -275,8 +275,8 @@ class MatrixWorld:
         mapping; returns how many portals were reconciled."""
         await self.client.ensure_logged_in()
         async with self._store.transaction() as session:
-            conversations = await repo.conversations_with_member(session, spico_id)
-            snapshots = await repo.get_conversations(session, conversations)
+            conversations = await repo.in_session(session, repo.conversations_with_member, spico_id)
+            snapshots = await repo.in_session(session, repo.get_conversations, conversations)
             portals = {c: await matrix_repo.get_portal(session, c) for c in conversations}
         done = 0
         for conversation_id, portal in portals.items():
@@ -330,7 +330,9 @@ class MatrixWorld:
         now = datetime.now(UTC)
         async with self._store.transaction() as session:
             due = await unread_repo.due(session, now - timedelta(minutes=minutes))
-            choices = await preferences.conversation_choices(session, {c for c, _, _ in due})
+            choices = await repo.in_session(
+                session, preferences.conversation_choices, {c for c, _, _ in due}
+            )
         for conversation_id, member, first_seq in due:
             if (conversation_id, member) not in choices:
                 await self._notifications.request_notification(
@@ -385,7 +387,7 @@ class MatrixWorld:
                 await self.client.ensure_logged_in()
                 async with self._store.transaction() as session:
                     missing = await matrix_repo.conversations_without_portal(session)
-                    snapshots = await repo.get_conversations(session, missing)
+                    snapshots = await repo.in_session(session, repo.get_conversations, missing)
                 for conversation_id in missing:
                     snapshot = snapshots[conversation_id]
                     if stop.is_set():

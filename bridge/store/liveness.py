@@ -19,8 +19,8 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.repositories import Store
 
@@ -62,7 +62,7 @@ class Liveness:
             finally:
                 await connection.close()
 
-    async def is_dead(self, session: AsyncSession, owner: str) -> bool:
+    def is_dead(self, connection: Connection, owner: str) -> bool:
         """True when ``owner`` no longer runs (its lock can be taken)."""
         if owner == self.owner:
             return False
@@ -72,7 +72,7 @@ class Liveness:
             key = int(owner)
         except ValueError:
             return False  # not a name this version writes: leave it to its lease
-        return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+        return bool(connection.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
 def source_key(name: str) -> int:

@@ -105,8 +105,9 @@ class StoreNotificationRequests:
                         conversation_id, member_id, None, tuple(sorted(waiting))
                     ),
                 )
-            queued = await repo.enqueue(
+            queued = await repo.in_session(
                 session,
+                repo.enqueue,
                 [
                     repo.NewDelivery(
                         seq,

@@ -3,15 +3,15 @@
 (``hub.participants.merge``); the mail world's footer addresses and the Matrix ``courriel``
 command write them, each change audited by its caller.
 
-Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
-transaction.
+Same style as ``repositories``: the caller decides the transaction (``conversation_choices``,
+read by the fan-out, takes a unit of work's ``Connection``; the others an ``AsyncSession``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import MailChoice
@@ -54,15 +54,19 @@ async def set_conversation_choice(
     await session.execute(statement)
 
 
-async def conversation_choices(
-    session: AsyncSession, conversation_ids: Iterable[str]
+def conversation_choices(
+    connection: Connection, conversation_ids: Iterable[str]
 ) -> dict[tuple[str, str], MailChoice]:
     """{(conversation, member): choice} of the given conversations."""
     wanted = set(conversation_ids)
     if not wanted:
         return {}
-    rows = await session.scalars(
-        select(MailConversationChoice).where(MailConversationChoice.conversation_id.in_(wanted))
+    rows = connection.execute(
+        select(
+            MailConversationChoice.conversation_id,
+            MailConversationChoice.member_id,
+            MailConversationChoice.choice,
+        ).where(MailConversationChoice.conversation_id.in_(wanted))
     )
     return {(r.conversation_id, r.member_id): MailChoice(r.choice) for r in rows}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Text, cast, func, select, update
+from sqlalchemy import Connection, Text, cast, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -127,17 +127,17 @@ def _insert(bind: AsyncSession | Connection, model: type) -> Any:
 # --- cursors ---------------------------------------------------------------------------------
 
 
-async def get_cursor(session: AsyncSession, source: str) -> str | None:
-    return await session.scalar(select(Cursor.value).where(Cursor.source == source))
+def get_cursor(connection: Connection, source: str) -> str | None:
+    return connection.scalar(select(Cursor.value).where(Cursor.source == source))
 
 
-async def set_cursor(session: AsyncSession, source: str, value: str) -> None:
-    statement = _insert(session, Cursor).values(source=source, value=value, updated_at=utcnow())
+def set_cursor(connection: Connection, source: str, value: str) -> None:
+    statement = _insert(connection, Cursor).values(source=source, value=value, updated_at=utcnow())
     statement = statement.on_conflict_do_update(
         index_elements=[Cursor.source],
         set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
     )
-    await session.execute(statement)
+    connection.execute(statement)
 
 
 # --- journal ---------------------------------------------------------------------------------
@@ -153,33 +153,19 @@ class JournalRow:
     payload: dict[str, Any]
 
 
-async def record_event(session: AsyncSession, event: JournalRow) -> bool:
+def record_event(connection: Connection, event: JournalRow) -> bool:
     """Journal an event once; False when its seq was already recorded (a replayed batch)."""
-    statement = (
-        _insert(session, JournalEvent)
-        .values(
-            seq=event.seq,
-            type=event.type,
-            conversation_id=event.conversation_id,
-            actor_id=event.actor_id,
-            occurred_at=event.occurred_at,
-            payload=event.payload,
-            recorded_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
-        .returning(JournalEvent.seq)
-    )
-    return (await session.execute(statement)).first() is not None
+    return bool(record_events(connection, [event]))
 
 
-async def record_events(session: AsyncSession, events: Sequence[JournalRow]) -> set[int]:
+def record_events(connection: Connection, events: Sequence[JournalRow]) -> set[int]:
     """Journal a batch of events in one statement; returns the seqs recorded now (those
     already there, from a replayed batch, are left out)."""
     if not events:
         return set()
     now = utcnow()
     statement = (
-        _insert(session, JournalEvent)
+        _insert(connection, JournalEvent)
         .values(
             [
                 {
@@ -197,26 +183,29 @@ async def record_events(session: AsyncSession, events: Sequence[JournalRow]) -> 
         .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
         .returning(JournalEvent.seq)
     )
-    return set((await session.execute(statement)).scalars())
+    return set(connection.execute(statement).scalars())
 
 
-def _journal_row(row: JournalEvent) -> JournalRow:
-    return JournalRow(
-        row.seq, row.type, row.conversation_id, row.actor_id, row.occurred_at, row.payload
-    )
+_JOURNAL = select(
+    JournalEvent.seq,
+    JournalEvent.type,
+    JournalEvent.conversation_id,
+    JournalEvent.actor_id,
+    JournalEvent.occurred_at,
+    JournalEvent.payload,
+)
 
 
-async def get_event(session: AsyncSession, seq: int) -> JournalRow | None:
-    row = await session.get(JournalEvent, seq)
-    return None if row is None else _journal_row(row)
+def get_event(connection: Connection, seq: int) -> JournalRow | None:
+    return get_events(connection, [seq]).get(seq)
 
 
-async def get_events(session: AsyncSession, seqs: Iterable[int]) -> dict[int, JournalRow]:
+def get_events(connection: Connection, seqs: Iterable[int]) -> dict[int, JournalRow]:
     wanted = set(seqs)
     if not wanted:
         return {}
-    rows = await session.scalars(select(JournalEvent).where(JournalEvent.seq.in_(wanted)))
-    return {row.seq: _journal_row(row) for row in rows}
+    rows = connection.execute(_JOURNAL.where(JournalEvent.seq.in_(wanted)))
+    return {row.seq: JournalRow(*row) for row in rows}
 
 
 # --- conversations ---------------------------------------------------------------------------
@@ -238,7 +227,17 @@ class ConversationSnapshot:
         )
 
 
-def _snapshot(row: ConversationRecord) -> ConversationSnapshot:
+_SNAPSHOT = select(
+    ConversationRecord.id,
+    ConversationRecord.subject,
+    ConversationRecord.created_by,
+    ConversationRecord.members,
+    ConversationRecord.patient,
+    ConversationRecord.last_seq,
+)
+
+
+def _snapshot(row: Any) -> ConversationSnapshot:
     return ConversationSnapshot(
         row.id, row.subject, row.created_by, tuple(row.members), row.patient, row.last_seq
     )
@@ -247,19 +246,16 @@ def _snapshot(row: ConversationRecord) -> ConversationSnapshot:
 async def get_conversation(
     session: AsyncSession, conversation_id: str
 ) -> ConversationSnapshot | None:
-    row = await session.get(ConversationRecord, conversation_id)
-    return None if row is None else _snapshot(row)
+    return (await in_session(session, get_conversations, [conversation_id])).get(conversation_id)
 
 
-async def get_conversations(
-    session: AsyncSession, ids: Iterable[str]
+def get_conversations(
+    connection: Connection, ids: Iterable[str]
 ) -> dict[str, ConversationSnapshot]:
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = await session.scalars(
-        select(ConversationRecord).where(ConversationRecord.id.in_(wanted))
-    )
+    rows = connection.execute(_SNAPSHOT.where(ConversationRecord.id.in_(wanted)))
     return {row.id: _snapshot(row) for row in rows}
 
 
@@ -273,10 +269,10 @@ async def members_of_patient_conversations(session: AsyncSession, patient_id: st
     return {str(member) for members in rows for member in members or ()}
 
 
-async def conversations_with_member(session: AsyncSession, member_id: str) -> list[str]:
+def conversations_with_member(connection: Connection, member_id: str) -> list[str]:
     """Ids of the conversations ``member_id`` is in (portable: the JSON list as text)."""
     needle = json.dumps(str(member_id))
-    rows = await session.scalars(
+    rows = connection.scalars(
         select(ConversationRecord.id).where(
             cast(ConversationRecord.members, Text).contains(needle, autoescape=True)
         )
@@ -284,7 +280,7 @@ async def conversations_with_member(session: AsyncSession, member_id: str) -> li
     return list(rows)
 
 
-async def save_conversation(session: AsyncSession, snapshot: ConversationSnapshot) -> None:
+def save_conversation(connection: Connection, snapshot: ConversationSnapshot) -> None:
     values = {
         "id": snapshot.id,
         "subject": snapshot.subject,
@@ -294,12 +290,12 @@ async def save_conversation(session: AsyncSession, snapshot: ConversationSnapsho
         "last_seq": snapshot.last_seq,
         "updated_at": utcnow(),
     }
-    statement = _insert(session, ConversationRecord).values(**values)
+    statement = _insert(connection, ConversationRecord).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[ConversationRecord.id],
         set_={key: statement.excluded[key] for key in values if key != "id"},
     )
-    await session.execute(statement)
+    connection.execute(statement)
 
 
 async def count_conversations(session: AsyncSession) -> int:
@@ -336,43 +332,40 @@ _PROFESSIONAL_FIELDS = (
 )
 
 
-async def save_professional(session: AsyncSession, row: ProfessionalRow) -> None:
+def save_professional(connection: Connection, row: ProfessionalRow) -> None:
     values = {"id": row.id, "updated_at": utcnow()}
     values.update({field: getattr(row, field) for field in _PROFESSIONAL_FIELDS})
-    statement = _insert(session, ProfessionalRecord).values(**values)
+    statement = _insert(connection, ProfessionalRecord).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[ProfessionalRecord.id],
         set_={key: statement.excluded[key] for key in values if key != "id"},
     )
-    await session.execute(statement)
+    connection.execute(statement)
 
 
-async def get_professionals(
-    session: AsyncSession, ids: Iterable[str]
-) -> dict[str, ProfessionalRow]:
+_PROFESSIONALS = (
+    select(
+        ProfessionalRecord.id,
+        *(getattr(ProfessionalRecord, field) for field in _PROFESSIONAL_FIELDS),
+        MatrixLink.matrix_user,
+        MailPreference.choice,
+    )
+    .outerjoin(MatrixLink, MatrixLink.spico_id == ProfessionalRecord.id)
+    .outerjoin(MailPreference, MailPreference.member_id == ProfessionalRecord.id)
+)
+
+
+def get_professionals(connection: Connection, ids: Iterable[str]) -> dict[str, ProfessionalRow]:
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = await session.execute(
-        select(ProfessionalRecord, MatrixLink.matrix_user, MailPreference.choice)
-        .outerjoin(MatrixLink, MatrixLink.spico_id == ProfessionalRecord.id)
-        .outerjoin(MailPreference, MailPreference.member_id == ProfessionalRecord.id)
-        .where(ProfessionalRecord.id.in_(wanted))
-    )
-    return {
-        row.id: ProfessionalRow(
-            row.id,
-            *(getattr(row, f) for f in _PROFESSIONAL_FIELDS),
-            linked_matrix_user=linked,
-            mail_preference=preference,
-        )
-        for row, linked, preference in rows.all()
-    }
+    rows = connection.execute(_PROFESSIONALS.where(ProfessionalRecord.id.in_(wanted)))
+    return {row.id: ProfessionalRow(*row) for row in rows}
 
 
-async def set_professional_status(session: AsyncSession, professional_id: str, status: str) -> bool:
+def set_professional_status(connection: Connection, professional_id: str, status: str) -> bool:
     """Record a status change; False when the professional is not known to the bridge yet."""
-    result = await session.execute(
+    result = connection.execute(
         update(ProfessionalRecord)
         .where(ProfessionalRecord.id == professional_id)
         .values(status=status, updated_at=utcnow())
@@ -409,8 +402,9 @@ class ClaimedDelivery:
     queue: str = ""
 
 
-async def enqueue(session: AsyncSession, deliveries: Iterable[NewDelivery]) -> int:
+def enqueue(connection: Connection, deliveries: Iterable[NewDelivery]) -> int:
     """Add deliveries, ignoring any already there (same event, destination and kind)."""
+    now = utcnow()
     rows = [
         {
             "event_seq": d.event_seq,
@@ -421,24 +415,38 @@ async def enqueue(session: AsyncSession, deliveries: Iterable[NewDelivery]) -> i
             "queue": d.queue,
             "state": PENDING,
             "attempts": 0,
-            "next_attempt_at": utcnow(),
-            "created_at": utcnow(),
+            "next_attempt_at": now,
+            "created_at": now,
         }
         for d in deliveries
     ]
     if not rows:
         return 0
     statement = (
-        _insert(session, Delivery)
+        _insert(connection, Delivery)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["event_seq", "destination", "kind"])
         .returning(Delivery.id)
     )
-    return len((await session.execute(statement)).all())
+    return len(connection.execute(statement).all())
 
 
-async def claim_due(
-    session: AsyncSession,
+#: What a claim reads of a delivery (``ClaimedDelivery`` and when it is due).
+_CLAIMABLE = select(
+    Delivery.id,
+    Delivery.event_seq,
+    Delivery.conversation_id,
+    Delivery.world,
+    Delivery.destination,
+    Delivery.kind,
+    Delivery.attempts,
+    Delivery.queue,
+    Delivery.next_attempt_at,
+)
+
+
+def claim_due(
+    connection: Connection,
     worker_id: str,
     *,
     limit: int = 10,
@@ -459,18 +467,15 @@ async def claim_due(
     now = now or utcnow()
     # Two steps, not one query with a sub-select: PostgreSQL's planner, with stale statistics
     # on a freshly filled outbox, turned the sub-select into a nested loop (~0.5 s a claim).
-    heads = (
-        await session.scalars(
-            select(func.min(Delivery.id))
-            .where(Delivery.state.in_((PENDING, SENDING)))
-            .group_by(Delivery.queue)
-        )
+    heads = connection.scalars(
+        select(func.min(Delivery.id))
+        .where(Delivery.state.in_((PENDING, SENDING)))
+        .group_by(Delivery.queue)
     ).all()
     if not heads:
         return []
     statement = (
-        select(Delivery)
-        .where(
+        _CLAIMABLE.where(
             Delivery.id.in_(heads),
             Delivery.state == PENDING,
             Delivery.next_attempt_at <= now,
@@ -481,50 +486,39 @@ async def claim_due(
     )
     if worlds is not None:
         statement = statement.where(Delivery.world.in_(tuple(worlds)))
-    rows = list((await session.scalars(statement)).all())
+    rows = list(connection.execute(statement).all())
     if run > 1 and rows:
-        rows = await _with_followers(session, rows, run, now)
-    claimed = []
-    for row in rows:
-        row.state = SENDING
-        row.claimed_by = worker_id
-        row.lease_until = now + lease
-        row.attempts += 1
-        claimed.append(
-            ClaimedDelivery(
-                row.id,
-                row.event_seq,
-                row.conversation_id,
-                row.world,
-                row.destination,
-                row.kind,
-                row.attempts,
-                row.queue,
-            )
+        rows = _with_followers(connection, rows, run, now)
+    if not rows:
+        return []
+    connection.execute(
+        update(Delivery)
+        .where(Delivery.id.in_([row.id for row in rows]))
+        .values(
+            state=SENDING,
+            claimed_by=worker_id,
+            lease_until=now + lease,
+            attempts=Delivery.attempts + 1,
         )
-    return claimed
+    )
+    return [ClaimedDelivery(*row[:6], row.attempts + 1, row.queue) for row in rows]
 
 
-async def _with_followers(
-    session: AsyncSession, heads: list[Delivery], run: int, now: datetime
-) -> list[Delivery]:
+def _with_followers(connection: Connection, heads: list[Any], run: int, now: datetime) -> list[Any]:
     """Each head followed by the next pending deliveries of its queue (at most ``run`` in all,
     stopping at the first one not yet due)."""
     head_ids = {row.queue: row.id for row in heads}
-    candidates = (
-        await session.scalars(
-            select(Delivery)
-            .where(
-                Delivery.queue.in_(tuple(head_ids)),
-                Delivery.state == PENDING,
-                Delivery.id.not_in(tuple(head_ids.values())),
-            )
-            .order_by(Delivery.id)
-            .limit(len(heads) * run)
-            .with_for_update(skip_locked=True)
+    candidates = connection.execute(
+        _CLAIMABLE.where(
+            Delivery.queue.in_(tuple(head_ids)),
+            Delivery.state == PENDING,
+            Delivery.id.not_in(tuple(head_ids.values())),
         )
+        .order_by(Delivery.id)
+        .limit(len(heads) * run)
+        .with_for_update(skip_locked=True)
     ).all()
-    followers: dict[str, list[Delivery]] = {queue: [] for queue in head_ids}
+    followers: dict[str, list[Any]] = {queue: [] for queue in head_ids}
     blocked: set[str] = set()
     for row in candidates:
         queue = row.queue
@@ -537,9 +531,9 @@ async def _with_followers(
     return [row for head in heads for row in (head, *followers[head.queue])]
 
 
-async def _finish(session: AsyncSession, delivery_id: int, worker_id: str, **values: Any) -> bool:
+def _finish(connection: Connection, delivery_id: int, worker_id: str, **values: Any) -> bool:
     """Update a claimed delivery; False when the claim was lost (lease expired, taken over)."""
-    result = await session.execute(
+    result = connection.execute(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
@@ -551,19 +545,15 @@ async def _finish(session: AsyncSession, delivery_id: int, worker_id: str, **val
     return bool(result.rowcount)
 
 
-async def mark_done(session: AsyncSession, delivery_id: int, worker_id: str) -> bool:
-    return await _finish(
-        session, delivery_id, worker_id, state=DONE, last_error=None, finished_at=utcnow()
-    )
+def mark_done(connection: Connection, delivery_id: int, worker_id: str) -> bool:
+    return bool(mark_done_many(connection, [delivery_id], worker_id))
 
 
-async def mark_done_many(
-    session: AsyncSession, delivery_ids: Sequence[int], worker_id: str
-) -> set[int]:
+def mark_done_many(connection: Connection, delivery_ids: Sequence[int], worker_id: str) -> set[int]:
     """Settle several deliveries at once; returns those whose claim was still held."""
     if not delivery_ids:
         return set()
-    result = await session.execute(
+    result = connection.execute(
         update(Delivery)
         .where(
             Delivery.id.in_(delivery_ids),
@@ -578,24 +568,22 @@ async def mark_done_many(
     return set(result.scalars())
 
 
-async def mark_retry(
-    session: AsyncSession, delivery_id: int, worker_id: str, *, at: datetime, error: str
+def mark_retry(
+    connection: Connection, delivery_id: int, worker_id: str, *, at: datetime, error: str
 ) -> bool:
-    return await _finish(
-        session, delivery_id, worker_id, state=PENDING, next_attempt_at=at, last_error=error
+    return _finish(
+        connection, delivery_id, worker_id, state=PENDING, next_attempt_at=at, last_error=error
     )
 
 
-async def mark_failed(
-    session: AsyncSession, delivery_id: int, worker_id: str, *, error: str
-) -> bool:
-    return await _finish(
-        session, delivery_id, worker_id, state=FAILED, last_error=error, finished_at=utcnow()
+def mark_failed(connection: Connection, delivery_id: int, worker_id: str, *, error: str) -> bool:
+    return _finish(
+        connection, delivery_id, worker_id, state=FAILED, last_error=error, finished_at=utcnow()
     )
 
 
-async def release_claims(
-    session: AsyncSession,
+def release_claims(
+    connection: Connection,
     *,
     worker_id: str | None = None,
     expired_before: datetime | None = None,
@@ -610,20 +598,16 @@ async def release_claims(
         statement = statement.where(Delivery.id.in_(tuple(delivery_ids)))
     if expired_before is not None:
         statement = statement.where(Delivery.lease_until < expired_before)
-    result = await session.execute(
-        statement.values(state=PENDING, claimed_by=None, lease_until=None)
-    )
+    result = connection.execute(statement.values(state=PENDING, claimed_by=None, lease_until=None))
     return int(result.rowcount or 0)
 
 
-async def release_unattempted(
-    session: AsyncSession, delivery_ids: Sequence[int], worker_id: str
-) -> int:
+def release_unattempted(connection: Connection, delivery_ids: Sequence[int], worker_id: str) -> int:
     """Give back claimed deliveries that were not tried (their queue stopped at an earlier
     failure): pending again, and the claim's attempt does not count."""
     if not delivery_ids:
         return 0
-    result = await session.execute(
+    result = connection.execute(
         update(Delivery)
         .where(
             Delivery.id.in_(tuple(delivery_ids)),
@@ -635,17 +619,17 @@ async def release_unattempted(
     return int(result.rowcount or 0)
 
 
-async def claim_holders(session: AsyncSession) -> set[str]:
+def claim_holders(connection: Connection) -> set[str]:
     """The workers that hold claims right now."""
-    rows = await session.scalars(
+    rows = connection.scalars(
         select(Delivery.claimed_by).where(Delivery.state == SENDING).distinct()
     )
     return {row for row in rows if row}
 
 
-async def release_claims_of_process(session: AsyncSession, owner: str) -> int:
+def release_claims_of_process(connection: Connection, owner: str) -> int:
     """Put back every claim held by the workers of process ``owner`` (``owner:w<n>``)."""
-    result = await session.execute(
+    result = connection.execute(
         update(Delivery)
         .where(Delivery.state == SENDING, Delivery.claimed_by.startswith(f"{owner}:"))
         .values(state=PENDING, claimed_by=None, lease_until=None)
@@ -681,7 +665,18 @@ class InboundRecord:
     state: str
 
 
-def _inbound(row: InboundLink) -> InboundRecord:
+_INBOUND = select(
+    InboundLink.idempotency_key,
+    InboundLink.world,
+    InboundLink.origin,
+    InboundLink.conversation_id,
+    InboundLink.author_id,
+    InboundLink.spico_message_id,
+    InboundLink.state,
+)
+
+
+def _inbound(row: Any) -> InboundRecord:
     return InboundRecord(
         row.idempotency_key,
         row.world,
@@ -693,8 +688,8 @@ def _inbound(row: InboundLink) -> InboundRecord:
     )
 
 
-async def record_inbound(
-    session: AsyncSession,
+def record_inbound(
+    connection: Connection,
     *,
     idempotency_key: str,
     world: str,
@@ -704,7 +699,7 @@ async def record_inbound(
 ) -> InboundRecord:
     """Record a spoke message before posting it; returns the existing record on a replay."""
     statement = (
-        _insert(session, InboundLink)
+        _insert(connection, InboundLink)
         .values(
             idempotency_key=idempotency_key,
             world=world,
@@ -716,22 +711,21 @@ async def record_inbound(
         )
         .on_conflict_do_nothing(index_elements=[InboundLink.idempotency_key])
     )
-    await session.execute(statement)
-    row = await session.get(InboundLink, idempotency_key, populate_existing=True)
-    assert row is not None
-    return _inbound(row)
+    connection.execute(statement)
+    record = find_inbound(connection, idempotency_key)
+    assert record is not None
+    return record
 
 
-async def find_inbound(session: AsyncSession, idempotency_key: str) -> InboundRecord | None:
-    row = await session.get(InboundLink, idempotency_key)
-    return None if row is None else _inbound(row)
+def find_inbound(connection: Connection, idempotency_key: str) -> InboundRecord | None:
+    return find_inbounds(connection, [idempotency_key]).get(idempotency_key)
 
 
-async def find_inbounds(session: AsyncSession, keys: Iterable[str]) -> dict[str, InboundRecord]:
+def find_inbounds(connection: Connection, keys: Iterable[str]) -> dict[str, InboundRecord]:
     wanted = {key for key in keys if key}
     if not wanted:
         return {}
-    rows = await session.scalars(select(InboundLink).where(InboundLink.idempotency_key.in_(wanted)))
+    rows = connection.execute(_INBOUND.where(InboundLink.idempotency_key.in_(wanted)))
     return {row.idempotency_key: _inbound(row) for row in rows}
 
 
@@ -772,24 +766,26 @@ class AuditRecord:
     detail: str | None = None
 
 
-def add_audits(session: AsyncSession, records: Iterable[AuditRecord]) -> None:
-    """Queue audit rows in the session (written with its commit)."""
+def add_audits(connection: Connection, records: Iterable[AuditRecord]) -> None:
+    """Write audit rows (one statement)."""
     now = utcnow()
-    session.add_all(
-        AuditEntry(
-            at=now,
-            world=r.world,
-            action=r.action,
-            outcome=r.outcome,
-            actor_id=r.actor_id,
-            conversation_id=r.conversation_id,
-            destination=r.destination,
-            detail=r.detail,
-        )
+    rows = [
+        {
+            "at": now,
+            "world": r.world,
+            "action": r.action,
+            "outcome": r.outcome,
+            "actor_id": r.actor_id,
+            "conversation_id": r.conversation_id,
+            "destination": r.destination,
+            "detail": r.detail,
+        }
         for r in records
-    )
+    ]
+    if rows:
+        connection.execute(insert(AuditEntry), rows)
 
 
 async def add_audit(session: AsyncSession, **fields: str | None) -> None:
-    """Queue one audit row (see ``AuditRecord`` for the fields)."""
-    add_audits(session, [AuditRecord(**fields)])  # type: ignore[arg-type]
+    """Write one audit row in the session's transaction (see ``AuditRecord`` for the fields)."""
+    await in_session(session, add_audits, [AuditRecord(**fields)])  # type: ignore[arg-type]

@@ -68,12 +68,12 @@ async def test_a_first_start_with_all_replays_no_old_message(
     path.write_text(yaml.safe_dump(config))
     bridge = await in_process_bridge(path)
     async with bridge.store.transaction() as session:
-        head = int(await repo.get_cursor(session, HISTORY_CURSOR) or 0)
+        head = int(await repo.in_session(session, repo.get_cursor, HISTORY_CURSOR) or 0)
     assert head > 0
 
     async def caught_up() -> bool:
         async with bridge.store.transaction() as session:
-            return int(await repo.get_cursor(session, SPICO_CURSOR) or 0) >= head
+            return int(await repo.in_session(session, repo.get_cursor, SPICO_CURSOR) or 0) >= head
 
     await eventually(caught_up, "the history read")
     await spico_client.post_message(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
 from bridge.core.model import World
@@ -29,16 +29,21 @@ class FlakySink:
 
 async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store) -> None:
     async with store.transaction() as session:
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0)
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0),
         )
         for seq in range(1, 6):
-            await repo.record_event(
+            await repo.in_session(
                 session,
+                repo.record_event,
                 JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
             )
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "matrix", "c1", "message") for s in range(1, 6)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "c1", "message") for s in range(1, 6)],
         )
     sink = FlakySink(refuse={3})
     workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
@@ -78,16 +83,21 @@ async def test_each_mail_is_settled_right_after_its_attempt(store: Store) -> Non
     """Mail has no transaction id: a kill must not find earlier mails of the run unsettled
     (the next process would send them again)."""
     async with store.transaction() as session:
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0)
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
         )
         for seq in range(1, 5):
-            await repo.record_event(
+            await repo.in_session(
                 session,
+                repo.record_event,
                 JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
             )
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "mail", "82", "message") for s in range(1, 5)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "mail", "82", "message") for s in range(1, 5)],
         )
     sink = MailSinkSeeingTheStore(store)
     workers = OutboxWorkers(store, {World.MAIL: sink}, {}, RetryPolicy(60, 300, 10))
@@ -113,33 +123,42 @@ class RecordingMailSink:
         self.store = store
 
     async def deliver(self, job: DeliveryJob) -> None:
-        assert job.settle is not None
-        async with self.store.transaction() as session:
-            await repo.record_inbound(
-                session,
+        settle = job.settle
+        assert settle is not None
+
+        def record_what_was_sent(connection: Connection) -> None:
+            repo.record_inbound(
+                connection,
                 idempotency_key=f"sent:{job.event_seq}",
                 world="test",
                 origin="x",
                 conversation_id=job.conversation_id,
                 author_id="81",
             )
-            await job.settle(session)
-        job.settle.committed()
+            settle.within(connection)
+
+        await self.store.run(record_what_was_sent)
+        settle.committed()
 
 
 async def test_a_mail_sink_settles_in_the_transaction_recording_what_it_sent(
     store: Store,
 ) -> None:
     async with store.transaction() as session:
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0)
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
         )
         for seq in (1, 2):
-            await repo.record_event(
+            await repo.in_session(
                 session,
+                repo.record_event,
                 JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
             )
-        await repo.enqueue(session, [NewDelivery(s, "c1", "mail", "82", "message") for s in (1, 2)])
+        await repo.in_session(
+            session, repo.enqueue, [NewDelivery(s, "c1", "mail", "82", "message") for s in (1, 2)]
+        )
     workers = OutboxWorkers(store, {World.MAIL: RecordingMailSink(store)}, {}, RetryPolicy())
     assert await workers.deliver_batch("w1") == 2
     async with store.transaction() as session:

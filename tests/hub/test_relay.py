@@ -82,7 +82,7 @@ async def running_bridge(
     # The bridge is running once its first start has fixed the SPICO cursor.
     async def cursor_set() -> bool:
         async with store.transaction() as session:
-            return await repo.get_cursor(session, "spico:events") is not None
+            return await repo.in_session(session, repo.get_cursor, "spico:events") is not None
 
     deadline = time.monotonic() + TIMEOUT
     while not await cursor_set():

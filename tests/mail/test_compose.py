@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 
@@ -23,7 +24,14 @@ CONVERSATION = ConversationView(
 )
 
 
-def _compose(thread: compose.Thread | None = None, message_id: str = "msg_1"):
+def _parsed(data: bytes) -> EmailMessage:
+    """A composed mail (its wire form) as a mail client reads it."""
+    mail = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage)
+    return mail
+
+
+def _raw(thread: compose.Thread | None = None, message_id: str = "msg_1") -> tuple[str, bytes]:
     token = tokens.issue(KEY, "conv_1", "810000000017", NOW.date())
     return token, compose.compose_message(
         key=KEY,
@@ -43,9 +51,15 @@ def _compose(thread: compose.Thread | None = None, message_id: str = "msg_1"):
     )
 
 
+def _compose(
+    thread: compose.Thread | None = None, message_id: str = "msg_1"
+) -> tuple[str, EmailMessage]:
+    token, data = _raw(thread, message_id)
+    return token, _parsed(data)
+
+
 def test_message_headers_and_parts() -> None:
-    token, mail = _compose()
-    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    token, parsed = _compose()
     assert parsed["Subject"] == "[SPICO] J.D. Suivi plaie"
     assert parsed["From"].addresses[0].display_name == "Dr Jean DUPONT (via SPICO)"
     assert parsed["Reply-To"].addresses[0].addr_spec == f"bridge+{token}@sandbox.mssante.fr"
@@ -80,20 +94,24 @@ def test_subject_line_carries_the_core_patient_tag_on_one_line() -> None:
 
 def test_notification_is_automatic_mail_from_the_french_template() -> None:
     template = compose.load_template(None, "notification", "fr")
-    mail = compose.compose_notification(
-        key=KEY,
-        sender=SENDER,
-        recipient="a@sandbox.mssante.fr",
-        recipient_name=None,
-        member_id="810000000017",
-        conversation=CONVERSATION,
-        messages=[compose.NotifiedMessage("Dr Jean DUPONT", "Pouvez-vous passer ?", "2026-11-25")],
-        source="seq-1",
-        token="a" * 32,
-        thread=None,
-        patient_policy="initials",
-        template=template,
-        now=NOW,
+    mail = _parsed(
+        compose.compose_notification(
+            key=KEY,
+            sender=SENDER,
+            recipient="a@sandbox.mssante.fr",
+            recipient_name=None,
+            member_id="810000000017",
+            conversation=CONVERSATION,
+            messages=[
+                compose.NotifiedMessage("Dr Jean DUPONT", "Pouvez-vous passer ?", "2026-11-25")
+            ],
+            source="seq-1",
+            token="a" * 32,
+            thread=None,
+            patient_policy="initials",
+            template=template,
+            now=NOW,
+        )
     )
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["X-Auto-Response-Suppress"] == "All"
@@ -121,20 +139,24 @@ def test_templates_follow_the_language_as_every_text_does(tmp_path) -> None:
 
 
 def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
-    mail = compose.compose_message(
-        key=KEY,
-        sender=SENDER,
-        recipient="a@sandbox.mssante.fr",
-        recipient_name=None,
-        member_id="810000000017",
-        author_name="Dr Jean DUPONT",
-        conversation=CONVERSATION,
-        message=MessageView("msg_1", "Hello", attachments=(AttachmentView("f1", "a.pdf", "", 0),)),
-        token="a" * 32,
-        thread=None,
-        patient_policy="initials",
-        now=NOW,
-        language="en",
+    mail = _parsed(
+        compose.compose_message(
+            key=KEY,
+            sender=SENDER,
+            recipient="a@sandbox.mssante.fr",
+            recipient_name=None,
+            member_id="810000000017",
+            author_name="Dr Jean DUPONT",
+            conversation=CONVERSATION,
+            message=MessageView(
+                "msg_1", "Hello", attachments=(AttachmentView("f1", "a.pdf", "", 0),)
+            ),
+            token="a" * 32,
+            thread=None,
+            patient_policy="initials",
+            now=NOW,
+            language="en",
+        )
     )
     text = mail.get_body(("plain",)).get_content()
     assert "Attachments (in SPICO):\n- a.pdf (1 KB)" in text
@@ -146,9 +168,9 @@ def test_the_lines_the_bridge_adds_to_a_mail_follow_its_language() -> None:
 
 
 def test_our_own_mail_read_back_is_a_loop() -> None:
-    _, mail = _compose()
+    _, mail = _raw()
     settings = MailTrustSettings(SENDER.address)
-    verdict = assess(mail.as_bytes(), AssessContext(settings, KEY, NOW.date(), lambda a: True))
+    verdict = assess(mail, AssessContext(settings, KEY, NOW.date(), lambda a: True))
     assert verdict == Refused(Reason.LOOP, SENDER.address) and not may_answer(verdict)
 
 
@@ -163,10 +185,10 @@ def test_an_answer_carries_the_bridges_words_only_and_is_automatic() -> None:
         text="Bonjour,\n\nNon transmis.\n",
         now=NOW,
     )
-    parsed = email.message_from_bytes(answer.as_bytes(), policy=email.policy.default)
+    parsed = _parsed(answer)
     assert parsed["Subject"] == "Message non transmis à SPICO"
     assert parsed["Auto-Submitted"] == "auto-replied" and parsed["X-MSS-NIL"] == "NIL-42"
-    assert "their-mail" not in answer.as_string(), "not even threaded to the sender's mail"
+    assert b"their-mail" not in answer, "not even threaded to the sender's mail"
     assert parsed["Message-ID"] == compose.message_id(
         KEY, SENDER.domain, "refusal", "<their-mail@client>", "anne.martin@sandbox.mssante.fr"
     )

@@ -97,8 +97,10 @@ async def inbox(
     sink = mail_sink(config, sqlite_store, smtp, poster.fetch_attachment)
     configured = {ANNE: Participant(ANNE, mail=ANNE_ADDRESS)}
     async with sqlite_store.transaction() as session:  # what the hub keeps of the conversation
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("conv_1", "Plaie", DOCTOR, (DOCTOR, ANNE), None, 1)
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("conv_1", "Plaie", DOCTOR, (DOCTOR, ANNE), None, 1),
         )
     await sink.deliver(anne_job(1, "Premier message"))
     [first] = smtp.to(ANNE_ADDRESS)
@@ -377,7 +379,7 @@ async def inbox_setup(
     config = load_config(path)
     store = await Store.open(url)
     async with store.transaction() as session:  # not a first start: read what is there
-        await repo.set_cursor(session, "mail:imap:INBOX", "0:0")
+        await repo.in_session(session, repo.set_cursor, "mail:imap:INBOX", "0:0")
     sink = mail_sink(config, store)
     inbox = mail_inbox(config, store, FakePoster(), sink)
     try:
@@ -401,7 +403,7 @@ async def test_each_mail_once_cursor_after_each(
         assert await inbox.fetch_new(client, uidvalidity) == 2
         assert await inbox.fetch_new(client, uidvalidity) == 0, "never twice"
         async with store.transaction() as session:
-            cursor = await repo.get_cursor(session, "mail:imap:INBOX")
+            cursor = await repo.in_session(session, repo.get_cursor, "mail:imap:INBOX")
             seen = await mail_repo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
         assert cursor == f"{uidvalidity}:2"
         assert {row.verdict for row in seen.values()} == {"refused"}
@@ -461,7 +463,7 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
                 await inbox.fetch_new(client, uidvalidity)
         assert await inbox.fetch_new(client, uidvalidity) == 2, "set aside, then the next one"
         async with store.transaction() as session:
-            cursor = await repo.get_cursor(session, "mail:imap:INBOX")
+            cursor = await repo.in_session(session, repo.get_cursor, "mail:imap:INBOX")
             seen = await mail_repo.get_messages(session, ["<inbox-72@test>"])
             audit = (
                 await session.scalars(

@@ -255,7 +255,7 @@ def test_the_confirmation_is_the_root_of_the_senders_thread() -> None:
         language="fr",
         now=NOW,
     )
-    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    parsed = email.message_from_bytes(mail, policy=email.policy.default)
     assert parsed["Subject"] == "[SPICO] J.D. Suivi"
     assert parsed["Reply-To"].addresses[0].addr_spec == f"bridge+{token}@sandbox.mssante.fr"
     assert parsed["References"].split() == ["<new-1@client>", f"<rt.{token}@sandbox.mssante.fr>"]

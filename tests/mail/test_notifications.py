@@ -57,16 +57,21 @@ def payload(seq: int) -> dict:
 async def journal(store: Store, *seqs: int) -> None:
     """The events, the conversation snapshot and the member, as the fan-out records them."""
     async with store.transaction() as session:
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("conv_n", "Suivi", None, (MEMBER,), None, 0)
-        )
-        await repo.save_professional(
+        await repo.in_session(
             session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("conv_n", "Suivi", None, (MEMBER,), None, 0),
+        )
+        await repo.in_session(
+            session,
+            repo.save_professional,
             repo.ProfessionalRow(MEMBER, "Mme", "Anne", "Martin", None, ADDRESS, "inactive", True),
         )
         for seq in seqs:
-            await repo.record_event(
-                session, repo.JournalRow(seq, "message.posted", "conv_n", None, "", payload(seq))
+            await repo.in_session(
+                session,
+                repo.record_event,
+                repo.JournalRow(seq, "message.posted", "conv_n", None, "", payload(seq)),
             )
 
 

@@ -33,8 +33,9 @@ async def outbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Outbox]:
     config = mail_config(tmp_path, mss_nil="SPICO-BRIDGE-TEST", max_attachment_bytes=1000)
     smtp, poster = FakeSmtp(), FakePoster()
     async with sqlite_store.transaction() as session:
-        await repo.save_professional(
+        await repo.in_session(
             session,
+            repo.save_professional,
             repo.ProfessionalRow(
                 id=DOCTOR,
                 civility="Dr",

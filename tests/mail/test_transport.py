@@ -60,13 +60,13 @@ async def test_imap_starttls_refuses_an_untrusted_certificate(
         await open_imap(config)
 
 
-def _mail(to: str) -> EmailMessage:
+def _mail(to: str) -> bytes:
     mail = EmailMessage()
     mail["From"] = BRIDGE_ADDRESS
     mail["To"] = to
     mail["Subject"] = "transport test"
     mail.set_content("test")
-    return mail
+    return mail.as_bytes()
 
 
 async def test_smtp_outcomes(mail_server: LocalMailServer, tmp_path: Path) -> None:

@@ -365,8 +365,9 @@ async def test_portal_commands_change_the_conversation_in_spico(commands: Comman
     commands.composer.add_conversation("conv_c", DOCTOR.id, ALICE.id)
     members = (DOCTOR.id, ALICE.id)
     async with commands.store.transaction() as session:
-        await repo.save_professional(
+        await repo.in_session(
             session,
+            repo.save_professional,
             repo.ProfessionalRow(
                 id=ALICE.id,
                 civility="Dr",
@@ -463,12 +464,14 @@ async def test_notify_without_the_mail_world_says_so(commands: Commands) -> None
 async def _message_in(store: Store, conversation_id: str, members: tuple[str, ...]) -> None:
     """A conversation and one of its messages, as the bridge journalled them."""
     async with store.transaction() as session:
-        await repo.save_conversation(
+        await repo.in_session(
             session,
+            repo.save_conversation,
             repo.ConversationSnapshot(conversation_id, "Avis urgent", DOCTOR.id, members, None, 1),
         )
-        await repo.record_event(
+        await repo.in_session(
             session,
+            repo.record_event,
             repo.JournalRow(
                 seq=1,
                 type="message.posted",

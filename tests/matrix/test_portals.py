@@ -227,7 +227,7 @@ async def test_messages_flow_both_ways_without_echo(
 
     async def status_known() -> bool:
         async with world.store.transaction() as session:
-            rows = await repo.get_professionals(session, [world.b])
+            rows = await repo.in_session(session, repo.get_professionals, [world.b])
         return world.b in rows and rows[world.b].status == "absent"
 
     await eventually(status_known, "the status change reaching the bridge")
@@ -424,8 +424,9 @@ async def test_existing_conversations_get_portals_when_asked(
     setup.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
     store = await Store.open(setup.database)
     async with store.transaction() as session:
-        await repo.save_conversation(
+        await repo.in_session(
             session,
+            repo.save_conversation,
             repo.ConversationSnapshot(
                 id=conversation.id,
                 subject=conversation.subject,

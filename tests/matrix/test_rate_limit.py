@@ -3,35 +3,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from nio import RoomCreateResponse
 
 from bridge.core.delivery import RetryLater
 from bridge.matrix.client import MatrixClient
-from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
+from bridge.matrix.localserver import Synapse
+from tests.fixtures.synapse import running, synapse_state
 
 
 @pytest.fixture(scope="module")
 def limited_synapse() -> Iterator[Synapse]:
-    try:
-        synapse_python()
-    except SynapseMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
-    state = Path(tempfile.mkdtemp(prefix="spico-synapse-limited-"))
-    server = Synapse(state, rate_limited=True)
-    server.start()
-    try:
+    with running(Synapse(synapse_state("spico-synapse-limited-"), rate_limited=True)) as server:
         yield server
-    finally:
-        server.stop()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(state)
 
 
 async def test_429_becomes_retry_later_with_the_servers_delay(limited_synapse: Synapse) -> None:

@@ -111,8 +111,9 @@ class Portals:
 
     async def snapshot(self, conversation: dict[str, Any]) -> None:
         async with self.store.transaction() as session:
-            await repo.save_conversation(
+            await repo.in_session(
                 session,
+                repo.save_conversation,
                 repo.ConversationSnapshot(
                     id=conversation["id"],
                     subject=conversation["subject"],
@@ -139,8 +140,9 @@ async def portals(sqlite_store: Store) -> AsyncIterator[Portals]:
             (ALICE, "Alice", "Bernard", "active"),
             (BOB, "Bob", "Petit", "active"),
         ):
-            await repo.save_professional(
+            await repo.in_session(
                 session,
+                repo.save_professional,
                 repo.ProfessionalRow(
                     id=spico_id,
                     civility="Dr",
@@ -243,7 +245,7 @@ async def test_the_room_follows_the_conversation(portals: Portals) -> None:
     portals.homeserver.joins(room_id, "@alice:test")
     portals.homeserver.joins(room_id, "@stranger:test")  # let in by someone else
     async with portals.store.transaction() as session:
-        await repo.set_professional_status(session, ALICE, "absent")
+        await repo.in_session(session, repo.set_professional_status, ALICE, "absent")
 
     changed = _conversation((DOCTOR, BOB), subject="Coordination", patient=PATIENT)
     await portals.deliver(_job(DeliveryKind.STATE, 2, changed))

@@ -146,8 +146,10 @@ async def sync(sqlite_store: Store) -> AsyncIterator[Sync]:
         homeserver.joins(room, user)
     async with sqlite_store.transaction() as session:
         await matrix_repo.save_portal(session, "conv_1", room)
-        await repo.save_conversation(
-            session, repo.ConversationSnapshot("conv_1", "Suivi", DOCTOR, (DOCTOR, ALICE), None, 1)
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("conv_1", "Suivi", DOCTOR, (DOCTOR, ALICE), None, 1),
         )
     poster = FakePoster()
     source = MatrixSource(client, sqlite_store, SETTINGS, poster, lambda: USERS)
@@ -350,7 +352,7 @@ async def test_the_first_start_reads_no_history_and_a_restart_resumes_where_it_s
     stop.set()
     await asyncio.wait_for(task, 5)
     async with sync.store.transaction() as session:
-        assert await repo.get_cursor(session, "matrix:sync") is not None
+        assert await repo.in_session(session, repo.get_cursor, "matrix:sync") is not None
 
     sync.homeserver.say(sync.room, "@alice:x", "Pendant l'arrêt")
     stop, task = await running()

@@ -21,12 +21,14 @@ async def test_a_running_process_is_alive_and_a_stopped_one_is_dead(store: Store
     await me.start()
     try:
         async with store.transaction() as session:
-            assert not await me.is_dead(session, me.owner)
+            assert not await repo.in_session(session, me.is_dead, me.owner)
             # SQLite has a single owner process: any other name is a previous, dead run.
-            assert await me.is_dead(session, other.owner) is (store.dialect == "sqlite")
+            assert await repo.in_session(session, me.is_dead, other.owner) is (
+                store.dialect == "sqlite"
+            )
         await other.stop()
         async with store.transaction() as session:
-            assert await me.is_dead(session, other.owner)
+            assert await repo.in_session(session, me.is_dead, other.owner)
     finally:
         await other.stop()
         await me.stop()
@@ -35,20 +37,23 @@ async def test_a_running_process_is_alive_and_a_stopped_one_is_dead(store: Store
 async def test_claims_of_a_process_are_released_together(store: Store) -> None:
     async with store.transaction() as session:
         for seq in (1, 2, 3):
-            await repo.record_event(
+            await repo.in_session(
                 session,
+                repo.record_event,
                 repo.JournalRow(seq, "message.posted", f"c{seq}", None, "2026-11-25T10:00:00Z", {}),
             )
-        await repo.enqueue(
-            session, [NewDelivery(s, f"c{s}", "matrix", "room", "message") for s in (1, 2, 3)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, f"c{s}", "matrix", "room", "message") for s in (1, 2, 3)],
         )
-        await repo.claim_due(session, "111:w0", limit=1)
-        await repo.claim_due(session, "111:w1", limit=1)
-        await repo.claim_due(session, "222:w0", limit=1)
+        await repo.in_session(session, repo.claim_due, "111:w0", limit=1)
+        await repo.in_session(session, repo.claim_due, "111:w1", limit=1)
+        await repo.in_session(session, repo.claim_due, "222:w0", limit=1)
     async with store.transaction() as session:
-        assert await repo.claim_holders(session) == {"111:w0", "111:w1", "222:w0"}
-        assert await repo.release_claims_of_process(session, "111") == 2
-        assert await repo.claim_holders(session) == {"222:w0"}
+        assert await repo.in_session(session, repo.claim_holders) == {"111:w0", "111:w1", "222:w0"}
+        assert await repo.in_session(session, repo.release_claims_of_process, "111") == 2
+        assert await repo.in_session(session, repo.claim_holders) == {"222:w0"}
 
 
 async def test_one_process_reads_a_source_and_another_takes_over(store: Store) -> None:

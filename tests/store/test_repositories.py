@@ -26,49 +26,49 @@ def _event(seq: int, conversation: str = "c1") -> JournalRow:
 async def _journal(store: Store, *seqs: int, conversation: str = "c1") -> None:
     async with store.transaction() as session:
         for seq in seqs:
-            await repo.record_event(session, _event(seq, conversation))
+            await repo.in_session(session, repo.record_event, _event(seq, conversation))
 
 
 async def test_cursor_is_created_then_moved(store: Store) -> None:
     async with store.transaction() as session:
-        assert await repo.get_cursor(session, "spico") is None
-        await repo.set_cursor(session, "spico", "10")
+        assert await repo.in_session(session, repo.get_cursor, "spico") is None
+        await repo.in_session(session, repo.set_cursor, "spico", "10")
     async with store.transaction() as session:
-        await repo.set_cursor(session, "spico", "42")
+        await repo.in_session(session, repo.set_cursor, "spico", "42")
     async with store.transaction() as session:
-        assert await repo.get_cursor(session, "spico") == "42"
+        assert await repo.in_session(session, repo.get_cursor, "spico") == "42"
 
 
 async def test_cursor_and_journal_roll_back_together(store: Store) -> None:
     try:
         async with store.transaction() as session:
-            await repo.record_event(session, _event(1))
-            await repo.set_cursor(session, "spico", "1")
+            await repo.in_session(session, repo.record_event, _event(1))
+            await repo.in_session(session, repo.set_cursor, "spico", "1")
             raise RuntimeError("crash before commit")
     except RuntimeError:
         pass
     async with store.transaction() as session:
-        assert await repo.get_cursor(session, "spico") is None
-        assert await repo.get_event(session, 1) is None
+        assert await repo.in_session(session, repo.get_cursor, "spico") is None
+        assert await repo.in_session(session, repo.get_event, 1) is None
 
 
 async def test_a_batch_is_journaled_in_one_statement_and_a_replay_records_nothing(
     store: Store,
 ) -> None:
     async with store.transaction() as session:
-        assert await repo.record_events(session, [_event(1), _event(2)]) == {1, 2}
+        assert await repo.in_session(session, repo.record_events, [_event(1), _event(2)]) == {1, 2}
     async with store.transaction() as session:
-        assert await repo.record_events(session, [_event(2), _event(3)]) == {3}
-        assert await repo.record_events(session, []) == set()
-        assert sorted(await repo.get_events(session, [1, 2, 3])) == [1, 2, 3]
+        assert await repo.in_session(session, repo.record_events, [_event(2), _event(3)]) == {3}
+        assert await repo.in_session(session, repo.record_events, []) == set()
+        assert sorted(await repo.in_session(session, repo.get_events, [1, 2, 3])) == [1, 2, 3]
 
 
 async def test_journal_records_an_event_once(store: Store) -> None:
     async with store.transaction() as session:
-        assert await repo.record_event(session, _event(7)) is True
+        assert await repo.in_session(session, repo.record_event, _event(7)) is True
     async with store.transaction() as session:
-        assert await repo.record_event(session, _event(7)) is False
-        stored = await repo.get_event(session, 7)
+        assert await repo.in_session(session, repo.record_event, _event(7)) is False
+        stored = await repo.in_session(session, repo.get_event, 7)
     assert stored == _event(7)
 
 
@@ -77,10 +77,10 @@ async def test_conversation_snapshot_upsert(store: Store) -> None:
         "c9", "Sortie d'hospitalisation", "81", ("81", "82"), None, 3
     )
     async with store.transaction() as session:
-        await repo.save_conversation(session, snapshot)
+        await repo.in_session(session, repo.save_conversation, snapshot)
     updated = repo.ConversationSnapshot("c9", "Sortie", "81", ("81", "82", "83"), {"id": "p1"}, 5)
     async with store.transaction() as session:
-        await repo.save_conversation(session, updated)
+        await repo.in_session(session, repo.save_conversation, updated)
     async with store.transaction() as session:
         assert await repo.get_conversation(session, "c9") == updated
         assert await repo.count_conversations(session) == 1
@@ -94,11 +94,14 @@ async def test_conversations_are_found_by_member_and_by_patient(store: Store) ->
             repo.ConversationSnapshot("c3", "c", "82", ("82", "83"), {"id": "p2"}, 1),
             repo.ConversationSnapshot("c4", "d", "83", ("83",), None, 1),
         ):
-            await repo.save_conversation(session, snapshot)
+            await repo.in_session(session, repo.save_conversation, snapshot)
     async with store.transaction() as session:
         # "81" is a prefix of "812": only exact members count.
-        assert sorted(await repo.conversations_with_member(session, "81")) == ["c1", "c2"]
-        assert await repo.conversations_with_member(session, "8") == []
+        assert sorted(await repo.in_session(session, repo.conversations_with_member, "81")) == [
+            "c1",
+            "c2",
+        ]
+        assert await repo.in_session(session, repo.conversations_with_member, "8") == []
         assert await repo.members_of_patient_conversations(session, "p1") == {"81", "812", "82"}
         assert await repo.members_of_patient_conversations(session, "p9") == set()
 
@@ -107,58 +110,72 @@ async def test_enqueue_ignores_duplicates(store: Store) -> None:
     await _journal(store, 1)
     delivery = NewDelivery(1, "c1", "matrix", "room", "message")
     async with store.transaction() as session:
-        assert await repo.enqueue(session, [delivery]) == 1
+        assert await repo.in_session(session, repo.enqueue, [delivery]) == 1
     async with store.transaction() as session:
-        assert await repo.enqueue(session, [delivery]) == 0
+        assert await repo.in_session(session, repo.enqueue, [delivery]) == 0
         assert (await repo.delivery_counts(session))["pending"] == 1
 
 
 async def test_claim_keeps_order_within_a_queue(store: Store) -> None:
     await _journal(store, 1, 2, 3)
     async with store.transaction() as session:
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "mail", "a@x.mssante.fr", "message") for s in (1, 2, 3)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "mail", "a@x.mssante.fr", "message") for s in (1, 2, 3)],
         )
-        await repo.enqueue(session, [NewDelivery(1, "c1", "matrix", "room", "message")])
+        await repo.in_session(
+            session, repo.enqueue, [NewDelivery(1, "c1", "matrix", "room", "message")]
+        )
     async with store.transaction() as session:
-        first = await repo.claim_due(session, "w1", limit=10)
+        first = await repo.in_session(session, repo.claim_due, "w1", limit=10)
     # Only the head of each queue: seq 1 by mail and seq 1 in Matrix, never seq 2 yet.
     assert sorted((c.world, c.event_seq) for c in first) == [("mail", 1), ("matrix", 1)]
     async with store.transaction() as session:
-        assert await repo.claim_due(session, "w2", limit=10) == []
+        assert await repo.in_session(session, repo.claim_due, "w2", limit=10) == []
         mail_head = next(c for c in first if c.world == "mail")
-        assert await repo.mark_done(session, mail_head.id, "w1")
+        assert await repo.in_session(session, repo.mark_done, mail_head.id, "w1")
     async with store.transaction() as session:
-        second = await repo.claim_due(session, "w2", limit=10)
+        second = await repo.in_session(session, repo.claim_due, "w2", limit=10)
     assert [(c.world, c.event_seq) for c in second] == [("mail", 2)]
 
 
 async def test_claim_with_runs_takes_each_head_and_its_followers_in_order(store: Store) -> None:
     await _journal(store, 1, 2, 3, 4, 5)
     async with store.transaction() as session:
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2, 3, 4, 5)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2, 3, 4, 5)],
         )
-        await repo.enqueue(session, [NewDelivery(s, "c1", "mail", "a", "message") for s in (1, 2)])
+        await repo.in_session(
+            session, repo.enqueue, [NewDelivery(s, "c1", "mail", "a", "message") for s in (1, 2)]
+        )
     async with store.transaction() as session:
-        claimed = await repo.claim_due(session, "w1", limit=10, run=3)
+        claimed = await repo.in_session(session, repo.claim_due, "w1", limit=10, run=3)
     by_queue = {}
     for c in claimed:
         by_queue.setdefault(c.world, []).append(c.event_seq)
     assert by_queue == {"matrix": [1, 2, 3], "mail": [1, 2]}
     async with store.transaction() as session:
-        assert await repo.claim_due(session, "w2", limit=10, run=3) == [], "queues are held"
+        assert await repo.in_session(session, repo.claim_due, "w2", limit=10, run=3) == [], (
+            "queues are held"
+        )
         first, second, third = (c for c in claimed if c.world == "matrix")
-        assert await repo.mark_done(session, first.id, "w1")
+        assert await repo.in_session(session, repo.mark_done, first.id, "w1")
         later = utcnow() + timedelta(seconds=60)
-        assert await repo.mark_retry(session, second.id, "w1", at=later, error="429")
+        assert await repo.in_session(
+            session, repo.mark_retry, second.id, "w1", at=later, error="429"
+        )
         # The third was not tried: it goes back without counting an attempt.
-        assert await repo.release_unattempted(session, [third.id], "w1") == 1
+        assert await repo.in_session(session, repo.release_unattempted, [third.id], "w1") == 1
     async with store.transaction() as session:
-        assert [c.world for c in await repo.claim_due(session, "w2", limit=10, run=3)] == []
+        assert [
+            c.world for c in await repo.in_session(session, repo.claim_due, "w2", limit=10, run=3)
+        ] == []
         # Once the retried head is due, it leads its run again, followed by 3 and 4.
-        again = await repo.claim_due(
-            session, "w2", limit=10, run=3, now=later + timedelta(seconds=1)
+        again = await repo.in_session(
+            session, repo.claim_due, "w2", limit=10, run=3, now=later + timedelta(seconds=1)
         )
     assert [(c.event_seq, c.attempts) for c in again if c.world == "matrix"] == [
         (2, 2),
@@ -170,30 +187,40 @@ async def test_claim_with_runs_takes_each_head_and_its_followers_in_order(store:
 async def test_retry_waits_and_blocks_its_queue(store: Store) -> None:
     await _journal(store, 1, 2)
     async with store.transaction() as session:
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)],
         )
     async with store.transaction() as session:
-        (claimed,) = await repo.claim_due(session, "w1")
+        (claimed,) = await repo.in_session(session, repo.claim_due, "w1")
         later = utcnow() + timedelta(seconds=60)
-        assert await repo.mark_retry(session, claimed.id, "w1", at=later, error="429")
+        assert await repo.in_session(
+            session, repo.mark_retry, claimed.id, "w1", at=later, error="429"
+        )
     async with store.transaction() as session:
-        assert await repo.claim_due(session, "w1") == []
-        again = await repo.claim_due(session, "w1", now=later + timedelta(seconds=1))
+        assert await repo.in_session(session, repo.claim_due, "w1") == []
+        again = await repo.in_session(
+            session, repo.claim_due, "w1", now=later + timedelta(seconds=1)
+        )
     assert [(c.event_seq, c.attempts) for c in again] == [(1, 2)]
 
 
 async def test_failed_delivery_unblocks_the_next(store: Store) -> None:
     await _journal(store, 1, 2)
     async with store.transaction() as session:
-        await repo.enqueue(
-            session, [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "room", "message") for s in (1, 2)],
         )
     async with store.transaction() as session:
-        (claimed,) = await repo.claim_due(session, "w1")
-        assert await repo.mark_failed(session, claimed.id, "w1", error="550 refused")
+        (claimed,) = await repo.in_session(session, repo.claim_due, "w1")
+        assert await repo.in_session(
+            session, repo.mark_failed, claimed.id, "w1", error="550 refused"
+        )
     async with store.transaction() as session:
-        (following,) = await repo.claim_due(session, "w1")
+        (following,) = await repo.in_session(session, repo.claim_due, "w1")
         assert following.event_seq == 2
         counts = await repo.delivery_counts(session)
     assert counts == {"pending": 0, "sending": 1, "done": 0, "failed": 1}
@@ -202,17 +229,21 @@ async def test_failed_delivery_unblocks_the_next(store: Store) -> None:
 async def test_lost_claim_cannot_be_finished(store: Store) -> None:
     await _journal(store, 1)
     async with store.transaction() as session:
-        await repo.enqueue(session, [NewDelivery(1, "c1", "matrix", "room", "message")])
+        await repo.in_session(
+            session, repo.enqueue, [NewDelivery(1, "c1", "matrix", "room", "message")]
+        )
     async with store.transaction() as session:
-        (claimed,) = await repo.claim_due(session, "dead-worker", lease=timedelta(seconds=1))
+        (claimed,) = await repo.in_session(
+            session, repo.claim_due, "dead-worker", lease=timedelta(seconds=1)
+        )
     async with store.transaction() as session:
-        released = await repo.release_claims(
-            session, expired_before=utcnow() + timedelta(seconds=2)
+        released = await repo.in_session(
+            session, repo.release_claims, expired_before=utcnow() + timedelta(seconds=2)
         )
         assert released == 1
     async with store.transaction() as session:
-        assert not await repo.mark_done(session, claimed.id, "dead-worker")
-        (reclaimed,) = await repo.claim_due(session, "w2")
+        assert not await repo.in_session(session, repo.mark_done, claimed.id, "dead-worker")
+        (reclaimed,) = await repo.in_session(session, repo.claim_due, "w2")
     assert reclaimed.id == claimed.id and reclaimed.attempts == 2
 
 
@@ -220,17 +251,18 @@ async def test_release_claims_of_one_worker_on_shutdown(store: Store) -> None:
     await _journal(store, 1, 2, conversation="c1")
     await _journal(store, 3, conversation="c2")
     async with store.transaction() as session:
-        await repo.enqueue(
+        await repo.in_session(
             session,
+            repo.enqueue,
             [
                 NewDelivery(1, "c1", "matrix", "room", "message"),
                 NewDelivery(3, "c2", "matrix", "room", "message"),
             ],
         )
-        await repo.claim_due(session, "w1", limit=1)
-        await repo.claim_due(session, "w2", limit=1)
+        await repo.in_session(session, repo.claim_due, "w1", limit=1)
+        await repo.in_session(session, repo.claim_due, "w2", limit=1)
     async with store.transaction() as session:
-        assert await repo.release_claims(session, worker_id="w1") == 1
+        assert await repo.in_session(session, repo.release_claims, worker_id="w1") == 1
         assert (await repo.delivery_counts(session))["sending"] == 1
 
 
@@ -240,18 +272,20 @@ async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
     for seq in seqs:
         await _journal(store, seq, conversation=f"c{seq % 8}")
     async with store.transaction() as session:
-        await repo.enqueue(
-            session, [NewDelivery(s, f"c{s % 8}", "matrix", "room", "message") for s in seqs]
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, f"c{s % 8}", "matrix", "room", "message") for s in seqs],
         )
     taken: list[int] = []
 
     async def worker(name: str) -> None:
         while True:
             async with store.transaction() as session:
-                batch = await repo.claim_due(session, name, limit=2)
+                batch = await repo.in_session(session, repo.claim_due, name, limit=2)
                 for claimed in batch:
                     taken.append(claimed.event_seq)
-                    assert await repo.mark_done(session, claimed.id, name)
+                    assert await repo.in_session(session, repo.mark_done, claimed.id, name)
             if not batch:
                 async with store.transaction() as session:
                     if (await repo.delivery_counts(session))["pending"] == 0:
@@ -265,8 +299,9 @@ async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
 async def test_inbound_link_is_recorded_once_and_marked(store: Store) -> None:
     key = "matrix:$event1"
     async with store.transaction() as session:
-        first = await repo.record_inbound(
+        first = await repo.in_session(
             session,
+            repo.record_inbound,
             idempotency_key=key,
             world="matrix",
             origin="!room:localhost",
@@ -274,8 +309,9 @@ async def test_inbound_link_is_recorded_once_and_marked(store: Store) -> None:
             author_id="810000000001",
         )
     async with store.transaction() as session:
-        again = await repo.record_inbound(
+        again = await repo.in_session(
             session,
+            repo.record_inbound,
             idempotency_key=key,
             world="matrix",
             origin="!room:localhost",
@@ -285,7 +321,7 @@ async def test_inbound_link_is_recorded_once_and_marked(store: Store) -> None:
         await repo.mark_inbound(session, key, state="posted", spico_message_id="m7")
     assert first == again and first.state == "pending"
     async with store.transaction() as session:
-        found = await repo.find_inbound(session, key)
+        found = await repo.in_session(session, repo.find_inbound, key)
     assert found is not None and found.spico_message_id == "m7" and found.state == "posted"
 
 
@@ -316,10 +352,12 @@ async def test_professionals_are_saved_read_and_status_updated(store: Store) -> 
         True,
     )
     async with store.transaction() as session:
-        await repo.save_professional(session, row)
-        assert await repo.set_professional_status(session, row.id, "inactive")
-        assert not await repo.set_professional_status(session, "899999999999", "online")
+        await repo.in_session(session, repo.save_professional, row)
+        assert await repo.in_session(session, repo.set_professional_status, row.id, "inactive")
+        assert not await repo.in_session(
+            session, repo.set_professional_status, "899999999999", "online"
+        )
     async with store.transaction() as session:
-        found = await repo.get_professionals(session, [row.id, "899999999999"])
+        found = await repo.in_session(session, repo.get_professionals, [row.id, "899999999999"])
     assert list(found) == [row.id]
     assert found[row.id].status == "inactive" and found[row.id].last_name == "Martin"

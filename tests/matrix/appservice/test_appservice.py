@@ -153,7 +153,7 @@ async def test_each_professional_speaks_as_their_ghost(
     assert senders["Réponse de B"] == setup.ghost(setup.b)
     state = await _state(alice, room_id)
     async with bridge.store.transaction() as session:
-        rows = await repo.get_professionals(session, [doctor, setup.b])
+        rows = await repo.in_session(session, repo.get_professionals, [doctor, setup.b])
     for spico_id in (doctor, setup.b):
         member = state[("m.room.member", setup.ghost(spico_id))]
         assert member["membership"] == "join"

@@ -225,7 +225,7 @@ def _circle_line(draft: Draft, language: str, *, private: bool) -> str:
 async def members(executor: CommandExecutor, turn: Turn, request: Request) -> None:
     listed = turn.where.members
     async with executor.store.transaction() as session:
-        rows = await repo.get_professionals(session, listed)
+        rows = await repo.in_session(session, repo.get_professionals, listed)
     matrix_users = matrix_users_by_spico_id(executor.mapping())
     lines = [text(turn.language, "members_title")]
     items = []

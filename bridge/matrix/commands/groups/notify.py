@@ -43,7 +43,7 @@ async def notify(executor: CommandExecutor, turn: Turn, request: Request) -> Non
     entry = await executor.entry(member)
     name = entry.name if entry is not None else fallback
     async with executor.store.transaction() as session:
-        known = await repo.get_professionals(session, [member])
+        known = await repo.in_session(session, repo.get_professionals, [member])
     address = (entry.mssante_address if entry else None) or (
         known[member].mssante_address if member in known else None
     )

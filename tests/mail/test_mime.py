@@ -1,0 +1,111 @@
+"""The wire form of the bridge's own mails: what a mail client reads back, and what no value
+(names, subjects, file names from SPICO) can break."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+from bridge.mail import mime
+
+ADDRESS = "anne.martin@sandbox.mssante.fr"
+
+
+def _read(data: bytes) -> EmailMessage:
+    mail = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage)
+    assert not mail.defects and all(not part.defects for part in mail.walk())
+    return mail
+
+
+def _mail(subject: str, name: str | None = None, **kwargs: object) -> EmailMessage:
+    fields = [("From", mime.mailbox(name, ADDRESS)), ("Subject", subject)]
+    return _read(mime.render(fields, "texte", "<p>html</p>", boundary="b0", **kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "[SPICO] J.D. Suivi plaie",
+        "[SPICO] Éloïse : pansement à refaire",
+        "Suivi " * 40,
+        "x" * 300,
+        "a\r\nBcc: intrus@example.org",
+        "日本語の件名 " * 10,
+        "=?utf-8?b?Zm9v?= littéral",
+    ],
+)
+def test_a_subject_reads_back_as_written_and_stays_one_header(subject: str) -> None:
+    data = mime.render([("Subject", subject)], "t", None, boundary="b")
+    mail = _read(data)
+    if "\r" not in subject:
+        assert mail["Subject"] == subject
+    assert "Bcc" not in mail and len(mail.get_all("Subject")) == 1
+    assert all(len(line) <= 998 for line in data.split(b"\n"))
+    assert all(len(line) <= 90 for line in data.split(b"\n")[:20])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr Jean DUPONT (via SPICO)",
+        'Dr "Jo" \\ X',
+        "Anne-Éloïse MARTIN",
+        "a\r\nBcc: x",
+        "Dr Marie-Françoise DE LA TOUR DU PIN-CHAMBLY (via SPICO)",
+        "Jean " * 30,
+    ],
+)
+def test_display_names_read_back(name: str) -> None:
+    mail = _mail("s", name)
+    (address,) = mail["From"].addresses
+    assert address.addr_spec == ADDRESS
+    # Python's parser keeps the space between encoded-words (mail clients drop it).
+    assert " ".join(address.display_name.split()) == " ".join(name.split())
+    assert "Bcc" not in mail
+
+
+@pytest.mark.parametrize(
+    "bad", ["a b@x.fr", "a@x.fr\r\nBcc: y@z.fr", "<a@x.fr>", "é@x.fr", "ax.fr"]
+)
+def test_what_is_no_plain_address_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        mime.mailbox("n", bad)
+
+
+def test_message_ids_are_checked() -> None:
+    assert mime.message_ids("<a@b>", "<c@d>") == "<a@b> <c@d>"
+    for bad in ("a@b", "<a b@c>", "<a@b>\r\nBcc: x", ""):
+        with pytest.raises(ValueError):
+            mime.message_ids(bad)
+    with pytest.raises(ValueError):
+        mime.headers([("X-MSS-NIL", "a\nb")])
+
+
+def test_text_html_and_attachments_read_back() -> None:
+    text = "Bonjour à tous\n\n.\nFrom here\nligne  \n" + "long " * 100 + "\n--=_ab0\n"
+    files = [
+        ("rapport été\r\n.pdf", "application/pdf", b"%PDF\x00\xff" * 100),
+        ("x.bin", "text/plain\r\nBcc: x", b"data"),
+    ]
+    mail = _read(
+        mime.render([("Subject", "s")], text, "<p>é</p>", boundary="b0", attachments=files)
+    )
+    assert mail.get_content_type() == "multipart/mixed"
+    assert mail.get_body(("plain",)).get_content() == text
+    assert mail.get_body(("html",)).get_content() == "<p>é</p>\n"  # a last line end added
+    first, second = mail.iter_attachments()
+    assert first.get_filename() == "rapport été  .pdf" and first.get_content_type() == (
+        "application/pdf"
+    )
+    assert first.get_content() == files[0][2]
+    assert second.get_content_type() == "application/octet-stream"
+    assert second.get_content() == b"data"
+
+
+def test_a_single_text_part() -> None:
+    mail = _read(mime.render([("Subject", "s")], "seul", None, boundary="b"))
+    assert mail.get_content_type() == "text/plain" and mail.get_content() == "seul\n"
