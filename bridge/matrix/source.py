@@ -156,8 +156,9 @@ class MatrixSource:
             try:
                 await self._client.ensure_logged_in()
                 if not loaded:
-                    async with self._store.transaction() as session:
-                        since = await repo.in_session(session, repo.get_cursor, SYNC_CURSOR)
+                    since = await self._store.run(
+                        functools.partial(repo.get_cursor, source=SYNC_CURSOR)
+                    )
                     loaded = True
                 response = await self._sync(since, stop)
                 if response is None:
@@ -175,10 +176,11 @@ class MatrixSource:
                 # echoes (a burst it is posting) needs no handling: storing its token may wait
                 # a little (after a crash those echoes are read again, and ignored again).
                 if not quiet or time.monotonic() - saved_at > QUIET_CURSOR_SECONDS:
-                    async with self._store.transaction() as session:
-                        await repo.in_session(
-                            session, repo.set_cursor, SYNC_CURSOR, response.next_batch
+                    await self._store.run(
+                        functools.partial(
+                            repo.set_cursor, source=SYNC_CURSOR, value=response.next_batch
                         )
+                    )
                     saved_at = time.monotonic()
                 since = response.next_batch
                 self.synced.set()
@@ -266,9 +268,11 @@ class MatrixSource:
         mapping = self._spico_id_of()
         members = sorted({mapping[u] for u in users if u in mapping})
         if members:
-            async with self._store.transaction() as session:
-                for member in members:
-                    await unread_repo.read(session, conversation_id, member)
+            await self._store.run(
+                functools.partial(
+                    unread_repo.read, conversation_id=conversation_id, members=members
+                )
+            )
 
     async def _portal_events(
         self, conversation_id: str, room_id: str, events: list[dict[str, Any]]
@@ -408,11 +412,13 @@ class MatrixSource:
         event_id = str(event.get("event_id") or "")
         if not event_id:
             return
-        async with self._store.transaction() as session:
-            if await repo.in_session(session, matrix_repo.event_linked, event_id):
-                return  # handled before a restart or a retried batch
-            snapshot = await repo.get_conversation(session, conversation_id)
-        members = snapshot.members if snapshot else ()
+        members = await self._store.run(
+            functools.partial(
+                unhandled_event_members, event_id=event_id, conversation=conversation_id
+            )
+        )
+        if members is None:
+            return  # handled before a restart or a retried batch
         language = self.settings.language
         spico_message_id: str | None = None
         if isinstance(action, Refuse):
@@ -582,9 +588,9 @@ class MatrixSource:
 
     async def _check_member(self, conversation_id: str, room_id: str, user_id: str) -> None:
         """Membership mirrors SPICO: anyone who is not a mapped member goes."""
-        async with self._store.transaction() as session:
-            snapshot = await repo.get_conversation(session, conversation_id)
-        members = set(snapshot.members) if snapshot else set()
+        members = await self._store.run(
+            functools.partial(conversation_members, conversation=conversation_id)
+        )
         spico_id = self._spico_id_of().get(user_id)
         if spico_id is not None and spico_id in members:
             return
@@ -604,6 +610,22 @@ def rooms_of(
     portals = matrix_repo.portals_by_room(connection, room_ids)
     others = [r for r in room_ids if r not in portals]
     return portals, commands_repo.management_rooms(connection, others)
+
+
+def conversation_members(connection: Connection, conversation: str) -> tuple[str, ...]:
+    """Unit of work: the conversation's SPICO members (none when it is unknown)."""
+    snapshot = repo.get_conversations(connection, [conversation]).get(conversation)
+    return snapshot.members if snapshot else ()
+
+
+def unhandled_event_members(
+    connection: Connection, event_id: str, conversation: str
+) -> tuple[str, ...] | None:
+    """Unit of work: None when the event was handled already (before a restart, or in a batch
+    offered again), else the conversation's members, who may speak there."""
+    if matrix_repo.event_linked(connection, event_id):
+        return None
+    return conversation_members(connection, conversation)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
