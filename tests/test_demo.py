@@ -62,6 +62,7 @@ from tests.fixtures.worlds import (
     join_when_invited,
     read_inbox,
     submit,
+    submit_to,
     timeline,
 )
 
@@ -523,13 +524,7 @@ def test_the_demo_mailboxes_outlive_the_run_in_the_private_state_folder(tmp_path
         note = EmailMessage()
         note["From"], note["To"], note["Subject"] = address, address, "à relire demain"
         note.set_content("Le courrier d'hier.")
-        submit(
-            note,
-            port=first.ports.submission,
-            ca_file=first.ca_file,
-            username=address,
-            password=password,
-        )
+        submit_to(first, note, username=address, password=password)
         deadline = time.monotonic() + 20
         while not first.messages(address) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -17,7 +17,7 @@ import pytest
 from bridge.launch import ServerStartFailed
 from bridge.mail.localserver import SANDBOX_DOMAIN, LocalMailServer, unavailable
 from tests.fixtures.waiting import eventually
-from tests.fixtures.worlds import submit
+from tests.fixtures.worlds import submit_to
 
 
 def _owner_and_mode(path: Path) -> tuple[str, str, int]:
@@ -37,13 +37,7 @@ async def test_demo_mail_and_passwords_are_readable_by_their_daemon_only(
     note = EmailMessage()
     note["From"], note["To"], note["Subject"] = address, address, "private"
     note.set_content("Demo mail nobody else may read.")
-    submit(
-        note,
-        port=mail_server.ports.submission,
-        ca_file=mail_server.ca_file,
-        username=address,
-        password=password,
-    )
+    submit_to(mail_server, note, username=address, password=password)
     await eventually(lambda: mail_server.messages(address), "the mail in its Maildir")
     _assert_private(mail_server)
 

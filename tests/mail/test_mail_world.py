@@ -42,7 +42,7 @@ from tests.fixtures.worlds import (
     mail_section,
     mails,
     reply_by_mail,
-    submit,
+    submit_to,
 )
 
 PASSWORD = "pro-password"
@@ -341,13 +341,7 @@ async def test_attachments_over_the_caps_are_left_out_and_the_author_told(
     reply = compose_reply(original, "Voici les documents.", sender=address)
     for name, size in (("a.pdf", 100), ("gros.pdf", 5000), ("b.pdf", 100), ("c.pdf", 100)):
         reply.add_attachment(b"%" * size, maintype="application", subtype="pdf", filename=name)
-    submit(
-        reply,
-        port=mail_server.ports.submission,
-        ca_file=mail_server.ca_file,
-        username=address,
-        password=PASSWORD,
-    )
+    submit_to(mail_server, reply, username=address, password=PASSWORD)
     posted = await eventually(
         lambda: _replies(spico_client, created.conversation.id, "Voici les documents."),
         "the reply in SPICO",

@@ -20,7 +20,7 @@ from bridge.store.models import Delivery
 from tests.fixtures.bridge import scenario_config
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.waiting import eventually
-from tests.fixtures.worlds import StartBridge, mail_section, mails, submit, text_of
+from tests.fixtures.worlds import StartBridge, mail_section, mails, submit_to, text_of
 
 PASSWORD = "choice-password"
 
@@ -35,13 +35,7 @@ def unsubscribe(server: LocalMailServer, original: EmailMessage, sender: str) ->
     mail["Subject"] = "unsubscribe"
     mail["Message-ID"] = f"<unsub.{time.time_ns()}@test.mssante.fr>"
     mail.set_content("unsubscribe")
-    submit(
-        mail,
-        port=server.ports.submission,
-        ca_file=server.ca_file,
-        username=sender,
-        password=PASSWORD,
-    )
+    submit_to(server, mail, username=sender, password=PASSWORD)
     return address
 
 

@@ -47,6 +47,7 @@ from bridge.matrix.localserver import Synapse
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import NewAttachment
 from bridge.store.repositories import Store
+from tests.config.cases import MINIMAL
 from tests.fixtures.bridge import scenario_config, sqlite_url
 from tests.fixtures.sandbox import Personas, SandboxProcess
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
@@ -175,17 +176,8 @@ async def test_one_process_per_bot_device_on_a_shared_postgresql(
             await store.close()
 
 
-CONFIG = """\
-state_dir: state
-spico:
-  base_url: http://127.0.0.1:8089/api/v1
-  token_file: secrets/spico-token
-matrix:
-  homeserver: http://127.0.0.1:8008
-  server_name: localhost
-  bot_user_id: "@bot:localhost"
-  password_file: secrets/matrix-password
-"""
+#: The configuration tests' minimal config, its state folder in the working directory.
+CONFIG = "state_dir: state\n" + MINIMAL
 
 
 def test_crypto_config_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

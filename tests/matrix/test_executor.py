@@ -5,6 +5,7 @@ The full path (Synapse, the sandbox) is in test_commands.py."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -111,8 +112,7 @@ class Commands:
         return reply.text
 
     async def _handled(self, event_id: str) -> bool:
-        async with self.store.transaction() as session:
-            return await matrix_repo.get_event_link(session, event_id) is not None
+        return await self.store.run(functools.partial(matrix_repo.event_linked, event_id=event_id))
 
     async def state(self, user: str) -> commands_repo.CommandStateRow | None:
         async with self.store.transaction() as session:
