@@ -66,7 +66,9 @@ RELEASED = object()
 #: batch: mail has no transaction id, so a crash between a mail's sending and its settle would
 #: have the next process send it again; settled at once, a kill repeats at most the one mail in
 #: flight per queue (the sink also skips a Message-ID it recorded after the server's 250).
-SETTLE_EACH = frozenset({World.MAIL})
+#: Matrix: its sink writes the sent message's event link anyway, so the settle rides in that
+#: same unit of work instead of a batch settle transaction of its own.
+SETTLE_EACH = frozenset({World.MAIL, World.MATRIX})
 
 
 class OutboxWorkers:

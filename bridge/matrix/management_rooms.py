@@ -112,9 +112,8 @@ class ManagementRooms:
             found = management_input(event, owner, settings.bot_user_id, settings.command_prefix)
             if found is None or not event_id:
                 continue
-            async with self.store.transaction() as session:
-                if await matrix_repo.get_event_link(session, event_id) is not None:
-                    continue  # handled before a restart or a retried batch
+            if await self.store.run(functools.partial(matrix_repo.event_linked, event_id=event_id)):
+                continue  # handled before a restart or a retried batch
             if found.kind != "command":
                 await self._change(room_id, event_id, found)
                 if found.kind in ("left", "not_private"):

@@ -9,8 +9,10 @@ linked to their SPICO id once sent.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +22,15 @@ from nio import (
     RoomResolveAliasResponse,
     UploadResponse,
 )
+from sqlalchemy import Connection
 
-from bridge.core.delivery import DeliveryJob, InboundPoster, PermanentFailure, RetryLater
+from bridge.core.delivery import (
+    DeliveryJob,
+    InboundPoster,
+    InlineSettle,
+    PermanentFailure,
+    RetryLater,
+)
 from bridge.core.errors import TooLarge
 from bridge.core.model import (
     ConversationView,
@@ -62,7 +71,7 @@ from bridge.matrix.portal_state import (
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store import unread as unread_repo
-from bridge.store.repositories import Store
+from bridge.store.repositories import ProfessionalRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +114,15 @@ class PortalSettings:
         self.track_unread = track_unread
 
 
-def person_of(spico_id: str, row: repo.ProfessionalRow | None) -> Person:
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """The members a posted message is unread by (missed-message mails), and its journal seq."""
+
+    members: Collection[str]
+    seq: int
+
+
+def person_of(spico_id: str, row: ProfessionalRow | None) -> Person:
     if row is None:
         return Person(spico_id)
     return Person(spico_id, row.civility, row.first_name, row.last_name, row.profession, row.status)
@@ -151,8 +168,7 @@ class MatrixSink:
 
     async def _people(self, ids: Iterable[str]) -> dict[str, Person]:
         ids = list(dict.fromkeys(i for i in ids if i))
-        async with self._store.transaction() as session:
-            rows = await repo.in_session(session, repo.get_professionals, ids)
+        rows = await self._store.run(functools.partial(repo.get_professionals, ids=ids))
         return {i: person_of(i, rows.get(i)) for i in ids}
 
     def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
@@ -417,16 +433,19 @@ class MatrixSink:
         message = job.message
         if message is None:
             return  # nothing to post (not a message event)
+        readers: Collection[str] = ()
         if self.settings.track_unread and not message.notice:
             # Unread before it is in the room: a receipt can only come after (posted now, or
             # by the new portal's back-fill just before).
-            authors = {message.author_id or "", message.sent_by or ""}
-            async with self._store.transaction() as session:
-                readers = unread_by(job.participants, authors)
-                await unread_repo.unread(
-                    session, job.conversation_id, readers, datetime.now(UTC), job.event_seq
-                )
-        await self.post(message, room_id, job.conversation_id, job.txn_id)
+            readers = unread_by(job.participants, {message.author_id or "", message.sent_by or ""})
+        await self.post(
+            message,
+            room_id,
+            job.conversation_id,
+            job.txn_id,
+            unread=Unread(readers, job.event_seq) if readers else None,
+            settle=job.settle,
+        )
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
         """A new portal gets the conversation's history (the last ``HISTORY_LIMIT`` messages,
@@ -456,16 +475,31 @@ class MatrixSink:
         txn_id: str,
         *,
         history: bool = False,
+        unread: Unread | None = None,
+        settle: InlineSettle | None = None,
     ) -> int:
-        """One SPICO message into the room, once (1 when posted, 0 when it was there)."""
+        """One SPICO message into the room, once (1 when posted, 0 when it was there).
+
+        Two units of work: before sending, "sent already? who wrote?" (and the members it is
+        unread by, ``unread``); after, its event link with the delivery's settle (``settle``,
+        the outbox's), so a delivered message costs no transaction of its own to settle."""
         spico_id, notice = message.id, message.notice
         author_id = message.author_id or ""
         sent_by_id = message.sent_by
-        async with self._store.transaction() as session:  # one read: sent already? who wrote?
-            if spico_id and await matrix_repo.find_out_link(session, spico_id, room_id):
-                return 0
-            ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
-            rows = await repo.in_session(session, repo.get_professionals, ids)
+        ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
+
+        def sent_already_or_authors(connection: Connection) -> dict[str, ProfessionalRow] | None:
+            if unread is not None:
+                unread_repo.unread(
+                    connection, conversation_id, unread.members, datetime.now(UTC), unread.seq
+                )
+            if spico_id and matrix_repo.find_out_link(connection, spico_id, room_id):
+                return None
+            return repo.get_professionals(connection, ids)
+
+        rows = await self._store.run(sent_already_or_authors)
+        if rows is None:
+            return 0
         header = None
         intent: MatrixIntent = self._bot
         if not notice:
@@ -507,15 +541,22 @@ class MatrixSink:
             await self._send_attachment(
                 intent, room_id, attachment, f"{txn_id}-a{index}", encrypted=encrypted, ts=ts
             )
-        async with self._store.transaction() as session:
-            await matrix_repo.save_event_link(
-                session,
+
+        def record_sent(connection: Connection) -> None:
+            matrix_repo.save_event_link(
+                connection,
                 event_id=sent.event_id,
                 room_id=room_id,
                 conversation_id=conversation_id,
                 spico_message_id=spico_id or None,
                 direction="out",
             )
+            if settle is not None:
+                settle.within(connection)
+
+        await self._store.run(record_sent)
+        if settle is not None:
+            settle.committed()
         return 1
 
     async def _send_attachment(

@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -35,6 +35,7 @@ from nio import (
 )
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
+from sqlalchemy import Connection
 
 from bridge.core.composer import ComposerRefusal
 from bridge.core.delivery import (
@@ -155,8 +156,9 @@ class MatrixSource:
             try:
                 await self._client.ensure_logged_in()
                 if not loaded:
-                    async with self._store.transaction() as session:
-                        since = await repo.in_session(session, repo.get_cursor, SYNC_CURSOR)
+                    since = await self._store.run(
+                        functools.partial(repo.get_cursor, source=SYNC_CURSOR)
+                    )
                     loaded = True
                 response = await self._sync(since, stop)
                 if response is None:
@@ -174,10 +176,11 @@ class MatrixSource:
                 # echoes (a burst it is posting) needs no handling: storing its token may wait
                 # a little (after a crash those echoes are read again, and ignored again).
                 if not quiet or time.monotonic() - saved_at > QUIET_CURSOR_SECONDS:
-                    async with self._store.transaction() as session:
-                        await repo.in_session(
-                            session, repo.set_cursor, SYNC_CURSOR, response.next_batch
+                    await self._store.run(
+                        functools.partial(
+                            repo.set_cursor, source=SYNC_CURSOR, value=response.next_batch
                         )
+                    )
                     saved_at = time.monotonic()
                 since = response.next_batch
                 self.synced.set()
@@ -224,11 +227,7 @@ class MatrixSource:
         self._undecrypted.clear()
         rooms = response.rooms.join
         await self.rooms.invites(response)
-        async with self._store.transaction() as session:
-            portals = await matrix_repo.portals_by_room(session, rooms)
-            managed = await commands_repo.management_rooms(
-                session, (r for r in rooms if r not in portals)
-            )
+        portals, managed = await self._store.run(functools.partial(rooms_of, room_ids=rooms))
         for room_id, room in rooms.items():
             portal = portals.get(room_id)
             if portal is None:
@@ -269,9 +268,11 @@ class MatrixSource:
         mapping = self._spico_id_of()
         members = sorted({mapping[u] for u in users if u in mapping})
         if members:
-            async with self._store.transaction() as session:
-                for member in members:
-                    await unread_repo.read(session, conversation_id, member)
+            await self._store.run(
+                functools.partial(
+                    unread_repo.read, conversation_id=conversation_id, members=members
+                )
+            )
 
     async def _portal_events(
         self, conversation_id: str, room_id: str, events: list[dict[str, Any]]
@@ -312,11 +313,7 @@ class MatrixSource:
             by_room.setdefault(room_id, []).append(event)
         if not by_room:
             return
-        async with self._store.transaction() as session:
-            portals = await matrix_repo.portals_by_room(session, by_room)
-            managed = await commands_repo.management_rooms(
-                session, (r for r in by_room if r not in portals)
-            )
+        portals, managed = await self._store.run(functools.partial(rooms_of, room_ids=by_room))
         for room_id, room_events in by_room.items():
             portal = portals.get(room_id)
             # Read receipts come as ephemeral events (``receive_ephemeral``), journaled with
@@ -415,11 +412,13 @@ class MatrixSource:
         event_id = str(event.get("event_id") or "")
         if not event_id:
             return
-        async with self._store.transaction() as session:
-            if await matrix_repo.get_event_link(session, event_id) is not None:
-                return  # handled before a restart or a retried batch
-            snapshot = await repo.get_conversation(session, conversation_id)
-        members = snapshot.members if snapshot else ()
+        members = await self._store.run(
+            functools.partial(
+                unhandled_event_members, event_id=event_id, conversation=conversation_id
+            )
+        )
+        if members is None:
+            return  # handled before a restart or a retried batch
         language = self.settings.language
         spico_message_id: str | None = None
         if isinstance(action, Refuse):
@@ -463,15 +462,16 @@ class MatrixSource:
         spico_message_id: str | None = None,
     ) -> None:
         """An inbound event is never handled again (after a restart or a retried batch)."""
-        async with self._store.transaction() as session:
-            await matrix_repo.save_event_link(
-                session,
+        await self._store.run(
+            functools.partial(
+                matrix_repo.save_event_link,
                 event_id=event_id,
                 room_id=room_id,
                 conversation_id=conversation_id,
                 spico_message_id=spico_message_id,
                 direction="in",
             )
+        )
 
     async def _relay(
         self, conversation_id: str, room_id: str, event_id: str, spico_id: str, action: Relay
@@ -588,9 +588,9 @@ class MatrixSource:
 
     async def _check_member(self, conversation_id: str, room_id: str, user_id: str) -> None:
         """Membership mirrors SPICO: anyone who is not a mapped member goes."""
-        async with self._store.transaction() as session:
-            snapshot = await repo.get_conversation(session, conversation_id)
-        members = set(snapshot.members) if snapshot else set()
+        members = await self._store.run(
+            functools.partial(conversation_members, conversation=conversation_id)
+        )
         spico_id = self._spico_id_of().get(user_id)
         if spico_id is not None and spico_id in members:
             return
@@ -600,6 +600,32 @@ class MatrixSource:
         )
         if not isinstance(outcome, MatrixError):
             log.info("matrix: removed a non-member from portal %s", room_id)
+
+
+def rooms_of(
+    connection: Connection, room_ids: Collection[str]
+) -> tuple[dict[str, matrix_repo.PortalRow], dict[str, str]]:
+    """Unit of work: which of a batch's rooms are portals, and which of the others are
+    management rooms (with their owner)."""
+    portals = matrix_repo.portals_by_room(connection, room_ids)
+    others = [r for r in room_ids if r not in portals]
+    return portals, commands_repo.management_rooms(connection, others)
+
+
+def conversation_members(connection: Connection, conversation: str) -> tuple[str, ...]:
+    """Unit of work: the conversation's SPICO members (none when it is unknown)."""
+    snapshot = repo.get_conversations(connection, [conversation]).get(conversation)
+    return snapshot.members if snapshot else ()
+
+
+def unhandled_event_members(
+    connection: Connection, event_id: str, conversation: str
+) -> tuple[str, ...] | None:
+    """Unit of work: None when the event was handled already (before a restart, or in a batch
+    offered again), else the conversation's members, who may speak there."""
+    if matrix_repo.event_linked(connection, event_id):
+        return None
+    return conversation_members(connection, conversation)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -344,8 +345,11 @@ class MatrixWorld:
                     now=now,
                     since_seq=first_seq,
                 )
-            async with self._store.transaction() as session:
-                await unread_repo.read(session, conversation_id, member)
+            await self._store.run(
+                functools.partial(
+                    unread_repo.read, conversation_id=conversation_id, members=[member]
+                )
+            )
 
     async def _run(self, stop: asyncio.Event) -> None:
         if self.listener is not None and self.worker is not None:

@@ -1,8 +1,9 @@
 """Repositories of the Matrix commands: management rooms and per-user command state (a
 ``notify`` command's outbox entry: ``bridge.store.notifications``).
 
-Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
-transaction.
+Same style as ``repositories``: the caller decides the transaction; ``management_rooms``, read
+for every sync batch or pushed transaction, is a synchronous function of a ``Connection`` (a
+unit of work, ``Store.run``), the rest take an ``AsyncSession``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import CommandState, ManagementRoom, utcnow
@@ -35,13 +36,18 @@ async def forget_management_room(session: AsyncSession, room_id: str) -> None:
     await session.execute(delete(ManagementRoom).where(ManagementRoom.room_id == room_id))
 
 
-async def management_rooms(session: AsyncSession, room_ids: Iterable[str]) -> dict[str, str]:
-    """{room: its owner} for those of ``room_ids`` that are management rooms."""
+def management_rooms(connection: Connection, room_ids: Iterable[str]) -> dict[str, str]:
+    """{room: its owner} for those of ``room_ids`` that are management rooms (a sync's or a
+    pushed transaction's rooms, looked up with their portals in one unit of work)."""
     wanted = set(room_ids)
     if not wanted:
         return {}
-    rows = await session.scalars(select(ManagementRoom).where(ManagementRoom.room_id.in_(wanted)))
-    return {row.room_id: row.matrix_user for row in rows}
+    rows = connection.execute(
+        select(ManagementRoom.room_id, ManagementRoom.matrix_user).where(
+            ManagementRoom.room_id.in_(wanted)
+        )
+    )
+    return {room_id: owner for room_id, owner in rows}
 
 
 async def management_room_of(session: AsyncSession, matrix_user: str) -> str | None:

@@ -1,7 +1,9 @@
 """Repositories of the Matrix world: portal rooms, patient spaces, event links.
 
-Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
-transaction.
+Same style as ``repositories``: the caller decides the transaction. What runs for every
+message or pushed transaction (event links, portals by room, the appservice journal) is a
+synchronous Core function of a ``Connection``, called inside a unit of work (``Store.run``);
+the rest (portals and spaces, made once) still takes an ``AsyncSession``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import (
@@ -40,12 +42,14 @@ async def get_portal_by_room(session: AsyncSession, room_id: str) -> PortalRow |
     return None if row is None else PortalRow(row.conversation_id, row.room_id)
 
 
-async def portals_by_room(session: AsyncSession, room_ids: Iterable[str]) -> dict[str, PortalRow]:
+def portals_by_room(connection: Connection, room_ids: Iterable[str]) -> dict[str, PortalRow]:
     wanted = set(room_ids)
     if not wanted:
         return {}
-    rows = await session.scalars(select(Portal).where(Portal.room_id.in_(wanted)))
-    return {row.room_id: PortalRow(row.conversation_id, row.room_id) for row in rows}
+    rows = connection.execute(
+        select(Portal.conversation_id, Portal.room_id).where(Portal.room_id.in_(wanted))
+    )
+    return {room_id: PortalRow(conversation_id, room_id) for conversation_id, room_id in rows}
 
 
 async def save_portal(session: AsyncSession, conversation_id: str, room_id: str) -> PortalRow:
@@ -77,13 +81,17 @@ async def save_space(session: AsyncSession, patient_id: str, room_id: str) -> st
     return row.room_id
 
 
-async def get_event_link(session: AsyncSession, event_id: str) -> MatrixEventLink | None:
-    return await session.get(MatrixEventLink, event_id)
+def event_linked(connection: Connection, event_id: str) -> bool:
+    """Whether a Matrix event was handled (inbound) or sent (outbound) already."""
+    found = connection.scalar(
+        select(MatrixEventLink.event_id).where(MatrixEventLink.event_id == event_id)
+    )
+    return found is not None
 
 
-async def find_out_link(session: AsyncSession, spico_message_id: str, room_id: str) -> str | None:
+def find_out_link(connection: Connection, spico_message_id: str, room_id: str) -> str | None:
     """The Matrix event a SPICO message was already delivered as, in that room."""
-    return await session.scalar(
+    return connection.scalar(
         select(MatrixEventLink.event_id).where(
             MatrixEventLink.spico_message_id == spico_message_id,
             MatrixEventLink.room_id == room_id,
@@ -92,8 +100,8 @@ async def find_out_link(session: AsyncSession, spico_message_id: str, room_id: s
     )
 
 
-async def save_event_link(
-    session: AsyncSession,
+def save_event_link(
+    connection: Connection,
     *,
     event_id: str,
     room_id: str,
@@ -101,8 +109,8 @@ async def save_event_link(
     spico_message_id: str | None,
     direction: str,
 ) -> None:
-    await session.execute(
-        _insert(session, MatrixEventLink)
+    connection.execute(
+        _insert(connection, MatrixEventLink)
         .values(
             event_id=event_id,
             room_id=room_id,
@@ -137,34 +145,34 @@ class AppserviceTransactionRow:
     events: list[dict[str, Any]]
 
 
-async def journal_transaction(
-    session: AsyncSession, txn_id: str, events: list[dict[str, Any]]
-) -> bool:
+def journal_transaction(connection: Connection, txn_id: str, events: list[dict[str, Any]]) -> bool:
     """Record a pushed transaction; False when its id was recorded before (a replay)."""
-    result = await session.execute(
-        _insert(session, AppserviceTransaction)
+    result = connection.execute(
+        _insert(connection, AppserviceTransaction)
         .values(txn_id=txn_id, events=events, received_at=utcnow(), handled_at=None)
         .on_conflict_do_nothing(index_elements=[AppserviceTransaction.txn_id])
     )
     return bool(result.rowcount)
 
 
-async def pending_transactions(
-    session: AsyncSession, limit: int = 20
-) -> list[AppserviceTransactionRow]:
+def pending_transactions(connection: Connection, limit: int = 20) -> list[AppserviceTransactionRow]:
     """Journaled transactions not handled yet, oldest first."""
-    rows = await session.scalars(
-        select(AppserviceTransaction)
+    rows = connection.execute(
+        select(
+            AppserviceTransaction.seq, AppserviceTransaction.txn_id, AppserviceTransaction.events
+        )
         .where(AppserviceTransaction.handled_at.is_(None))
         .order_by(AppserviceTransaction.seq)
         .limit(limit)
     )
-    return [AppserviceTransactionRow(r.seq, r.txn_id, list(r.events or [])) for r in rows]
+    return [
+        AppserviceTransactionRow(seq, txn_id, list(events or [])) for seq, txn_id, events in rows
+    ]
 
 
-async def transaction_handled(session: AsyncSession, seq: int) -> None:
+def transaction_handled(connection: Connection, seq: int) -> None:
     """Handled: its events (message bodies) are dropped, its id kept for the dedupe."""
-    await session.execute(
+    connection.execute(
         update(AppserviceTransaction)
         .where(AppserviceTransaction.seq == seq)
         .values(handled_at=utcnow(), events=[])

@@ -2,8 +2,9 @@
 member who follows in Matrix. The sink adds (``unread``), the sync clears (``read``), the
 Matrix world's check turns the old ones into notification requests (``due``).
 
-Same style as ``repositories``: functions over an ``AsyncSession``; the caller decides the
-transaction.
+Same style as ``repositories``: the caller decides the transaction. ``unread`` (every message
+posted) and ``read`` (every sync batch or pushed transaction) are synchronous functions of a
+``Connection``, run inside units of work (``Store.run``); ``due`` takes an ``AsyncSession``.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import MatrixUnread
 from bridge.store.repositories import _insert
 
 
-async def unread(
-    session: AsyncSession, conversation_id: str, members: Iterable[str], now: datetime, seq: int
+def unread(
+    connection: Connection, conversation_id: str, members: Iterable[str], now: datetime, seq: int
 ) -> None:
     """A message (journal ``seq``) reached the portal: each member has it unread (the oldest
     one counts)."""
@@ -28,18 +29,20 @@ async def unread(
         for m in members
     ]
     if rows:
-        statement = _insert(session, MatrixUnread).values(rows)
-        await session.execute(statement.on_conflict_do_nothing())
+        statement = _insert(connection, MatrixUnread).values(rows)
+        connection.execute(statement.on_conflict_do_nothing())
 
 
-async def read(session: AsyncSession, conversation_id: str, member_id: str) -> None:
-    """The member read the portal (a receipt, or a message of theirs): nothing is missed."""
-    await session.execute(
-        delete(MatrixUnread).where(
-            MatrixUnread.conversation_id == conversation_id,
-            MatrixUnread.member_id == member_id,
+def read(connection: Connection, conversation_id: str, members: Iterable[str]) -> None:
+    """The members read the portal (a receipt, or a message of theirs): nothing is missed."""
+    wanted = set(members)
+    if wanted:
+        connection.execute(
+            delete(MatrixUnread).where(
+                MatrixUnread.conversation_id == conversation_id,
+                MatrixUnread.member_id.in_(wanted),
+            )
         )
-    )
 
 
 async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str, int | None]]:

@@ -14,6 +14,7 @@ to the command) and what SPICO now holds; nothing waits a fixed time.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -505,8 +506,12 @@ async def test_a_management_room_is_checked_when_patient_data_goes_out(
         return await membership(client, room_id, commands.bot.user_id) == "leave"
 
     await eventually(left, "the bot leaving the room that is no longer private")
-    async with commands.bridge.store.transaction() as session:
-        assert await commands_repo.management_rooms(session, [room_id]) == {}
+    assert (
+        await commands.bridge.store.run(
+            functools.partial(commands_repo.management_rooms, room_ids=[room_id])
+        )
+        == {}
+    )
 
     # A new management room whose history is made world-readable: a list asked from a portal
     # room is not sent there, and the portal room says why.

@@ -5,6 +5,7 @@ The full path (Synapse, the sandbox) is in test_commands.py."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -111,8 +112,7 @@ class Commands:
         return reply.text
 
     async def _handled(self, event_id: str) -> bool:
-        async with self.store.transaction() as session:
-            return await matrix_repo.get_event_link(session, event_id) is not None
+        return await self.store.run(functools.partial(matrix_repo.event_linked, event_id=event_id))
 
     async def state(self, user: str) -> commands_repo.CommandStateRow | None:
         async with self.store.transaction() as session:
@@ -507,8 +507,10 @@ async def test_notify_queues_the_notification_and_respects_the_rate_limit(
     # The mail world sent one an hour ago: the same rate limit as automatic notifications.
     async with commands.store.transaction() as session:
         last = datetime.now(UTC) - timedelta(hours=1)
-        await mail_repo.save_notification(
-            session, mail_repo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ())
+        await repo.in_session(
+            session,
+            mail_repo.save_notification,
+            mail_repo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ()),
         )
     suppressed = await ask(f"prévenir {NO_ACCOUNT.id}")
     assert "Pas de nouvelle notification" in suppressed and "10 heures" in suppressed

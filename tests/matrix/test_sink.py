@@ -8,6 +8,7 @@ bot always logs in with the same device)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,8 +307,10 @@ async def test_a_spico_message_is_posted_once_under_its_authors_name(portals: Po
     assert content["body"].startswith("Dr Jean DUPONT — Médecin généraliste\n")
     assert "&lt;b&gt;message&lt;/b&gt; &amp; co" in content["formatted_body"]
     assert posted["sender"] == BOT
-    async with portals.store.transaction() as session:
-        assert await matrix_repo.find_out_link(session, "msg-5", room_id) == posted["event_id"]
+    sent = await portals.store.run(
+        functools.partial(matrix_repo.find_out_link, spico_message_id="msg-5", room_id=room_id)
+    )
+    assert sent == posted["event_id"]
     await portals.deliver(job)
     assert len(portals.homeserver.room(room_id).messages()) == 1
 

@@ -5,6 +5,7 @@ fake hub poster). The full path (Synapse, the sandbox) is in test_portals.py."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -128,8 +129,11 @@ class Sync:
         return [e["content"]["body"] for e in self.homeserver.replies_to(self.room, event_id)]
 
     async def handled(self, event_id: str) -> bool:
-        async with self.store.transaction() as session:
-            return await matrix_repo.get_event_link(session, event_id) is not None
+        return await self.store.run(functools.partial(matrix_repo.event_linked, event_id=event_id))
+
+
+async def managed(store: Store, room: str) -> dict[str, str]:
+    return await store.run(functools.partial(commands_repo.management_rooms, room_ids=[room]))
 
 
 @pytest.fixture
@@ -302,8 +306,7 @@ async def test_a_mapped_users_invitation_makes_a_management_room(sync: Sync) -> 
     assert sync.homeserver.room(room).membership(BOT) == "join"
     [welcome] = [e["content"]["body"] for e in sync.homeserver.room(room).messages()]
     assert "Je suis le pont SPICO" in welcome
-    async with sync.store.transaction() as session:
-        assert await commands_repo.management_rooms(session, [room]) == {room: "@alice:x"}
+    assert await managed(sync.store, room) == {room: "@alice:x"}
 
     asked = sync.homeserver.say(room, "@alice:x", "aide")
     await sync.process()
@@ -315,8 +318,7 @@ async def test_a_mapped_users_invitation_makes_a_management_room(sync: Sync) -> 
     await sync.process()
     assert "n'est plus privé" in sync.homeserver.room(room).messages()[-1]["content"]["body"]
     assert sync.homeserver.room(room).membership(BOT) == "leave"
-    async with sync.store.transaction() as session:
-        assert await commands_repo.management_rooms(session, [room]) == {}
+    assert await managed(sync.store, room) == {}
 
 
 async def test_an_unmapped_users_invitation_is_rejected_without_a_word(sync: Sync) -> None:
@@ -324,8 +326,7 @@ async def test_an_unmapped_users_invitation_is_rejected_without_a_word(sync: Syn
     await sync.process()
     assert sync.homeserver.room(room).membership(BOT) == "leave"
     assert sync.homeserver.room(room).messages() == []
-    async with sync.store.transaction() as session:
-        assert await commands_repo.management_rooms(session, [room]) == {}
+    assert await managed(sync.store, room) == {}
 
 
 # --- the loop --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -130,8 +131,10 @@ class TransactionListener:
         if not events:
             return web.json_response({})  # only our own echoes: nothing to keep or to do
         await self._hold()
-        async with self._store.transaction() as session:  # a failure: 500, the server retries
-            new = await matrix_repo.journal_transaction(session, txn_id, events)
+        # One unit of work; a failure: 500, the server sends the transaction again.
+        new = await self._store.run(
+            functools.partial(matrix_repo.journal_transaction, txn_id=txn_id, events=events)
+        )
         if new:
             self._wake.set()
         else:
@@ -184,14 +187,14 @@ class TransactionWorker:
         while not stop.is_set():
             self._wake.clear()
             try:
-                async with self._store.transaction() as session:
-                    pending = await matrix_repo.pending_transactions(session)
+                pending = await self._store.run(matrix_repo.pending_transactions)
                 for row in pending:
                     if stop.is_set():
                         return
                     await self._handle(row.events)
-                    async with self._store.transaction() as session:
-                        await matrix_repo.transaction_handled(session, row.seq)
+                    await self._store.run(
+                        functools.partial(matrix_repo.transaction_handled, seq=row.seq)
+                    )
                 delay = WORKER_BACKOFF_SECONDS[0]
             except asyncio.CancelledError:
                 raise

@@ -213,8 +213,9 @@ class CommandExecutor:
         async with self.store.transaction() as session:
             if state is not None:
                 await commands_repo.save_state(session, state)
-            await matrix_repo.save_event_link(
+            await repo.in_session(
                 session,
+                matrix_repo.save_event_link,
                 event_id=where.event_id,
                 room_id=where.room_id,
                 conversation_id=where.conversation_id or "",
