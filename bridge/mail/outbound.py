@@ -298,7 +298,7 @@ class MailSink:
             mail_repo.ThreadRow(
                 conversation_id, member, address, thread.root_message_id if thread else mid, mid
             ),
-            decoded.handle,
+            decoded.handle if thread is None else None,  # the thread's own: with its first mail
             spico_message_id,
             notified,
             settle,
@@ -556,7 +556,7 @@ def _before_notifying(
 def _record_sent_mail(
     mid: str,
     thread: mail_repo.ThreadRow,
-    handle: str,
+    handle: str | None,
     spico_message_id: str | None,
     notified: Collection[int] | None,
     settle: InlineSettle | None,
