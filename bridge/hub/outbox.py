@@ -92,6 +92,8 @@ class OutboxWorkers:
         #: One event per idle worker, oldest first: a wake-up sets one (see ``wake``).
         self._idle: collections.deque[asyncio.Event] = collections.deque()
         self._missed_wakeup = False
+        #: How many wake-ups there were: a worker that saw one during its batch looks again.
+        self._wakeups = 0
         self._on_notice_queued = on_notice_queued
         self._liveness = Liveness(store)
 
@@ -103,6 +105,7 @@ class OutboxWorkers:
         """New deliveries were committed: one idle worker looks now instead of at its next
         poll. One is enough (it claims up to a batch of queues, and wakes another when its
         batch was full); waking them all had every worker run an empty claim each time."""
+        self._wakeups += 1
         while self._idle:
             event = self._idle.popleft()
             if not event.is_set():
@@ -155,15 +158,20 @@ class OutboxWorkers:
 
     async def _worker(self, name: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            seen = self._wakeups
             try:
-                handled = await self.deliver_batch(name)
+                handled, full = await self._deliver(name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store itself failed: back off, keep the daemon up
                 log.error("outbox worker %s: store error (%s); retrying", name, _describe_db(exc))
-                handled = 0
+                handled, full = 0, False
                 await asyncio.sleep(IDLE_POLL_SECONDS)
-            if handled or self._missed_wakeup:
+            # Look again at once only when there may be more: a full batch, or deliveries
+            # committed meanwhile (the next of a queue this batch held). Otherwise everything
+            # due was claimed, and an immediate second claim would find nothing (it used to
+            # cost an empty claim per relayed message).
+            if full or self._missed_wakeup or (handled and self._wakeups != seen):
                 self._missed_wakeup = False
                 continue
             wakeup = asyncio.Event()
@@ -184,14 +192,21 @@ class OutboxWorkers:
         transaction serve the whole batch. Returns how many deliveries were handled (0: nothing
         was due).
         """
+        handled, _ = await self._deliver(worker)
+        return handled
+
+    async def _deliver(self, worker: str) -> tuple[int, bool]:
+        """``deliver_batch``; also whether the batch was full (more may be due: BATCH queues,
+        or a queue's RUN deliveries)."""
         claimed, jobs = await self._store.run(partial(self._claim_batch, worker))
         if not claimed:
-            return 0
-        if len({d.queue for d in claimed}) >= BATCH:
-            self.wake()  # a full batch: there may be more queues due for another worker
+            return 0, False
         queues: dict[str, list[ClaimedDelivery]] = {}
         for delivery in claimed:
             queues.setdefault(delivery.queue, []).append(delivery)
+        if len(queues) >= BATCH:
+            self.wake()  # a full batch: there may be more queues due for another worker
+        full = len(queues) >= BATCH or any(len(run) >= RUN for run in queues.values())
         try:
             runs = await asyncio.gather(
                 *(self._attempt_run(worker, run, jobs) for run in queues.values())
@@ -203,12 +218,11 @@ class OutboxWorkers:
         handled = sum(outcomes[d.id] not in (NOT_ATTEMPTED, RELEASED) for d in claimed)
         tried = [d for d in claimed if outcomes[d.id] not in (NOT_ATTEMPTED, SETTLED, RELEASED)]
         untried = [d.id for d in claimed if outcomes[d.id] is NOT_ATTEMPTED]
-        notices = await self._settle_batch(
-            worker, tried, jobs, [cast(Exception | None, outcomes[d.id]) for d in tried], untried
-        )
-        if notices:
-            self._on_notice_queued()
-        return handled
+        if tried or untried:  # a settle-each world's batch was settled delivery by delivery
+            outcome_of = [cast(Exception | None, outcomes[d.id]) for d in tried]
+            if await self._settle_batch(worker, tried, jobs, outcome_of, untried):
+                self._on_notice_queued()
+        return handled, full
 
     def _claim_batch(
         self, worker: str, connection: Connection

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from functools import partial
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.delivery import BRIDGE_WORLD, FAILURE_NOTICE_PREFIX
@@ -62,8 +64,8 @@ class InboxLedger:
 
     async def previous(self, message_id: str) -> mail_repo.MessageRow | None:
         """The mail as already handled (read twice: a resent mail, a replayed mailbox)."""
-        async with self._store.transaction() as session:
-            row = (await mail_repo.get_messages(session, [message_id])).get(message_id[:400])
+        rows = await self._store.run(partial(mail_repo.get_messages, ids=[message_id]))
+        row = rows.get(message_id[:400])
         if row is None or row.direction != "in" or row.verdict == "error":
             return None
         if row.reason in BEFORE_TRUST:
@@ -75,14 +77,14 @@ class InboxLedger:
         handles, the author's threads' subjects, and the current members of those
         conversations (configured mapping, directory, mail threads)."""
         async with self._store.transaction() as session:
-            rows = await mail_repo.get_messages(session, envelope.references)
+            rows = await repo.in_session(session, mail_repo.get_messages, envelope.references)
             messages = {
                 mid: (row.conversation_id, row.member_id)
                 for mid, row in rows.items()
                 if row.direction == "out" and row.conversation_id and row.member_id
             }
-            handles = await mail_repo.resolve_handles(
-                session, candidate_handles(envelope, self._own)
+            handles = await repo.in_session(
+                session, mail_repo.resolve_handles, candidate_handles(envelope, self._own)
             )
             subjects: dict[str, tuple[str, str]] = {}
             for thread in await mail_repo.threads_by_address(session, author):
@@ -126,13 +128,11 @@ class InboxLedger:
         original = report.original_message_id
         if original is None:
             return DsnMatch(None, ()), None, None
-        async with self._store.transaction() as session:
-            sent = (await mail_repo.get_messages(session, [original])).get(original[:400])
-            if sent is None or sent.direction != "out":
-                return DsnMatch(original, ()), None, None
-            if not sent.conversation_id or not sent.member_id:
-                return DsnMatch(original, ()), None, None
-            thread = await mail_repo.get_thread(session, sent.conversation_id, sent.member_id)
+        sent, thread = await self._store.run(partial(_sent_and_thread, original))
+        if sent is None or sent.direction != "out":
+            return DsnMatch(original, ()), None, None
+        if not sent.conversation_id or not sent.member_id:
+            return DsnMatch(original, ()), None, None
         address = thread.address.lower() if thread is not None else None
 
         def sent_to(message_id: str, recipient: str) -> bool:
@@ -236,11 +236,22 @@ def _log(outcome: Outcome, detail: str | None) -> None:
     )
 
 
+def _sent_and_thread(
+    message_id: str, connection: Connection
+) -> tuple[mail_repo.MessageRow | None, mail_repo.ThreadRow | None]:
+    """Unit of work: a mail's record, and the thread of the member it was sent to."""
+    sent = mail_repo.get_messages(connection, [message_id]).get(message_id[:400])
+    if sent is None or not sent.conversation_id or not sent.member_id:
+        return sent, None
+    return sent, mail_repo.get_thread(connection, sent.conversation_id, sent.member_id)
+
+
 async def _write(
     session: AsyncSession, message_id: str, outcome: Outcome, detail: str | None
 ) -> bool:
-    new = await mail_repo.record_message(
+    new = await repo.in_session(
         session,
+        mail_repo.record_message,
         message_id,
         direction="in",
         conversation_id=outcome.conversation_id,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import aiosmtplib
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from bridge.config import SmtpConfig
 from bridge.core.delivery import (
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Tries at recording a mail the server accepted (store errors) before going on without.
 RECORD_ATTEMPTS = 5
+#: Why a mail was not sent when ``bridge.mail.mime`` refused to write one of its values.
+UNWRITABLE = "the mail cannot be written safely (an address or header value was refused)"
 
 
 class SmtpSender:
@@ -211,22 +214,17 @@ class MailSink:
         else:
             await self._send_message(job, address, message)
 
-    async def _names(self, *ids: str | None) -> dict[str, repo.ProfessionalRow]:
-        async with self._store.transaction() as session:
-            return await repo.in_session(session, repo.get_professionals, [i for i in ids if i])
-
     async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         member = job.destination
         conversation = job.conversation or ConversationView(job.conversation_id, ())
         mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
         author = message.writer_id
-        async with self._store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
-                return  # sent before a crash or a lost settle: same Message-ID, done
-            thread = await mail_repo.get_thread(session, job.conversation_id, member)
-            people = await repo.in_session(
-                session, repo.get_professionals, [i for i in (author, member) if i]
-            )
+        before = await self._store.run(
+            partial(_before_sending, mid, job.conversation_id, member, (author, member))
+        )
+        if before.sent:
+            return  # sent before a crash or a lost settle: same Message-ID, done
+        people, thread = before.people, before.thread
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
         files = await self._attachments(message)
@@ -248,9 +246,7 @@ class MailSink:
                 language=self._language,
             )
         except ValueError:  # bridge.mail.mime refuses what it cannot write safely
-            raise PermanentFailure(
-                "the member's mail address cannot be written in a mail"
-            ) from None
+            raise PermanentFailure(UNWRITABLE) from None
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
@@ -290,40 +286,26 @@ class MailSink:
         notified: Collection[int] | None = None,
         settle: InlineSettle | None = None,
     ) -> None:
-        """Record a mail the server accepted, right after its 250: its Message-ID (what a
-        repeated delivery checks first), the thread, the reply token's handle, for a
-        notification or digest the period started and the messages it carried, and the
-        delivery settled (``settle``, the outbox's) — one transaction, so a crash repeats at
-        most this one mail. The mail is out: a store error is retried, never raised (raising
-        would have the outbox send it again)."""
+        """Record a mail the server accepted, right after its 250 (``_record_sent_mail``, one
+        unit of work with the delivery's settle, so a crash repeats at most this one mail).
+        The mail is out: a store error is retried, never raised (raising would have the
+        outbox send it again)."""
         decoded = tokens.decode(token)
         assert decoded is not None
+        record = partial(
+            _record_sent_mail,
+            mid,
+            mail_repo.ThreadRow(
+                conversation_id, member, address, thread.root_message_id if thread else mid, mid
+            ),
+            decoded.handle if thread is None else None,  # the thread's own: with its first mail
+            spico_message_id,
+            notified,
+            settle,
+        )
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                async with self._store.transaction() as session:
-                    await mail_repo.record_message(
-                        session,
-                        mid,
-                        direction="out",
-                        conversation_id=conversation_id,
-                        member_id=member,
-                        spico_message_id=spico_message_id,
-                    )
-                    await mail_repo.save_thread(
-                        session,
-                        mail_repo.ThreadRow(
-                            conversation_id,
-                            member,
-                            address,
-                            thread.root_message_id if thread else mid,
-                            mid,
-                        ),
-                    )
-                    await mail_repo.record_handle(session, decoded.handle, conversation_id, member)
-                    if notified is not None:
-                        await self._period_started(session, (conversation_id, member), notified)
-                    if settle is not None:
-                        await repo.in_session(session, settle.within)
+                await self._store.run(record)
                 if settle is not None:
                     settle.committed()
                 return
@@ -350,15 +332,14 @@ class MailSink:
         key = (job.conversation_id, job.destination)
         source = f"seq-{job.event_seq}"
         mid = compose.message_id(self._key, self.sender.domain, "notify", source, job.destination)
-        async with self._store.transaction() as session:
-            state = await mail_repo.get_notification(session, *key)
-            if await mail_repo.get_messages(session, [mid]):
-                return  # notified before a crash: same Message-ID, done
+        sent, state = await self._store.run(partial(_notification_state, mid, key))
+        if sent:
+            return  # notified before a crash: same Message-ID, done
         if state is not None and job.event_seq in state.pending:
             return  # already waiting for the digest (a retried delivery)
         if state is not None and not notification_allowed(state.last_sent_at, now, period):
             if settings.notification_digests:
-                await self._add_pending(key, job.event_seq, now)
+                await self._store.run(partial(_add_pending, key, job.event_seq, now))
             return
         # The period is over (or never started): what waited goes with this message.
         earlier = state.pending if state else ()
@@ -373,32 +354,10 @@ class MailSink:
             settle=job.settle,
         )
 
-    async def _add_pending(self, key: tuple[str, str], seq: int, now: datetime) -> None:
-        async with self._store.transaction() as session:
-            current = await mail_repo.get_notification(session, *key)
-            pending = tuple(dict.fromkeys((*(current.pending if current else ()), seq)))
-            last = current.last_sent_at if current and current.last_sent_at else now
-            await mail_repo.save_notification(
-                session, mail_repo.NotificationRow(*key, last, pending)
-            )
-
-    @staticmethod
-    async def _period_started(
-        session: AsyncSession, key: tuple[str, str], seqs: Collection[int]
-    ) -> None:
-        """A new period starts now; what was queued meanwhile stays (the digest loop runs
-        apart)."""
-        current = await mail_repo.get_notification(session, *key)
-        left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
-        await mail_repo.save_notification(
-            session, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
-        )
-
     async def _pending_messages(self, seqs: Sequence[int]) -> list[MessageView]:
         if not seqs:
             return []
-        async with self._store.transaction() as session:
-            events = await repo.in_session(session, repo.get_events, seqs)
+        events = await self._store.run(partial(repo.get_events, seqs=seqs))
         found = (event_message(events[seq].payload) for seq in seqs if seq in events)
         return [message for message in found if message is not None]
 
@@ -417,36 +376,38 @@ class MailSink:
         """Send a notification (or digest) of ``messages``; the sequence numbers ``carried``
         leave the digest's queue in the transaction that records the mail."""
         authors = [m.writer_id or "" for m in messages]
-        people = await self._names(member, *authors)
+        mid = compose.message_id(self._key, self.sender.domain, "notify", source, member)
+        before = await self._store.run(
+            partial(_before_notifying, mid, (conversation_id, member), (member, *authors), carried)
+        )
+        if before.sent:
+            return  # sent before a crash: same Message-ID, done (its period started)
+        people, thread = before.people, before.thread
         notified = [
             NotifiedMessage(display_name(people.get(a), "SPICO"), m.body, m.created_at)
             for a, m in zip(authors, messages, strict=True)
         ]
-        async with self._store.transaction() as session:
-            thread = await mail_repo.get_thread(session, conversation_id, member)
         now = datetime.now(UTC)
         token = self.token_for(conversation_id, member, now)
-        mail = compose.compose_notification(
-            key=self._key,
-            sender=self.sender,
-            recipient=address,
-            recipient_name=display_name(people.get(member), "") or None,
-            member_id=member,
-            conversation=conversation,
-            messages=notified,
-            source=source,
-            token=token,
-            thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
-            patient_policy=self._settings.patient_tag,
-            template=self._template,
-            now=now,
-            language=self._language,
-        )
-        mid = compose.message_id(self._key, self.sender.domain, "notify", source, member)
-        async with self._store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
-                await self._period_started(session, (conversation_id, member), carried)
-                return  # sent before a crash: same Message-ID, done
+        try:
+            mail = compose.compose_notification(
+                key=self._key,
+                sender=self.sender,
+                recipient=address,
+                recipient_name=display_name(people.get(member), "") or None,
+                member_id=member,
+                conversation=conversation,
+                messages=notified,
+                source=source,
+                token=token,
+                thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
+                patient_policy=self._settings.patient_tag,
+                template=self._template,
+                now=now,
+                language=self._language,
+            )
+        except ValueError:  # bridge.mail.mime refuses what it cannot write safely
+            raise PermanentFailure(UNWRITABLE) from None
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             conversation_id,
@@ -469,11 +430,11 @@ class MailSink:
         sent = 0
         for row in due:
             key = (row.conversation_id, row.member_id)
-            async with self._store.transaction() as session:
-                snapshot = await repo.get_conversation(session, row.conversation_id)
-                people = await repo.in_session(session, repo.get_professionals, [row.member_id])
+            snapshot, known = await self._store.run(
+                partial(_digest_reader, row.conversation_id, row.member_id)
+            )
             messages = await self._pending_messages(row.pending)
-            address = self._address_for(row.member_id, people.get(row.member_id))
+            address = self._address_for(row.member_id, known)
             if snapshot is not None and messages and address and self.allowed(address):
                 try:
                     await self.send_notification(
@@ -492,8 +453,7 @@ class MailSink:
                 except PermanentFailure as exc:
                     log.warning("digest refused (%s); dropped", exc.args[0])
                     sent += 1
-            async with self._store.transaction() as session:
-                await self._period_started(session, key, row.pending)
+            await self._store.run(partial(_period_started, key=key, seqs=row.pending))
         return sent
 
     def _address_for(self, member: str, known: repo.ProfessionalRow | None) -> str | None:
@@ -549,3 +509,102 @@ class MailSink:
 
     async def close(self) -> None:
         await self.smtp.close()
+
+
+# --- units of work (``Store.run``: on the database thread, no awaits) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """What the sink reads before sending a mail: whether it was sent already, the member's
+    thread, and the names of the people the mail shows."""
+
+    sent: bool
+    thread: mail_repo.ThreadRow | None = None
+    people: dict[str, repo.ProfessionalRow] = field(default_factory=dict)
+
+
+def _before_sending(
+    mid: str,
+    conversation_id: str,
+    member: str,
+    people: Iterable[str | None],
+    connection: Connection,
+) -> _Before:
+    """Unit of work: sent already? else the thread and the people's names."""
+    if mail_repo.get_messages(connection, [mid]):
+        return _Before(sent=True)
+    return _Before(
+        False,
+        mail_repo.get_thread(connection, conversation_id, member),
+        repo.get_professionals(connection, [i for i in people if i]),
+    )
+
+
+def _before_notifying(
+    mid: str,
+    key: tuple[str, str],
+    people: Iterable[str | None],
+    carried: Collection[int],
+    connection: Connection,
+) -> _Before:
+    """Unit of work: as ``_before_sending``; a notification found sent already starts its
+    period (what it carried leaves the digest's queue), as when it was recorded."""
+    if mail_repo.get_messages(connection, [mid]):
+        _period_started(connection, key, carried)
+        return _Before(sent=True)
+    return _before_sending(mid, *key, people, connection)
+
+
+def _record_sent_mail(
+    mid: str,
+    thread: mail_repo.ThreadRow,
+    handle: str | None,
+    spico_message_id: str | None,
+    notified: Collection[int] | None,
+    settle: InlineSettle | None,
+    connection: Connection,
+) -> None:
+    """Unit of work: a mail the server accepted (its Message-ID, the thread, the reply
+    token's handle), for a notification or digest the period started, and the delivery
+    settled (the outbox's ``settle``)."""
+    mail_repo.record_sent(connection, mid, thread, handle=handle, spico_message_id=spico_message_id)
+    if notified is not None:
+        _period_started(connection, (thread.conversation_id, thread.member_id), notified)
+    if settle is not None:
+        settle.within(connection)
+
+
+def _notification_state(
+    mid: str, key: tuple[str, str], connection: Connection
+) -> tuple[bool, mail_repo.NotificationRow | None]:
+    """Unit of work: whether this notification was sent already, and the member's period."""
+    return bool(mail_repo.get_messages(connection, [mid])), mail_repo.get_notification(
+        connection, *key
+    )
+
+
+def _add_pending(key: tuple[str, str], seq: int, now: datetime, connection: Connection) -> None:
+    """Unit of work: a message waits for the member's digest."""
+    current = mail_repo.get_notification(connection, *key)
+    pending = tuple(dict.fromkeys((*(current.pending if current else ()), seq)))
+    last = current.last_sent_at if current and current.last_sent_at else now
+    mail_repo.save_notification(connection, mail_repo.NotificationRow(*key, last, pending))
+
+
+def _period_started(connection: Connection, key: tuple[str, str], seqs: Collection[int]) -> None:
+    """A new period starts now; what was queued meanwhile stays (the digest loop runs
+    apart)."""
+    current = mail_repo.get_notification(connection, *key)
+    left = tuple(s for s in (current.pending if current else ()) if s not in seqs)
+    mail_repo.save_notification(
+        connection, mail_repo.NotificationRow(*key, datetime.now(UTC), left)
+    )
+
+
+def _digest_reader(
+    conversation_id: str, member: str, connection: Connection
+) -> tuple[repo.ConversationSnapshot | None, repo.ProfessionalRow | None]:
+    """Unit of work: what a due digest needs: the conversation and the member."""
+    snapshot = repo.get_conversations(connection, [conversation_id]).get(conversation_id)
+    return snapshot, repo.get_professionals(connection, [member]).get(member)

@@ -20,6 +20,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+
+from sqlalchemy import Connection
 
 from bridge.core.composer import (
     ComposerError,
@@ -211,11 +214,8 @@ class ConversationStarter:
         now = datetime.now(UTC)
         key, sender = self.sink.key, self.sink.sender
         mid = compose.message_id(key, sender.domain, "created", created.id, member)
-        async with self.store.transaction() as session:
-            if await mail_repo.get_messages(session, [mid]):
-                return
-            if await mail_repo.get_thread(session, created.id, member) is not None:
-                return  # the member's thread already started (a message was faster)
+        if await self.store.run(partial(_started, mid, created.id, member)):
+            return  # sent already, or the member's thread started (a message was faster)
         token = self.sink.token_for(created.id, member, now)
         answer = compose.compose_new_conversation_created(
             key=key,
@@ -243,15 +243,14 @@ class ConversationStarter:
             log.warning("new conversation: confirmation not sent (%s)", type(exc).__name__)
             return
         decoded = tokens.decode(token)
-        async with self.store.transaction() as session:
-            await mail_repo.record_message(
-                session, mid, direction="out", conversation_id=created.id, member_id=member
+        await self.store.run(
+            partial(
+                mail_repo.record_sent,
+                message_id=mid,
+                thread=mail_repo.ThreadRow(created.id, member, address, mid, mid),
+                handle=decoded.handle if decoded is not None else None,
             )
-            await mail_repo.save_thread(
-                session, mail_repo.ThreadRow(created.id, member, address, mid, mid)
-            )
-            if decoded is not None:
-                await mail_repo.record_handle(session, decoded.handle, created.id, member)
+        )
 
     async def _lookup_address(self, address: str) -> DirectoryEntry | None:
         """The directory entry of an address; None when SPICO has none or refuses it."""
@@ -259,6 +258,14 @@ class ConversationStarter:
             return await self.composer.lookup_address(address)
         except ComposerRefusal:
             return None
+
+
+def _started(mid: str, conversation_id: str, member: str, connection: Connection) -> bool:
+    """Unit of work: whether the confirmation was sent already or the member's thread has
+    begun."""
+    if mail_repo.get_messages(connection, [mid]):
+        return True
+    return mail_repo.get_thread(connection, conversation_id, member) is not None
 
 
 __all__ = ["ConversationStarter"]

@@ -85,7 +85,9 @@ class StoreNotificationRequests:
         since_seq: int | None = None,
     ) -> NotificationAnswer:
         async with self._store.transaction() as session:
-            sent = await mail_repo.get_notification(session, conversation_id, member_id)
+            sent = await repo.in_session(
+                session, mail_repo.get_notification, conversation_id, member_id
+            )
             last = sent.last_sent_at if sent else None
             if not notification_allowed(last, now, period):
                 return NotificationAnswer("suppressed", last, next_notification_at(last, period))
@@ -99,8 +101,9 @@ class StoreNotificationRequests:
                 # digest loop from sending them first on their own.
                 earlier = await message_seqs_since(session, conversation_id, since_seq, member_id)
                 waiting = {*(sent.pending if sent else ()), *earlier} - {seq}
-                await mail_repo.save_notification(
+                await repo.in_session(
                     session,
+                    mail_repo.save_notification,
                     mail_repo.NotificationRow(
                         conversation_id, member_id, None, tuple(sorted(waiting))
                     ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import MailChoice
@@ -61,14 +61,16 @@ def conversation_choices(
     wanted = set(conversation_ids)
     if not wanted:
         return {}
-    rows = connection.execute(
-        select(
-            MailConversationChoice.conversation_id,
-            MailConversationChoice.member_id,
-            MailConversationChoice.choice,
-        ).where(MailConversationChoice.conversation_id.in_(wanted))
-    )
+    rows = connection.execute(_CHOICES, {"ids": list(wanted)})
     return {(r.conversation_id, r.member_id): MailChoice(r.choice) for r in rows}
+
+
+#: Built once (see ``repositories``: building a statement costs more than running it).
+_CHOICES = select(
+    MailConversationChoice.conversation_id,
+    MailConversationChoice.member_id,
+    MailConversationChoice.choice,
+).where(MailConversationChoice.conversation_id.in_(bindparam("ids", expanding=True)))
 
 
 async def member_choices(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Text, cast, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -121,23 +122,55 @@ async def in_session(
 def _insert(bind: AsyncSession | Connection, model: type) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = (bind.get_bind() if isinstance(bind, AsyncSession) else bind).dialect.name
+    return _dialect_insert(dialect, model)
+
+
+def _dialect_insert(dialect: str, model: type) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+# Hot-path statements are built once, with bound parameters (``expanding`` for IN lists), and
+# executed many times: building a statement costs SQLAlchemy several times what executing a
+# cached one does (measured: 67 against 18 µs for the cursor read, 200 against 37 µs for the
+# settle). The INSERT ... ON CONFLICT ones differ by dialect and are built once for each; their
+# rows go as a list of parameter sets (one multi-row INSERT, RETURNING included).
+
+
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+def _prepared(build: Callable[[str], T]) -> Callable[[Connection], T]:
+    """``build(dialect)`` once per dialect; the result takes a connection."""
+    cached = functools.cache(build)
+    return lambda connection: cached(connection.dialect.name)
 
 
 # --- cursors ---------------------------------------------------------------------------------
 
 
+_GET_CURSOR = select(Cursor.value).where(Cursor.source == bindparam("source"))
+
+
 def get_cursor(connection: Connection, source: str) -> str | None:
-    return connection.scalar(select(Cursor.value).where(Cursor.source == source))
+    return connection.scalar(_GET_CURSOR, {"source": source})
 
 
-def set_cursor(connection: Connection, source: str, value: str) -> None:
-    statement = _insert(connection, Cursor).values(source=source, value=value, updated_at=utcnow())
-    statement = statement.on_conflict_do_update(
+def _upsert_cursor(dialect: str) -> Any:
+    statement = _dialect_insert(dialect, Cursor)
+    return statement.on_conflict_do_update(
         index_elements=[Cursor.source],
         set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
     )
-    connection.execute(statement)
+
+
+_SET_CURSOR = _prepared(_upsert_cursor)
+
+
+def set_cursor(connection: Connection, source: str, value: str) -> None:
+    connection.execute(
+        _SET_CURSOR(connection), [{"source": source, "value": value, "updated_at": utcnow()}]
+    )
 
 
 # --- journal ---------------------------------------------------------------------------------
@@ -164,26 +197,28 @@ def record_events(connection: Connection, events: Sequence[JournalRow]) -> set[i
     if not events:
         return set()
     now = utcnow()
-    statement = (
-        _insert(connection, JournalEvent)
-        .values(
-            [
-                {
-                    "seq": event.seq,
-                    "type": event.type,
-                    "conversation_id": event.conversation_id,
-                    "actor_id": event.actor_id,
-                    "occurred_at": event.occurred_at,
-                    "payload": event.payload,
-                    "recorded_at": now,
-                }
-                for event in events
-            ]
-        )
+    rows = [
+        {
+            "seq": event.seq,
+            "type": event.type,
+            "conversation_id": event.conversation_id,
+            "actor_id": event.actor_id,
+            "occurred_at": event.occurred_at,
+            "payload": event.payload,
+            "recorded_at": now,
+        }
+        for event in events
+    ]
+    return set(connection.execute(_RECORD_EVENTS(connection), rows).scalars())
+
+
+_RECORD_EVENTS = _prepared(
+    lambda dialect: (
+        _dialect_insert(dialect, JournalEvent)
         .on_conflict_do_nothing(index_elements=[JournalEvent.seq])
         .returning(JournalEvent.seq)
     )
-    return set(connection.execute(statement).scalars())
+)
 
 
 _JOURNAL = select(
@@ -193,7 +228,7 @@ _JOURNAL = select(
     JournalEvent.actor_id,
     JournalEvent.occurred_at,
     JournalEvent.payload,
-)
+).where(JournalEvent.seq.in_(_ids("seqs")))
 
 
 def get_event(connection: Connection, seq: int) -> JournalRow | None:
@@ -204,7 +239,7 @@ def get_events(connection: Connection, seqs: Iterable[int]) -> dict[int, Journal
     wanted = set(seqs)
     if not wanted:
         return {}
-    rows = connection.execute(_JOURNAL.where(JournalEvent.seq.in_(wanted)))
+    rows = connection.execute(_JOURNAL, {"seqs": list(wanted)})
     return {row.seq: JournalRow(*row) for row in rows}
 
 
@@ -234,7 +269,7 @@ _SNAPSHOT = select(
     ConversationRecord.members,
     ConversationRecord.patient,
     ConversationRecord.last_seq,
-)
+).where(ConversationRecord.id.in_(_ids("ids")))
 
 
 def _snapshot(row: Any) -> ConversationSnapshot:
@@ -255,7 +290,7 @@ def get_conversations(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = connection.execute(_SNAPSHOT.where(ConversationRecord.id.in_(wanted)))
+    rows = connection.execute(_SNAPSHOT, {"ids": list(wanted)})
     return {row.id: _snapshot(row) for row in rows}
 
 
@@ -352,6 +387,7 @@ _PROFESSIONALS = (
     )
     .outerjoin(MatrixLink, MatrixLink.spico_id == ProfessionalRecord.id)
     .outerjoin(MailPreference, MailPreference.member_id == ProfessionalRecord.id)
+    .where(ProfessionalRecord.id.in_(_ids("ids")))
 )
 
 
@@ -359,7 +395,7 @@ def get_professionals(connection: Connection, ids: Iterable[str]) -> dict[str, P
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = connection.execute(_PROFESSIONALS.where(ProfessionalRecord.id.in_(wanted)))
+    rows = connection.execute(_PROFESSIONALS, {"ids": list(wanted)})
     return {row.id: ProfessionalRow(*row) for row in rows}
 
 
@@ -422,13 +458,16 @@ def enqueue(connection: Connection, deliveries: Iterable[NewDelivery]) -> int:
     ]
     if not rows:
         return 0
-    statement = (
-        _insert(connection, Delivery)
-        .values(rows)
+    return len(connection.execute(_ENQUEUE(connection), rows).all())
+
+
+_ENQUEUE = _prepared(
+    lambda dialect: (
+        _dialect_insert(dialect, Delivery)
         .on_conflict_do_nothing(index_elements=["event_seq", "destination", "kind"])
         .returning(Delivery.id)
     )
-    return len(connection.execute(statement).all())
+)
 
 
 #: What a claim reads of a delivery (``ClaimedDelivery`` and when it is due).
@@ -442,6 +481,42 @@ _CLAIMABLE = select(
     Delivery.attempts,
     Delivery.queue,
     Delivery.next_attempt_at,
+)
+_HEADS = (
+    select(func.min(Delivery.id))
+    .where(Delivery.state.in_((PENDING, SENDING)))
+    .group_by(Delivery.queue)
+)
+_DUE_HEADS = (
+    _CLAIMABLE.where(
+        Delivery.id.in_(_ids("heads")),
+        Delivery.state == PENDING,
+        Delivery.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(Delivery.next_attempt_at, Delivery.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DUE_HEADS_OF_WORLDS = _DUE_HEADS.where(Delivery.world.in_(_ids("worlds")))
+_FOLLOWERS = (
+    _CLAIMABLE.where(
+        Delivery.queue.in_(_ids("queues")),
+        Delivery.state == PENDING,
+        Delivery.id.not_in(_ids("heads")),
+    )
+    .order_by(Delivery.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(Delivery)
+    .where(Delivery.id.in_(_ids("ids")))
+    .values(
+        state=SENDING,
+        claimed_by=bindparam("worker"),
+        lease_until=bindparam("lease_until"),
+        attempts=Delivery.attempts + 1,
+    )
 )
 
 
@@ -467,39 +542,22 @@ def claim_due(
     now = now or utcnow()
     # Two steps, not one query with a sub-select: PostgreSQL's planner, with stale statistics
     # on a freshly filled outbox, turned the sub-select into a nested loop (~0.5 s a claim).
-    heads = connection.scalars(
-        select(func.min(Delivery.id))
-        .where(Delivery.state.in_((PENDING, SENDING)))
-        .group_by(Delivery.queue)
-    ).all()
+    heads = connection.scalars(_HEADS).all()
     if not heads:
         return []
-    statement = (
-        _CLAIMABLE.where(
-            Delivery.id.in_(heads),
-            Delivery.state == PENDING,
-            Delivery.next_attempt_at <= now,
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if worlds is not None:
-        statement = statement.where(Delivery.world.in_(tuple(worlds)))
-    rows = list(connection.execute(statement).all())
+    parameters: dict[str, Any] = {"heads": list(heads), "now": now, "limit": limit}
+    if worlds is None:
+        rows = list(connection.execute(_DUE_HEADS, parameters).all())
+    else:
+        parameters["worlds"] = list(worlds)
+        rows = list(connection.execute(_DUE_HEADS_OF_WORLDS, parameters).all())
     if run > 1 and rows:
         rows = _with_followers(connection, rows, run, now)
     if not rows:
         return []
     connection.execute(
-        update(Delivery)
-        .where(Delivery.id.in_([row.id for row in rows]))
-        .values(
-            state=SENDING,
-            claimed_by=worker_id,
-            lease_until=now + lease,
-            attempts=Delivery.attempts + 1,
-        )
+        _CLAIM,
+        {"ids": [row.id for row in rows], "worker": worker_id, "lease_until": now + lease},
     )
     return [ClaimedDelivery(*row[:6], row.attempts + 1, row.queue) for row in rows]
 
@@ -509,14 +567,12 @@ def _with_followers(connection: Connection, heads: list[Any], run: int, now: dat
     stopping at the first one not yet due)."""
     head_ids = {row.queue: row.id for row in heads}
     candidates = connection.execute(
-        _CLAIMABLE.where(
-            Delivery.queue.in_(tuple(head_ids)),
-            Delivery.state == PENDING,
-            Delivery.id.not_in(tuple(head_ids.values())),
-        )
-        .order_by(Delivery.id)
-        .limit(len(heads) * run)
-        .with_for_update(skip_locked=True)
+        _FOLLOWERS,
+        {
+            "queues": list(head_ids),
+            "heads": list(head_ids.values()),
+            "limit": len(heads) * run,
+        },
     ).all()
     followers: dict[str, list[Any]] = {queue: [] for queue in head_ids}
     blocked: set[str] = set()
@@ -554,18 +610,27 @@ def mark_done_many(connection: Connection, delivery_ids: Sequence[int], worker_i
     if not delivery_ids:
         return set()
     result = connection.execute(
-        update(Delivery)
-        .where(
-            Delivery.id.in_(delivery_ids),
-            Delivery.state == SENDING,
-            Delivery.claimed_by == worker_id,
-        )
-        .values(
-            state=DONE, last_error=None, finished_at=utcnow(), claimed_by=None, lease_until=None
-        )
-        .returning(Delivery.id)
+        _MARK_DONE, {"ids": list(delivery_ids), "worker": worker_id, "now": utcnow()}
     )
     return set(result.scalars())
+
+
+_MARK_DONE = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(_ids("ids")),
+        Delivery.state == SENDING,
+        Delivery.claimed_by == bindparam("worker"),
+    )
+    .values(
+        state=DONE,
+        last_error=None,
+        finished_at=bindparam("now"),
+        claimed_by=None,
+        lease_until=None,
+    )
+    .returning(Delivery.id)
+)
 
 
 def mark_retry(
@@ -608,15 +673,20 @@ def release_unattempted(connection: Connection, delivery_ids: Sequence[int], wor
     if not delivery_ids:
         return 0
     result = connection.execute(
-        update(Delivery)
-        .where(
-            Delivery.id.in_(tuple(delivery_ids)),
-            Delivery.state == SENDING,
-            Delivery.claimed_by == worker_id,
-        )
-        .values(state=PENDING, claimed_by=None, lease_until=None, attempts=Delivery.attempts - 1)
+        _RELEASE_UNATTEMPTED, {"ids": list(delivery_ids), "worker": worker_id}
     )
     return int(result.rowcount or 0)
+
+
+_RELEASE_UNATTEMPTED = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(_ids("ids")),
+        Delivery.state == SENDING,
+        Delivery.claimed_by == bindparam("worker"),
+    )
+    .values(state=PENDING, claimed_by=None, lease_until=None, attempts=Delivery.attempts - 1)
+)
 
 
 def claim_holders(connection: Connection) -> set[str]:
@@ -673,7 +743,7 @@ _INBOUND = select(
     InboundLink.author_id,
     InboundLink.spico_message_id,
     InboundLink.state,
-)
+).where(InboundLink.idempotency_key.in_(_ids("keys")))
 
 
 def _inbound(row: Any) -> InboundRecord:
@@ -725,7 +795,7 @@ def find_inbounds(connection: Connection, keys: Iterable[str]) -> dict[str, Inbo
     wanted = {key for key in keys if key}
     if not wanted:
         return {}
-    rows = connection.execute(_INBOUND.where(InboundLink.idempotency_key.in_(wanted)))
+    rows = connection.execute(_INBOUND, {"keys": list(wanted)})
     return {row.idempotency_key: _inbound(row) for row in rows}
 
 
@@ -783,7 +853,10 @@ def add_audits(connection: Connection, records: Iterable[AuditRecord]) -> None:
         for r in records
     ]
     if rows:
-        connection.execute(insert(AuditEntry), rows)
+        connection.execute(_ADD_AUDITS, rows)
+
+
+_ADD_AUDITS = insert(AuditEntry)
 
 
 async def add_audit(session: AsyncSession, **fields: str | None) -> None:

@@ -83,7 +83,9 @@ class Inbox:
 
     async def recorded(self, message_id: str) -> mail_repo.MessageRow | None:
         async with self.store.transaction() as session:
-            return (await mail_repo.get_messages(session, [message_id])).get(message_id)
+            return (await repo.in_session(session, mail_repo.get_messages, [message_id])).get(
+                message_id
+            )
 
 
 @pytest.fixture
@@ -404,14 +406,18 @@ async def test_each_mail_once_cursor_after_each(
         assert await inbox.fetch_new(client, uidvalidity) == 0, "never twice"
         async with store.transaction() as session:
             cursor = await repo.in_session(session, repo.get_cursor, "mail:imap:INBOX")
-            seen = await mail_repo.get_messages(session, ["<inbox-1@test>", "<inbox-2@test>"])
+            seen = await repo.in_session(
+                session, mail_repo.get_messages, ["<inbox-1@test>", "<inbox-2@test>"]
+            )
         assert cursor == f"{uidvalidity}:2"
         assert {row.verdict for row in seen.values()} == {"refused"}
         # The same mail again under a new UID (copied back): deduped by Message-ID.
         _append(mail_server, user, _stranger_mail(1))
         assert await inbox.fetch_new(client, uidvalidity) == 1
         async with store.transaction() as session:
-            assert len(await mail_repo.get_messages(session, ["<inbox-1@test>"])) == 1
+            assert (
+                len(await repo.in_session(session, mail_repo.get_messages, ["<inbox-1@test>"])) == 1
+            )
         if imap["processed"] == "flag":
             response = await client.uid("fetch", "1:*", "(FLAGS)")
             flags = b" ".join(line for line in response.lines if isinstance(line, bytes))
@@ -464,7 +470,7 @@ async def test_a_mail_that_keeps_failing_is_set_aside_and_the_reader_goes_on(
         assert await inbox.fetch_new(client, uidvalidity) == 2, "set aside, then the next one"
         async with store.transaction() as session:
             cursor = await repo.in_session(session, repo.get_cursor, "mail:imap:INBOX")
-            seen = await mail_repo.get_messages(session, ["<inbox-72@test>"])
+            seen = await repo.in_session(session, mail_repo.get_messages, ["<inbox-72@test>"])
             audit = (
                 await session.scalars(
                     select(AuditEntry.detail).where(AuditEntry.action == "mail.in")

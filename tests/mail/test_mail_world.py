@@ -28,6 +28,7 @@ from bridge.mail.localserver import LocalMailServer
 from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store import mail as mail_repo
+from bridge.store import repositories as repo
 from bridge.store.models import Delivery
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
@@ -397,7 +398,7 @@ async def test_sighup_reloads_the_trust_space_of_the_mail_world(
         store = await Store.open(database_url, migrate=False)
         try:
             async with store.transaction() as session:
-                row = (await mail_repo.get_messages(session, [mid])).get(mid)
+                row = (await repo.in_session(session, mail_repo.get_messages, [mid])).get(mid)
         finally:
             await store.close()
         return row.verdict if row is not None else None

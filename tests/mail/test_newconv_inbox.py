@@ -12,6 +12,7 @@ import pytest
 from bridge.core.composer import ComposerRefusal, ComposerUnavailable, PatientEntry
 from bridge.mail.inbound import MailInbox
 from bridge.store import mail as mail_repo
+from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakeComposer, FakePoster, FakeSmtp, professional
 from tests.fixtures.sqlite import audit_trail
@@ -94,8 +95,10 @@ async def test_created_recorded_audited_and_confirmed(setup: Setup) -> None:
     assert sent.recipients == [DOCTOR_ADDRESS] and "bridge+" in str(confirmation["Reply-To"])
     assert confirmation["Subject"] == "[SPICO] J.D. Suivi"
     async with setup.store.transaction() as session:
-        thread = await mail_repo.get_thread(session, "conv_1", DOCTOR)
-        row = (await mail_repo.get_messages(session, ["<new-1@client>"]))["<new-1@client>"]
+        thread = await repo.in_session(session, mail_repo.get_thread, "conv_1", DOCTOR)
+        row = (await repo.in_session(session, mail_repo.get_messages, ["<new-1@client>"]))[
+            "<new-1@client>"
+        ]
     assert thread is not None and thread.root_message_id == str(confirmation["Message-ID"])
     assert (row.verdict, row.conversation_id, row.member_id) == ("created", "conv_1", DOCTOR)
     assert ("mail.new_conversation", "created", None) in await setup.audit()
@@ -109,7 +112,7 @@ async def test_spico_unavailable_leaves_the_mail_for_later(setup: Setup) -> None
     with pytest.raises(ComposerUnavailable):
         await setup.inbox.handle(_raw(2))
     async with setup.store.transaction() as session:
-        assert await mail_repo.get_messages(session, ["<new-2@client>"]) == {}
+        assert await repo.in_session(session, mail_repo.get_messages, ["<new-2@client>"]) == {}
     assert setup.smtp.sent == [] and await setup.audit() == []
     setup.composer.recover()
     assert (await setup.inbox.handle(_raw(2))).handled.value == "created"

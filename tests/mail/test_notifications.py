@@ -77,10 +77,11 @@ async def journal(store: Store, *seqs: int) -> None:
 
 async def backdate(store: Store) -> None:
     async with store.transaction() as session:
-        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+        row = await repo.in_session(session, mail_repo.get_notification, "conv_n", MEMBER)
         assert row is not None
-        await mail_repo.save_notification(
+        await repo.in_session(
             session,
+            mail_repo.save_notification,
             mail_repo.NotificationRow(
                 "conv_n", MEMBER, datetime.now(UTC) - timedelta(hours=1), row.pending
             ),
@@ -117,7 +118,7 @@ async def test_after_the_period_waiting_messages_go_with_the_next_notification(s
     text = text_of(smtp.sent[1].mail)
     assert "message 2" in text and "message 3" in text
     async with store.transaction() as session:
-        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+        row = await repo.in_session(session, mail_repo.get_notification, "conv_n", MEMBER)
     assert row is not None and row.pending == ()
 
 
@@ -134,7 +135,7 @@ async def test_a_notification_delivered_again_after_a_crash_is_not_sent_again(si
         await mail_sink.deliver(job(seq))
     assert len(smtp.sent) == 2
     async with store.transaction() as session:
-        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+        row = await repo.in_session(session, mail_repo.get_notification, "conv_n", MEMBER)
     assert row is not None and row.pending == ()
 
 
@@ -147,8 +148,9 @@ async def test_a_digest_recorded_before_a_crash_is_not_sent_again(sink) -> None:
     assert await mail_sink.send_due_digests() == 1
     # The digest's mail recorded, its period not (as if killed in between): put it back.
     async with store.transaction() as session:
-        await mail_repo.save_notification(
+        await repo.in_session(
             session,
+            mail_repo.save_notification,
             mail_repo.NotificationRow(
                 "conv_n", MEMBER, datetime.now(UTC) - timedelta(hours=1), (2,)
             ),
@@ -156,7 +158,7 @@ async def test_a_digest_recorded_before_a_crash_is_not_sent_again(sink) -> None:
     await mail_sink.send_due_digests()
     assert len(smtp.sent) == 2, "the notification and one digest"
     async with store.transaction() as session:
-        row = await mail_repo.get_notification(session, "conv_n", MEMBER)
+        row = await repo.in_session(session, mail_repo.get_notification, "conv_n", MEMBER)
     assert row is not None and row.pending == ()
 
 

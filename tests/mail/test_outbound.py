@@ -67,8 +67,8 @@ async def test_messages_thread_per_member_with_a_reply_token(outbox: Outbox) -> 
     assert second["In-Reply-To"] == first["Message-ID"]
     assert str(first["Message-ID"]) in str(second["References"])
     async with outbox.store.transaction() as session:
-        thread = await mail_repo.get_thread(session, "conv_1", ANNE)
-        sent = await mail_repo.get_messages(session, [str(second["Message-ID"])])
+        thread = await repo.in_session(session, mail_repo.get_thread, "conv_1", ANNE)
+        sent = await repo.in_session(session, mail_repo.get_messages, [str(second["Message-ID"])])
     assert thread is not None and thread.root_message_id == first["Message-ID"]
     assert thread.last_message_id == second["Message-ID"]
     assert sent[str(second["Message-ID"])].spico_message_id == "msg-2"
@@ -85,7 +85,7 @@ async def test_smtp_failures_say_whether_to_try_again(outbox: Outbox) -> None:
     with pytest.raises(RetryLater):
         await outbox.sink.deliver(anne_job(1, "Malgré la panne"))
     async with outbox.store.transaction() as session:
-        assert await mail_repo.get_thread(session, "conv_1", ANNE) is None
+        assert await repo.in_session(session, mail_repo.get_thread, "conv_1", ANNE) is None
     await outbox.sink.deliver(anne_job(1, "Malgré la panne"))
     assert len(outbox.smtp.sent) == 1
     outbox.smtp.fail(PermanentFailure("SMTP 550: no such user"))
@@ -114,3 +114,14 @@ async def test_never_outside_the_trust_space(outbox: Outbox) -> None:
         with pytest.raises(PermanentFailure):
             await outbox.sink.deliver(anne_job(1, "Confidentiel", address=address))
     assert outbox.smtp.sent == []
+
+
+async def test_an_address_no_mail_can_carry_is_a_permanent_failure(outbox: Outbox) -> None:
+    """In the trust space by its domain, yet not a mailbox the bridge writes to (a header
+    could not hold it safely): refused for good, nothing sent or recorded."""
+    for address in ("anne martin@sandbox.mssante.fr", "anne\r\nBcc: x@sandbox.mssante.fr"):
+        with pytest.raises(PermanentFailure, match="cannot be written"):
+            await outbox.sink.deliver(anne_job(1, "Bonjour", address=address))
+    assert outbox.smtp.sent == []
+    async with outbox.store.transaction() as session:
+        assert await repo.in_session(session, mail_repo.get_thread, "conv_1", ANNE) is None

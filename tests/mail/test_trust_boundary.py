@@ -108,7 +108,7 @@ class Boundary:
 
         async def recorded() -> mail_repo.MessageRow | None:
             async with self.bridge.store.transaction() as session:
-                rows = await mail_repo.get_messages(session, [message_id])
+                rows = await repo.in_session(session, mail_repo.get_messages, [message_id])
             return rows.get(message_id)
 
         row = await eventually(recorded, f"the bridge to handle {message_id}", within=60)

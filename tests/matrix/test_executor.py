@@ -507,8 +507,10 @@ async def test_notify_queues_the_notification_and_respects_the_rate_limit(
     # The mail world sent one an hour ago: the same rate limit as automatic notifications.
     async with commands.store.transaction() as session:
         last = datetime.now(UTC) - timedelta(hours=1)
-        await mail_repo.save_notification(
-            session, mail_repo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ())
+        await repo.in_session(
+            session,
+            mail_repo.save_notification,
+            mail_repo.NotificationRow("conv_t", NO_ACCOUNT.id, last, ()),
         )
     suppressed = await ask(f"prévenir {NO_ACCOUNT.id}")
     assert "Pas de nouvelle notification" in suppressed and "10 heures" in suppressed
