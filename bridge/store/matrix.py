@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import (
@@ -28,18 +27,7 @@ from bridge.store.models import (
     Portal,
     utcnow,
 )
-from bridge.store.repositories import _insert
-
-
-def _insert_ignoring_conflicts(model: type, *conflict: Any) -> dict[str, Insert]:
-    """``INSERT … ON CONFLICT DO NOTHING`` into ``model``, built once per dialect; the values
-    are given when it is executed."""
-    return {
-        "sqlite": sqlite.insert(model).on_conflict_do_nothing(index_elements=conflict or None),
-        "postgresql": postgresql.insert(model).on_conflict_do_nothing(
-            index_elements=conflict or None
-        ),
-    }
+from bridge.store.repositories import _dialect_insert, _insert, _prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +96,9 @@ _OUT_LINK = select(MatrixEventLink.event_id).where(
     MatrixEventLink.room_id == bindparam("room_id"),
     MatrixEventLink.direction == "out",
 )
-_SAVE_LINK = _insert_ignoring_conflicts(MatrixEventLink)
+_SAVE_LINK = _prepared(
+    lambda dialect: _dialect_insert(dialect, MatrixEventLink).on_conflict_do_nothing()
+)
 
 
 def event_linked(connection: Connection, event_id: str) -> bool:
@@ -131,7 +121,7 @@ def save_event_link(
     direction: str,
 ) -> None:
     connection.execute(
-        _SAVE_LINK[connection.dialect.name],
+        _SAVE_LINK(connection),
         {
             "event_id": event_id,
             "room_id": room_id,
@@ -166,18 +156,19 @@ class AppserviceTransactionRow:
 
 
 #: RETURNING says whether a row went in (a replay inserts none) on both dialects alike.
-_JOURNAL = {
-    dialect: statement.returning(AppserviceTransaction.seq)
-    for dialect, statement in _insert_ignoring_conflicts(
-        AppserviceTransaction, AppserviceTransaction.txn_id
-    ).items()
-}
+_JOURNAL = _prepared(
+    lambda dialect: (
+        _dialect_insert(dialect, AppserviceTransaction)
+        .on_conflict_do_nothing(index_elements=[AppserviceTransaction.txn_id])
+        .returning(AppserviceTransaction.seq)
+    )
+)
 
 
 def journal_transaction(connection: Connection, txn_id: str, events: list[dict[str, Any]]) -> bool:
     """Record a pushed transaction; False when its id was recorded before (a replay)."""
     result = connection.execute(
-        _JOURNAL[connection.dialect.name],
+        _JOURNAL(connection),
         {"txn_id": txn_id, "events": events, "received_at": utcnow(), "handled_at": None},
     )
     return result.first() is not None

@@ -13,15 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import MatrixUnread
+from bridge.store.repositories import _dialect_insert, _prepared
 
-_UNREAD = {
-    "sqlite": sqlite.insert(MatrixUnread).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(MatrixUnread).on_conflict_do_nothing(),
-}
+_UNREAD = _prepared(lambda dialect: _dialect_insert(dialect, MatrixUnread).on_conflict_do_nothing())
 _READ = delete(MatrixUnread).where(
     MatrixUnread.conversation_id == bindparam("conversation_id"),
     MatrixUnread.member_id.in_(bindparam("members", expanding=True)),
@@ -38,7 +35,7 @@ def unread(
         for m in members
     ]
     if rows:
-        connection.execute(_UNREAD[connection.dialect.name], rows)
+        connection.execute(_UNREAD(connection), rows)
 
 
 def read(connection: Connection, conversation_id: str, members: Iterable[str]) -> None:
