@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Tries at recording a mail the server accepted (store errors) before going on without.
 RECORD_ATTEMPTS = 5
+#: Why a mail was not sent when ``bridge.mail.mime`` refused to write one of its values.
+UNWRITABLE = "the mail cannot be written safely (an address or header value was refused)"
 
 
 class SmtpSender:
@@ -244,9 +246,7 @@ class MailSink:
                 language=self._language,
             )
         except ValueError:  # bridge.mail.mime refuses what it cannot write safely
-            raise PermanentFailure(
-                "the member's mail address cannot be written in a mail"
-            ) from None
+            raise PermanentFailure(UNWRITABLE) from None
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
@@ -389,22 +389,25 @@ class MailSink:
         ]
         now = datetime.now(UTC)
         token = self.token_for(conversation_id, member, now)
-        mail = compose.compose_notification(
-            key=self._key,
-            sender=self.sender,
-            recipient=address,
-            recipient_name=display_name(people.get(member), "") or None,
-            member_id=member,
-            conversation=conversation,
-            messages=notified,
-            source=source,
-            token=token,
-            thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
-            patient_policy=self._settings.patient_tag,
-            template=self._template,
-            now=now,
-            language=self._language,
-        )
+        try:
+            mail = compose.compose_notification(
+                key=self._key,
+                sender=self.sender,
+                recipient=address,
+                recipient_name=display_name(people.get(member), "") or None,
+                member_id=member,
+                conversation=conversation,
+                messages=notified,
+                source=source,
+                token=token,
+                thread=Thread(thread.root_message_id, thread.last_message_id) if thread else None,
+                patient_policy=self._settings.patient_tag,
+                template=self._template,
+                now=now,
+                language=self._language,
+            )
+        except ValueError:  # bridge.mail.mime refuses what it cannot write safely
+            raise PermanentFailure(UNWRITABLE) from None
         await self.smtp.send(mail, self.sender.address, [address])
         await self._record_sent(
             conversation_id,

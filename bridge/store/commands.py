@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import CommandState, ManagementRoom, utcnow
@@ -36,17 +36,19 @@ async def forget_management_room(session: AsyncSession, room_id: str) -> None:
     await session.execute(delete(ManagementRoom).where(ManagementRoom.room_id == room_id))
 
 
+#: Built once (see ``bridge.store.matrix``).
+_MANAGEMENT_ROOMS = select(ManagementRoom.room_id, ManagementRoom.matrix_user).where(
+    ManagementRoom.room_id.in_(bindparam("rooms", expanding=True))
+)
+
+
 def management_rooms(connection: Connection, room_ids: Iterable[str]) -> dict[str, str]:
     """{room: its owner} for those of ``room_ids`` that are management rooms (a sync's or a
     pushed transaction's rooms, looked up with their portals in one unit of work)."""
     wanted = set(room_ids)
     if not wanted:
         return {}
-    rows = connection.execute(
-        select(ManagementRoom.room_id, ManagementRoom.matrix_user).where(
-            ManagementRoom.room_id.in_(wanted)
-        )
-    )
+    rows = connection.execute(_MANAGEMENT_ROOMS, {"rooms": sorted(wanted)})
     return {room_id: owner for room_id, owner in rows}
 
 

@@ -4,6 +4,10 @@ Same style as ``repositories``: the caller decides the transaction. What runs fo
 message or pushed transaction (event links, portals by room, the appservice journal) is a
 synchronous Core function of a ``Connection``, called inside a unit of work (``Store.run``);
 the rest (portals and spaces, made once) still takes an ``AsyncSession``.
+
+The hot statements are built once, at import, with bound parameters: building a statement and
+computing its cache key cost more than SQLite running it, and a statement object keeps its
+cache key, so executing it again goes straight to the compiled form.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import (
@@ -23,7 +27,7 @@ from bridge.store.models import (
     Portal,
     utcnow,
 )
-from bridge.store.repositories import _insert
+from bridge.store.repositories import _dialect_insert, _insert, _prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +46,16 @@ async def get_portal_by_room(session: AsyncSession, room_id: str) -> PortalRow |
     return None if row is None else PortalRow(row.conversation_id, row.room_id)
 
 
+_PORTALS_BY_ROOM = select(Portal.conversation_id, Portal.room_id).where(
+    Portal.room_id.in_(bindparam("rooms", expanding=True))
+)
+
+
 def portals_by_room(connection: Connection, room_ids: Iterable[str]) -> dict[str, PortalRow]:
-    wanted = set(room_ids)
+    wanted = list(set(room_ids))
     if not wanted:
         return {}
-    rows = connection.execute(
-        select(Portal.conversation_id, Portal.room_id).where(Portal.room_id.in_(wanted))
-    )
+    rows = connection.execute(_PORTALS_BY_ROOM, {"rooms": wanted})
     return {room_id: PortalRow(conversation_id, room_id) for conversation_id, room_id in rows}
 
 
@@ -81,23 +88,27 @@ async def save_space(session: AsyncSession, patient_id: str, room_id: str) -> st
     return row.room_id
 
 
+_EVENT_LINKED = select(MatrixEventLink.event_id).where(
+    MatrixEventLink.event_id == bindparam("event_id")
+)
+_OUT_LINK = select(MatrixEventLink.event_id).where(
+    MatrixEventLink.spico_message_id == bindparam("spico_message_id"),
+    MatrixEventLink.room_id == bindparam("room_id"),
+    MatrixEventLink.direction == "out",
+)
+_SAVE_LINK = _prepared(
+    lambda dialect: _dialect_insert(dialect, MatrixEventLink).on_conflict_do_nothing()
+)
+
+
 def event_linked(connection: Connection, event_id: str) -> bool:
     """Whether a Matrix event was handled (inbound) or sent (outbound) already."""
-    found = connection.scalar(
-        select(MatrixEventLink.event_id).where(MatrixEventLink.event_id == event_id)
-    )
-    return found is not None
+    return connection.scalar(_EVENT_LINKED, {"event_id": event_id}) is not None
 
 
 def find_out_link(connection: Connection, spico_message_id: str, room_id: str) -> str | None:
     """The Matrix event a SPICO message was already delivered as, in that room."""
-    return connection.scalar(
-        select(MatrixEventLink.event_id).where(
-            MatrixEventLink.spico_message_id == spico_message_id,
-            MatrixEventLink.room_id == room_id,
-            MatrixEventLink.direction == "out",
-        )
-    )
+    return connection.scalar(_OUT_LINK, {"spico_message_id": spico_message_id, "room_id": room_id})
 
 
 def save_event_link(
@@ -110,16 +121,15 @@ def save_event_link(
     direction: str,
 ) -> None:
     connection.execute(
-        _insert(connection, MatrixEventLink)
-        .values(
-            event_id=event_id,
-            room_id=room_id,
-            conversation_id=conversation_id,
-            spico_message_id=spico_message_id,
-            direction=direction,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
+        _SAVE_LINK(connection),
+        {
+            "event_id": event_id,
+            "room_id": room_id,
+            "conversation_id": conversation_id,
+            "spico_message_id": spico_message_id,
+            "direction": direction,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -145,14 +155,23 @@ class AppserviceTransactionRow:
     events: list[dict[str, Any]]
 
 
+#: RETURNING says whether a row went in (a replay inserts none) on both dialects alike.
+_JOURNAL = _prepared(
+    lambda dialect: (
+        _dialect_insert(dialect, AppserviceTransaction)
+        .on_conflict_do_nothing(index_elements=[AppserviceTransaction.txn_id])
+        .returning(AppserviceTransaction.seq)
+    )
+)
+
+
 def journal_transaction(connection: Connection, txn_id: str, events: list[dict[str, Any]]) -> bool:
     """Record a pushed transaction; False when its id was recorded before (a replay)."""
     result = connection.execute(
-        _insert(connection, AppserviceTransaction)
-        .values(txn_id=txn_id, events=events, received_at=utcnow(), handled_at=None)
-        .on_conflict_do_nothing(index_elements=[AppserviceTransaction.txn_id])
+        _JOURNAL(connection),
+        {"txn_id": txn_id, "events": events, "received_at": utcnow(), "handled_at": None},
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 def pending_transactions(connection: Connection, limit: int = 20) -> list[AppserviceTransactionRow]:

@@ -12,37 +12,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import MatrixUnread
-from bridge.store.repositories import _insert
+from bridge.store.repositories import _dialect_insert, _prepared
+
+_UNREAD = _prepared(lambda dialect: _dialect_insert(dialect, MatrixUnread).on_conflict_do_nothing())
+_READ = delete(MatrixUnread).where(
+    MatrixUnread.conversation_id == bindparam("conversation_id"),
+    MatrixUnread.member_id.in_(bindparam("members", expanding=True)),
+)
 
 
 def unread(
     connection: Connection, conversation_id: str, members: Iterable[str], now: datetime, seq: int
 ) -> None:
     """A message (journal ``seq``) reached the portal: each member has it unread (the oldest
-    one counts)."""
+    one counts). The statements are built once (see ``bridge.store.matrix``)."""
     rows = [
         {"conversation_id": conversation_id, "member_id": m, "since": now, "first_seq": seq}
         for m in members
     ]
     if rows:
-        statement = _insert(connection, MatrixUnread).values(rows)
-        connection.execute(statement.on_conflict_do_nothing())
+        connection.execute(_UNREAD(connection), rows)
 
 
 def read(connection: Connection, conversation_id: str, members: Iterable[str]) -> None:
     """The members read the portal (a receipt, or a message of theirs): nothing is missed."""
-    wanted = set(members)
+    wanted = sorted(set(members))
     if wanted:
-        connection.execute(
-            delete(MatrixUnread).where(
-                MatrixUnread.conversation_id == conversation_id,
-                MatrixUnread.member_id.in_(wanted),
-            )
-        )
+        connection.execute(_READ, {"conversation_id": conversation_id, "members": wanted})
 
 
 async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str, int | None]]:

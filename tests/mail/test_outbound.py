@@ -114,3 +114,14 @@ async def test_never_outside_the_trust_space(outbox: Outbox) -> None:
         with pytest.raises(PermanentFailure):
             await outbox.sink.deliver(anne_job(1, "Confidentiel", address=address))
     assert outbox.smtp.sent == []
+
+
+async def test_an_address_no_mail_can_carry_is_a_permanent_failure(outbox: Outbox) -> None:
+    """In the trust space by its domain, yet not a mailbox the bridge writes to (a header
+    could not hold it safely): refused for good, nothing sent or recorded."""
+    for address in ("anne martin@sandbox.mssante.fr", "anne\r\nBcc: x@sandbox.mssante.fr"):
+        with pytest.raises(PermanentFailure, match="cannot be written"):
+            await outbox.sink.deliver(anne_job(1, "Bonjour", address=address))
+    assert outbox.smtp.sent == []
+    async with outbox.store.transaction() as session:
+        assert await repo.in_session(session, mail_repo.get_thread, "conv_1", ANNE) is None
