@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from functools import partial
+
+from sqlalchemy import Connection
 
 from bridge.core.delivery import BRIDGE_WORLD, Attachment, InboundMessage, PostResult
 from bridge.core.errors import TooLarge
@@ -55,9 +58,8 @@ class SpicoPoster:
 
     async def __call__(self, message: InboundMessage) -> PostResult:
         key = idempotency_key(message.world.value, message.source_id)
-        async with self._store.transaction() as session:
-            link = await repo.in_session(
-                session,
+        link = await self._store.run(
+            partial(
                 repo.record_inbound,
                 idempotency_key=key,
                 world=message.world.value,
@@ -65,6 +67,7 @@ class SpicoPoster:
                 conversation_id=message.conversation_id,
                 author_id=message.author_id,
             )
+        )
         if link.state == "posted":
             return PostResult(True, link.spico_message_id, replayed=True)
         if link.state == "refused":
@@ -108,23 +111,26 @@ class SpicoPoster:
     ) -> None:
         refused = spico_message_id is None
         INBOUND.labels(message.world.value, "refused" if refused else "done").inc()
-        async with self._store.transaction() as session:
-            await repo.mark_inbound(
-                session,
+        audit = repo.AuditRecord(
+            world=message.world.value,
+            action="inbound.post",
+            outcome="refused" if refused else "done",
+            actor_id=message.author_id,
+            conversation_id=message.conversation_id,
+            destination="spico",
+            detail=refusal_code,
+        )
+
+        def record_outcome(connection: Connection) -> None:
+            repo.mark_inbound(
+                connection,
                 key,
                 state="refused" if refused else "posted",
                 spico_message_id=spico_message_id,
             )
-            await repo.add_audit(
-                session,
-                world=message.world.value,
-                action="inbound.post",
-                outcome="refused" if refused else "done",
-                actor_id=message.author_id,
-                conversation_id=message.conversation_id,
-                destination="spico",
-                detail=refusal_code,
-            )
+            repo.add_audits(connection, [audit])
+
+        await self._store.run(record_outcome)
 
 
 class NoticePoster:
@@ -142,8 +148,7 @@ class NoticePoster:
         self._wakeup.set()
 
     async def post_pending(self) -> int:
-        async with self._store.transaction() as session:
-            pending = await repo.pending_inbound(session, world=BRIDGE_WORLD)
+        pending = await self._store.run(partial(repo.pending_inbound, world=BRIDGE_WORLD))
         posted = 0
         for link in pending:
             world, _, destination = link.origin.partition(":")
@@ -156,18 +161,26 @@ class NoticePoster:
                     idempotency_key=link.idempotency_key,
                 )
             except SpicoNotFound:
-                async with self._store.transaction() as session:
-                    await repo.mark_inbound(
-                        session, link.idempotency_key, state="refused", spico_message_id=None
+                await self._store.run(
+                    partial(
+                        repo.mark_inbound,
+                        idempotency_key=link.idempotency_key,
+                        state="refused",
+                        spico_message_id=None,
                     )
+                )
                 continue
             except (SpicoUnavailable, SpicoHTTPError) as exc:
                 log.warning("failure notice not posted yet (%s); will retry", type(exc).__name__)
                 break
-            async with self._store.transaction() as session:
-                await repo.mark_inbound(
-                    session, link.idempotency_key, state="posted", spico_message_id=notice.id
+            await self._store.run(
+                partial(
+                    repo.mark_inbound,
+                    idempotency_key=link.idempotency_key,
+                    state="posted",
+                    spico_message_id=notice.id,
                 )
+            )
             posted += 1
         return posted
 

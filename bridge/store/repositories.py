@@ -735,7 +735,7 @@ class InboundRecord:
     state: str
 
 
-_INBOUND = select(
+_INBOUND_ROW = select(
     InboundLink.idempotency_key,
     InboundLink.world,
     InboundLink.origin,
@@ -743,7 +743,8 @@ _INBOUND = select(
     InboundLink.author_id,
     InboundLink.spico_message_id,
     InboundLink.state,
-).where(InboundLink.idempotency_key.in_(_ids("keys")))
+)
+_INBOUND = _INBOUND_ROW.where(InboundLink.idempotency_key.in_(_ids("keys")))
 
 
 def _inbound(row: Any) -> InboundRecord:
@@ -799,23 +800,20 @@ def find_inbounds(connection: Connection, keys: Iterable[str]) -> dict[str, Inbo
     return {row.idempotency_key: _inbound(row) for row in rows}
 
 
-async def pending_inbound(
-    session: AsyncSession, *, world: str, limit: int = 100
-) -> list[InboundRecord]:
+def pending_inbound(connection: Connection, *, world: str, limit: int = 100) -> list[InboundRecord]:
     """Inbound records of ``world`` still waiting to be posted, oldest first."""
-    rows = await session.scalars(
-        select(InboundLink)
-        .where(InboundLink.world == world, InboundLink.state == PENDING)
+    rows = connection.execute(
+        _INBOUND_ROW.where(InboundLink.world == world, InboundLink.state == PENDING)
         .order_by(InboundLink.created_at)
         .limit(limit)
     )
     return [_inbound(row) for row in rows]
 
 
-async def mark_inbound(
-    session: AsyncSession, idempotency_key: str, *, state: str, spico_message_id: str | None
+def mark_inbound(
+    connection: Connection, idempotency_key: str, *, state: str, spico_message_id: str | None
 ) -> None:
-    await session.execute(
+    connection.execute(
         update(InboundLink)
         .where(InboundLink.idempotency_key == idempotency_key)
         .values(state=state, spico_message_id=spico_message_id, posted_at=utcnow())

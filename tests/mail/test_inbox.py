@@ -264,7 +264,7 @@ async def test_a_bounce_of_our_mail_marks_the_address_and_queues_one_notice(
     known = await _address(inbox.store, ANNE_ADDRESS)
     assert known is not None and known.failing
     async with inbox.store.transaction() as session:
-        [notice] = await repo.pending_inbound(session, world=BRIDGE_WORLD)
+        [notice] = await repo.in_session(session, repo.pending_inbound, world=BRIDGE_WORLD)
     assert (notice.conversation_id, notice.origin) == ("conv_1", f"mail:{ANNE}")
     assert inbox.smtp.sent == [], "a bounce is never answered"
 
@@ -278,7 +278,7 @@ async def test_a_forged_bounce_counts_for_nothing(inbox: Inbox) -> None:
     assert await _address(inbox.store, other) is None
     assert await _address(inbox.store, ANNE_ADDRESS) is None
     async with inbox.store.transaction() as session:
-        assert await repo.pending_inbound(session, world=BRIDGE_WORLD) == []
+        assert await repo.in_session(session, repo.pending_inbound, world=BRIDGE_WORLD) == []
 
 
 @pytest.mark.parametrize("inbox", [{"limits": {"parse_budget_seconds": 0.001}}], indirect=True)

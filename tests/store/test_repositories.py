@@ -318,7 +318,9 @@ async def test_inbound_link_is_recorded_once_and_marked(store: Store) -> None:
             conversation_id="c1",
             author_id="810000000001",
         )
-        await repo.mark_inbound(session, key, state="posted", spico_message_id="m7")
+        await repo.in_session(
+            session, repo.mark_inbound, key, state="posted", spico_message_id="m7"
+        )
     assert first == again and first.state == "pending"
     async with store.transaction() as session:
         found = await repo.in_session(session, repo.find_inbound, key)
