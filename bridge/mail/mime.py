@@ -11,10 +11,11 @@ mail sink does once the store is fast); the legacy API folds and encodes what it
   (``ValueError``) otherwise; any header value but the subject must be printable ASCII
   (``compat32`` would turn a line break in a value into a fold, not refuse it);
 - display names, subjects and file names are shown, never interpreted: their control
-  characters (line breaks…) become spaces; non-ASCII (or, for a subject, a word too long to
-  fold) is written as RFC 2047 encoded-words, which can never break out of the header;
-- file names are RFC 2231 (UTF-8, percent-encoded); content types are tokens, else
-  ``application/octet-stream``;
+  characters (line breaks…) become spaces (in names and file names, any character that does
+  not print); non-ASCII (or, for a subject, a word too long to fold) is written as RFC 2047
+  encoded-words, which can never break out of the header;
+- file names are RFC 2231 (UTF-8, percent-encoded), shortened past 60 characters; content
+  types are tokens, else ``application/octet-stream``;
 - text parts are quoted-printable UTF-8, attachments base64; boundaries start with ``=_``,
   which neither encoding can produce, so no part can contain them.
 """
@@ -48,8 +49,13 @@ _UTF8_QP.body_encoding = QP
 _PIECE = 30
 
 _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
-#: What a shown name or subject may not hold: C0/C1 controls, line and paragraph separators.
+#: What a subject may not hold: C0/C1 controls, line and paragraph separators (``Header``
+#: would cut the value into lines there).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Longer file names are shortened (extension kept): percent-encoded (≤ 12 characters each)
+#: they stay within a line's 998 characters, which ``compat32`` does not cut (no RFC 2231
+#: continuations).
+_FILE_NAME = 60
 #: A plain ASCII mailbox (no quoted local part, no comments): all the bridge writes to.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+\-/=?^_`{|}~]{1,64}@[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,400}>\Z")
@@ -71,8 +77,11 @@ def address(addr_spec: str) -> str:
 
 
 def _shown(text: str) -> str:
-    """``text`` without control characters (each becomes a space)."""
-    return _CONTROL.sub(" ", text)
+    """A name as shown: each character that does not print (controls, line breaks, format
+    characters such as a right-to-left override) becomes a space."""
+    if _PRINTABLE.match(text):
+        return text
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def mailbox(name: str | None, addr_spec: str) -> str:
@@ -116,7 +125,7 @@ def _value(name: str, value: str) -> str:
     text) encoded where needed, any other value refused (``ValueError``) unless it is
     printable ASCII."""
     if name == "Subject":
-        value = _shown(value)
+        value = _CONTROL.sub(" ", value)
         first, *words = value.split(" ")
         if (
             not _PRINTABLE.match(value)
@@ -160,7 +169,11 @@ def _attachment(filename: str, content_type: str, data: bytes) -> MIMEBase:
     part.set_payload(data)
     encoders.encode_base64(part)
     # Always RFC 2231 (a ``(charset, language, value)`` triple): any name, never a broken header.
-    shown = " ".join(_shown(filename).split(" ")).strip() or "piece-jointe"
+    shown = _shown(filename).strip() or "piece-jointe"
+    if len(shown) > _FILE_NAME:
+        stem, dot, extension = shown.rpartition(".")
+        extension = dot + extension if stem and len(extension) <= 10 else ""
+        shown = shown[: _FILE_NAME - len(extension) - 1].rstrip() + "…" + extension
     part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", shown))
     return part
 
