@@ -109,7 +109,13 @@ def _encoded_phrase(name: str) -> str:
             pieces[-1] += " " + word
         else:
             pieces.append(" " + word if pieces else word)
-    return " ".join(EncodedHeader(piece, _UTF8, LINE - 3).encode(linesep=" ") for piece in pieces)
+    return " ".join(map(_encoded_word, pieces))
+
+
+def _encoded_word(text: str) -> str:
+    if len(text.encode()) <= 45:  # base64 of 45 bytes: one encoded-word of 72 characters
+        return _UTF8.header_encode(text)
+    return EncodedHeader(text, _UTF8, LINE - 3).encode(linesep=" ")  # several, cut where they must
 
 
 def message_ids(*ids: str) -> str:
