@@ -1,38 +1,61 @@
-"""The wire form (RFC 5322 + MIME) of the mails the bridge writes, built directly as bytes.
+"""The wire form (RFC 5322 + MIME) of the mails the bridge writes: the bridge's safety policy
+around the standard library's legacy ``email`` API, which does the MIME writing.
 
-Why not ``email.message.EmailMessage``: its policy parses every header value into a tree and
-refolds it when the mail is flattened, ~2 ms per mail, more than everything else the mail sink
-does once the store is fast. The bridge's mails have one fixed shape (a few address and
-identifier headers, a subject, text + HTML alternatives, maybe attachments), so they are
-written here in one pass:
+Why the legacy API (``email.mime``, ``email.header.Header``, ``email.charset``, ``compat32``)
+and not ``email.message.EmailMessage``: the latter's policy parses every header value into a
+tree and refolds it when the mail is flattened (~2 ms per mail, more than everything else the
+mail sink does once the store is fast); the legacy API folds and encodes what it is given
+(~0.3 ms). It trusts its input, so the policy is stated here, before anything reaches it:
 
-- a header value made of printable ASCII is folded at spaces (lines ≤ 78 where the words
-  allow); anything else (accents, control characters, a word too long to fold) is written as
-  RFC 2047 ``B`` encoded-words, which hold any text and can never break out of the header;
-- display names are quoted strings (or encoded-words); addresses and Message-IDs are checked
-  against a conservative grammar and refused (``ValueError``) otherwise;
+- addresses and Message-IDs are checked against a conservative grammar and refused
+  (``ValueError``) otherwise; any header value but the subject must be printable ASCII
+  (``compat32`` would turn a line break in a value into a fold, not refuse it);
+- display names, subjects and file names are shown, never interpreted: their control
+  characters (line breaks…) become spaces (in names and file names, any character that does
+  not print); non-ASCII (or, for a subject, a word too long to fold) is written as RFC 2047
+  encoded-words, which can never break out of the header;
+- file names are RFC 2231 (UTF-8, percent-encoded), shortened past 60 characters; content
+  types are tokens, else ``application/octet-stream``;
 - text parts are quoted-printable UTF-8, attachments base64; boundaries start with ``=_``,
   which neither encoding can produce, so no part can contain them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import urllib.parse
 from collections.abc import Sequence
+from email import encoders, policy
+from email.charset import QP, Charset
+from email.header import Header as EncodedHeader
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr
 
 #: RFC 5322 says lines SHOULD stay within 78 characters (998 at most).
 LINE = 78
-#: The longest encoded-word is 75 characters: ``=?utf-8?b?`` + base64 of 45 bytes + ``?=``.
-_WORD_BYTES = 45
 #: Line ends as Python's own ``as_bytes``; ``aiosmtplib`` sends CRLF (it normalizes them).
 _EOL = "\n"
+_POLICY = policy.compat32.clone(linesep=_EOL, max_line_length=LINE)
+#: Headers: encoded-words, Q or B whichever is shorter.
+_UTF8 = Charset("utf-8")
+#: Text parts: quoted-printable (readable, and it cannot produce a boundary's ``=_``).
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+#: A display name's words up to this many characters make one encoded-word (usually within
+#: 75 characters; ``Header`` cuts a longer one where it must).
+_PIECE = 30
 
 _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
-#: atext (RFC 5322 §3.2.3) and spaces: a display name that needs no quoting.
-_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*\Z")
+#: What a subject may not hold: C0/C1 controls, line and paragraph separators (``Header``
+#: would cut the value into lines there).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Longer file names are shortened (extension kept): percent-encoded (≤ 12 characters each)
+#: they stay within a line's 998 characters, which ``compat32`` does not cut (no RFC 2231
+#: continuations).
+_FILE_NAME = 60
 #: A plain ASCII mailbox (no quoted local part, no comments): all the bridge writes to.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+\-/=?^_`{|}~]{1,64}@[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,400}>\Z")
@@ -53,15 +76,40 @@ def address(addr_spec: str) -> str:
     return addr_spec
 
 
+def _shown(text: str) -> str:
+    """A name as shown: each character that does not print (controls, line breaks, format
+    characters such as a right-to-left override) becomes a space."""
+    if _PRINTABLE.match(text):
+        return text
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def mailbox(name: str | None, addr_spec: str) -> str:
     """``Name <addr>`` (``addr`` alone without a name), the name quoted or encoded; a name is
     shown, never interpreted: control characters (line breaks…) become spaces."""
     spec = address(addr_spec)
-    if name and not _PRINTABLE.match(name):
-        name = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    name = " ".join(_shown(name).split()) if name else ""
     if not name:
         return spec
-    return f"{_phrase(name)} <{spec}>"
+    if name.isascii():
+        return formataddr((name, spec))
+    return f"{_encoded_phrase(name)} <{spec}>"
+
+
+def _encoded_phrase(name: str) -> str:
+    """``name`` as encoded-words of at most 75 characters, on one line (the header is folded
+    between them when the mail is written).
+
+    Cut before a space, by hand: ``Header`` cuts anywhere, ``formataddr`` not at all (one word
+    of any length), and Python's own address parser keeps the whitespace between encoded-words
+    (RFC 2047 says drop it): a cut inside a word would read back as two words there."""
+    pieces: list[str] = []
+    for word in name.split(" "):
+        if pieces and len(pieces[-1]) + 1 + len(word) <= _PIECE:
+            pieces[-1] += " " + word
+        else:
+            pieces.append(" " + word if pieces else word)
+    return " ".join(EncodedHeader(piece, _UTF8, LINE - 3).encode(linesep=" ") for piece in pieces)
 
 
 def message_ids(*ids: str) -> str:
@@ -72,102 +120,66 @@ def message_ids(*ids: str) -> str:
     return " ".join(ids)
 
 
-def _phrase(name: str) -> str:
-    if _ATOMS.match(name) and len(name) <= LINE - 20:
-        return " ".join(name.split()) or '""'
-    if _PRINTABLE.match(name) and len(name) <= LINE - 20:
-        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return encoded_words(name)
-
-
-def encoded_words(text: str) -> str:
-    """``text`` as RFC 2047 ``B`` encoded-words (UTF-8): decoders join adjacent encoded-words
-    without the whitespace between them, so the header can be folded between any two. Each
-    is cut before a space where one is near (Python's own address parser keeps the whitespace
-    between encoded-words: it then shows one space too many rather than a word cut in two)."""
-    data = text.encode("utf-8")
-    words = []
-    start = 0
-    while start < len(data):
-        end = min(start + _WORD_BYTES, len(data))
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1  # never split a character
-        space = data.rfind(b" ", start + 1, end)
-        if end < len(data) and space > start + _WORD_BYTES // 2:
-            end = space
-        words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
-        start = end
-    return " ".join(words) or '""'
-
-
-def _fold(name: str, value: str) -> str:
-    """``Name: value`` folded at its spaces, lines within ``LINE`` where the words allow."""
-    lines = []
-    line = f"{name}:"
-    for word in value.split(" "):
-        if len(line) + 1 + len(word) > LINE and len(line) > len(name) + 1:
-            lines.append(line)
-            line = ""
-        line = f"{line} {word}"
-    lines.append(line)
-    return _EOL.join(lines)
+def _value(name: str, value: str) -> str:
+    """``value`` folded (and encoded) as the header ``name`` may hold it: the subject (free
+    text) encoded where needed, any other value refused (``ValueError``) unless it is
+    printable ASCII."""
+    if name == "Subject":
+        value = _CONTROL.sub(" ", value)
+        first, *words = value.split(" ")
+        if (
+            not _PRINTABLE.match(value)
+            or len(first) > LINE - len(name) - 2
+            or any(len(w) > LINE - 1 for w in words)
+        ):
+            # A word too long for its line too: encoded-words of at most 75 characters
+            # (RFC 2047) can be cut anywhere.
+            return EncodedHeader(value, _UTF8, LINE - 2, name).encode(linesep=_EOL)
+    elif not _PRINTABLE.match(value):
+        raise ValueError(f"{name}: not printable ASCII")
+    if len(name) + 2 + len(value) <= LINE:
+        return value  # nothing to fold (most fields): not worth a ``Header``
+    # Folded at its spaces. Without ``header_name`` (its length is taken off the lines
+    # instead): with it, a first word too long for the first line goes to a line of its own,
+    # and a parser then reads the value with a leading space.
+    return EncodedHeader(value, maxlinelen=LINE - len(name) - 2).encode(linesep=_EOL)
 
 
 def headers(fields: Sequence[Header]) -> str:
-    """The header block: each field folded; the subject (free text) encoded where needed, any
-    other field refused (``ValueError``) unless it is printable ASCII."""
-    out = []
-    for name, value in fields:
-        if name == "Subject":
-            if not _PRINTABLE.match(value) or any(len(w) > LINE - 2 for w in value.split(" ")):
-                value = encoded_words(value)
-        elif not _PRINTABLE.match(value):
-            raise ValueError(f"{name}: not printable ASCII")
-        out.append(_fold(name, value))
-    return _EOL.join(out) + _EOL
+    """The header block: each field checked, encoded and folded by :func:`_value`."""
+    return "".join(f"{name}: {_value(name, value)}{_EOL}" for name, value in fields)
 
 
-def _text_part(subtype: str, text: str) -> str:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(body).decode("ascii")
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"{_EOL}'
-        f"Content-Transfer-Encoding: quoted-printable{_EOL}{_EOL}"
-        f"{encoded}{'' if encoded.endswith(_EOL) else _EOL}"  # as set_content: a last line end
-    )
+def _text_part(subtype: str, text: str) -> MIMEText:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"  # as ``set_content``: a last line end
+    return MIMEText(text, subtype, _UTF8_QP, policy=_POLICY)
 
 
-def _content_type(value: str) -> str:
+def _content_type(value: str) -> tuple[str, str]:
     maintype, _, subtype = value.partition("/")
     if _TOKEN.match(maintype) and _TOKEN.match(subtype) and maintype.lower() != "multipart":
-        return f"{maintype}/{subtype}".lower()
-    return "application/octet-stream"
+        return maintype.lower(), subtype.lower()
+    return "application", "octet-stream"
 
 
-def _filename(name: str) -> str:
-    """RFC 2231 (UTF-8, percent-encoded): any file name, never a broken header; control
-    characters become spaces (a name is shown, never interpreted)."""
-    shown = "".join(c if c.isprintable() else " " for c in name).strip() or "piece-jointe"
-    return "filename*=utf-8''" + urllib.parse.quote(shown, safe="")
+def _attachment(filename: str, content_type: str, data: bytes) -> MIMEBase:
+    part = MIMEBase(*_content_type(content_type), policy=_POLICY)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    # Always RFC 2231 (a ``(charset, language, value)`` triple): any name, never a broken header.
+    shown = _shown(filename).strip() or "piece-jointe"
+    if len(shown) > _FILE_NAME:
+        stem, dot, extension = shown.rpartition(".")
+        extension = dot + extension if stem and len(extension) <= 10 else ""
+        shown = shown[: _FILE_NAME - len(extension) - 1].rstrip() + "…" + extension
+    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", shown))
+    return part
 
 
-def _attachment(filename: str, content_type: str, data: bytes) -> str:
-    encoded = base64.encodebytes(data).decode("ascii")
-    return (
-        f"Content-Type: {_content_type(content_type)}{_EOL}"
-        f"Content-Transfer-Encoding: base64{_EOL}"
-        f"Content-Disposition: attachment;{_EOL} {_filename(filename)}{_EOL}{_EOL}"
-        f"{encoded}"
-    )
-
-
-def _multipart(subtype: str, boundary: str, parts: Sequence[str]) -> str:
-    # The line end before a delimiter belongs to the delimiter, not to the part.
-    body = "".join(f"--{boundary}{_EOL}{part}{_EOL}" for part in parts)
-    return (
-        f'Content-Type: multipart/{subtype}; boundary="{boundary}"{_EOL}{_EOL}'
-        f"{body}--{boundary}--{_EOL}"
-    )
+def _multipart(subtype: str, boundary: str, parts: Sequence[Message]) -> MIMEMultipart:
+    return MIMEMultipart(subtype, boundary, parts, policy=_POLICY)
 
 
 def render(
@@ -182,10 +194,16 @@ def render(
 
     ``boundary`` (ASCII letters and digits) makes the parts' boundaries, prefixed with ``=_``.
     """
-    body = _text_part("plain", text)
+    body: Message = _text_part("plain", text)
     if html is not None:
         body = _multipart("alternative", f"=_a{boundary}", [body, _text_part("html", html)])
     if attachments:
         files = [_attachment(*attachment) for attachment in attachments]
         body = _multipart("mixed", f"=_m{boundary}", [body, *files])
-    return (headers([*fields, ("MIME-Version", "1.0")]) + body).encode("ascii")
+    for part in body.walk():
+        if part is not body:
+            del part["MIME-Version"]  # ``email.mime`` gives every part one; the mail's is enough
+    # The mail's fields first, then the body's (MIME-Version, Content-Type…) as compat32 writes
+    # them: its own folding would put a first word too long for the first line on a line of
+    # its own (see _value).
+    return headers(fields).encode("ascii") + body.as_bytes()

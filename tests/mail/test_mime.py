@@ -109,3 +109,83 @@ def test_text_html_and_attachments_read_back() -> None:
 def test_a_single_text_part() -> None:
     mail = _read(mime.render([("Subject", "s")], "seul", None, boundary="b"))
     assert mail.get_content_type() == "text/plain" and mail.get_content() == "seul\n"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "éèàçù",
+        "Éloïse" + "é" * 200,
+        "y" * 70 + " court",
+        "[SPICO] " + "z" * 76 + " fin",
+        "\u2028".join(["a", "b\x00c", "d\x85e", "f\x1bg\tz"]),
+    ],
+)
+def test_subject_edges_stay_one_header_of_short_lines(subject: str) -> None:
+    data = mime.render([("Subject", subject), ("To", ADDRESS)], "t", None, boundary="b")
+    mail = _read(data)
+    shown = "".join(" " if c in "\u2028\x00\x85\x1b\t" else c for c in subject)
+    assert mail["Subject"] == shown and mail["To"] == ADDRESS
+    head = data.partition(b"\n\n")[0]
+    assert all(len(line) <= 78 for line in head.split(b"\n"))
+
+
+def test_a_first_word_too_long_for_the_first_line_stays_on_it() -> None:
+    value = "<mailto:bridge+stop." + "a" * 60 + "@sandbox.mssante.fr>"
+    mail = _read(mime.render([("List-Unsubscribe", value)], "t", None, boundary="b"))
+    assert mail["List-Unsubscribe"] == value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Éloïse " * 20,
+        "日本語の名前",
+        "\r\n\x00",
+        "Ünïcödé\r\nBcc: x@y.fr",
+        '(via) "é" <x@y.fr>',
+        "Ève\u202eOCIPS",
+    ],
+)
+def test_non_ascii_display_names_are_short_encoded_words(name: str) -> None:
+    data = mime.render([("From", mime.mailbox(name, ADDRESS))], "t", None, boundary="b")
+    mail = _read(data)
+    (address,) = mail["From"].addresses
+    assert address.addr_spec == ADDRESS and "Bcc" not in mail
+    shown = " ".join("".join(" " if c in "\r\n\x00\u202e" else c for c in name).split())
+    assert " ".join(address.display_name.split()) == shown
+    assert all(len(line) <= 78 for line in data.partition(b"\n\n")[0].split(b"\n"))
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        'a "b" c.pdf',
+        "x\r\nContent-Type: text/html\r\n\r\n<p>",
+        "été ①.txt",
+        "\n",
+        "",
+        "a\u202efdp.exe",
+    ],
+)
+def test_attachment_names_stay_one_parameter(filename: str) -> None:
+    files = [(filename, "text/plain", b"data")]
+    mail = _read(mime.render([("Subject", "s")], "t", None, boundary="b", attachments=files))
+    (part,) = mail.iter_attachments()
+    shown = "".join(" " if c in "\r\n\u202e" else c for c in filename).strip() or "piece-jointe"
+    assert part.get_filename() == shown and part.get_content_type() == "text/plain"
+    assert part.get_content() == "data" and len(part.keys()) == 3
+
+
+def test_only_the_mail_has_a_mime_version() -> None:
+    files = [("a.pdf", "application/pdf", b"x")]
+    data = mime.render([("Subject", "s")], "t", "<p>h</p>", boundary="b", attachments=files)
+    assert data.count(b"MIME-Version") == 1 and _read(data)["MIME-Version"] == "1.0"
+
+
+def test_a_long_file_name_is_shortened_within_a_line() -> None:
+    files = [("é" * 400 + ".pdf", "application/pdf", b"x"), ("z" * 100, "text/plain", b"y")]
+    data = mime.render([("Subject", "s")], "t", None, boundary="b", attachments=files)
+    first, second = _read(data).iter_attachments()
+    assert first.get_filename() == "é" * 55 + "….pdf" and second.get_filename() == "z" * 59 + "…"
+    assert all(len(line) <= 998 for line in data.split(b"\n"))
