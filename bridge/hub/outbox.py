@@ -94,6 +94,8 @@ class OutboxWorkers:
         self._missed_wakeup = False
         #: How many wake-ups there were: a worker that saw one during its batch looks again.
         self._wakeups = 0
+        #: PostgreSQL: other processes enqueue too, without waking this one's workers.
+        self._shared = store.dialect != "sqlite"
         self._on_notice_queued = on_notice_queued
         self._liveness = Liveness(store)
 
@@ -168,10 +170,12 @@ class OutboxWorkers:
                 handled, full = 0, False
                 await asyncio.sleep(IDLE_POLL_SECONDS)
             # Look again at once only when there may be more: a full batch, or deliveries
-            # committed meanwhile (the next of a queue this batch held). Otherwise everything
-            # due was claimed, and an immediate second claim would find nothing (it used to
-            # cost an empty claim per relayed message).
-            if full or self._missed_wakeup or (handled and self._wakeups != seen):
+            # committed meanwhile (the next of a queue this batch held), which on PostgreSQL
+            # another process may have done without a wake-up here. Otherwise everything due
+            # was claimed, and an immediate second claim would find nothing (it used to cost
+            # an empty claim per relayed message).
+            again = self._shared or self._wakeups != seen
+            if full or self._missed_wakeup or (handled and again):
                 self._missed_wakeup = False
                 continue
             wakeup = asyncio.Event()

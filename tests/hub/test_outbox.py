@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from sqlalchemy import Connection, select
 
 from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
 from bridge.core.model import World
+from bridge.hub import outbox
 from bridge.hub.outbox import OutboxWorkers
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry, Delivery
@@ -166,3 +170,65 @@ async def test_a_mail_sink_settles_in_the_transaction_recording_what_it_sent(
         audits = (await session.scalars(select(AuditEntry))).all()
     assert [(r.state, r.claimed_by) for r in rows] == [("done", None), ("done", None)]
     assert len([a for a in audits if a.action == "relay.message"]) == 2, "settled once each"
+
+
+class HeldSink:
+    """Holds the first delivery until ``release`` is set; records every event it is given."""
+
+    world = World.MATRIX
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+        self.delivered: list[int] = []
+        self.second = asyncio.Event()
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        if not self.delivered:
+            self.holding.set()
+            await self.release.wait()
+        self.delivered.append(job.event_seq)
+        if len(self.delivered) == 2:
+            self.second.set()
+
+
+async def _enqueue_message(store: Store, seq: int) -> None:
+    def record(connection: Connection) -> None:
+        repo.record_event(
+            connection, JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {})
+        )
+        repo.enqueue(connection, [NewDelivery(seq, "c1", "matrix", "c1", "message")])
+
+    await store.run(record)
+
+
+async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_settled(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that held the queue looks again after its batch because a wake-up came
+    meanwhile (the woken idle worker found the queue's head still being sent). With the idle
+    poll out of the way, only that look delivers the second message."""
+    monkeypatch.setattr(outbox, "IDLE_POLL_SECONDS", 3600.0)
+    store = sqlite_store
+    await store.run(
+        lambda connection: repo.save_conversation(
+            connection, repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0)
+        )
+    )
+    sink = HeldSink()
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(), workers=2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run(stop))
+    try:
+        await _enqueue_message(store, 1)
+        workers.wake()
+        await asyncio.wait_for(sink.holding.wait(), 30)
+        await _enqueue_message(store, 2)
+        workers.wake()
+        await asyncio.sleep(0.2)  # the idle worker's claim finds the queue's head in flight
+        sink.release.set()
+        await asyncio.wait_for(sink.second.wait(), 30)
+        assert sink.delivered == [1, 2]
+    finally:
+        stop.set()
+        await running
