@@ -18,6 +18,12 @@ mail sink does once the store is fast); the legacy API folds and encodes what it
   types are tokens, else ``application/octet-stream``;
 - text parts are quoted-printable UTF-8, attachments base64; boundaries start with ``=_``,
   which neither encoding can produce, so no part can contain them.
+
+Two things stay by hand, small: a non-ASCII display name is cut into encoded-words before its
+spaces (``Header`` cuts anywhere, and Python's own address parser then reads a cut word as two:
+``_encoded_phrase``); the header block is the fields' ``Header.encode()`` joined, not folded by
+``compat32``, which moves a first word too long for the first line to a line of its own (read
+back with a leading space: ``_value``).
 """
 
 from __future__ import annotations
