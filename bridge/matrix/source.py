@@ -1,8 +1,7 @@
 """The Matrix sync loop: portal room events → SPICO posts, notices and kicks.
 
-Sync discipline: a filter (lazy-loaded members, short timelines without the bot's own events,
-no presence or account data) keeps start-up fast with thousands of rooms and spares the bot
-the echo of every message it posts; the first start records the current position
+Sync discipline: a filter (lazy-loaded members, short timelines, no presence or account data)
+keeps start-up fast with thousands of rooms; the first start records the current position
 without replaying history; the ``next_batch`` token is stored only after its batch was
 processed. When SPICO is unreachable the batch is processed again from the same token (events
 already handled are skipped through ``matrix_event_links``; posts are idempotent anyway).
@@ -77,15 +76,18 @@ QUIET_CURSOR_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 
 
-def sync_filter(bot_user_id: str, *, first: bool = False) -> dict[str, Any]:
-    """What the bot's sync asks for (pure): its rooms' timelines without its own events (the
-    source ignores them anyway; filtered by the homeserver, a message the bridge posts wakes no
-    sync: no echo to download, parse and drop), read receipts only, no presence or account
-    data. The first sync only learns where "now" is: no history of any room."""
-    timeline: dict[str, Any] = {
-        "limit": 0 if first else TIMELINE_LIMIT,
-        "not_senders": [bot_user_id],
-    }
+def sync_filter(*, first: bool = False) -> dict[str, Any]:
+    """What the bot's sync asks for (pure): its rooms' timelines, read receipts only, no
+    presence or account data. The first sync only learns where "now" is: no history of any room.
+
+    The bot's own events (the echo of each message it posts) are not filtered out with
+    ``not_senders``: with that filter Synapse wakes the long-poll for every event, finds the
+    filtered answer empty and computes it again from the same ``since`` on the next one, so a
+    burst costs it more and more; measured (``bench --sections matrix``, back to back, twice):
+    Synapse's CPU per bridged message ×1.55 of direct with the filter against ×1.05–1.24
+    without, added latency p50 24–25 ms against 12–14, for 1.5–3 ms of bridge CPU saved. The
+    source drops the echoes itself (``classify``), before any database access."""
+    timeline: dict[str, Any] = {"limit": 0 if first else TIMELINE_LIMIT}
     return {
         "presence": {"types": []},
         "account_data": {"types": []},
@@ -203,7 +205,7 @@ class MatrixSource:
                 self._client.nio.sync(
                     # The first sync of a run returns at once (ready without waiting for news).
                     timeout=SYNC_TIMEOUT_MS if since and self.synced.is_set() else 0,
-                    sync_filter=sync_filter(self.settings.bot_user_id, first=not since),
+                    sync_filter=sync_filter(first=not since),
                     since=since,
                     full_state=False,
                 ),
