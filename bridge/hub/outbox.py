@@ -468,8 +468,9 @@ class _Inline:
         self.done = False
 
     def within(self, connection: Connection) -> None:
-        if repo.mark_done_many(connection, [self._delivery.id], self._worker):
-            repo.add_audits(connection, [_audit(self._delivery, self._job, "done")])
+        repo.mark_one_done(
+            connection, self._delivery.id, self._worker, _audit(self._delivery, self._job, "done")
+        )
 
     def committed(self) -> None:
         self.done = True
