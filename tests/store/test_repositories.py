@@ -247,6 +247,22 @@ async def test_lost_claim_cannot_be_finished(store: Store) -> None:
     assert reclaimed.id == claimed.id and reclaimed.attempts == 2
 
 
+async def test_one_done_settles_only_a_claim_still_held_and_writes_its_audit(
+    store: Store,
+) -> None:
+    await _journal(store, 1)
+    await store.run(lambda c: repo.enqueue(c, [NewDelivery(1, "c1", "matrix", "room", "message")]))
+    (claimed,) = await store.run(lambda c: repo.claim_due(c, "w1"))
+    audit = repo.AuditRecord(world="matrix", action="relay.message", outcome="done")
+    assert not await store.run(lambda c: repo.mark_one_done(c, claimed.id, "w2", audit))
+    assert await store.run(lambda c: repo.mark_one_done(c, claimed.id, "w1", audit))
+    assert not await store.run(lambda c: repo.mark_one_done(c, claimed.id, "w1", audit))
+    async with store.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 1
+        counts = await repo.delivery_counts(session)
+    assert counts["done"] == 1 and counts["sending"] == 0
+
+
 async def test_release_claims_of_one_worker_on_shutdown(store: Store) -> None:
     await _journal(store, 1, 2, conversation="c1")
     await _journal(store, 3, conversation="c2")
