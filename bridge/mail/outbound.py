@@ -532,13 +532,10 @@ def _before_sending(
     connection: Connection,
 ) -> _Before:
     """Unit of work: sent already? else the thread and the people's names."""
-    if mail_repo.get_messages(connection, [mid]):
+    sent, thread = mail_repo.sent_and_thread(connection, mid, conversation_id, member)
+    if sent:
         return _Before(sent=True)
-    return _Before(
-        False,
-        mail_repo.get_thread(connection, conversation_id, member),
-        repo.get_professionals(connection, [i for i in people if i]),
-    )
+    return _Before(False, thread, repo.get_professionals(connection, [i for i in people if i]))
 
 
 def _before_notifying(

@@ -73,6 +73,48 @@ _THREAD_OF = _THREAD.where(
 )
 
 
+def _thread_column(column: Any) -> Any:
+    return select(column).where(
+        MailThread.conversation_id == bindparam("conversation_id"),
+        MailThread.member_id == bindparam("member_id"),
+    )
+
+
+#: Sent already (by Message-ID)? And the member's thread: one statement, no FROM of its own
+#: (scalar sub-selects on the two primary keys), instead of one read for each.
+_SENT_AND_THREAD = select(
+    select(MailMessage.message_id)
+    .where(MailMessage.message_id == bindparam("message_id"))
+    .exists()
+    .label("sent"),
+    _thread_column(MailThread.address).scalar_subquery().label("address"),
+    _thread_column(MailThread.root_message_id).scalar_subquery().label("root_message_id"),
+    _thread_column(MailThread.last_message_id).scalar_subquery().label("last_message_id"),
+)
+
+
+def sent_and_thread(
+    connection: Connection, message_id: str, conversation_id: str, member_id: str
+) -> tuple[bool, ThreadRow | None]:
+    """Whether the mail ``message_id`` was recorded as sent, and the member's thread (None
+    when the sent mail is known, or there is no thread yet)."""
+    row = connection.execute(
+        _SENT_AND_THREAD,
+        {
+            "message_id": message_id[:400],
+            "conversation_id": conversation_id,
+            "member_id": member_id,
+        },
+    ).one()
+    if row.sent:
+        return True, None
+    if row.root_message_id is None:
+        return False, None
+    return False, ThreadRow(
+        conversation_id, member_id, row.address, row.root_message_id, row.last_message_id
+    )
+
+
 def get_thread(connection: Connection, conversation_id: str, member_id: str) -> ThreadRow | None:
     row = connection.execute(
         _THREAD_OF, {"conversation_id": conversation_id, "member_id": member_id}
