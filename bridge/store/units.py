@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
-from bridge.store.db import make_sync_engine, sync_url
+from bridge.store.db import begin_immediate_sqlite, make_sync_engine, sync_url
 
 T = TypeVar("T")
 
@@ -37,7 +37,9 @@ class UnitRunner:
         self.dialect = sync_url(url).get_backend_name()
         if self.dialect == "sqlite":
             threads = 1
-            self.engine: Engine = make_sync_engine(url)
+            # No "begin" listener: ``_unit`` issues BEGIN IMMEDIATE itself, and an engine
+            # without connection events skips their dispatch around every statement.
+            self.engine: Engine = make_sync_engine(url, begin_immediate=False)
         else:
             threads = POSTGRES_THREADS
             self.engine = make_sync_engine(
@@ -71,6 +73,7 @@ class UnitRunner:
             if self._connection is None or self._connection.closed:
                 self._connection = self.engine.connect()
             with self._connection.begin():
+                begin_immediate_sqlite(self._connection)
                 return work(self._connection)
         with self.engine.begin() as connection:
             return work(connection)
