@@ -615,22 +615,23 @@ def mark_done_many(connection: Connection, delivery_ids: Sequence[int], worker_i
     return set(result.scalars())
 
 
-_MARK_DONE = (
-    update(Delivery)
-    .where(
-        Delivery.id.in_(_ids("ids")),
-        Delivery.state == SENDING,
-        Delivery.claimed_by == bindparam("worker"),
+def _settle_claimed(which: Any) -> Any:
+    """UPDATE: the deliveries ``which`` matches that ``:worker`` still holds (sending) are done
+    at ``:now``."""
+    return (
+        update(Delivery)
+        .where(which, Delivery.state == SENDING, Delivery.claimed_by == bindparam("worker"))
+        .values(
+            state=DONE,
+            last_error=None,
+            finished_at=bindparam("now"),
+            claimed_by=None,
+            lease_until=None,
+        )
     )
-    .values(
-        state=DONE,
-        last_error=None,
-        finished_at=bindparam("now"),
-        claimed_by=None,
-        lease_until=None,
-    )
-    .returning(Delivery.id)
-)
+
+
+_MARK_DONE = _settle_claimed(Delivery.id.in_(_ids("ids"))).returning(Delivery.id)
 
 
 def mark_one_done(
@@ -649,21 +650,7 @@ def mark_one_done(
     return True
 
 
-_MARK_ONE_DONE = (
-    update(Delivery)
-    .where(
-        Delivery.id == bindparam("delivery"),
-        Delivery.state == SENDING,
-        Delivery.claimed_by == bindparam("worker"),
-    )
-    .values(
-        state=DONE,
-        last_error=None,
-        finished_at=bindparam("now"),
-        claimed_by=None,
-        lease_until=None,
-    )
-)
+_MARK_ONE_DONE = _settle_claimed(Delivery.id == bindparam("delivery"))
 
 
 def mark_retry(
