@@ -265,8 +265,7 @@ class MailInbox:
 
     async def fetch_new(self, client: aioimaplib.IMAP4, uidvalidity: int) -> int:
         """Handle every mail after the cursor, in UID order; returns how many were handled."""
-        async with self._store.transaction() as session:
-            stored = await repo.in_session(session, repo.get_cursor, self._cursor)
+        stored = await self._store.run(functools.partial(repo.get_cursor, source=self._cursor))
         last = 0
         if stored is None and self._settings.bridge_existing == "new":
             # First start: the mailbox's history predates the bridge (bridge_existing: new).
@@ -276,10 +275,13 @@ class MailInbox:
                 if response.result == "OK"
                 else []
             )
-            async with self._store.transaction() as session:
-                await repo.in_session(
-                    session, repo.set_cursor, self._cursor, f"{uidvalidity}:{max(found, default=0)}"
+            await self._store.run(
+                functools.partial(
+                    repo.set_cursor,
+                    source=self._cursor,
+                    value=f"{uidvalidity}:{max(found, default=0)}",
                 )
+            )
             log.info("IMAP: first start, %d earlier mails left aside", len(found))
             return 0
         if stored:

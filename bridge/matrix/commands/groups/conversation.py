@@ -224,8 +224,7 @@ def _circle_line(draft: Draft, language: str, *, private: bool) -> str:
 @command("members", fr=("membres",), en=("members",), where="portal", rank=100)
 async def members(executor: CommandExecutor, turn: Turn, request: Request) -> None:
     listed = turn.where.members
-    async with executor.store.transaction() as session:
-        rows = await repo.in_session(session, repo.get_professionals, listed)
+    rows = await executor.store.run(lambda connection: repo.get_professionals(connection, listed))
     matrix_users = matrix_users_by_spico_id(executor.mapping())
     lines = [text(turn.language, "members_title")]
     items = []

@@ -42,8 +42,9 @@ async def notify(executor: CommandExecutor, turn: Turn, request: Request) -> Non
     [(member, fallback)] = await executor.resolve_targets(turn, refs)
     entry = await executor.entry(member)
     name = entry.name if entry is not None else fallback
-    async with executor.store.transaction() as session:
-        known = await repo.in_session(session, repo.get_professionals, [member])
+    known = await executor.store.run(
+        lambda connection: repo.get_professionals(connection, [member])
+    )
     address = (entry.mssante_address if entry else None) or (
         known[member].mssante_address if member in known else None
     )
