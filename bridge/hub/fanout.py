@@ -239,7 +239,9 @@ class FanOut:
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
         await self._fetch_missing_professionals(events, conversations)
-        recorded = await self._store.run(partial(self._record_batch, events, conversations))
+        recorded = await self._store.run(
+            partial(self._record_batch, events, conversations), heavy=True
+        )
         if recorded is None:
             return
         known, enqueued = recorded

@@ -121,7 +121,7 @@ class OutboxWorkers:
         Runs at start and then every ``RECOVERY_SECONDS``; claims whose lease expired are put
         back too, as a last resort.
         """
-        released = await self._store.run(self._release_claims_of_the_gone)
+        released = await self._store.run(self._release_claims_of_the_gone, heavy=True)
         if released:
             log.info("released %d deliveries claimed by a bridge process that is gone", released)
         return released
@@ -145,7 +145,8 @@ class OutboxWorkers:
             finally:
                 recovery.cancel()
                 await self._store.run(
-                    partial(repo.release_claims_of_process, owner=self._liveness.owner)
+                    partial(repo.release_claims_of_process, owner=self._liveness.owner),
+                    heavy=True,
                 )
         finally:
             await self._liveness.stop()
