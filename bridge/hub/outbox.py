@@ -294,7 +294,9 @@ class OutboxWorkers:
         """
         for attempt in range(SETTLE_ATTEMPTS):
             try:
-                return await self._settle_once(worker, claimed, jobs, outcomes, untried)
+                return await self._store.run(
+                    partial(self._record_outcomes, worker, claimed, jobs, outcomes, untried)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -315,18 +317,6 @@ class OutboxWorkers:
                 )
             )
         return 0
-
-    async def _settle_once(
-        self,
-        worker: str,
-        claimed: list[ClaimedDelivery],
-        jobs: Mapping[int, DeliveryJob],
-        outcomes: list[Exception | None],
-        untried: Sequence[int],
-    ) -> int:
-        return await self._store.run(
-            partial(self._record_outcomes, worker, claimed, jobs, outcomes, untried)
-        )
 
     def _record_outcomes(
         self,

@@ -82,36 +82,23 @@ SPACE_ALIAS_PREFIX = "spico_patient_"
 HISTORY_LIMIT = 500
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortalSettings:
     """The parts of the config the sink and source read (swapped whole on reload)."""
 
-    def __init__(
-        self,
-        *,
-        bot_user_id: str,
-        server_name: str,
-        federate: bool,
-        encryption: bool,
-        patient_spaces: bool,
-        tag_policy: str,
-        language: str,
-        command_prefix: str = "!spico",
-        max_file_bytes: int = 10 * 1024 * 1024,
-        track_unread: bool = False,
-    ) -> None:
-        self.bot_user_id = bot_user_id
-        self.server_name = server_name
-        self.federate = federate
-        self.encryption = encryption
-        self.patient_spaces = patient_spaces
-        self.tag_policy = tag_policy
-        self.language = language
-        self.command_prefix = command_prefix
-        #: The largest file relayed either way (``matrix.max_file_bytes``).
-        self.max_file_bytes = max_file_bytes
-        #: Missed-message mails are on: a message posted to a portal is unread by its members
-        #: who follow in Matrix until they read it (``bridge.store.unread``).
-        self.track_unread = track_unread
+    bot_user_id: str
+    server_name: str
+    federate: bool
+    encryption: bool
+    patient_spaces: bool
+    tag_policy: str
+    language: str
+    command_prefix: str = "!spico"
+    #: The largest file relayed either way (``matrix.max_file_bytes``).
+    max_file_bytes: int = 10 * 1024 * 1024
+    #: Missed-message mails are on: a message posted to a portal is unread by its members who
+    #: follow in Matrix until they read it (``bridge.store.unread``).
+    track_unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +173,20 @@ class MatrixSink:
         rows = await self._store.run(functools.partial(repo.get_professionals, ids=ids))
         return {i: person_of(i, rows.get(i)) for i in ids}
 
+    async def _portal_state(
+        self, conversation: ConversationView
+    ) -> tuple[PortalState, dict[str, Person]]:
+        """The room's look for the conversation, and its members as the room shows them."""
+        people = await self._people(conversation.members)
+        state = portal_state(
+            conversation,
+            [people[m] for m in conversation.members],
+            tag_policy=self.settings.tag_policy,
+            language=self.settings.language,
+            bot_user_id=self.settings.bot_user_id,
+        )
+        return state, people
+
     def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
         wanted = set()
         for member in members:
@@ -210,15 +211,7 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        members = list(conversation.members)
-        people = await self._people(members)
-        state = portal_state(
-            conversation,
-            [people[m] for m in members],
-            tag_policy=settings.tag_policy,
-            language=settings.language,
-            bot_user_id=settings.bot_user_id,
-        )
+        state, _ = await self._portal_state(conversation)
         request = create_room_request(
             bot_user_id=settings.bot_user_id,
             alias=alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id),
@@ -307,14 +300,7 @@ class MatrixSink:
             return
         settings = self.settings
         members = list(conversation.members)
-        people = await self._people(members)
-        wanted = portal_state(
-            conversation,
-            [people[m] for m in members],
-            tag_policy=settings.tag_policy,
-            language=settings.language,
-            bot_user_id=settings.bot_user_id,
-        )
+        wanted, people = await self._portal_state(conversation)
         got = await self._client.call("get state", self._client.nio.room_get_state(room_id))
         assert isinstance(got, RoomGetStateResponse)
         current = current_state(got.events)
