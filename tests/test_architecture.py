@@ -1,9 +1,9 @@
 """The shape the threat model and the brief ask for, read from the source (pure).
 
 Worlds depend on ``core`` and ``store``, never on each other, the hub or the SPICO client; the
-Matrix world asks for a notification through a port instead of writing the mail world's
-queue; the app reaches the worlds through ``WorldAdapter`` only; and every id in a SPICO URL
-goes through the client's one gate.
+Matrix world asks the store for a notification (``store.notifications``) instead of writing the
+mail world's queue; the app reaches the worlds through ``WorldAdapter`` only; and every id in a
+SPICO URL goes through the client's one gate.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_worlds_depend_on_core_and_store_never_on_each_other(
     world: str, forbidden: tuple[str, ...]
 ) -> None:
     """``bridge.store.mail`` is the mail world's queue: the Matrix ``notify`` command goes
-    through ``core.notifications.NotificationRequests`` instead."""
+    through ``store.notifications`` instead."""
     offenders = [
         f"{path}: {module}"
         for path, modules in _imports(BRIDGE / world).items()

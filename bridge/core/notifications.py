@@ -1,10 +1,10 @@
 """Inactive-user notifications: the rate limit, shared by the mail sink (which applies it) and
-the Matrix ``notify`` command (which tells the user beforehand when it will apply), and the port
-through which a world asks for one notification now (``NotificationRequests``).
+the Matrix ``notify`` command (which tells the user beforehand when it will apply), and the
+answer to a notification asked for now.
 
-The Matrix world never writes the mail world's queue: it asks through the port, which the
-store implements (``bridge.store.notifications``): the mail sink then sends the notification
-like an automatic one.
+The Matrix world never writes the mail world's queue: it asks the store
+(``bridge.store.notifications``), which queues it under this rate limit; the mail sink then
+sends the notification like an automatic one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
 from bridge.core.model import DeliveryPreference, Participant
 
@@ -39,25 +39,6 @@ class NotificationAnswer:
     outcome: NotificationOutcome
     last_sent_at: datetime | None = None
     next_at: datetime | None = None
-
-
-class NotificationRequests(Protocol):
-    """Queue the notification of ``member_id`` about ``conversation_id``'s latest message now,
-    under the same rate limit as the automatic ones (``period``), audited as asked by
-    ``requested_by`` (an idNat) from ``world``. With ``since_seq`` (missed messages in Matrix)
-    the one notification lists every message of the conversation from that seq on."""
-
-    async def request_notification(
-        self,
-        conversation_id: str,
-        member_id: str,
-        *,
-        requested_by: str,
-        world: str,
-        period: timedelta,
-        now: datetime,
-        since_seq: int | None = None,
-    ) -> NotificationAnswer: ...
 
 
 def unread_by(participants: Mapping[str, Participant], authors: Collection[str]) -> list[str]:

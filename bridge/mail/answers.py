@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bridge.mail import texts
-from bridge.mail.verdict import Reason, Refused
+from bridge.mail.verdict import Reason, RefusalReason, Refused
 
 #: The audit action of every answer sent (the rate limits count these rows).
 ANSWER_ACTION = "mail.answer"
@@ -84,7 +84,7 @@ def _letter(language: str, *paragraphs: str) -> str:
     return "\n".join([*lines, "", "-- ", texts.text(language, "answer_signature"), ""])
 
 
-def refusal_answer(reason: Reason, language: str, received: datetime) -> Answer:
+def refusal_answer(reason: RefusalReason, language: str, received: datetime) -> Answer:
     """Why a reply was not passed on, and what to do."""
     why = texts.find(language, f"refusal_reason_{reason.value}") or texts.text(
         language, "refusal_reason_other"

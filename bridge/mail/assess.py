@@ -90,17 +90,13 @@ def _is_own(address: str, own_address: str) -> bool:
     return f"{local.partition('+')[0]}@{domain}" == own_address.lower()
 
 
-def refusal_for(problem: EnvelopeProblem | BodyProblem) -> Refused:
-    return Refused(Reason(problem.value))
-
-
 def screen(
     envelope: Envelope, settings: MailTrustSettings, is_trusted: Callable[[str], bool]
 ) -> Sender | Verdict:
     """Who wrote: the authenticated author in the trust space, or the verdict on the mail."""
     author = envelope.author
     if not isinstance(author, Author):
-        return Refused(Reason(author.value))
+        return Refused(author)
     address = author.address
     if _is_own(address, settings.own_address):
         return Refused(Reason.LOOP, address)
@@ -129,12 +125,9 @@ def conclude(
     if isinstance(found, Refused):
         return found
     if isinstance(body, BodyProblem):
-        refused = refusal_for(body)
         if isinstance(found, ThreadMatch):
-            return Refused(
-                refused.reason, sender.address, True, found.conversation_id, found.member_id
-            )
-        return Refused(refused.reason, sender.address, True)
+            return Refused(body, sender.address, True, found.conversation_id, found.member_id)
+        return Refused(body, sender.address, True)
     if isinstance(found, NewConversation):
         return NewConversation(sender, found.subject, found.addressed, body)
     if not body.text and not body.attachments:
@@ -162,7 +155,7 @@ def assess(raw: bytes, context: AssessContext) -> Verdict:
     limits = context.settings.limits
     envelope = read_envelope(raw, limits)
     if isinstance(envelope, EnvelopeProblem):
-        return refusal_for(envelope)
+        return Refused(envelope)
     if envelope.delivery_report:
         report = read_dsn(raw, limits)
         if report is None:  # unreadable within limits: counts for nothing
@@ -184,6 +177,5 @@ __all__ = [
     "assess",
     "conclude",
     "place",
-    "refusal_for",
     "screen",
 ]

@@ -3,7 +3,7 @@
 Every cap is checked before the work it bounds: the whole mail and its header block before
 any parsing, the count of MIME containers before the MIME tree is built, each part's size
 before it is decoded, the HTML's size and element count while it is parsed. A mail over a cap
-is refused with a typed reason (``bridge.mail.verdict.Reason``), never cut silently; the
+is refused with a typed reason (``bridge.mail.verdict.RefusalReason``), never cut silently; the
 time budget is the last guard (``bridge.mail.budget``).
 """
 

@@ -38,7 +38,7 @@ class Handled(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     handled: Handled
-    #: Why (a ``verdict.Reason``, a new-conversation refusal, ``duplicate``, ``counts``…).
+    #: Why (a ``verdict.RefusalReason``, a new-conversation refusal, ``duplicate``, ``counts``…).
     reason: str | None = None
     conversation_id: str | None = None
     member_id: str | None = None

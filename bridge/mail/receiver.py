@@ -25,8 +25,8 @@ from bridge.core.delivery import InboundMessage, InboundPoster
 from bridge.core.model import Participant, World
 from bridge.mail.answering import Answerer
 from bridge.mail.answers import Dropped, choice_answer, dropped_answer
-from bridge.mail.assess import AssessContext, conclude, place, refusal_for, screen
-from bridge.mail.body import first_attachments, read_body
+from bridge.mail.assess import AssessContext, conclude, place, screen
+from bridge.mail.body import BodyProblem, first_attachments, read_body
 from bridge.mail.budget import OverBudget, ParseWorker, WorkerFailed, parse_within_budget
 from bridge.mail.dsn import DsnReport, read_dsn
 from bridge.mail.envelope import (
@@ -245,10 +245,10 @@ class Receiver:
         """Caps on the whole mail and its header block, then the header fields (worker): from
         the header block alone."""
         if mail.source.size > self.limits.max_mail_bytes:
-            raise ReplyRefused(refusal_for(EnvelopeProblem.TOO_LARGE))
+            raise ReplyRefused(Refused(EnvelopeProblem.TOO_LARGE))
         envelope = mail.envelope or await self._parse(mail.source.header, read_envelope)
         if isinstance(envelope, EnvelopeProblem):
-            raise ReplyRefused(refusal_for(envelope))
+            raise ReplyRefused(Refused(envelope))
         mail.message_id = envelope.message_id
         return envelope
 
@@ -278,7 +278,7 @@ class Receiver:
             raise ReplyRefused(screened)
         if isinstance(screened, Automatic | Sender):
             return screened
-        raise ReplyRefused(Refused(Reason.UNREADABLE))  # a DSN shape screen never gives
+        raise ReplyRefused(Refused(BodyProblem.UNREADABLE))  # a DSN shape screen never gives
 
     async def _place(self, envelope: Envelope, sender: Sender) -> ThreadMatch | NewConversation:
         """Which conversation and member: the token held by the author (or a new one)."""

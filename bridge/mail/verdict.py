@@ -5,36 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bridge.mail.body import Body
+from bridge.mail.author import AuthorProblem
+from bridge.mail.body import Body, BodyProblem
 from bridge.mail.dsn import DsnMatch
+from bridge.mail.envelope import EnvelopeProblem
 
 
 class Reason(StrEnum):
-    """Why a mail is not passed on. Values are stable: they are audited."""
+    """Why the inbox itself does not pass a mail on; what its readers refuse a mail for is
+    their own problem enum (``RefusalReason`` is all of them). Values are stable: audited."""
 
-    # Bounded work (no author needed: refused before anything is read).
-    TOO_LARGE = "too_large"
-    HEADER_TOO_LARGE = "header_too_large"
-    TOO_MANY_CONTAINERS = "too_many_containers"
-    TOO_MANY_PARTS = "too_many_parts"
-    TOO_DEEP = "too_deep"
-    TOO_MANY_ATTACHMENTS = "too_many_attachments"
-    TEXT_TOO_LARGE = "text_too_large"
-    HTML_TOO_LARGE = "html_too_large"
-    HTML_TOO_COMPLEX = "html_too_complex"
-    UNREADABLE = "unreadable"
     #: The parsing worker went over its time budget (``bridge.mail.budget``).
     OVER_BUDGET = "over_budget"
     #: The parsing worker died on the mail (memory cap) or answered nonsense.
     WORKER_FAILED = "worker_failed"
-    # The author (``bridge.mail.author``).
-    NO_FROM = "no_from"
-    SEVERAL_FROM = "several_from"
-    FROM_TOO_LONG = "from_too_long"
-    NOT_ONE_MAILBOX = "not_one_mailbox"
-    FROM_DEFECT = "from_defect"
-    UNUSUAL_ADDRESS = "unusual_address"
-    ADDRESS_IN_NAME = "address_in_name"
     # Who.
     LOOP = "loop"
     UNTRUSTED_DOMAIN = "untrusted_domain"
@@ -54,6 +38,12 @@ class Reason(StrEnum):
     SPICO_REFUSED = "spico_refused"
 
 
+#: Why a mail is refused: bounded work (``envelope``, ``body``: no author needed, refused before
+#: anything is read), its author (``author``), or the inbox's own reasons. Values are distinct
+#: across the four: the audit tells them apart by value alone.
+RefusalReason = EnvelopeProblem | AuthorProblem | BodyProblem | Reason
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
     """An author that passed the trust checks."""
@@ -66,7 +56,7 @@ class Sender:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    reason: Reason
+    reason: RefusalReason
     #: The author's addr-spec once read (None before: nobody may be answered).
     author: str | None = None
     #: Whether the author passed the trust checks (trust space, authentication policy):
@@ -119,6 +109,7 @@ __all__ = [
     "Bounce",
     "NewConversation",
     "Reason",
+    "RefusalReason",
     "Refused",
     "Sender",
     "Verdict",

@@ -82,36 +82,23 @@ SPACE_ALIAS_PREFIX = "spico_patient_"
 HISTORY_LIMIT = 500
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortalSettings:
     """The parts of the config the sink and source read (swapped whole on reload)."""
 
-    def __init__(
-        self,
-        *,
-        bot_user_id: str,
-        server_name: str,
-        federate: bool,
-        encryption: bool,
-        patient_spaces: bool,
-        tag_policy: str,
-        language: str,
-        command_prefix: str = "!spico",
-        max_file_bytes: int = 10 * 1024 * 1024,
-        track_unread: bool = False,
-    ) -> None:
-        self.bot_user_id = bot_user_id
-        self.server_name = server_name
-        self.federate = federate
-        self.encryption = encryption
-        self.patient_spaces = patient_spaces
-        self.tag_policy = tag_policy
-        self.language = language
-        self.command_prefix = command_prefix
-        #: The largest file relayed either way (``matrix.max_file_bytes``).
-        self.max_file_bytes = max_file_bytes
-        #: Missed-message mails are on: a message posted to a portal is unread by its members
-        #: who follow in Matrix until they read it (``bridge.store.unread``).
-        self.track_unread = track_unread
+    bot_user_id: str
+    server_name: str
+    federate: bool
+    encryption: bool
+    patient_spaces: bool
+    tag_policy: str
+    language: str
+    command_prefix: str = "!spico"
+    #: The largest file relayed either way (``matrix.max_file_bytes``).
+    max_file_bytes: int = 10 * 1024 * 1024
+    #: Missed-message mails are on: a message posted to a portal is unread by its members who
+    #: follow in Matrix until they read it (``bridge.store.unread``).
+    track_unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +113,21 @@ def person_of(spico_id: str, row: ProfessionalRow | None) -> Person:
     if row is None:
         return Person(spico_id)
     return Person(spico_id, row.civility, row.first_name, row.last_name, row.profession, row.status)
+
+
+def person_of_participant(spico_id: str, participant: Participant | None) -> Person:
+    """The same from what the hub read with the job (``DeliveryJob.authors``)."""
+    name = participant.name if participant is not None else None
+    if participant is None or name is None:
+        return Person(spico_id)
+    return Person(
+        spico_id,
+        name.civility,
+        name.first_name,
+        name.last_name,
+        name.profession,
+        participant.status,
+    )
 
 
 class MatrixSink:
@@ -171,6 +173,20 @@ class MatrixSink:
         rows = await self._store.run(functools.partial(repo.get_professionals, ids=ids))
         return {i: person_of(i, rows.get(i)) for i in ids}
 
+    async def _portal_state(
+        self, conversation: ConversationView
+    ) -> tuple[PortalState, dict[str, Person]]:
+        """The room's look for the conversation, and its members as the room shows them."""
+        people = await self._people(conversation.members)
+        state = portal_state(
+            conversation,
+            [people[m] for m in conversation.members],
+            tag_policy=self.settings.tag_policy,
+            language=self.settings.language,
+            bot_user_id=self.settings.bot_user_id,
+        )
+        return state, people
+
     def _wanted_users(self, job: DeliveryJob, members: Iterable[str]) -> set[str]:
         wanted = set()
         for member in members:
@@ -195,15 +211,7 @@ class MatrixSink:
         if conversation is None:
             raise PermanentFailure("the conversation is unknown to the bridge")
         settings = self.settings
-        members = list(conversation.members)
-        people = await self._people(members)
-        state = portal_state(
-            conversation,
-            [people[m] for m in members],
-            tag_policy=settings.tag_policy,
-            language=settings.language,
-            bot_user_id=settings.bot_user_id,
-        )
+        state, _ = await self._portal_state(conversation)
         request = create_room_request(
             bot_user_id=settings.bot_user_id,
             alias=alias_localpart(PORTAL_ALIAS_PREFIX, job.conversation_id),
@@ -292,14 +300,7 @@ class MatrixSink:
             return
         settings = self.settings
         members = list(conversation.members)
-        people = await self._people(members)
-        wanted = portal_state(
-            conversation,
-            [people[m] for m in members],
-            tag_policy=settings.tag_policy,
-            language=settings.language,
-            bot_user_id=settings.bot_user_id,
-        )
+        wanted, people = await self._portal_state(conversation)
         got = await self._client.call("get state", self._client.nio.room_get_state(room_id))
         assert isinstance(got, RoomGetStateResponse)
         current = current_state(got.events)
@@ -445,6 +446,7 @@ class MatrixSink:
             job.txn_id,
             unread=Unread(readers, job.event_seq) if readers else None,
             settle=job.settle,
+            authors=job.authors,
         )
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
@@ -477,16 +479,19 @@ class MatrixSink:
         history: bool = False,
         unread: Unread | None = None,
         settle: InlineSettle | None = None,
+        authors: Mapping[str, Participant] | None = None,
     ) -> int:
         """One SPICO message into the room, once (1 when posted, 0 when it was there).
 
-        Two units of work: before sending, "sent already? who wrote?" (and the members it is
-        unread by, ``unread``); after, its event link with the delivery's settle (``settle``,
-        the outbox's), so a delivered message costs no transaction of its own to settle."""
+        Two units of work: before sending, "sent already?" (and the members it is unread by,
+        ``unread``; and who wrote it, unless the job brought them: ``authors``); after, its
+        event link with the delivery's settle (``settle``, the outbox's), so a delivered
+        message costs no transaction of its own to settle."""
         spico_id, notice = message.id, message.notice
         author_id = message.author_id or ""
         sent_by_id = message.sent_by
         ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
+        unknown = ids if authors is None else []
 
         def sent_already_or_authors(connection: Connection) -> dict[str, ProfessionalRow] | None:
             if unread is not None:
@@ -495,7 +500,7 @@ class MatrixSink:
                 )
             if spico_id and matrix_repo.find_out_link(connection, spico_id, room_id):
                 return None
-            return repo.get_professionals(connection, ids)
+            return repo.get_professionals(connection, unknown)
 
         rows = await self._store.run(sent_already_or_authors)
         if rows is None:
@@ -503,7 +508,10 @@ class MatrixSink:
         header = None
         intent: MatrixIntent = self._bot
         if not notice:
-            people = {i: person_of(i, rows.get(i)) for i in ids}
+            if authors is None:
+                people = {i: person_of(i, rows.get(i)) for i in ids}
+            else:
+                people = {i: person_of_participant(i, authors.get(i)) for i in ids}
             author = people.get(author_id, Person(author_id))
             sent_by = people.get(sent_by_id) if sent_by_id else None
             intent = self.speakers.author(author) if author_id else self._bot

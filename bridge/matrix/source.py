@@ -49,7 +49,6 @@ from bridge.core.delivery import (
 )
 from bridge.core.errors import TooLarge
 from bridge.core.model import World
-from bridge.core.notifications import NotificationRequests
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
@@ -63,6 +62,7 @@ from bridge.store import commands as commands_repo
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store import unread as unread_repo
+from bridge.store.notifications import StoreNotificationRequests
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class MatrixSource:
         post: InboundPoster,
         spico_id_of: Callable[[], Mapping[str, str]],
         commands: CommandSettings | None = None,
-        notifications: NotificationRequests | None = None,
+        notifications: StoreNotificationRequests | None = None,
         is_ghost: Callable[[str], bool] = lambda _user: False,
     ) -> None:
         self._client = client

@@ -300,7 +300,7 @@ class MailMessage(Base):
     member_id: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(8))  # "in" or "out"
     verdict: Mapped[str | None] = mapped_column(String(32))
-    #: Why an inbound mail ended so (``bridge.mail.verdict.Reason``, ``duplicate``…).
+    #: Why an inbound mail ended so (``bridge.mail.verdict.RefusalReason``, ``duplicate``…).
     reason: Mapped[str | None] = mapped_column(String(40))
     spico_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

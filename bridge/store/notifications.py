@@ -1,6 +1,7 @@
-"""The store's side of ``core.notifications.NotificationRequests``: a notification asked for now
-(the Matrix ``notify`` command) becomes a ``notify`` delivery of the mail world in the outbox,
-in one transaction with its audit row, under the mail sink's own rate limit."""
+"""How a world asks for one notification now without writing the mail world's queue: a
+notification asked for now (the Matrix ``notify`` command, missed messages) becomes a
+``notify`` delivery of the mail world in the outbox, in one transaction with its audit row,
+under the mail sink's own rate limit."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ async def latest_message_seq(session: AsyncSession, conversation_id: str) -> int
 
 
 class StoreNotificationRequests:
-    """``NotificationRequests`` over the store: the outbox is the hub's queue."""
+    """Notifications asked for now, queued in the outbox (the hub's queue)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -84,6 +85,11 @@ class StoreNotificationRequests:
         now: datetime,
         since_seq: int | None = None,
     ) -> NotificationAnswer:
+        """Queue the notification of ``member_id`` about ``conversation_id``'s latest message
+        now, under the same rate limit as the automatic ones (``period``), audited as asked by
+        ``requested_by`` (an idNat) from ``world``. With ``since_seq`` (missed messages in
+        Matrix) the one notification lists every message of the conversation from that seq
+        on."""
         async with self._store.transaction() as session:
             sent = await repo.in_session(
                 session, mail_repo.get_notification, conversation_id, member_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args
 
 import pytest
 
@@ -16,7 +17,9 @@ from bridge.mail.answers import (
     new_conversation_answer,
     refusal_answer,
 )
-from bridge.mail.verdict import Reason, Refused
+from bridge.mail.author import AuthorProblem
+from bridge.mail.body import BodyProblem
+from bridge.mail.verdict import Reason, RefusalReason, Refused
 
 LIMITS = AnswerLimits(per_address=3, total=10)
 AUTHOR = "anne.martin@sandbox.mssante.fr"
@@ -36,7 +39,7 @@ def test_only_authors_that_passed_the_trust_checks() -> None:
     assert decide(Refused(Reason.FORGED_TOKEN, AUTHOR, True)) is AnswerDecision.SEND
     assert decide(Refused(Reason.UNAUTHENTICATED, AUTHOR, False)) is AnswerDecision.NOT_ANSWERED
     assert decide(Refused(Reason.UNTRUSTED_DOMAIN, AUTHOR)) is AnswerDecision.NOT_ANSWERED
-    assert decide(Refused(Reason.ADDRESS_IN_NAME)) is AnswerDecision.NOT_ANSWERED
+    assert decide(Refused(AuthorProblem.ADDRESS_IN_NAME)) is AnswerDecision.NOT_ANSWERED
     assert decide(Refused(Reason.LOOP, AUTHOR, True)) is AnswerDecision.NOT_ANSWERED
     assert not may_answer(Refused(Reason.OVER_BUDGET, AUTHOR, True))
 
@@ -48,9 +51,9 @@ def test_rate_limits_per_address_and_in_total() -> None:
     assert decide(refusal, total=10) is AnswerDecision.TOTAL_LIMIT
 
 
-@pytest.mark.parametrize("reason", list(Reason))
+@pytest.mark.parametrize("reason", [r for reasons in get_args(RefusalReason) for r in reasons])
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_refusal_texts_hold_only_the_bridges_words(reason: Reason, language: str) -> None:
+def test_refusal_texts_hold_only_the_bridges_words(reason: RefusalReason, language: str) -> None:
     answer = refusal_answer(reason, language, RECEIVED)
     assert "@" not in answer.subject + answer.text
     assert "25/11/2026 à 10:30" in answer.text or "2026-11-25 at 10:30" in answer.text
@@ -60,7 +63,7 @@ def test_refusal_texts_hold_only_the_bridges_words(reason: Reason, language: str
 
 def test_each_answered_reason_has_its_own_sentence() -> None:
     generic = refusal_answer(Reason.LOOP, "fr", RECEIVED).text
-    for reason in (Reason.NOT_TOKEN_HOLDER, Reason.MEMBER_REMOVED, Reason.HTML_TOO_COMPLEX):
+    for reason in (Reason.NOT_TOKEN_HOLDER, Reason.MEMBER_REMOVED, BodyProblem.HTML_TOO_COMPLEX):
         assert refusal_answer(reason, "fr", RECEIVED).text != generic
 
 

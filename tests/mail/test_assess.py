@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -15,7 +16,15 @@ from bridge.mail.author import AuthorProblem
 from bridge.mail.body import BodyProblem
 from bridge.mail.envelope import EnvelopeProblem, header_fields, read_envelope
 from bridge.mail.limits import MailLimits
-from bridge.mail.verdict import Accepted, Automatic, Bounce, NewConversation, Reason, Refused
+from bridge.mail.verdict import (
+    Accepted,
+    Automatic,
+    Bounce,
+    NewConversation,
+    Reason,
+    RefusalReason,
+    Refused,
+)
 from tests.mail.corpus import make_corpus as world
 from tests.mail.test_hostile import lookup, sent_to, trusted
 
@@ -83,9 +92,9 @@ def test_a_new_conversation_carries_its_request() -> None:
 def test_caps_come_before_parsing() -> None:
     raw = (CORPUS / "01-thunderbird-fr.eml").read_bytes()
     small = context(MailLimits(max_mail_bytes=100))
-    assert assess(raw, small) == Refused(Reason.TOO_LARGE)
+    assert assess(raw, small) == Refused(EnvelopeProblem.TOO_LARGE)
     header = context(MailLimits(max_header_bytes=50))
-    assert assess(raw, header) == Refused(Reason.HEADER_TOO_LARGE)
+    assert assess(raw, header) == Refused(EnvelopeProblem.HEADER_TOO_LARGE)
 
 
 def test_header_fields_are_split_as_an_mta_splits_them() -> None:
@@ -157,7 +166,9 @@ def test_mail_shaped_garbage_gets_a_verdict(pieces: list[bytes]) -> None:
     assert isinstance(verdict, Accepted | NewConversation | Refused | Automatic | Bounce)
 
 
-def test_every_reader_problem_is_a_refusal_reason() -> None:
-    for problems in (AuthorProblem, BodyProblem, EnvelopeProblem):
-        for problem in problems:
-            assert Reason(problem.value).value == problem.value
+def test_every_refusal_reason_has_its_own_value() -> None:
+    """The readers' problems and the inbox's reasons share one audited vocabulary."""
+    kinds = get_args(RefusalReason)
+    assert set(kinds) == {AuthorProblem, BodyProblem, EnvelopeProblem, Reason}
+    values = [reason.value for reasons in kinds for reason in reasons]
+    assert len(values) == len(set(values))

@@ -30,7 +30,6 @@ from bridge.core.composer import (
 )
 from bridge.core.identifiers import BadIdentifier
 from bridge.core.model import Participant, World, matrix_users_by_spico_id
-from bridge.core.notifications import NotificationRequests
 from bridge.matrix.commands import dialogue, registry, texts
 from bridge.matrix.commands.dialogue import Draft
 from bridge.matrix.commands.groups import conversation
@@ -76,7 +75,7 @@ class CommandExecutor:
         store: Store,
         spico_id_of: Callable[[], Mapping[str, str]],
         settings: CommandSettings,
-        notifications: NotificationRequests | None = None,
+        notifications: StoreNotificationRequests | None = None,
     ) -> None:
         self.composer = composer
         self.store = store

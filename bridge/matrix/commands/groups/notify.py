@@ -1,8 +1,8 @@
 """``notify``: the inactive-user notification mail, now, for a member of the room's conversation.
 
-The Matrix world decides whether it makes sense (``resolve.notify_refusal``) and asks the hub to
-queue it through ``core.notifications.NotificationRequests``, which applies the mail sink's own
-rate limit; it never writes the mail world's queue itself.
+The Matrix world decides whether it makes sense (``resolve.notify_refusal``) and asks the store
+to queue it (``store.notifications``), which applies the mail sink's own rate limit; it never
+writes the mail world's queue itself.
 """
 
 from __future__ import annotations
