@@ -20,6 +20,7 @@ from functools import partial
 from typing import cast
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.core.delivery import (
     BRIDGE_WORLD,
@@ -28,6 +29,7 @@ from bridge.core.delivery import (
     DeliveryJob,
     GiveUp,
     PermanentFailure,
+    ReadsAhead,
     RetryPolicy,
     Sink,
     decide_retry,
@@ -86,6 +88,8 @@ class OutboxWorkers:
     ) -> None:
         self._store = store
         self._sinks = dict(sinks)
+        #: Sinks whose read before sending rides in the claim's unit of work.
+        self._readers_ahead = {w: s for w, s in self._sinks.items() if isinstance(s, ReadsAhead)}
         self._configured = configured
         self._retry = retry
         self._count = workers
@@ -231,7 +235,8 @@ class OutboxWorkers:
     def _claim_batch(
         self, worker: str, connection: Connection
     ) -> tuple[list[ClaimedDelivery], dict[int, DeliveryJob]]:
-        """Unit of work: claim a batch (see ``deliver_batch``) and read what its jobs need."""
+        """Unit of work: claim a batch (see ``deliver_batch``), read what its jobs need, and
+        what their sinks would read before sending (``ReadsAhead``)."""
         claimed = repo.claim_due(
             connection,
             worker,
@@ -240,7 +245,23 @@ class OutboxWorkers:
             worlds=[w.value for w in self._sinks],
             run=RUN,
         )
-        return claimed, self._jobs(connection, claimed) if claimed else {}
+        if not claimed:
+            return claimed, {}
+        jobs = self._jobs(connection, claimed)
+        for world, sink in self._readers_ahead.items():
+            of_world = [job for job in jobs.values() if job.world is world]
+            if not of_world:
+                continue
+            try:
+                ahead = sink.read_ahead(connection, of_world)
+            except SQLAlchemyError:
+                raise  # the claim itself fails: tried again, as any store error
+            except Exception as exc:  # a sink's bug: its jobs read for themselves
+                log.error("%s sink: reading ahead failed (%s)", world.value, type(exc).__name__)
+                continue
+            for delivery_id, data in ahead.items():
+                jobs[delivery_id] = replace(jobs[delivery_id], read_ahead=data)
+        return claimed, jobs
 
     async def _attempt_run(
         self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]

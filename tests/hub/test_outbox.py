@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
 from bridge.core.model import Name, World
@@ -280,3 +281,47 @@ async def test_a_job_names_its_members_and_its_authors_members_or_not(store: Sto
         "83": Name("Dr", "Paul", "Nom", "Médecin"),
     }
     assert job.participants["82"].name == Name("Dr", "Anne", "Nom", "Médecin")
+
+
+class ReadingAheadSink:
+    """Reads ahead, in the claim, each job's delivery state; keeps what each job brought."""
+
+    world = World.MATRIX
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.broken = broken
+        self.brought: list[object] = []
+
+    def read_ahead(self, connection: Connection, jobs: Sequence[DeliveryJob]) -> dict[int, object]:
+        if self.broken:
+            raise ValueError("a bug in the sink")
+        state = select(Delivery.state).where(Delivery.id == bindparam("id"))
+        return {job.delivery_id: connection.scalar(state, {"id": job.delivery_id}) for job in jobs}
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        self.brought.append(job.read_ahead)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+async def test_a_sink_reads_ahead_inside_the_claim(store: Store, broken: bool) -> None:
+    """What a ``ReadsAhead`` sink reads comes with its jobs, read in the claim's transaction
+    (the deliveries are claimed already); a sink failing to read gets its jobs all the same."""
+    async with store.transaction() as session:
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0),
+        )
+        for seq in (1, 2):
+            await repo.in_session(
+                session, repo.record_event, JournalRow(seq, "message.posted", "c1", "81", "", {})
+            )
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "c1", "message") for s in (1, 2)],
+        )
+    sink = ReadingAheadSink(broken=broken)
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
+    assert await workers.deliver_batch("w1") == 2
+    assert sink.brought == ([None, None] if broken else ["sending", "sending"])
