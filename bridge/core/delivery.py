@@ -80,7 +80,11 @@ class DeliveryJob:
     message: MessageView | None = None
     #: The conversation's snapshot (None when the bridge has none: should not happen).
     conversation: ConversationView | None = None
+    #: The conversation's members.
     participants: dict[str, Participant] = field(default_factory=dict)
+    #: The message's author and, under a delegation, who typed it (members or not): read
+    #: with the members, so a sink names them without reading the directory again.
+    authors: dict[str, Participant] = field(default_factory=dict)
     #: When SPICO says the event happened (ISO 8601; for the relay latency metric).
     occurred_at: str | None = None
     #: Who caused the event (the message's author, else the event's actor): for the audit.

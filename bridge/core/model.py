@@ -85,8 +85,20 @@ STATE_EVENTS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class Name:
+    """How the directory names a professional: what a room or a mail shows of them (the
+    sinks get it on the job, read with the rest of the delivery, not from the directory)."""
+
+    civility: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    profession: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Participant:
-    """A SPICO professional as the bridge reaches them: ids in each world, preference, status."""
+    """A SPICO professional as the bridge reaches them: ids in each world, preference, status,
+    and their name (None: the directory does not know them)."""
 
     spico_id: str
     matrix_user: str | None = None
@@ -96,6 +108,7 @@ class Participant:
     has_account: bool = True
     #: Their own choice for the conversation at hand (None: none made).
     mail_choice: MailChoice | None = None
+    name: Name | None = None
 
 
 class MatrixMapped(Protocol):

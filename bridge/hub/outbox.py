@@ -362,18 +362,21 @@ class OutboxWorkers:
     def _jobs(
         self, connection: Connection, claimed: list[ClaimedDelivery]
     ) -> dict[int, DeliveryJob]:
-        """The jobs of a claimed batch, from three batched reads (events, snapshots, people)."""
+        """The jobs of a claimed batch, from three batched reads (events, snapshots, people:
+        the members and the messages' authors, whose names the sinks show)."""
         events = repo.get_events(connection, (d.event_seq for d in claimed))
         snapshots = repo.get_conversations(connection, (d.conversation_id for d in claimed))
+        messages = {seq: event_message(event.payload) for seq, event in events.items()}
         members = {m for snapshot in snapshots.values() for m in snapshot.members}
-        people = participants_for(connection, members, self._configured)
+        authors = {i for m in messages.values() if m for i in (m.author_id, m.sent_by) if i}
+        people = participants_for(connection, members | authors, self._configured)
         jobs = {}
         for delivery in claimed:
             event = events.get(delivery.event_seq)
             if event is None:
                 continue
             snapshot = snapshots.get(delivery.conversation_id)
-            message = event_message(event.payload)
+            message = messages[delivery.event_seq]
             actor = event.payload.get("actor_id")
             jobs[delivery.id] = DeliveryJob(
                 delivery_id=delivery.id,
@@ -387,6 +390,9 @@ class OutboxWorkers:
                 message=message,
                 conversation=None if snapshot is None else snapshot.view(),
                 participants={m: people[m] for m in snapshot.members} if snapshot else {},
+                authors={i: people[i] for i in (message.author_id, message.sent_by) if i}
+                if message
+                else {},
                 occurred_at=_text_or_none(event.payload.get("occurred_at")),
                 actor_id=(message.author_id if message else None) or _text_or_none(actor),
             )

@@ -53,6 +53,7 @@ def merge(
         delivery=delivery,
         status=status,
         has_account=known.has_account,
+        name=known.name,
     )
 
 

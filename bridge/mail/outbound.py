@@ -28,7 +28,7 @@ from bridge.core.delivery import (
     RetryLater,
 )
 from bridge.core.errors import TooLarge
-from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Name, Participant, World
 from bridge.core.notifications import notification_allowed
 from bridge.core.views import MessageView, event_message
 from bridge.mail import compose, texts, tokens
@@ -128,13 +128,22 @@ def _by_code(code: int, what: str) -> Exception:
     return PermanentFailure(f"SMTP {code}: {what}")
 
 
-def display_name(row: repo.ProfessionalRow | None, fallback: str) -> str:
-    if row is None:
+def display_name(known: Name | None, fallback: str) -> str:
+    """ "Dr Jean DUPONT"; ``fallback`` when the directory does not know them."""
+    if known is None:
         return fallback
-    name = f"{row.first_name} {row.last_name.upper()}".strip()
-    if row.civility and row.civility.lower().startswith("dr"):
+    name = f"{known.first_name} {known.last_name.upper()}".strip()
+    if known.civility and known.civility.lower().startswith("dr"):
         name = f"Dr {name}"
     return name or fallback
+
+
+def _name(participant: Participant | None) -> Name | None:
+    return participant.name if participant is not None else None
+
+
+def _row_name(row: repo.ProfessionalRow | None) -> Name | None:
+    return row.name if row is not None else None
 
 
 #: How the sink gets an attachment's bytes from SPICO (the hub's poster offers it).
@@ -218,13 +227,14 @@ class MailSink:
         member = job.destination
         conversation = job.conversation or ConversationView(job.conversation_id, ())
         mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
-        author = message.writer_id
         before = await self._store.run(
-            partial(_before_sending, mid, job.conversation_id, member, (author, member))
+            partial(_before_sending, mid, job.conversation_id, member, ())
         )
         if before.sent:
             return  # sent before a crash or a lost settle: same Message-ID, done
-        people, thread = before.people, before.thread
+        thread = before.thread
+        # The names come with the job (read with the delivery): no directory read here.
+        author = job.authors.get(message.writer_id or "")
         now = datetime.now(UTC)
         token = self.token_for(job.conversation_id, member, now)
         files = await self._attachments(message)
@@ -233,9 +243,9 @@ class MailSink:
                 key=self._key,
                 sender=self.sender,
                 recipient=address,
-                recipient_name=display_name(people.get(member), "") or None,
+                recipient_name=display_name(_name(job.participants.get(member)), "") or None,
                 member_id=member,
-                author_name=display_name(people.get(str(author)), "SPICO"),
+                author_name=display_name(_name(author), "SPICO"),
                 conversation=conversation,
                 message=message,
                 token=token,
@@ -384,7 +394,7 @@ class MailSink:
             return  # sent before a crash: same Message-ID, done (its period started)
         people, thread = before.people, before.thread
         notified = [
-            NotifiedMessage(display_name(people.get(a), "SPICO"), m.body, m.created_at)
+            NotifiedMessage(display_name(_row_name(people.get(a)), "SPICO"), m.body, m.created_at)
             for a, m in zip(authors, messages, strict=True)
         ]
         now = datetime.now(UTC)
@@ -394,7 +404,7 @@ class MailSink:
                 key=self._key,
                 sender=self.sender,
                 recipient=address,
-                recipient_name=display_name(people.get(member), "") or None,
+                recipient_name=display_name(_row_name(people.get(member)), "") or None,
                 member_id=member,
                 conversation=conversation,
                 messages=notified,

@@ -115,6 +115,21 @@ def person_of(spico_id: str, row: ProfessionalRow | None) -> Person:
     return Person(spico_id, row.civility, row.first_name, row.last_name, row.profession, row.status)
 
 
+def person_of_participant(spico_id: str, participant: Participant | None) -> Person:
+    """The same from what the hub read with the job (``DeliveryJob.authors``)."""
+    name = participant.name if participant is not None else None
+    if participant is None or name is None:
+        return Person(spico_id)
+    return Person(
+        spico_id,
+        name.civility,
+        name.first_name,
+        name.last_name,
+        name.profession,
+        participant.status,
+    )
+
+
 class MatrixSink:
     """The Matrix world's ``Sink``: destination = SPICO conversation id."""
 
@@ -431,6 +446,7 @@ class MatrixSink:
             job.txn_id,
             unread=Unread(readers, job.event_seq) if readers else None,
             settle=job.settle,
+            authors=job.authors,
         )
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
@@ -463,16 +479,19 @@ class MatrixSink:
         history: bool = False,
         unread: Unread | None = None,
         settle: InlineSettle | None = None,
+        authors: Mapping[str, Participant] | None = None,
     ) -> int:
         """One SPICO message into the room, once (1 when posted, 0 when it was there).
 
-        Two units of work: before sending, "sent already? who wrote?" (and the members it is
-        unread by, ``unread``); after, its event link with the delivery's settle (``settle``,
-        the outbox's), so a delivered message costs no transaction of its own to settle."""
+        Two units of work: before sending, "sent already?" (and the members it is unread by,
+        ``unread``; and who wrote it, unless the job brought them: ``authors``); after, its
+        event link with the delivery's settle (``settle``, the outbox's), so a delivered
+        message costs no transaction of its own to settle."""
         spico_id, notice = message.id, message.notice
         author_id = message.author_id or ""
         sent_by_id = message.sent_by
         ids = [] if notice else [i for i in (author_id, sent_by_id) if i]
+        unknown = ids if authors is None else []
 
         def sent_already_or_authors(connection: Connection) -> dict[str, ProfessionalRow] | None:
             if unread is not None:
@@ -481,7 +500,7 @@ class MatrixSink:
                 )
             if spico_id and matrix_repo.find_out_link(connection, spico_id, room_id):
                 return None
-            return repo.get_professionals(connection, ids)
+            return repo.get_professionals(connection, unknown)
 
         rows = await self._store.run(sent_already_or_authors)
         if rows is None:
@@ -489,7 +508,10 @@ class MatrixSink:
         header = None
         intent: MatrixIntent = self._bot
         if not notice:
-            people = {i: person_of(i, rows.get(i)) for i in ids}
+            if authors is None:
+                people = {i: person_of(i, rows.get(i)) for i in ids}
+            else:
+                people = {i: person_of_participant(i, authors.get(i)) for i in ids}
             author = people.get(author_id, Person(author_id))
             sent_by = people.get(sent_by_id) if sent_by_id else None
             intent = self.speakers.author(author) if author_id else self._bot

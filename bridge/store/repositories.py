@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from bridge.core.model import ConversationView
+from bridge.core.model import ConversationView, Name
 from bridge.core.views import patient_view
 from bridge.store.db import make_async_engine, session_factory, upgrade_async
 from bridge.store.models import (
@@ -354,6 +354,10 @@ class ProfessionalRow:
     linked_matrix_user: str | None = None
     #: Their own general mail preference (``bridge.store.preferences``): ``all`` or None.
     mail_preference: str | None = None
+
+    @property
+    def name(self) -> Name:
+        return Name(self.civility, self.first_name, self.last_name, self.profession)
 
 
 _PROFESSIONAL_FIELDS = (

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Connection, select
 
 from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
-from bridge.core.model import World
+from bridge.core.model import Name, World
 from bridge.hub import outbox
 from bridge.hub.outbox import OutboxWorkers
 from bridge.store import repositories as repo
@@ -232,3 +232,51 @@ async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_sett
     finally:
         stop.set()
         await running
+
+
+class KeepingSink:
+    """Keeps the jobs it is given."""
+
+    world = World.MATRIX
+
+    def __init__(self) -> None:
+        self.jobs: list[DeliveryJob] = []
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        self.jobs.append(job)
+
+
+async def test_a_job_names_its_members_and_its_authors_members_or_not(store: Store) -> None:
+    """The sinks show names without reading the directory: the claim read them with the job,
+    the author's and the delegate's too when they are not members."""
+    message = {"id": "m1", "author_id": "81", "sent_by": "83", "body": "x", "kind": "message"}
+    async with store.transaction() as session:
+        for spico_id, first in (("81", "Jean"), ("82", "Anne"), ("83", "Paul")):
+            await repo.in_session(
+                session,
+                repo.save_professional,
+                repo.ProfessionalRow(spico_id, "Dr", first, "Nom", "Médecin", None, "online", True),
+            )
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "82", ("82",), None, 0),
+        )
+        await repo.in_session(
+            session,
+            repo.record_event,
+            JournalRow(1, "message.posted", "c1", "81", "", {"data": {"message": message}}),
+        )
+        await repo.in_session(
+            session, repo.enqueue, [NewDelivery(1, "c1", "matrix", "c1", "message")]
+        )
+    sink = KeepingSink()
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
+    assert await workers.deliver_batch("w1") == 1
+    [job] = sink.jobs
+    assert list(job.participants) == ["82"], "members only"
+    assert {i: p.name for i, p in job.authors.items()} == {
+        "81": Name("Dr", "Jean", "Nom", "Médecin"),
+        "83": Name("Dr", "Paul", "Nom", "Médecin"),
+    }
+    assert job.participants["82"].name == Name("Dr", "Anne", "Nom", "Médecin")

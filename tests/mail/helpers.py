@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.config import BridgeConfig, load_config
 from bridge.core.delivery import DeliveryJob, InboundPoster
-from bridge.core.model import ConversationView, DeliveryKind, Participant, World
+from bridge.core.model import ConversationView, DeliveryKind, Name, Participant, World
 from bridge.core.views import message_view
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import FetchAttachment, MailSink
@@ -31,9 +31,14 @@ DOCTOR, ANNE = "810000000009", "810000000017"
 ANNE_ADDRESS = "anne.martin@sandbox.mssante.fr"
 
 
+#: The doctor as the hub reads them from the directory with each job (the sink reads none).
+DOCTOR_PARTICIPANT = Participant(DOCTOR, name=Name("Dr", "Jean", "Dupont", "Médecin"))
+
+
 def anne_job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any) -> DeliveryJob:
-    """The doctor's message ``seq`` in ``conv_1`` ("Plaie"), to deliver to Anne by mail;
-    ``message`` adds or replaces fields of the SPICO message."""
+    """The doctor's message ``seq`` in ``conv_1`` ("Plaie"), to deliver to Anne by mail, with
+    the doctor's name as the hub gives it; ``message`` adds or replaces fields of the SPICO
+    message."""
     return DeliveryJob(
         delivery_id=seq,
         world=World.MAIL,
@@ -45,7 +50,8 @@ def anne_job(seq: int, body: str, *, address: str = ANNE_ADDRESS, **message: Any
         conversation_id="conv_1",
         message=message_view({"id": f"msg-{seq}", "author_id": DOCTOR, "body": body, **message}),
         conversation=ConversationView("conv_1", (DOCTOR, ANNE), "Plaie"),
-        participants={ANNE: Participant(ANNE, mail=address)},
+        participants={DOCTOR: DOCTOR_PARTICIPANT, ANNE: Participant(ANNE, mail=address)},
+        authors={DOCTOR: DOCTOR_PARTICIPANT},
     )
 
 

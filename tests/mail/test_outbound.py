@@ -17,7 +17,7 @@ from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
 from tests.fixtures.worlds import text_of
-from tests.mail.helpers import ANNE, ANNE_ADDRESS, BRIDGE, DOCTOR, anne_job, mail_config, mail_sink
+from tests.mail.helpers import ANNE, ANNE_ADDRESS, BRIDGE, anne_job, mail_config, mail_sink
 
 
 @dataclass
@@ -30,23 +30,9 @@ class Outbox:
 
 @pytest.fixture
 async def outbox(tmp_path: Path, sqlite_store: Store) -> AsyncIterator[Outbox]:
+    """The sink on an empty directory: the names it shows come with the job."""
     config = mail_config(tmp_path, mss_nil="SPICO-BRIDGE-TEST", max_attachment_bytes=1000)
     smtp, poster = FakeSmtp(), FakePoster()
-    async with sqlite_store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_professional,
-            repo.ProfessionalRow(
-                id=DOCTOR,
-                civility="Dr",
-                first_name="Jean",
-                last_name="Dupont",
-                profession="Médecin",
-                mssante_address=None,
-                status="online",
-                has_account=True,
-            ),
-        )
     yield Outbox(
         mail_sink(config, sqlite_store, smtp, poster.fetch_attachment), smtp, poster, sqlite_store
     )

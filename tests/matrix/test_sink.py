@@ -25,7 +25,7 @@ from bridge.core.delivery import (
     PostResult,
     RetryLater,
 )
-from bridge.core.model import DeliveryKind, Participant, World
+from bridge.core.model import DeliveryKind, Name, Participant, Status, World
 from bridge.core.views import message_view
 from bridge.matrix.client import MatrixClient
 from bridge.matrix.localserver import Synapse
@@ -66,6 +66,23 @@ def _conversation(
     return {"id": "conv_1", "subject": subject, "members": list(members), **extra}
 
 
+#: The directory of the ``portals`` fixture: (SPICO id, first name, last name, status).
+DIRECTORY = (
+    (DOCTOR, "Jean", "Dupont", "online"),
+    (ALICE, "Alice", "Bernard", "active"),
+    (BOB, "Bob", "Petit", "active"),
+)
+
+
+def _participant(spico_id: str) -> Participant:
+    """A professional as the hub reads them with the job: mapping, status and name."""
+    for known, first, last, status in DIRECTORY:
+        if known == spico_id:
+            name = Name("Dr", first, last, "Médecin généraliste")
+            return Participant(spico_id, USERS.get(spico_id), status=Status(status), name=name)
+    return Participant(spico_id, USERS.get(spico_id))
+
+
 def _job(
     kind: DeliveryKind,
     seq: int,
@@ -73,6 +90,7 @@ def _job(
     message: dict[str, Any] | None = None,
 ) -> DeliveryJob:
     members = (conversation or {}).get("members") or []
+    writers = (message or {}).get("author_id"), (message or {}).get("sent_by")
     return DeliveryJob(
         delivery_id=seq,
         world=World.MATRIX,
@@ -84,7 +102,8 @@ def _job(
         conversation_id="conv_1",
         message=message_view(message),
         conversation=conversation_of(conversation),
-        participants={m: Participant(m, matrix_user=USERS.get(m)) for m in members},
+        participants={m: _participant(m) for m in members},
+        authors={w: _participant(w) for w in writers if w},
     )
 
 
@@ -135,11 +154,7 @@ async def portals(sqlite_store: Store) -> AsyncIterator[Portals]:
     poster = FakePoster()
     sink = MatrixSink(client, sqlite_store, _settings(), poster, lambda: USERS)
     async with sqlite_store.transaction() as session:
-        for spico_id, first, last, status in (
-            (DOCTOR, "Jean", "Dupont", "online"),
-            (ALICE, "Alice", "Bernard", "active"),
-            (BOB, "Bob", "Petit", "active"),
-        ):
+        for spico_id, first, last, status in DIRECTORY:
             await repo.in_session(
                 session,
                 repo.save_professional,
