@@ -11,7 +11,7 @@ from bridge.spico.client import SpicoClient
 from bridge.spico.models import SpicoEvent
 from bridge.store import repositories as repo
 from bridge.store.repositories import ConversationSnapshot, Store
-from tests.fixtures.sandbox import Personas
+from tests.fixtures.sandbox import Personas, open_conversation
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 PATIENT = {
@@ -93,9 +93,7 @@ async def test_a_conversation_older_than_the_bridge_is_fetched_kept_and_served(
     the conversation from SPICO and stores it; later batches find it (no message is lost)."""
     doctor, reader = personas.doctor, personas.colleagues[3]
     head = (await spico_client.get_events(0, limit=1)).head_seq  # the shared sandbox's "now"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor, acting_as=doctor, members=[reader], subject="Ancienne", message="1"
-    )
+    created = await open_conversation(spico_client, doctor, [reader], "Ancienne", "1")
     conversation = created.conversation.id
     for body in ("2", "3"):
         await spico_client.post_message(

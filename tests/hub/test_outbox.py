@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pytest
 from sqlalchemy import Connection, bindparam, select
@@ -32,32 +32,49 @@ class FlakySink:
             raise RetryLater("429", retry_after=60)
 
 
-async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store) -> None:
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0),
-        )
-        for seq in range(1, 6):
-            await repo.in_session(
-                session,
-                repo.record_event,
+async def _enqueue_messages(
+    store: Store,
+    seqs: Iterable[int],
+    world: World = World.MATRIX,
+    destination: str = "c1",
+    *,
+    members: tuple[str, ...] | None = None,
+) -> None:
+    """Messages ``seqs`` of conversation c1 (by 81) journaled and queued for ``destination`` in
+    ``world``; with ``members``, the conversation's snapshot is saved first."""
+    seqs = list(seqs)
+
+    def record(connection: Connection) -> None:
+        if members is not None:
+            repo.save_conversation(
+                connection, repo.ConversationSnapshot("c1", "Sujet", "81", members, None, 0)
+            )
+        for seq in seqs:
+            repo.record_event(
+                connection,
                 JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
             )
-        await repo.in_session(
-            session,
-            repo.enqueue,
-            [NewDelivery(s, "c1", "matrix", "c1", "message") for s in range(1, 6)],
+        repo.enqueue(
+            connection, [NewDelivery(s, "c1", world.value, destination, "message") for s in seqs]
         )
+
+    await store.run(record)
+
+
+async def _delivery_states(store: Store) -> list[tuple[int, str, int, str | None]]:
+    """(event seq, state, attempts, claimed by) of every delivery, in seq order."""
+    async with store.transaction() as session:
+        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
+    return [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
+
+
+async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store) -> None:
+    await _enqueue_messages(store, range(1, 6), members=("81",))
     sink = FlakySink(refuse={3})
     workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
     assert await workers.deliver_batch("w1") == 3, "1, 2 and 3 were tried; 4 and 5 were not"
     assert sink.tried == [1, 2, 3]
-    async with store.transaction() as session:
-        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
-        states = [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
-    assert states == [
+    assert await _delivery_states(store) == [
         (1, "done", 1, None),
         (2, "done", 1, None),
         (3, "pending", 1, None),  # to be retried, and it blocks its queue until then
@@ -87,31 +104,12 @@ class MailSinkSeeingTheStore:
 async def test_each_mail_is_settled_right_after_its_attempt(store: Store) -> None:
     """Mail has no transaction id: a kill must not find earlier mails of the run unsettled
     (the next process would send them again)."""
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
-        )
-        for seq in range(1, 5):
-            await repo.in_session(
-                session,
-                repo.record_event,
-                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
-            )
-        await repo.in_session(
-            session,
-            repo.enqueue,
-            [NewDelivery(s, "c1", "mail", "82", "message") for s in range(1, 5)],
-        )
+    await _enqueue_messages(store, range(1, 5), World.MAIL, "82", members=("81", "82"))
     sink = MailSinkSeeingTheStore(store)
     workers = OutboxWorkers(store, {World.MAIL: sink}, {}, RetryPolicy(60, 300, 10))
     assert await workers.deliver_batch("w1") == 3
     assert sink.done_before == [[], [1], [1, 2]]
-    async with store.transaction() as session:
-        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
-        states = [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
-    assert states == [
+    assert await _delivery_states(store) == [
         (1, "done", 1, None),
         (2, "done", 1, None),
         (3, "pending", 1, None),
@@ -149,21 +147,7 @@ class RecordingMailSink:
 async def test_a_mail_sink_settles_in_the_transaction_recording_what_it_sent(
     store: Store,
 ) -> None:
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
-        )
-        for seq in (1, 2):
-            await repo.in_session(
-                session,
-                repo.record_event,
-                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
-            )
-        await repo.in_session(
-            session, repo.enqueue, [NewDelivery(s, "c1", "mail", "82", "message") for s in (1, 2)]
-        )
+    await _enqueue_messages(store, (1, 2), World.MAIL, "82", members=("81", "82"))
     workers = OutboxWorkers(store, {World.MAIL: RecordingMailSink(store)}, {}, RetryPolicy())
     assert await workers.deliver_batch("w1") == 2
     async with store.transaction() as session:
@@ -193,16 +177,6 @@ class HeldSink:
             self.second.set()
 
 
-async def _enqueue_message(store: Store, seq: int) -> None:
-    def record(connection: Connection) -> None:
-        repo.record_event(
-            connection, JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {})
-        )
-        repo.enqueue(connection, [NewDelivery(seq, "c1", "matrix", "c1", "message")])
-
-    await store.run(record)
-
-
 async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_settled(
     sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,10 +195,10 @@ async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_sett
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
     try:
-        await _enqueue_message(store, 1)
+        await _enqueue_messages(store, [1])
         workers.wake()
         await asyncio.wait_for(sink.holding.wait(), 30)
-        await _enqueue_message(store, 2)
+        await _enqueue_messages(store, [2])
         workers.wake()
         await asyncio.sleep(0.2)  # the idle worker's claim finds the queue's head in flight
         sink.release.set()
