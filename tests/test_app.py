@@ -12,7 +12,7 @@ import pytest
 
 from bridge.spico.client import SpicoClient
 from tests.fixtures.bridge import BridgeProcess, bridge_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.waiting import eventually
 
 MESSAGES = 150
@@ -42,13 +42,7 @@ async def test_sigterm_stops_cleanly_and_restart_resumes_exactly(
     bridge_processes.append(bridge)
     bridge.start()
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[reader],
-        subject="Arrêt propre",
-        message="0",
-    )
+    created = await open_conversation(spico_client, doctor, [reader], "Arrêt propre", "0")
     ids = [created.message.id]
     for n in range(1, MESSAGES):
         message = await spico_client.post_message(
@@ -120,9 +114,7 @@ async def test_two_processes_on_postgresql_read_spico_once_and_fail_over(
     assert logs.count(standing_by) == 1
     consumer = first if "consumed by this process" in first.tail(400) else second
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor, acting_as=doctor, members=[reader], subject="Deux", message="0"
-    )
+    created = await open_conversation(spico_client, doctor, [reader], "Deux", "0")
     ids = [created.message.id]
 
     async def post(n: int) -> None:

@@ -35,7 +35,7 @@ from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.ports import free_port
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -160,13 +160,8 @@ async def test_no_body_patient_identity_or_token_in_any_log_line(
     kinds = ("spico", "spico", "matrix", "mail")
     texts = [f"Corps {kind} {tag}{index}" for index, kind in enumerate(kinds)]
     subject = f"Redaction {tag}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[reader, talker],
-        subject=subject,
-        message=texts[0],
-        patient_id=patient.id,
+    created = await open_conversation(
+        spico_client, doctor, [reader, talker], subject, texts[0], patient_id=patient.id
     )
     conversation = created.conversation.id
     assert created.conversation.patient is not None
@@ -361,12 +356,12 @@ async def test_error_paths_log_types_and_the_bridges_own_words_only(
     )
     assert "SPICO a répondu de façon inattendue" in await ask("recherche martin")
     # An SMTP refusal: the conversation's mail to an address Postfix does not know.
-    conversation = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
-        members=[personas.no_account],
-        subject=f"Erreurs {uuid.uuid4().hex[:8]}",
-        message="Adresse inconnue",
+    conversation = await open_conversation(
+        spico_client,
+        personas.doctor,
+        [personas.no_account],
+        f"Erreurs {uuid.uuid4().hex[:8]}",
+        "Adresse inconnue",
     )
 
     async def failure_notice() -> bool:

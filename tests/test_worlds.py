@@ -25,7 +25,7 @@ from bridge.spico.sandbox.seed import Directory
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -135,12 +135,8 @@ async def start_conversation(
     worlds: Worlds, spico_client: SpicoClient, personas: Personas, subject: str, message: str
 ) -> tuple[str, str, AsyncClient]:
     """A conversation by the doctor with both followers; its room, joined by the Matrix user."""
-    created = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
-        members=[worlds.reader, worlds.talker],
-        subject=subject,
-        message=message,
+    created = await open_conversation(
+        spico_client, personas.doctor, [worlds.reader, worlds.talker], subject, message
     )
     conversation = created.conversation.id
     room_id = await worlds.portal(conversation)

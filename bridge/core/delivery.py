@@ -7,10 +7,10 @@ import the hub or the SPICO client, which the app wires in.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -91,6 +91,9 @@ class DeliveryJob:
     actor_id: str | None = None
     #: Given to sinks that record what they sent (``InlineSettle``); None otherwise.
     settle: InlineSettle | None = field(default=None, compare=False, repr=False)
+    #: What the sink's ``ReadsAhead.read_ahead`` read for this job in the claim's unit of work
+    #: (the sink's own type); None: nothing, the sink reads for itself before sending.
+    read_ahead: object | None = field(default=None, compare=False, repr=False)
 
     @property
     def txn_id(self) -> str:
@@ -103,6 +106,23 @@ class Sink(Protocol):
     world: World
 
     async def deliver(self, job: DeliveryJob) -> None: ...
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A sink whose read before sending ("sent already?", a mail thread) can ride in the
+    outbox's claim, one unit of work less per delivery.
+
+    ``read_ahead(connection, jobs)`` runs inside the claim's unit of work (synchronous, on the
+    database thread, no I/O but the database), with the claimed jobs of the sink's world in
+    queue order; it returns {delivery id: what it read}, which the outbox hands over as
+    ``DeliveryJob.read_ahead``. The claim holds the deliveries, so only this worker records
+    them sent; but a job's earlier jobs in the same run are sent after the claim: a sink reads
+    ahead only what those cannot change (and leaves the other jobs out: they read for
+    themselves, as before).
+    """
+
+    def read_ahead(self, connection: Any, jobs: Sequence[DeliveryJob]) -> Mapping[int, object]: ...
 
 
 @dataclass(frozen=True, slots=True)

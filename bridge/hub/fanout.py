@@ -130,7 +130,11 @@ class _BatchState:
         connection: Connection,
         events: list[SpicoEvent],
         fetched: Mapping[str, Conversation],
+        *,
+        mail: bool = True,
     ) -> _BatchState:
+        """The batch's state; ``mail``: whether mail is routed at all (the members' own mail
+        choices matter to nothing else: not read otherwise)."""
         ids = {e.conversation_id for e in events if e.conversation_id}
         snapshots = repo.get_conversations(connection, ids)
         unsaved = set()
@@ -145,17 +149,20 @@ class _BatchState:
                 members.update(event.conversation.member_ids)
             elif event.type == EventType.MEMBER_ADDED:
                 members.add(str(event.data.get("member_id")))
+        # Only a message posted with an idempotency key can be one the bridge posted (a
+        # message without one costs no look-up).
         keys = {
-            str(e.data["message"].get("idempotency_key"))
+            str(key)
             for e in events
             if e.type == EventType.MESSAGE_POSTED and e.data.get("message")
+            if (key := e.data["message"].get("idempotency_key"))
         }
         return cls(
             snapshots,
             repo.get_professionals(connection, members),
             repo.find_inbounds(connection, keys),
             unsaved,
-            preferences.conversation_choices(connection, snapshots),
+            preferences.conversation_choices(connection, snapshots) if mail else {},
         )
 
 
@@ -191,6 +198,11 @@ class FanOut:
         self._known_conversations: set[str] = set()
         #: Events up to this seq predate the first start (``bridge_existing: all``).
         self._history_head: int | None = None
+        #: The SPICO cursor as this process last read or committed it (None: read it with the
+        #: next batch). One consumer per process, and per database (the source's lock on
+        #: PostgreSQL), writes it: no batch needs to read it again. After a failed batch it is
+        #: read again (the failure may have come after the commit).
+        self._cursor: int | None = None
 
     def set_participants(self, configured: Mapping[str, Participant]) -> None:
         """A reloaded config's participant mappings apply from the next event on."""
@@ -198,7 +210,8 @@ class FanOut:
 
     async def load_cursor(self) -> int:
         value = await self._store.run(partial(repo.get_cursor, source=SPICO_CURSOR))
-        return int(value) if value is not None else 0
+        self._cursor = int(value) if value is not None else 0
+        return self._cursor
 
     async def start_at_head(self) -> None:
         """First start with ``bridge_existing: new``: skip the history that came before us."""
@@ -211,6 +224,7 @@ class FanOut:
 
     async def _mark_head(self, cursor: str, said: str) -> None:
         """On the very first start only (no SPICO cursor yet), ``cursor`` := the feed's head."""
+        self._cursor = None
 
         def started(connection: Connection) -> bool:
             names = {SPICO_CURSOR, cursor}
@@ -239,9 +253,13 @@ class FanOut:
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
         await self._fetch_missing_professionals(events, conversations)
-        recorded = await self._store.run(
-            partial(self._record_batch, events, conversations), heavy=True
-        )
+        work = partial(self._record_batch, events, conversations, self._cursor)
+        try:
+            cursor, recorded = await self._store.run(work, heavy=True)
+        except BaseException:
+            self._cursor = None  # it may have committed all the same: read it again
+            raise
+        self._cursor = cursor
         if recorded is None:
             return
         known, enqueued = recorded
@@ -253,17 +271,22 @@ class FanOut:
         self,
         events: list[SpicoEvent],
         conversations: Mapping[str, Conversation],
+        cursor: int | None,
         connection: Connection,
-    ) -> tuple[set[str], int] | None:
+    ) -> tuple[int, tuple[set[str], int] | None]:
         """Unit of work: journal the batch's new events, update the snapshots, enqueue the
-        deliveries and advance the cursor (durable before acknowledged). Returns the
-        conversations now stored and how many deliveries were enqueued; None when the whole
-        batch was already recorded."""
-        cursor = int(repo.get_cursor(connection, SPICO_CURSOR) or 0)
+        deliveries and advance the cursor (durable before acknowledged); ``cursor``: as this
+        process knows it (None: read here). Returns the cursor now, with the conversations
+        now stored and how many deliveries were enqueued (None when the whole batch was
+        already recorded)."""
+        if cursor is None:
+            cursor = int(repo.get_cursor(connection, SPICO_CURSOR) or 0)
         fresh = [event for event in events if event.seq > cursor]
         if not fresh:
-            return None
-        batch = _BatchState.load(connection, fresh, conversations)
+            return cursor, None
+        batch = _BatchState.load(
+            connection, fresh, conversations, mail=World.MAIL in self._policy.worlds
+        )
         # One statement per table for the whole batch: the journal, then the deliveries.
         recorded = repo.record_events(connection, [_journal_row(e) for e in fresh])
         deliveries: list[repo.NewDelivery] = []
@@ -273,7 +296,7 @@ class FanOut:
                 deliveries += self._route(connection, event, batch)
         enqueued = repo.enqueue(connection, deliveries)
         repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
-        return set(batch.snapshots) - batch.unsaved, enqueued
+        return fresh[-1].seq, (set(batch.snapshots) - batch.unsaved, enqueued)
 
     def _route(
         self, connection: Connection, event: SpicoEvent, batch: _BatchState

@@ -20,6 +20,7 @@ from functools import partial
 from typing import cast
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.core.delivery import (
     BRIDGE_WORLD,
@@ -28,6 +29,7 @@ from bridge.core.delivery import (
     DeliveryJob,
     GiveUp,
     PermanentFailure,
+    ReadsAhead,
     RetryPolicy,
     Sink,
     decide_retry,
@@ -86,6 +88,8 @@ class OutboxWorkers:
     ) -> None:
         self._store = store
         self._sinks = dict(sinks)
+        #: Sinks whose read before sending rides in the claim's unit of work.
+        self._readers_ahead = {w: s for w, s in self._sinks.items() if isinstance(s, ReadsAhead)}
         self._configured = configured
         self._retry = retry
         self._count = workers
@@ -140,10 +144,12 @@ class OutboxWorkers:
             await self.recover()
             names = [f"{self._liveness.owner}:w{i}" for i in range(self._count)]
             recovery = asyncio.create_task(self._recover_periodically(stop))
+            polling = asyncio.create_task(self._poll_periodically(stop))
             try:
                 await asyncio.gather(*(self._worker(name, stop) for name in names))
             finally:
                 recovery.cancel()
+                polling.cancel()
                 await self._store.run(
                     partial(repo.release_claims_of_process, owner=self._liveness.owner),
                     heavy=True,
@@ -158,6 +164,19 @@ class OutboxWorkers:
                 await self.recover()
             except Exception as exc:
                 log.error("outbox recovery failed (%s); will retry", type(exc).__name__)
+
+    async def _poll_periodically(self, stop: asyncio.Event) -> None:
+        """Every ``IDLE_POLL_SECONDS``, one idle worker looks for what no wake-up announced:
+        retries coming due, deliveries another process enqueued (PostgreSQL). One claim a
+        second for the whole outbox: each idle worker polling on its own timer cost one claim a
+        second per worker, for nothing the first one would not have found."""
+        while not stop.is_set():
+            await wait_any(stop, within=IDLE_POLL_SECONDS)
+            while self._idle:
+                event = self._idle.popleft()
+                if not event.is_set():
+                    event.set()
+                    break
 
     async def _worker(self, name: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -182,7 +201,7 @@ class OutboxWorkers:
             wakeup = asyncio.Event()
             self._idle.append(wakeup)
             try:
-                await wait_any(wakeup, stop, within=IDLE_POLL_SECONDS)
+                await wait_any(wakeup, stop)  # a wake-up, or the poll (``_poll_periodically``)
             finally:
                 with contextlib.suppress(ValueError):
                     self._idle.remove(wakeup)
@@ -232,7 +251,8 @@ class OutboxWorkers:
     def _claim_batch(
         self, worker: str, connection: Connection
     ) -> tuple[list[ClaimedDelivery], dict[int, DeliveryJob]]:
-        """Unit of work: claim a batch (see ``deliver_batch``) and read what its jobs need."""
+        """Unit of work: claim a batch (see ``deliver_batch``), read what its jobs need, and
+        what their sinks would read before sending (``ReadsAhead``)."""
         claimed = repo.claim_due(
             connection,
             worker,
@@ -241,7 +261,23 @@ class OutboxWorkers:
             worlds=[w.value for w in self._sinks],
             run=RUN,
         )
-        return claimed, self._jobs(connection, claimed) if claimed else {}
+        if not claimed:
+            return claimed, {}
+        jobs = self._jobs(connection, claimed)
+        for world, sink in self._readers_ahead.items():
+            of_world = [job for job in jobs.values() if job.world is world]
+            if not of_world:
+                continue
+            try:
+                ahead = sink.read_ahead(connection, of_world)
+            except SQLAlchemyError:
+                raise  # the claim itself fails: tried again, as any store error
+            except Exception as exc:  # a sink's bug: its jobs read for themselves
+                log.error("%s sink: reading ahead failed (%s)", world.value, type(exc).__name__)
+                continue
+            for delivery_id, data in ahead.items():
+                jobs[delivery_id] = replace(jobs[delivery_id], read_ahead=data)
+        return claimed, jobs
 
     async def _attempt_run(
         self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +102,15 @@ class PortalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """What ``MatrixSink.read_ahead`` read for a message job in the outbox's claim: its portal
+    and whether the message is there already (its unread members were recorded then)."""
+
+    room_id: str
+    sent: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unread:
     """The members a posted message is unread by (missed-message mails), and its journal seq."""
 
@@ -165,6 +174,53 @@ class MatrixSink:
             await self.reconcile(job, room_id)
         elif job.kind is DeliveryKind.MESSAGE:
             await self.send_message(job, room_id)
+
+    def read_ahead(
+        self, connection: Connection, jobs: Sequence[DeliveryJob]
+    ) -> dict[int, ReadAhead]:
+        """``ReadsAhead``: in the outbox's claim, for each message job whose portal is known,
+        what ``post`` reads before sending ("sent already?", the members it is unread by
+        recorded), so the message costs no unit of work before it is sent.
+
+        Left out, to read for themselves: a job whose portal is not known yet (creating it
+        back-fills the history, which may post the message); a job whose message an earlier
+        job here carries too (that one may post it); and a job with unread members behind
+        another job of its queue (a receipt for that earlier message, posted after the claim,
+        would clear them). No earlier job of the run can post another job's message: each
+        message is looked up by its own SPICO id."""
+        found: dict[int, ReadAhead] = {}
+        queues: set[str] = set()
+        messages: set[tuple[str, str]] = set()
+        now = datetime.now(UTC)
+        for job in jobs:
+            first = job.conversation_id not in queues
+            queues.add(job.conversation_id)
+            message = job.message
+            room_id = self._rooms.get(job.conversation_id)
+            if job.kind is not DeliveryKind.MESSAGE or message is None or room_id is None:
+                continue
+            if (message.id, room_id) in messages:
+                continue
+            messages.add((message.id, room_id))
+            readers = self._unread_by(job)
+            if readers and not first:
+                continue
+            if readers:
+                unread_repo.unread(connection, job.conversation_id, readers, now, job.event_seq)
+            sent = bool(message.id) and bool(
+                matrix_repo.find_out_link(connection, message.id, room_id)
+            )
+            found[job.delivery_id] = ReadAhead(room_id, sent)
+        return found
+
+    def _unread_by(self, job: DeliveryJob) -> Collection[str]:
+        """The members a posted message of ``job`` is unread by (none: not tracked)."""
+        message = job.message
+        if not self.settings.track_unread or message is None or message.notice:
+            return ()
+        # Unread before it is in the room: a receipt can only come after (posted now, or by
+        # the new portal's back-fill just before).
+        return unread_by(job.participants, {message.author_id or "", message.sent_by or ""})
 
     # ------------------------------------------------------------------ portals
 
@@ -434,11 +490,19 @@ class MatrixSink:
         message = job.message
         if message is None:
             return  # nothing to post (not a message event)
-        readers: Collection[str] = ()
-        if self.settings.track_unread and not message.notice:
-            # Unread before it is in the room: a receipt can only come after (posted now, or
-            # by the new portal's back-fill just before).
-            readers = unread_by(job.participants, {message.author_id or "", message.sent_by or ""})
+        ahead = job.read_ahead
+        if isinstance(ahead, ReadAhead) and ahead.room_id == room_id:
+            await self.post(
+                message,
+                room_id,
+                job.conversation_id,
+                job.txn_id,
+                sent_already=ahead.sent,
+                settle=job.settle,
+                authors=job.authors,
+            )
+            return
+        readers = self._unread_by(job)
         await self.post(
             message,
             room_id,
@@ -480,13 +544,15 @@ class MatrixSink:
         unread: Unread | None = None,
         settle: InlineSettle | None = None,
         authors: Mapping[str, Participant] | None = None,
+        sent_already: bool | None = None,
     ) -> int:
         """One SPICO message into the room, once (1 when posted, 0 when it was there).
 
         Two units of work: before sending, "sent already?" (and the members it is unread by,
-        ``unread``; and who wrote it, unless the job brought them: ``authors``); after, its
-        event link with the delivery's settle (``settle``, the outbox's), so a delivered
-        message costs no transaction of its own to settle."""
+        ``unread``; and who wrote it, unless the job brought them: ``authors``), unless the
+        outbox's claim read it (``sent_already``, see ``read_ahead``); after, its event link
+        with the delivery's settle (``settle``, the outbox's), so a delivered message costs no
+        transaction of its own to settle."""
         spico_id, notice = message.id, message.notice
         author_id = message.author_id or ""
         sent_by_id = message.sent_by
@@ -502,9 +568,14 @@ class MatrixSink:
                 return None
             return repo.get_professionals(connection, unknown)
 
-        rows = await self._store.run(sent_already_or_authors)
-        if rows is None:
+        if sent_already is None:
+            rows = await self._store.run(sent_already_or_authors)
+            if rows is None:
+                return 0
+        elif sent_already:
             return 0
+        else:
+            rows = {}
         header = None
         intent: MatrixIntent = self._bot
         if not notice:

@@ -29,7 +29,7 @@ from bridge.spico.sandbox.seed import Directory
 from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -126,12 +126,8 @@ async def test_ten_sigkills_lose_nothing_and_repeat_at_most_one_mail_per_queue(
     member_of: dict[str, str] = {}
     for i, member in enumerate(by_mail):
         subject = f"Crash {tag} {i}"
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[in_matrix, member, notified.id],
-            subject=subject,
-            message=f"spico-{i}-0",
+        created = await open_conversation(
+            spico_client, doctor, [in_matrix, member, notified.id], subject, f"spico-{i}-0"
         )
         subjects[created.conversation.id] = subject
         member_of[created.conversation.id] = member

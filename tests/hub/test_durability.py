@@ -21,7 +21,7 @@ import pytest
 from bridge.hub.outbox import BATCH, RUN
 from bridge.spico.client import SpicoClient
 from tests.fixtures.bridge import BridgeProcess, bridge_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 
 CONVERSATIONS = 20
 MESSAGES = 1000
@@ -51,12 +51,8 @@ async def _produce(client: SpicoClient, personas: Personas, rng: random.Random) 
     members: dict[str, tuple[str, str]] = {}
     for i in range(CONVERSATIONS):
         pair = (personas.colleagues[2 * i], personas.colleagues[2 * i + 1])
-        created = await client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=list(pair),
-            subject=f"Durabilité {i}",
-            message=f"message 0 de {i}",
+        created = await open_conversation(
+            client, doctor, list(pair), f"Durabilité {i}", f"message 0 de {i}"
         )
         conversations[created.conversation.id] = [created.message.id]
         members[created.conversation.id] = pair

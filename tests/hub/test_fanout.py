@@ -4,14 +4,28 @@ being created."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from bridge.core.model import DeliveryKind, Destination, RoutingPolicy, World
+import pytest
+from sqlalchemy import select
+
+from bridge.core.model import (
+    DeliveryKind,
+    DeliveryPreference,
+    Destination,
+    MailChoice,
+    Participant,
+    RoutingPolicy,
+    World,
+)
 from bridge.hub.fanout import FanOut, apply_event, parse_about
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import SpicoEvent
+from bridge.store import preferences
 from bridge.store import repositories as repo
+from bridge.store.models import Delivery
 from bridge.store.repositories import ConversationSnapshot, Store
-from tests.fixtures.sandbox import Personas
+from tests.fixtures.sandbox import Personas, open_conversation
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 PATIENT = {
@@ -93,9 +107,7 @@ async def test_a_conversation_older_than_the_bridge_is_fetched_kept_and_served(
     the conversation from SPICO and stores it; later batches find it (no message is lost)."""
     doctor, reader = personas.doctor, personas.colleagues[3]
     head = (await spico_client.get_events(0, limit=1)).head_seq  # the shared sandbox's "now"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor, acting_as=doctor, members=[reader], subject="Ancienne", message="1"
-    )
+    created = await open_conversation(spico_client, doctor, [reader], "Ancienne", "1")
     conversation = created.conversation.id
     for body in ("2", "3"):
         await spico_client.post_message(
@@ -114,3 +126,71 @@ async def test_a_conversation_older_than_the_bridge_is_fetched_kept_and_served(
         counts = await repo.delivery_counts(session)
     assert snapshot is not None and set(snapshot.members) == {doctor, reader}
     assert counts["pending"] == 2, "one room delivery for each message"
+
+
+async def _known_conversation(store: Store) -> None:
+    """c1 (81 writes, 82 follows it by mail), with its members in the directory."""
+    async with store.transaction() as session:
+        await repo.in_session(session, repo.save_conversation, BASE)
+        for spico_id in ("81", "82"):
+            row = repo.ProfessionalRow(spico_id, "Dr", "A", "B", None, None, "active", True)
+            await repo.in_session(session, repo.save_professional, row)
+
+
+def _posted(seq: int, **message: object) -> SpicoEvent:
+    return _event(seq, "message.posted", message={"id": f"m{seq}", "author_id": "81", **message})
+
+
+async def _deliveries(store: Store) -> list[tuple[int, str, str]]:
+    async with store.transaction() as session:
+        rows = await session.execute(select(Delivery.event_seq, Delivery.world, Delivery.kind))
+    return sorted((seq, world, kind) for seq, world, kind in rows)
+
+
+BY_MAIL = {
+    "82": Participant("82", mail="anne@sandbox.mssante.fr", delivery=DeliveryPreference.MAIL)
+}
+BOTH = RoutingPolicy(frozenset({World.MATRIX, World.MAIL}))
+
+
+async def test_a_batch_handed_again_is_recorded_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cursor the fan-out committed is carried in memory: a batch handed again (the
+    consumer retried it), a batch whose commit was followed by a failure, and a restart
+    (the cursor read from the store) record and route each event once."""
+    await _known_conversation(store)
+    client = cast(SpicoClient, None)  # every conversation and member is known: never called
+    fanout = FanOut(store, client, BY_MAIL, BOTH)
+    await fanout.handle_batch([_posted(2), _posted(3)])
+    await fanout.handle_batch([_posted(2), _posted(3)])
+    run = store.run
+
+    async def committed_then_failed(work: Any) -> Any:
+        monkeypatch.setattr(store, "run", run)
+        await run(work)
+        raise ConnectionError("the answer was lost")
+
+    monkeypatch.setattr(store, "run", committed_then_failed)
+    with pytest.raises(ConnectionError):
+        await fanout.handle_batch([_posted(4)])
+    assert await FanOut(store, client, BY_MAIL, BOTH).load_cursor() == 4, "committed"
+    await fanout.handle_batch([_posted(4), _posted(5)])
+    restarted = FanOut(store, client, BY_MAIL, BOTH)
+    assert await restarted.load_cursor() == 5
+    await restarted.handle_batch([_posted(5), _posted(6)])
+    expected = [(seq, world, "message") for seq in range(2, 7) for world in ("mail", "matrix")]
+    assert await _deliveries(store) == expected
+
+
+async def test_a_members_stop_choice_applies_when_mail_is_routed(store: Store) -> None:
+    """The members' own mail choices are read when mail is routed (and only then: they
+    matter to nothing else); without an idempotency key a message is SPICO's own."""
+    await _known_conversation(store)
+    async with store.transaction() as session:
+        await preferences.set_conversation_choice(session, "c1", "82", MailChoice.STOP)
+    client = cast(SpicoClient, None)
+    await FanOut(store, client, BY_MAIL, BOTH).handle_batch([_posted(2, idempotency_key=None)])
+    matrix_only = RoutingPolicy(frozenset({World.MATRIX}))
+    await FanOut(store, client, BY_MAIL, matrix_only).handle_batch([_posted(3)])
+    assert await _deliveries(store) == [(2, "matrix", "message"), (3, "matrix", "message")]

@@ -16,7 +16,7 @@ from bridge.hub.fanout import HISTORY_CURSOR, SPICO_CURSOR
 from bridge.spico.client import SpicoClient
 from bridge.store import repositories as repo
 from tests.fixtures.bridge import bridge_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import StartBridge
 
@@ -47,12 +47,8 @@ async def test_a_first_start_with_all_replays_no_old_message(
 ) -> None:
     reader = personas.colleagues[30]
     doctor = personas.doctor
-    before = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[reader],
-        subject="Avant le pont",
-        message="Ancien message",
+    before = await open_conversation(
+        spico_client, doctor, [reader], "Avant le pont", "Ancien message"
     )
     path = bridge_config(
         tmp_path,

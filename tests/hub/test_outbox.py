@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from bridge.core.delivery import DeliveryJob, RetryLater, RetryPolicy
 from bridge.core.model import Name, World
@@ -31,32 +33,49 @@ class FlakySink:
             raise RetryLater("429", retry_after=60)
 
 
-async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store) -> None:
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0),
-        )
-        for seq in range(1, 6):
-            await repo.in_session(
-                session,
-                repo.record_event,
+async def _enqueue_messages(
+    store: Store,
+    seqs: Iterable[int],
+    world: World = World.MATRIX,
+    destination: str = "c1",
+    *,
+    members: tuple[str, ...] | None = None,
+) -> None:
+    """Messages ``seqs`` of conversation c1 (by 81) journaled and queued for ``destination`` in
+    ``world``; with ``members``, the conversation's snapshot is saved first."""
+    seqs = list(seqs)
+
+    def record(connection: Connection) -> None:
+        if members is not None:
+            repo.save_conversation(
+                connection, repo.ConversationSnapshot("c1", "Sujet", "81", members, None, 0)
+            )
+        for seq in seqs:
+            repo.record_event(
+                connection,
                 JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
             )
-        await repo.in_session(
-            session,
-            repo.enqueue,
-            [NewDelivery(s, "c1", "matrix", "c1", "message") for s in range(1, 6)],
+        repo.enqueue(
+            connection, [NewDelivery(s, "c1", world.value, destination, "message") for s in seqs]
         )
+
+    await store.run(record)
+
+
+async def _delivery_states(store: Store) -> list[tuple[int, str, int, str | None]]:
+    """(event seq, state, attempts, claimed by) of every delivery, in seq order."""
+    async with store.transaction() as session:
+        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
+    return [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
+
+
+async def test_a_failure_stops_its_run_and_leaves_the_rest_untried(store: Store) -> None:
+    await _enqueue_messages(store, range(1, 6), members=("81",))
     sink = FlakySink(refuse={3})
     workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
     assert await workers.deliver_batch("w1") == 3, "1, 2 and 3 were tried; 4 and 5 were not"
     assert sink.tried == [1, 2, 3]
-    async with store.transaction() as session:
-        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
-        states = [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
-    assert states == [
+    assert await _delivery_states(store) == [
         (1, "done", 1, None),
         (2, "done", 1, None),
         (3, "pending", 1, None),  # to be retried, and it blocks its queue until then
@@ -86,31 +105,12 @@ class MailSinkSeeingTheStore:
 async def test_each_mail_is_settled_right_after_its_attempt(store: Store) -> None:
     """Mail has no transaction id: a kill must not find earlier mails of the run unsettled
     (the next process would send them again)."""
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
-        )
-        for seq in range(1, 5):
-            await repo.in_session(
-                session,
-                repo.record_event,
-                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
-            )
-        await repo.in_session(
-            session,
-            repo.enqueue,
-            [NewDelivery(s, "c1", "mail", "82", "message") for s in range(1, 5)],
-        )
+    await _enqueue_messages(store, range(1, 5), World.MAIL, "82", members=("81", "82"))
     sink = MailSinkSeeingTheStore(store)
     workers = OutboxWorkers(store, {World.MAIL: sink}, {}, RetryPolicy(60, 300, 10))
     assert await workers.deliver_batch("w1") == 3
     assert sink.done_before == [[], [1], [1, 2]]
-    async with store.transaction() as session:
-        rows = (await session.scalars(select(Delivery).order_by(Delivery.event_seq))).all()
-        states = [(r.event_seq, r.state, r.attempts, r.claimed_by) for r in rows]
-    assert states == [
+    assert await _delivery_states(store) == [
         (1, "done", 1, None),
         (2, "done", 1, None),
         (3, "pending", 1, None),
@@ -148,21 +148,7 @@ class RecordingMailSink:
 async def test_a_mail_sink_settles_in_the_transaction_recording_what_it_sent(
     store: Store,
 ) -> None:
-    async with store.transaction() as session:
-        await repo.in_session(
-            session,
-            repo.save_conversation,
-            repo.ConversationSnapshot("c1", "Sujet", "81", ("81", "82"), None, 0),
-        )
-        for seq in (1, 2):
-            await repo.in_session(
-                session,
-                repo.record_event,
-                JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {}),
-            )
-        await repo.in_session(
-            session, repo.enqueue, [NewDelivery(s, "c1", "mail", "82", "message") for s in (1, 2)]
-        )
+    await _enqueue_messages(store, (1, 2), World.MAIL, "82", members=("81", "82"))
     workers = OutboxWorkers(store, {World.MAIL: RecordingMailSink(store)}, {}, RetryPolicy())
     assert await workers.deliver_batch("w1") == 2
     async with store.transaction() as session:
@@ -192,16 +178,6 @@ class HeldSink:
             self.second.set()
 
 
-async def _enqueue_message(store: Store, seq: int) -> None:
-    def record(connection: Connection) -> None:
-        repo.record_event(
-            connection, JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {})
-        )
-        repo.enqueue(connection, [NewDelivery(seq, "c1", "matrix", "c1", "message")])
-
-    await store.run(record)
-
-
 async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_settled(
     sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,10 +196,10 @@ async def test_a_delivery_queued_behind_one_in_flight_goes_when_that_one_is_sett
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
     try:
-        await _enqueue_message(store, 1)
+        await _enqueue_messages(store, [1])
         workers.wake()
         await asyncio.wait_for(sink.holding.wait(), 30)
-        await _enqueue_message(store, 2)
+        await _enqueue_messages(store, [2])
         workers.wake()
         await asyncio.sleep(0.2)  # the idle worker's claim finds the queue's head in flight
         sink.release.set()
@@ -280,3 +256,108 @@ async def test_a_job_names_its_members_and_its_authors_members_or_not(store: Sto
         "83": Name("Dr", "Paul", "Nom", "Médecin"),
     }
     assert job.participants["82"].name == Name("Dr", "Anne", "Nom", "Médecin")
+
+
+class ReadingAheadSink:
+    """Reads ahead, in the claim, each job's delivery state; keeps what each job brought."""
+
+    world = World.MATRIX
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.broken = broken
+        self.brought: list[object] = []
+
+    def read_ahead(self, connection: Connection, jobs: Sequence[DeliveryJob]) -> dict[int, object]:
+        if self.broken:
+            raise ValueError("a bug in the sink")
+        state = select(Delivery.state).where(Delivery.id == bindparam("id"))
+        return {job.delivery_id: connection.scalar(state, {"id": job.delivery_id}) for job in jobs}
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        self.brought.append(job.read_ahead)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+async def test_a_sink_reads_ahead_inside_the_claim(store: Store, broken: bool) -> None:
+    """What a ``ReadsAhead`` sink reads comes with its jobs, read in the claim's transaction
+    (the deliveries are claimed already); a sink failing to read gets its jobs all the same."""
+    async with store.transaction() as session:
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("c1", "Sujet", "81", ("81",), None, 0),
+        )
+        for seq in (1, 2):
+            await repo.in_session(
+                session, repo.record_event, JournalRow(seq, "message.posted", "c1", "81", "", {})
+            )
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [NewDelivery(s, "c1", "matrix", "c1", "message") for s in (1, 2)],
+        )
+    sink = ReadingAheadSink(broken=broken)
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
+    assert await workers.deliver_batch("w1") == 2
+    assert sink.brought == ([None, None] if broken else ["sending", "sending"])
+
+
+class CountingSink:
+    """Delivers everything; ``delivered`` is set once ``expected`` deliveries came."""
+
+    world = World.MATRIX
+
+    def __init__(self, expected: int) -> None:
+        self.seqs: list[int] = []
+        self.expected = expected
+        self.delivered = asyncio.Event()
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        self.seqs.append(job.event_seq)
+        if len(self.seqs) >= self.expected:
+            self.delivered.set()
+
+
+async def test_idle_workers_share_one_poll_and_it_finds_what_no_wake_up_announced(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries committed without a wake-up (another process, a retry coming due) are found
+    by the poll; while idle, four workers run one claim per poll, not one each."""
+    monkeypatch.setattr(outbox, "IDLE_POLL_SECONDS", 0.02)
+    store = sqlite_store
+    claims = 0
+    polls = 0
+    ten_polls = asyncio.Event()
+    real_claim_batch = OutboxWorkers._claim_batch
+    real_wait_any = outbox.wait_any
+
+    def counting_claim_batch(self: OutboxWorkers, worker: str, connection: Connection) -> Any:
+        nonlocal claims
+        claims += 1
+        return real_claim_batch(self, worker, connection)
+
+    async def counting_wait_any(*events: asyncio.Event, within: float | None = None) -> None:
+        nonlocal polls
+        if within == outbox.IDLE_POLL_SECONDS and len(events) == 1:  # the outbox's poll
+            polls += 1
+            if polls >= 10:
+                ten_polls.set()
+        await real_wait_any(*events, within=within)
+
+    monkeypatch.setattr(OutboxWorkers, "_claim_batch", counting_claim_batch)
+    monkeypatch.setattr(outbox, "wait_any", counting_wait_any)
+    sink = CountingSink(expected=1)
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(), workers=4)
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run(stop))
+    try:
+        await asyncio.wait_for(ten_polls.wait(), 30)
+        idle_polls, idle_claims = polls, claims
+        await _enqueue_messages(store, [1], members=("81",))  # no wake-up
+        await asyncio.wait_for(sink.delivered.wait(), 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert sink.seqs == [1]
+    # Each worker's first look at start, then at most one claim per poll.
+    assert idle_claims <= idle_polls + 4

@@ -25,7 +25,7 @@ from bridge.spico.client import SpicoClient
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import bridge_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.waiting import eventually
 
 TIMEOUT = 30.0
@@ -103,13 +103,7 @@ async def test_spoke_message_is_posted_once_and_not_echoed_even_when_retried(
     running_bridge: RunningBridge, spico_client: SpicoClient, personas: Personas
 ) -> None:
     doctor, by_mail, in_matrix = personas.doctor, personas.colleagues[0], personas.colleagues[1]
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[by_mail, in_matrix],
-        subject="Écho",
-        message="premier",
-    )
+    created = await open_conversation(spico_client, doctor, [by_mail, in_matrix], "Écho", "premier")
     conversation = created.conversation.id
     message = InboundMessage(
         world=World.MATRIX,
@@ -161,12 +155,12 @@ async def test_permanent_failure_ends_failed_with_one_notice(
     running_bridge: RunningBridge, spico_client: SpicoClient, personas: Personas
 ) -> None:
     doctor, by_mail, refused = personas.doctor, personas.colleagues[0], personas.colleagues[2]
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[by_mail, refused],
-        subject="Échec de remise",
-        message="ce message ne peut pas être remis à l'un de vous",
+    created = await open_conversation(
+        spico_client,
+        doctor,
+        [by_mail, refused],
+        "Échec de remise",
+        "ce message ne peut pas être remis à l'un de vous",
     )
     conversation, first = created.conversation.id, created.message.id
 
@@ -214,12 +208,8 @@ async def test_worlds_fetch_attachment_bytes_through_the_poster(
     from bridge.spico.models import NewAttachment
 
     doctor, reader = personas.doctor, personas.colleagues[0]
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[reader],
-        subject="Pièce jointe",
-        message="voir le compte rendu",
+    created = await open_conversation(
+        spico_client, doctor, [reader], "Pièce jointe", "voir le compte rendu"
     )
     posted = await spico_client.post_message(
         created.conversation.id,

@@ -34,7 +34,7 @@ from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.mailserver import BRIDGE_ADDRESS
 from tests.fixtures.ports import free_port
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
     StartBridge,
@@ -142,12 +142,8 @@ async def test_thread_out_and_reply_in_once_without_quotes(
 ) -> None:
     doctor = personas.doctor
     subject = f"Plaie {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[mail_bridge.by_mail],
-        subject=subject,
-        message="Premier message",
+    created = await open_conversation(
+        spico_client, doctor, [mail_bridge.by_mail], subject, "Premier message"
     )
     conversation = created.conversation.id
     first = (
@@ -207,12 +203,8 @@ async def test_smtp_4xx_delays_and_imap_outage_loses_nothing(
     subject = f"Panne {time.time_ns()}"
     server.set_fault(mail_bridge.by_mail_address, "450 4.2.0 Try again later")
     try:
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[mail_bridge.by_mail],
-            subject=subject,
-            message="Malgré la panne",
+        created = await open_conversation(
+            spico_client, doctor, [mail_bridge.by_mail], subject, "Malgré la panne"
         )
 
         async def retried() -> bool:
@@ -256,12 +248,8 @@ async def test_a_stranger_gets_one_polite_refusal_and_nothing_is_posted(
     stranger = "inconnu.passant@sandbox.mssante.fr"
     server.add_mailboxes({stranger: PASSWORD})
     subject = f"Intrus {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[mail_bridge.by_mail],
-        subject=subject,
-        message="Pour Anne seulement",
+    created = await open_conversation(
+        spico_client, doctor, [mail_bridge.by_mail], subject, "Pour Anne seulement"
     )
     mail = (
         await eventually(
@@ -330,12 +318,8 @@ async def test_attachments_over_the_caps_are_left_out_and_the_author_told(
     )
     await in_process_bridge(path)
     subject = f"Pièces {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
-        members=[member],
-        subject=subject,
-        message="Envoyez-moi les documents.",
+    created = await open_conversation(
+        spico_client, personas.doctor, [member], subject, "Envoyez-moi les documents."
     )
     (original,) = await eventually(lambda: mails(mail_server, address, subject), "the mail")
     reply = compose_reply(original, "Voici les documents.", sender=address)
@@ -382,13 +366,7 @@ async def test_sighup_reloads_the_trust_space_of_the_mail_world(
     bridge_processes.append(bridge)
     bridge.start()
     subject = f"Confiance {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
-        members=[member],
-        subject=subject,
-        message="Première",
-    )
+    created = await open_conversation(spico_client, personas.doctor, [member], subject, "Première")
     (original,) = await eventually(lambda: mails(mail_server, address, subject), "the mail")
     accepted = reply_by_mail(
         mail_server, original, "Avant le rechargement", sender=address, password=PASSWORD

@@ -7,17 +7,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bridge.core.delivery import Attachment, PermanentFailure, RetryLater
+from bridge.core.delivery import Attachment, PermanentFailure, RetryLater, RetryPolicy
+from bridge.core.model import Participant, World
+from bridge.hub.outbox import OutboxWorkers
 from bridge.mail.outbound import MailSink
 from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
 from tests.fixtures.worlds import text_of
-from tests.mail.helpers import ANNE, ANNE_ADDRESS, BRIDGE, anne_job, mail_config, mail_sink
+from tests.mail.helpers import (
+    ANNE,
+    ANNE_ADDRESS,
+    BRIDGE,
+    DOCTOR,
+    anne_job,
+    mail_config,
+    mail_sink,
+)
 
 
 @dataclass
@@ -64,6 +75,76 @@ async def test_a_delivery_tried_again_sends_nothing_twice(outbox: Outbox) -> Non
     await outbox.sink.deliver(anne_job(1, "Une fois"))
     await outbox.sink.deliver(anne_job(1, "Une fois"))
     assert len(outbox.smtp.sent) == 1
+
+
+async def _queue_mails(store: Store, seqs: range) -> None:
+    """The doctor's messages ``seqs`` in conv_1, journaled and queued for Anne by mail."""
+    async with store.transaction() as session:
+        await repo.in_session(
+            session,
+            repo.save_conversation,
+            repo.ConversationSnapshot("conv_1", "Plaie", DOCTOR, (DOCTOR, ANNE), None, 0),
+        )
+        for seq in seqs:
+            message = {"id": f"msg-{seq}", "author_id": DOCTOR, "body": f"message {seq}"}
+            payload = {"data": {"message": message}}
+            row = repo.JournalRow(seq, "message.posted", "conv_1", DOCTOR, "", payload)
+            await repo.in_session(session, repo.record_event, row)
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [repo.NewDelivery(s, "conv_1", "mail", ANNE, "message") for s in seqs],
+        )
+
+
+def _workers(outbox: Outbox) -> OutboxWorkers:
+    configured = {ANNE: Participant(ANNE, mail=ANNE_ADDRESS)}
+    return OutboxWorkers(outbox.store, {World.MAIL: outbox.sink}, configured, RetryPolicy())
+
+
+async def test_through_the_outbox_a_mail_costs_one_unit_besides_the_claim(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim reads what the sink would read before sending ("sent already?", the thread):
+    a mail costs the claim's unit and the one recording it with its delivery's settle."""
+    await _queue_mails(outbox.store, range(1, 2))
+    units: list[object] = []
+    run = outbox.store.run
+
+    async def counted(work: Any) -> Any:
+        units.append(work)
+        return await run(work)
+
+    monkeypatch.setattr(outbox.store, "run", counted)
+    assert await _workers(outbox).deliver_batch("w") == 1
+    assert len(units) == 2
+    [mail] = outbox.smtp.to(ANNE_ADDRESS)
+    assert text_of(mail).startswith("message 1")
+
+
+async def test_through_the_outbox_a_run_of_mails_makes_one_thread(outbox: Outbox) -> None:
+    """Three mails to Anne claimed together: each answers the one before (the claim read the
+    thread for the first only; the others see what the mails before them recorded)."""
+    await _queue_mails(outbox.store, range(1, 4))
+    assert await _workers(outbox).deliver_batch("w") == 3
+    first, second, third = outbox.smtp.to(ANNE_ADDRESS)
+    assert first["In-Reply-To"] is None
+    assert second["In-Reply-To"] == first["Message-ID"]
+    assert third["In-Reply-To"] == second["Message-ID"]
+    assert str(first["Message-ID"]) in str(third["References"])
+
+
+async def test_through_the_outbox_a_mail_sent_before_a_crash_is_not_sent_again(
+    outbox: Outbox,
+) -> None:
+    """Sent and recorded, its delivery not settled (the bridge died in between): claimed
+    again, the claim's read finds it sent, and the mail goes once."""
+    await outbox.sink.deliver(anne_job(1, "message 1"))
+    await _queue_mails(outbox.store, range(1, 3))
+    assert await _workers(outbox).deliver_batch("w") == 2
+    sent = outbox.smtp.to(ANNE_ADDRESS)
+    assert [text_of(mail).split("\n", 1)[0] for mail in sent] == ["message 1", "message 2"]
+    assert sent[1]["In-Reply-To"] == sent[0]["Message-ID"]
 
 
 async def test_smtp_failures_say_whether_to_try_again(outbox: Outbox) -> None:

@@ -18,7 +18,7 @@ from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import Delivery
 from tests.fixtures.bridge import scenario_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import StartBridge, mail_section, mails, submit_to, text_of
 
@@ -64,13 +64,7 @@ async def test_an_unsubscribe_mail_stops_that_conversation_and_only_that_one(
     subjects = {"a": f"Arrêt {stamp}", "b": f"Suite {stamp}"}
     conversations = {}
     for key, subject in subjects.items():
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[member],
-            subject=subject,
-            message=f"Premier {key}",
-        )
+        created = await open_conversation(spico_client, doctor, [member], subject, f"Premier {key}")
         conversations[key] = created.conversation.id
     first = {
         key: (await eventually(lambda s=s: mails(mail_server, address, s), "a first mail"))[0]

@@ -30,7 +30,7 @@ from bridge.spico.client import SpicoClient, SpicoForbidden
 from bridge.spico.sandbox.seed import Directory
 from bridge.store import commands as commands_repo
 from tests.fixtures.bridge import scenario_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -257,19 +257,9 @@ async def test_delegate_messages_in_portal_rooms_go_out_as_the_chosen_account(
     commands: Commands, spico_client: SpicoClient
 ) -> None:
     delegating, secretary = commands.spico["delegating"], commands.spico["secretary"]
-    created = await spico_client.create_conversation(
-        on_behalf_of=delegating,
-        acting_as=delegating,
-        members=[secretary],
-        subject="Agenda",
-        message="Début",
-    )
-    other = await spico_client.create_conversation(
-        on_behalf_of=commands.spico["alice"],
-        acting_as=commands.spico["alice"],
-        members=[secretary],
-        subject="Sans délégation",
-        message="Début",
+    created = await open_conversation(spico_client, delegating, [secretary], "Agenda", "Début")
+    other = await open_conversation(
+        spico_client, commands.spico["alice"], [secretary], "Sans délégation", "Début"
     )
     room_id = await commands.bridge.portal(created.conversation.id)
     other_room = await commands.bridge.portal(other.conversation.id)
@@ -348,12 +338,8 @@ async def test_notify_sends_now_and_respects_the_rate_limit(
         sections={"notifications": {"period_minutes": 600}},
     )
     bridge = await in_process_bridge(path, cursors=(SPICO_CURSOR, MATRIX_CURSOR))
-    created = await spico_client.create_conversation(
-        on_behalf_of=talker,
-        acting_as=talker,
-        members=[absent, active, inactive],
-        subject="Avis urgent",
-        message="Pouvez-vous me rappeler ?",
+    created = await open_conversation(
+        spico_client, talker, [absent, active, inactive], "Avis urgent", "Pouvez-vous me rappeler ?"
     )
     room_id = await bridge.portal(created.conversation.id)
     client = await matrix_users.login(user)
@@ -407,12 +393,8 @@ async def test_a_withdrawn_delegation_is_noticed_at_the_next_command_and_message
     """The chosen account was stored and never checked again: after SPICO withdrew the
     delegation, ``patients`` still listed that account's files."""
     secretary, delegating = commands.spico["secretary"], commands.spico["delegating"]
-    created = await spico_client.create_conversation(
-        on_behalf_of=delegating,
-        acting_as=delegating,
-        members=[secretary],
-        subject="Délégation retirée",
-        message="Début",
+    created = await open_conversation(
+        spico_client, delegating, [secretary], "Délégation retirée", "Début"
     )
     room_id = await commands.bridge.portal(created.conversation.id)
     client = await commands.client("secretary")
@@ -458,12 +440,8 @@ async def test_patient_identities_stay_out_of_shared_rooms(
     """``nouveau … --patient X -- message`` on one line in a portal room answered there with
     the patient's full name and birth date."""
     doctor = commands.spico["doctor"]
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[commands.spico["alice"]],
-        subject="Salon partagé",
-        message="Début",
+    created = await open_conversation(
+        spico_client, doctor, [commands.spico["alice"]], "Salon partagé", "Début"
     )
     room_id = await commands.bridge.portal(created.conversation.id)
     client = await commands.client("doctor")
@@ -521,12 +499,8 @@ async def test_a_management_room_is_checked_when_patient_data_goes_out(
         second, "m.room.history_visibility", {"history_visibility": "world_readable"}
     )
     doctor = commands.spico["doctor"]
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[commands.spico["alice"]],
-        subject="Liste demandée ailleurs",
-        message="Début",
+    created = await open_conversation(
+        spico_client, doctor, [commands.spico["alice"]], "Liste demandée ailleurs", "Début"
     )
     portal = await commands.bridge.portal(created.conversation.id)
     await join_when_invited(client, portal, commands.accounts["doctor"].user_id)

@@ -49,7 +49,7 @@ from bridge.spico.models import NewAttachment
 from bridge.store.repositories import Store
 from tests.config.cases import MINIMAL
 from tests.fixtures.bridge import scenario_config, sqlite_url
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -340,12 +340,12 @@ async def test_encrypted_portal_both_ways_and_across_a_restart(
     alice = member.client
     try:
         doctor = personas.doctor
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[setup.a],
-            subject="Chiffrée",
-            message="Premier message chiffré",
+        created = await open_conversation(
+            spico_client,
+            doctor,
+            [setup.a],
+            "Chiffrée",
+            "Premier message chiffré",
             attachments=[
                 NewAttachment(filename="cr.txt", content_type="text/plain", content=b"secret cr")
             ],
@@ -497,13 +497,7 @@ async def test_undecryptable_message_gets_a_notice(
     await member.login()
     try:
         doctor = personas.doctor
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[setup.a],
-            subject="Illisible",
-            message="Début",
-        )
+        created = await open_conversation(spico_client, doctor, [setup.a], "Illisible", "Début")
         conversation = created.conversation.id
         room_id = await bridge.portal(conversation)
 

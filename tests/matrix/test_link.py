@@ -23,7 +23,7 @@ from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import LinkCode
 from tests.fixtures.bridge import scenario_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -95,13 +95,7 @@ async def test_a_professional_links_and_unlinks_their_matrix_account(
         mail=mail_section(mail_server, tmp_path / "secrets"),
     )
     bridge = await in_process_bridge(path, cursors=(SPICO_CURSOR, MATRIX_CURSOR))
-    created = await spico_client.create_conversation(
-        on_behalf_of=talker,
-        acting_as=talker,
-        members=[pro],
-        subject="Liaison",
-        message="Bonjour",
-    )
+    created = await open_conversation(spico_client, talker, [pro], "Liaison", "Bonjour")
     portal = await bridge.portal(created.conversation.id)
 
     # An unmapped user who invites the bot is told how to link.

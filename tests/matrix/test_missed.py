@@ -22,7 +22,7 @@ from bridge.spico.client import SpicoClient
 from bridge.spico.sandbox.seed import Directory
 from bridge.store.models import Delivery, MatrixUnread
 from tests.fixtures.bridge import scenario_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import AppserviceSynapse, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -99,12 +99,12 @@ async def test_a_member_who_does_not_read_gets_one_mail_and_a_reader_none(
     )
     bridge = await in_process_bridge(path, cursors=matrix_side.cursors)
     subject = f"Non lu {time.time_ns()}"
-    created = await spico_client.create_conversation(
-        on_behalf_of=personas.doctor,
-        acting_as=personas.doctor,
-        members=[reader, sleeper],
-        subject=subject,
-        message="Pouvez-vous confirmer la posologie ?",
+    created = await open_conversation(
+        spico_client,
+        personas.doctor,
+        [reader, sleeper],
+        subject,
+        "Pouvez-vous confirmer la posologie ?",
     )
     await spico_client.post_message(
         created.conversation.id,

@@ -35,7 +35,7 @@ from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, scenario_config, sqlite_url
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -132,12 +132,12 @@ async def test_messages_flow_both_ways_without_echo(
     world: World, spico_client: SpicoClient, personas: Personas
 ) -> None:
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[world.a, world.b],
-        subject="Échanges",
-        message="Premier <b>message</b> & co",
+    created = await open_conversation(
+        spico_client,
+        doctor,
+        [world.a, world.b],
+        "Échanges",
+        "Premier <b>message</b> & co",
         attachments=[
             NewAttachment(filename="cr.txt", content_type="text/plain", content=b"compte rendu")
         ],
@@ -245,13 +245,7 @@ async def test_stranger_is_removed_and_unmapped_message_refused(
     world: World, spico_client: SpicoClient, personas: Personas
 ) -> None:
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[world.a],
-        subject="Confidentiel",
-        message="Début",
-    )
+    created = await open_conversation(spico_client, doctor, [world.a], "Confidentiel", "Début")
     conversation = created.conversation.id
     room_id = await world.portal(conversation)
     observer = await world.users.login(world.bot, device_id="OBSERVER")
@@ -305,13 +299,7 @@ async def test_a_status_change_in_spico_shows_in_the_topic(
     world: World, spico_client: SpicoClient, personas: Personas
 ) -> None:
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[world.a],
-        subject="Statuts",
-        message="Début",
-    )
+    created = await open_conversation(spico_client, doctor, [world.a], "Statuts", "Début")
     room_id = await world.portal(created.conversation.id)
     observer = await world.users.login(world.bot, device_id="OBSERVER")
     alice = await spico_client.get_professional(world.a)
@@ -341,13 +329,7 @@ async def test_no_loss_no_duplicate_across_sigkill_mid_burst(
     bridge_processes.append(bridge)
     bridge.start()
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[setup.a],
-        subject="Rafale",
-        message="Début de rafale",
-    )
+    created = await open_conversation(spico_client, doctor, [setup.a], "Rafale", "Début de rafale")
     conversation = created.conversation.id
     store = await Store.open(setup.database)
     try:
@@ -411,13 +393,7 @@ async def test_existing_conversations_get_portals_when_asked(
     """``matrix.bridge_existing: all``: a conversation the bridge knew before Matrix was
     enabled gets its room at start."""
     doctor = personas.doctor
-    created = await spico_client.create_conversation(
-        on_behalf_of=doctor,
-        acting_as=doctor,
-        members=[setup.a],
-        subject="Antérieure",
-        message="Avant Matrix",
-    )
+    created = await open_conversation(spico_client, doctor, [setup.a], "Antérieure", "Avant Matrix")
     conversation = created.conversation
     data = yaml.safe_load(setup.config_path.read_text(encoding="utf-8"))
     data["matrix"]["bridge_existing"] = "all"
@@ -489,15 +465,7 @@ async def test_a_room_squatting_the_alias_is_never_adopted(
     the id, whoever created it: now only a room the bot created and alone rules."""
     doctor = personas.doctor
     by_eve, by_bot = [
-        (
-            await spico_client.create_conversation(
-                on_behalf_of=doctor,
-                acting_as=doctor,
-                members=[setup.a],
-                subject=subject,
-                message="Début",
-            )
-        ).conversation.id
+        (await open_conversation(spico_client, doctor, [setup.a], subject, "Début")).conversation.id
         for subject in ("Squat d'un inconnu", "Squat dans une salle du bot")
     ]
     eve = await setup.users.login(setup.stranger)
@@ -551,12 +519,12 @@ async def test_files_over_the_cap_are_refused_both_ways_with_a_notice(
     try:
         await running.start()
         doctor = personas.doctor
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[setup.a],
-            subject="Fichiers plafonnés",
-            message="Début",
+        created = await open_conversation(
+            spico_client,
+            doctor,
+            [setup.a],
+            "Fichiers plafonnés",
+            "Début",
             attachments=[
                 NewAttachment(
                     filename="petit.pdf", content_type="application/pdf", content=b"%" * 100
@@ -635,12 +603,8 @@ async def test_a_mapping_change_on_sighup_reconciles_every_portal_at_once(
     doctor = personas.doctor
     conversations = [
         (
-            await spico_client.create_conversation(
-                on_behalf_of=doctor,
-                acting_as=doctor,
-                members=[setup.a, setup.b],
-                subject=f"Correspondance {n}",
-                message="Début",
+            await open_conversation(
+                spico_client, doctor, [setup.a, setup.b], f"Correspondance {n}", "Début"
             )
         ).conversation.id
         for n in (1, 2)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bridge.core.delivery import (
     Attachment,
@@ -24,16 +24,18 @@ from bridge.core.delivery import (
     PermanentFailure,
     PostResult,
     RetryLater,
+    RetryPolicy,
 )
 from bridge.core.model import DeliveryKind, Name, Participant, Status, World
 from bridge.core.views import message_view
+from bridge.hub.outbox import OutboxWorkers
 from bridge.matrix.client import MatrixClient
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import CONVERSATION_STATE
 from bridge.matrix.sink import MatrixSink, PortalSettings
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
-from bridge.store.models import MatrixEventLink
+from bridge.store.models import Delivery, MatrixEventLink, MatrixUnread
 from bridge.store.repositories import Store
 from tests.fakes import FakeComposer, FakeHomeserver, FakePoster, conversation_of, matrix_client
 from tests.fixtures.sqlite import empty_store
@@ -333,6 +335,99 @@ async def test_a_spico_message_is_posted_once_under_its_authors_name(portals: Po
     await portals.deliver(notice)
     last = portals.homeserver.room(room_id).messages()[-1]["content"]
     assert last["msgtype"] == "m.notice" and "Dr Jean DUPONT" not in last["body"]
+
+
+async def _queue_messages(store: Store, seqs: range) -> None:
+    """The doctor's messages ``seqs`` in conv_1, journaled and queued for its portal."""
+    async with store.transaction() as session:
+        for seq in seqs:
+            payload = {"data": {"message": _message(seq, f"message {seq}")}}
+            row = repo.JournalRow(seq, "message.posted", "conv_1", DOCTOR, "", payload)
+            await repo.in_session(session, repo.record_event, row)
+        await repo.in_session(
+            session,
+            repo.enqueue,
+            [repo.NewDelivery(s, "conv_1", "matrix", "conv_1", "message") for s in seqs],
+        )
+
+
+async def _states(store: Store) -> list[tuple[int, str]]:
+    async with store.transaction() as session:
+        rows = await session.execute(select(Delivery.event_seq, Delivery.state))
+    return sorted((seq, state) for seq, state in rows)
+
+
+def _count_units(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The units of work run on ``store`` from now on."""
+    units: list[object] = []
+    run = store.run
+
+    async def counted(work: Any) -> Any:
+        units.append(work)
+        return await run(work)
+
+    monkeypatch.setattr(store, "run", counted)
+    return units
+
+
+async def test_through_the_outbox_a_message_costs_one_unit_besides_the_claim(
+    portals: Portals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim reads what the sink would read before sending ("sent already?"): a run of
+    messages into a known portal costs the claim's unit and one per message (its event link
+    with the delivery's settle); each is posted once, in order, under its author's name."""
+    await portals.snapshot(_conversation())
+    await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    room_id = await portals.portal()
+    await _queue_messages(portals.store, range(2, 5))
+    units = _count_units(portals.store, monkeypatch)
+    workers = OutboxWorkers(portals.store, {World.MATRIX: portals.sink}, {}, RetryPolicy())
+    assert await workers.deliver_batch("w") == 3
+    assert len(units) == 1 + 3
+    posted = [m["content"]["body"] for m in portals.homeserver.room(room_id).messages()]
+    assert posted == [f"Dr Jean DUPONT — Médecin généraliste\nmessage {s}" for s in (2, 3, 4)]
+    assert await _states(portals.store) == [(2, "done"), (3, "done"), (4, "done")]
+
+
+async def test_through_the_outbox_a_message_posted_before_a_crash_is_not_posted_again(
+    portals: Portals,
+) -> None:
+    """Posted and linked, its delivery not settled (the bridge died in between): claimed
+    again, the claim's read finds the link, and nothing is posted twice."""
+    await portals.snapshot(_conversation())
+    await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    room_id = await portals.portal()
+    await portals.deliver(_job(DeliveryKind.MESSAGE, 2, _conversation(), _message(2, "message 2")))
+    await _queue_messages(portals.store, range(2, 4))
+    workers = OutboxWorkers(portals.store, {World.MATRIX: portals.sink}, {}, RetryPolicy())
+    assert await workers.deliver_batch("w") == 2
+    posted = [m["content"]["body"] for m in portals.homeserver.room(room_id).messages()]
+    assert [body.rsplit("\n", 1)[-1] for body in posted] == ["message 2", "message 3"]
+    assert await _states(portals.store) == [(2, "done"), (3, "done")]
+
+
+async def test_through_the_outbox_each_message_of_a_run_is_unread_from_the_first(
+    portals: Portals,
+) -> None:
+    """Missed messages on: Alice has the run's messages unread from the first one (the claim
+    records it for the first; the later ones record theirs just before they are sent)."""
+    sink = MatrixSink(
+        portals.client, portals.store, _settings(track_unread=True), portals.poster, lambda: USERS
+    )
+    await portals.snapshot(_conversation())
+    await sink.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    await _queue_messages(portals.store, range(2, 5))
+    configured = {ALICE: Participant(ALICE, USERS[ALICE])}
+    workers = OutboxWorkers(portals.store, {World.MATRIX: sink}, configured, RetryPolicy())
+    assert await workers.deliver_batch("w") == 3
+    async with portals.store.transaction() as session:
+        rows = await session.execute(
+            select(MatrixUnread.conversation_id, MatrixUnread.member_id, MatrixUnread.first_seq)
+        )
+        unread = [tuple(row) for row in rows]
+    assert unread == [("conv_1", ALICE, 2)]
+    room_id = await portals.portal()
+    assert len(portals.homeserver.room(room_id).messages()) == 3
 
 
 async def test_attachments_become_matrix_media(portals: Portals) -> None:

@@ -25,7 +25,7 @@ from bridge.store import repositories as repo
 from bridge.store.models import AppserviceTransaction
 from bridge.store.repositories import Store
 from tests.fixtures.bridge import BridgeProcess, scenario_config
-from tests.fixtures.sandbox import Personas, SandboxProcess
+from tests.fixtures.sandbox import Personas, SandboxProcess, open_conversation
 from tests.fixtures.synapse import AppserviceSynapse, MatrixUser, MatrixUsers
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worlds import (
@@ -106,9 +106,7 @@ def portal_with_alice(
     async def portal(
         members: list[str], subject: str, message: str
     ) -> tuple[str, str, AsyncClient]:
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor, acting_as=doctor, members=members, subject=subject, message=message
-        )
+        created = await open_conversation(spico_client, doctor, members, subject, message)
         room_id = await bridge.portal(created.conversation.id)
         alice = await as_matrix_users.login(setup.alice)
         await join_when_invited(alice, room_id, setup.alice.user_id)
@@ -269,12 +267,8 @@ async def test_a_kill_between_receiving_and_journaling_loses_nothing(
     bridge = BridgeProcess(setup.config_path, tmp_path / "bridge.log")
     bridge_processes.append(bridge)
     bridge.start()
-    created = await spico_client.create_conversation(
-        on_behalf_of=setup.doctor,
-        acting_as=setup.doctor,
-        members=[setup.a],
-        subject="Coupure",
-        message="Avant la coupure",
+    created = await open_conversation(
+        spico_client, setup.doctor, [setup.a], "Coupure", "Avant la coupure"
     )
     conversation = created.conversation.id
     alice = await as_matrix_users.login(setup.alice)
@@ -339,12 +333,8 @@ async def test_a_new_portal_is_back_filled_in_order_by_each_author_at_their_time
         await bridge.start()
         await bridge.stop()
         doctor = setup.doctor
-        created = await spico_client.create_conversation(
-            on_behalf_of=doctor,
-            acting_as=doctor,
-            members=[setup.a, setup.b],
-            subject="Historique",
-            message="Historique 1",
+        created = await open_conversation(
+            spico_client, doctor, [setup.a, setup.b], "Historique", "Historique 1"
         )
         conversation = created.conversation.id
         for index, author in ((2, setup.b), (3, doctor), (4, setup.b)):
