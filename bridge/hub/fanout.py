@@ -255,7 +255,7 @@ class FanOut:
         await self._fetch_missing_professionals(events, conversations)
         work = partial(self._record_batch, events, conversations, self._cursor)
         try:
-            cursor, recorded = await self._store.run(work)
+            cursor, recorded = await self._store.run(work, heavy=True)
         except BaseException:
             self._cursor = None  # it may have committed all the same: read it again
             raise

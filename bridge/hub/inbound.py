@@ -148,7 +148,9 @@ class NoticePoster:
         self._wakeup.set()
 
     async def post_pending(self) -> int:
-        pending = await self._store.run(partial(repo.pending_inbound, world=BRIDGE_WORLD))
+        pending = await self._store.run(
+            partial(repo.pending_inbound, world=BRIDGE_WORLD), heavy=True
+        )
         posted = 0
         for link in pending:
             world, _, destination = link.origin.partition(":")

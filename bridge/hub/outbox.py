@@ -125,7 +125,7 @@ class OutboxWorkers:
         Runs at start and then every ``RECOVERY_SECONDS``; claims whose lease expired are put
         back too, as a last resort.
         """
-        released = await self._store.run(self._release_claims_of_the_gone)
+        released = await self._store.run(self._release_claims_of_the_gone, heavy=True)
         if released:
             log.info("released %d deliveries claimed by a bridge process that is gone", released)
         return released
@@ -144,12 +144,15 @@ class OutboxWorkers:
             await self.recover()
             names = [f"{self._liveness.owner}:w{i}" for i in range(self._count)]
             recovery = asyncio.create_task(self._recover_periodically(stop))
+            polling = asyncio.create_task(self._poll_periodically(stop))
             try:
                 await asyncio.gather(*(self._worker(name, stop) for name in names))
             finally:
                 recovery.cancel()
+                polling.cancel()
                 await self._store.run(
-                    partial(repo.release_claims_of_process, owner=self._liveness.owner)
+                    partial(repo.release_claims_of_process, owner=self._liveness.owner),
+                    heavy=True,
                 )
         finally:
             await self._liveness.stop()
@@ -161,6 +164,19 @@ class OutboxWorkers:
                 await self.recover()
             except Exception as exc:
                 log.error("outbox recovery failed (%s); will retry", type(exc).__name__)
+
+    async def _poll_periodically(self, stop: asyncio.Event) -> None:
+        """Every ``IDLE_POLL_SECONDS``, one idle worker looks for what no wake-up announced:
+        retries coming due, deliveries another process enqueued (PostgreSQL). One claim a
+        second for the whole outbox: each idle worker polling on its own timer cost one claim a
+        second per worker, for nothing the first one would not have found."""
+        while not stop.is_set():
+            await wait_any(stop, within=IDLE_POLL_SECONDS)
+            while self._idle:
+                event = self._idle.popleft()
+                if not event.is_set():
+                    event.set()
+                    break
 
     async def _worker(self, name: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -185,7 +201,7 @@ class OutboxWorkers:
             wakeup = asyncio.Event()
             self._idle.append(wakeup)
             try:
-                await wait_any(wakeup, stop, within=IDLE_POLL_SECONDS)
+                await wait_any(wakeup, stop)  # a wake-up, or the poll (``_poll_periodically``)
             finally:
                 with contextlib.suppress(ValueError):
                     self._idle.remove(wakeup)

@@ -52,8 +52,9 @@ P = ParamSpec("P")
 
 
 class Store:
-    """The database: ``run(work)`` runs a synchronous unit of work on a database thread (the
-    hot paths); ``transaction()`` opens an async ORM session (the cold paths)."""
+    """The database: ``run(work)`` runs a synchronous unit of work (the hot paths: on SQLite
+    inline on the event loop, else on a database thread); ``transaction()`` opens an async ORM
+    session (the cold paths)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -86,16 +87,22 @@ class Store:
         async with self._turn, self._sessions() as session, session.begin():
             yield session
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` as one transaction on the database thread (SQLAlchemy Core,
-        synchronous driver): one thread hop per transaction instead of several per statement;
-        commits on return, rolls back if it raises.
+    async def run(self, work: Callable[[Connection], T], *, heavy: bool = False) -> T:
+        """``work(connection)`` as one transaction (SQLAlchemy Core, synchronous driver);
+        commits on return, rolls back if it raises. No awaits in ``work``, no I/O but the
+        database, and no effects outside the connection but counters: it may run twice (see
+        ``UnitRunner.run``).
 
-        ``work`` runs on that thread: no awaits, no I/O but the database. On SQLite it takes
-        the same turn as ``transaction()``, so the two never write at once.
+        On SQLite it takes the same turn as ``transaction()``, so the two never write at once,
+        and it runs right here on the event-loop thread, without a thread hop (which cost more
+        CPU than most units' SQL): it never waits for a lock there (another process writing
+        sends it to the database thread) but it does hold the loop while it runs, so a unit
+        that may take milliseconds says ``heavy=True`` (a batch of SPICO events, scans at start
+        or in recovery, backlogs) and runs on the database thread. PostgreSQL: always on a
+        thread of a small pool (``heavy`` changes nothing).
         """
         async with self._turn:
-            return await self._units.run(work)
+            return await self._units.run(work, heavy=heavy)
 
     async def close(self) -> None:
         await self._units.close()

@@ -166,9 +166,9 @@ async def test_a_batch_handed_again_is_recorded_once(
     await fanout.handle_batch([_posted(2), _posted(3)])
     run = store.run
 
-    async def committed_then_failed(work: Any) -> Any:
+    async def committed_then_failed(work: Any, **options: Any) -> Any:
         monkeypatch.setattr(store, "run", run)
-        await run(work)
+        await run(work, **options)
         raise ConnectionError("the answer was lost")
 
     monkeypatch.setattr(store, "run", committed_then_failed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, bindparam, select
@@ -299,3 +300,64 @@ async def test_a_sink_reads_ahead_inside_the_claim(store: Store, broken: bool) -
     workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(60, 300, 10))
     assert await workers.deliver_batch("w1") == 2
     assert sink.brought == ([None, None] if broken else ["sending", "sending"])
+
+
+class CountingSink:
+    """Delivers everything; ``delivered`` is set once ``expected`` deliveries came."""
+
+    world = World.MATRIX
+
+    def __init__(self, expected: int) -> None:
+        self.seqs: list[int] = []
+        self.expected = expected
+        self.delivered = asyncio.Event()
+
+    async def deliver(self, job: DeliveryJob) -> None:
+        self.seqs.append(job.event_seq)
+        if len(self.seqs) >= self.expected:
+            self.delivered.set()
+
+
+async def test_idle_workers_share_one_poll_and_it_finds_what_no_wake_up_announced(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries committed without a wake-up (another process, a retry coming due) are found
+    by the poll; while idle, four workers run one claim per poll, not one each."""
+    monkeypatch.setattr(outbox, "IDLE_POLL_SECONDS", 0.02)
+    store = sqlite_store
+    claims = 0
+    polls = 0
+    ten_polls = asyncio.Event()
+    real_claim_batch = OutboxWorkers._claim_batch
+    real_wait_any = outbox.wait_any
+
+    def counting_claim_batch(self: OutboxWorkers, worker: str, connection: Connection) -> Any:
+        nonlocal claims
+        claims += 1
+        return real_claim_batch(self, worker, connection)
+
+    async def counting_wait_any(*events: asyncio.Event, within: float | None = None) -> None:
+        nonlocal polls
+        if within == outbox.IDLE_POLL_SECONDS and len(events) == 1:  # the outbox's poll
+            polls += 1
+            if polls >= 10:
+                ten_polls.set()
+        await real_wait_any(*events, within=within)
+
+    monkeypatch.setattr(OutboxWorkers, "_claim_batch", counting_claim_batch)
+    monkeypatch.setattr(outbox, "wait_any", counting_wait_any)
+    sink = CountingSink(expected=1)
+    workers = OutboxWorkers(store, {World.MATRIX: sink}, {}, RetryPolicy(), workers=4)
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run(stop))
+    try:
+        await asyncio.wait_for(ten_polls.wait(), 30)
+        idle_polls, idle_claims = polls, claims
+        await _enqueue_messages(store, [1], members=("81",))  # no wake-up
+        await asyncio.wait_for(sink.delivered.wait(), 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert sink.seqs == [1]
+    # Each worker's first look at start, then at most one claim per poll.
+    assert idle_claims <= idle_polls + 4

@@ -187,7 +187,7 @@ class TransactionWorker:
         while not stop.is_set():
             self._wake.clear()
             try:
-                pending = await self._store.run(matrix_repo.pending_transactions)
+                pending = await self._store.run(matrix_repo.pending_transactions, heavy=True)
                 for row in pending:
                     if stop.is_set():
                         return
