@@ -111,9 +111,9 @@ async def test_through_the_outbox_a_mail_costs_one_unit_besides_the_claim(
     units: list[object] = []
     run = outbox.store.run
 
-    async def counted(work: Any) -> Any:
+    async def counted(work: Any, **options: Any) -> Any:
         units.append(work)
-        return await run(work)
+        return await run(work, **options)
 
     monkeypatch.setattr(outbox.store, "run", counted)
     assert await _workers(outbox).deliver_batch("w") == 1

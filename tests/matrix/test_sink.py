@@ -362,9 +362,9 @@ def _count_units(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     units: list[object] = []
     run = store.run
 
-    async def counted(work: Any) -> Any:
+    async def counted(work: Any, **options: Any) -> Any:
         units.append(work)
-        return await run(work)
+        return await run(work, **options)
 
     monkeypatch.setattr(store, "run", counted)
     return units
