@@ -188,9 +188,9 @@ class MatrixSink:
         another job of its queue (a receipt for that earlier message, posted after the claim,
         would clear them). No earlier job of the run can post another job's message: each
         message is looked up by its own SPICO id."""
-        found: dict[int, ReadAhead] = {}
+        ahead: dict[int, tuple[str, str]] = {}  # {delivery: (SPICO message id, room)}
         queues: set[str] = set()
-        messages: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str]] = set()
         now = datetime.now(UTC)
         for job in jobs:
             first = job.conversation_id not in queues
@@ -199,19 +199,18 @@ class MatrixSink:
             room_id = self._rooms.get(job.conversation_id)
             if job.kind is not DeliveryKind.MESSAGE or message is None or room_id is None:
                 continue
-            if (message.id, room_id) in messages:
+            if (message.id, room_id) in seen:
                 continue
-            messages.add((message.id, room_id))
+            seen.add((message.id, room_id))
             readers = self._unread_by(job)
             if readers and not first:
                 continue
             if readers:
                 unread_repo.unread(connection, job.conversation_id, readers, now, job.event_seq)
-            sent = bool(message.id) and bool(
-                matrix_repo.find_out_link(connection, message.id, room_id)
-            )
-            found[job.delivery_id] = ReadAhead(room_id, sent)
-        return found
+            ahead[job.delivery_id] = (message.id, room_id)
+        # One statement for the whole run (a message without a SPICO id is never linked).
+        sent = matrix_repo.delivered_already(connection, (p for p in ahead.values() if p[0]))
+        return {delivery: ReadAhead(p[1], p in sent) for delivery, p in ahead.items()}
 
     def _unread_by(self, job: DeliveryJob) -> Collection[str]:
         """The members a posted message of ``job`` is unread by (none: not tracked)."""

@@ -111,6 +111,24 @@ def find_out_link(connection: Connection, spico_message_id: str, room_id: str) -
     return connection.scalar(_OUT_LINK, {"spico_message_id": spico_message_id, "room_id": room_id})
 
 
+_OUT_LINKS = select(MatrixEventLink.spico_message_id, MatrixEventLink.room_id).where(
+    MatrixEventLink.spico_message_id.in_(bindparam("ids", expanding=True)),
+    MatrixEventLink.direction == "out",
+)
+
+
+def delivered_already(
+    connection: Connection, messages: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of the (SPICO message, room) pairs were delivered already: ``find_out_link`` for
+    a claimed run in one statement."""
+    wanted = set(messages)
+    if not wanted:
+        return set()
+    rows = connection.execute(_OUT_LINKS, {"ids": sorted({m for m, _ in wanted})})
+    return {(m, r) for m, r in rows} & wanted
+
+
 def save_event_link(
     connection: Connection,
     *,

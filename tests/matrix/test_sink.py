@@ -337,11 +337,13 @@ async def test_a_spico_message_is_posted_once_under_its_authors_name(portals: Po
     assert last["msgtype"] == "m.notice" and "Dr Jean DUPONT" not in last["body"]
 
 
-async def _queue_messages(store: Store, seqs: range) -> None:
-    """The doctor's messages ``seqs`` in conv_1, journaled and queued for its portal."""
+async def _queue_messages(store: Store, seqs: range, *, same: bool = False) -> None:
+    """The doctor's messages ``seqs`` in conv_1, journaled and queued for its portal
+    (``same``: every event carries the first one's message)."""
     async with store.transaction() as session:
         for seq in seqs:
-            payload = {"data": {"message": _message(seq, f"message {seq}")}}
+            number = seqs[0] if same else seq
+            payload = {"data": {"message": _message(number, f"message {number}")}}
             row = repo.JournalRow(seq, "message.posted", "conv_1", DOCTOR, "", payload)
             await repo.in_session(session, repo.record_event, row)
         await repo.in_session(
@@ -403,6 +405,21 @@ async def test_through_the_outbox_a_message_posted_before_a_crash_is_not_posted_
     assert await workers.deliver_batch("w") == 2
     posted = [m["content"]["body"] for m in portals.homeserver.room(room_id).messages()]
     assert [body.rsplit("\n", 1)[-1] for body in posted] == ["message 2", "message 3"]
+    assert await _states(portals.store) == [(2, "done"), (3, "done")]
+
+
+async def test_through_the_outbox_a_message_two_events_carry_is_posted_once(
+    portals: Portals,
+) -> None:
+    """Two deliveries of one SPICO message in one claimed run: the claim cannot know whether
+    the first will post it, so the second looks for itself (and finds it posted)."""
+    await portals.snapshot(_conversation())
+    await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
+    room_id = await portals.portal()
+    await _queue_messages(portals.store, range(2, 4), same=True)
+    workers = OutboxWorkers(portals.store, {World.MATRIX: portals.sink}, {}, RetryPolicy())
+    assert await workers.deliver_batch("w") == 2
+    assert len(portals.homeserver.room(room_id).messages()) == 1
     assert await _states(portals.store) == [(2, "done"), (3, "done")]
 
 
