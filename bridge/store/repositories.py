@@ -97,9 +97,9 @@ class Store:
         and it runs right here on the event-loop thread, without a thread hop (which cost more
         CPU than most units' SQL): it never waits for a lock there (another process writing
         sends it to the database thread) but it does hold the loop while it runs, so a unit
-        that may take milliseconds says ``heavy=True`` (a batch of SPICO events, scans at start
-        or in recovery, backlogs) and runs on the database thread. PostgreSQL: always on a
-        thread of a small pool (``heavy`` changes nothing).
+        that may take milliseconds says ``heavy=True`` (a page of backlog SPICO events, the
+        claim after a full batch, scans at start or in recovery) and runs on the database
+        thread. PostgreSQL: always on a thread of a small pool (``heavy`` changes nothing).
         """
         async with self._turn:
             return await self._units.run(work, heavy=heavy)
