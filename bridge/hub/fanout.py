@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 SPICO_CURSOR = "spico:events"
 #: The last SPICO seq that predates the first start with ``bridge_existing: all``.
 HISTORY_CURSOR = "spico:history-head"
+#: Batches of up to this many events are recorded inline on the event loop (SQLite), larger
+#: ones on the database thread: measured ~0.4 ms for one event plus ~60 µs per further event
+#: (6.3 ms for a page of 100), so a live batch holds the loop under ~1 ms.
+INLINE_EVENTS = 10
 
 
 def snapshot_from(conversation: Conversation, seq: int) -> ConversationSnapshot:
@@ -255,7 +259,7 @@ class FanOut:
         await self._fetch_missing_professionals(events, conversations)
         work = partial(self._record_batch, events, conversations, self._cursor)
         try:
-            cursor, recorded = await self._store.run(work, heavy=True)
+            cursor, recorded = await self._store.run(work, heavy=len(events) > INLINE_EVENTS)
         except BaseException:
             self._cursor = None  # it may have committed all the same: read it again
             raise

@@ -100,6 +100,9 @@ class OutboxWorkers:
         self._wakeups = 0
         #: PostgreSQL: other processes enqueue too, without waking this one's workers.
         self._shared = store.dialect != "sqlite"
+        #: The last batch was full: a backlog is being drained, and the next claim may take
+        #: BATCH × RUN deliveries (~7–14 ms on SQLite), so it runs off the event loop.
+        self._draining = False
         self._on_notice_queued = on_notice_queued
         self._liveness = Liveness(store)
 
@@ -222,8 +225,11 @@ class OutboxWorkers:
     async def _deliver(self, worker: str) -> tuple[int, bool]:
         """``deliver_batch``; also whether the batch was full (more may be due: BATCH queues,
         or a queue's RUN deliveries)."""
-        claimed, jobs = await self._store.run(partial(self._claim_batch, worker))
+        claimed, jobs = await self._store.run(
+            partial(self._claim_batch, worker), heavy=self._draining
+        )
         if not claimed:
+            self._draining = False
             return 0, False
         queues: dict[str, list[ClaimedDelivery]] = {}
         for delivery in claimed:
@@ -231,6 +237,7 @@ class OutboxWorkers:
         if len(queues) >= BATCH:
             self.wake()  # a full batch: there may be more queues due for another worker
         full = len(queues) >= BATCH or any(len(run) >= RUN for run in queues.values())
+        self._draining = full
         try:
             runs = await asyncio.gather(
                 *(self._attempt_run(worker, run, jobs) for run in queues.values())

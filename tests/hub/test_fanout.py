@@ -18,6 +18,7 @@ from bridge.core.model import (
     RoutingPolicy,
     World,
 )
+from bridge.hub import fanout as fanout_module
 from bridge.hub.fanout import FanOut, apply_event, parse_about
 from bridge.spico.client import SpicoClient
 from bridge.spico.models import SpicoEvent
@@ -181,6 +182,26 @@ async def test_a_batch_handed_again_is_recorded_once(
     await restarted.handle_batch([_posted(5), _posted(6)])
     expected = [(seq, world, "message") for seq in range(2, 7) for world in ("mail", "matrix")]
     assert await _deliveries(store) == expected
+
+
+async def test_a_live_batch_is_recorded_inline_and_a_page_of_backlog_off_the_loop(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _known_conversation(store)
+    fanout = FanOut(store, cast(SpicoClient, None), BY_MAIL, BOTH)
+    heavy: list[bool] = []
+    run = store.run
+
+    async def recorded(work: Any, **options: Any) -> Any:
+        if getattr(work, "func", None) == fanout._record_batch:
+            heavy.append(options.get("heavy", False))
+        return await run(work, **options)
+
+    monkeypatch.setattr(store, "run", recorded)
+    await fanout.handle_batch([_posted(2)])
+    await fanout.handle_batch([_posted(seq) for seq in range(3, 4 + fanout_module.INLINE_EVENTS)])
+    assert heavy == [False, True]
+    assert len(await _deliveries(store)) == 2 * (2 + fanout_module.INLINE_EVENTS)
 
 
 async def test_a_members_stop_choice_applies_when_mail_is_routed(store: Store) -> None:

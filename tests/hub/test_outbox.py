@@ -361,3 +361,24 @@ async def test_idle_workers_share_one_poll_and_it_finds_what_no_wake_up_announce
     assert sink.seqs == [1]
     # Each worker's first look at start, then at most one claim per poll.
     assert idle_claims <= idle_polls + 4
+
+
+async def test_draining_a_backlog_claims_off_the_event_loop(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a full batch the next claim may take BATCH × RUN deliveries: it is a heavy unit
+    (on SQLite, run on the database thread); at the live rate claims stay light (inline)."""
+    await _enqueue_messages(store, range(1, 2 * outbox.RUN + 2), members=("81",))
+    workers = OutboxWorkers(store, {World.MATRIX: FlakySink(set())}, {}, RetryPolicy())
+    claims: list[bool] = []
+    run = store.run
+
+    async def recorded(work: Any, *, heavy: bool = False) -> Any:
+        if getattr(work, "func", None) == workers._claim_batch:
+            claims.append(heavy)
+        return await run(work, heavy=heavy)
+
+    monkeypatch.setattr(store, "run", recorded)
+    delivered = [await workers.deliver_batch("w1") for _ in range(4)]
+    assert delivered == [outbox.RUN, outbox.RUN, 1, 0]
+    assert claims == [False, True, True, False]
