@@ -165,6 +165,9 @@ class MailSink:
     ) -> None:
         self._store = store
         self._fetch_attachment = fetch_attachment
+        #: {(conversation, member): (delivery, the thread its mail recorded)}: what the next
+        #: job of the same run continues (see ``read_ahead``); taken when used.
+        self._recorded: dict[tuple[str, str], tuple[int, mail_repo.ThreadRow]] = {}
         self.smtp = smtp or SmtpSender(settings.smtp)
         self._apply(settings, configured or {})
 
@@ -226,18 +229,22 @@ class MailSink:
     def read_ahead(
         self, connection: Connection, jobs: Sequence[DeliveryJob]
     ) -> dict[int, _ReadAhead]:
-        """``ReadsAhead``: in the outbox's claim, for the first message job of each queue
-        (conversation × member), what ``_send_message`` reads before sending ("sent
-        already?", the member's thread), so the mail costs no unit of work before it is sent.
-        The later jobs of a run read for themselves: the mails sent before them move the
-        thread on."""
+        """``ReadsAhead``: in the outbox's claim, what ``_send_message`` reads before sending
+        ("sent already?", the member's thread), so a mail costs no unit of work before it is
+        sent. The first job of each queue (conversation × member) gets both; the later ones
+        of its run only "sent already?" (one statement for them all): the mail of the job
+        before them moves the thread on, so they take the thread that job recorded
+        (``_ReadAhead.after``), or read it themselves when it recorded none. A job whose mail
+        a job before it carries too (one SPICO message in two events) reads for itself."""
         found: dict[int, _ReadAhead] = {}
-        queues: set[tuple[str, str]] = set()
+        previous: dict[tuple[str, str], int] = {}  # {queue: its last job here}
+        followers: list[tuple[int, str, int]] = []  # (delivery, Message-ID, the one before)
+        mids: set[str] = set()
         for job in jobs:
             member = job.destination
-            if (job.conversation_id, member) in queues:
-                continue
-            queues.add((job.conversation_id, member))
+            queue = (job.conversation_id, member)
+            before_it = previous.get(queue)
+            previous[queue] = job.delivery_id
             participant = job.participants.get(member)
             message = job.message
             if job.kind is not DeliveryKind.MESSAGE or message is None or not participant:
@@ -245,18 +252,26 @@ class MailSink:
             if not participant.mail:
                 continue  # nothing will be sent
             mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
-            before = _before_sending(mid, job.conversation_id, member, (), connection)
-            found[job.delivery_id] = _ReadAhead(mid, before)
+            if mid in mids:
+                continue  # the same mail as a job before it (which may send it): reads itself
+            mids.add(mid)
+            if before_it is None:
+                before = _before_sending(mid, job.conversation_id, member, (), connection)
+                found[job.delivery_id] = _ReadAhead(mid, before)
+            else:
+                followers.append((job.delivery_id, mid, before_it))
+        sent = mail_repo.get_messages(connection, (mid for _, mid, _ in followers))
+        for delivery_id, mid, before_it in followers:
+            found[delivery_id] = _ReadAhead(mid, _Before(mid[:400] in sent), after=before_it)
         return found
 
     async def _send_message(self, job: DeliveryJob, address: str, message: MessageView) -> None:
         member = job.destination
         conversation = job.conversation or ConversationView(job.conversation_id, ())
         mid = compose.message_id(self._key, self.sender.domain, "message", message.id, member)
-        ahead = job.read_ahead
-        if isinstance(ahead, _ReadAhead) and ahead.message_id == mid:
-            before = ahead.before
-        else:
+        queue = (job.conversation_id, member)
+        before = self._read_ahead_for(job, mid)
+        if before is None:
             before = await self._store.run(
                 partial(_before_sending, mid, job.conversation_id, member, ())
             )
@@ -288,9 +303,26 @@ class MailSink:
         except ValueError:  # bridge.mail.mime refuses what it cannot write safely
             raise PermanentFailure(UNWRITABLE) from None
         await self.smtp.send(mail, self.sender.address, [address])
-        await self._record_sent(
+        recorded = await self._record_sent(
             job.conversation_id, member, address, mid, thread, token, message.id, settle=job.settle
         )
+        if recorded is not None:
+            self._recorded[queue] = (job.delivery_id, recorded)
+
+    def _read_ahead_for(self, job: DeliveryJob, mid: str) -> _Before | None:
+        """What the claim read for ``job`` (``read_ahead``), None when it read nothing usable:
+        nothing, another Message-ID (a reloaded key), or a later job of a run whose job before
+        recorded no thread here (not sent now, or its record failed). What the job before
+        recorded is taken in any case: only the job right after it may continue it."""
+        last = self._recorded.pop((job.conversation_id, job.destination), None)
+        ahead = job.read_ahead
+        if not isinstance(ahead, _ReadAhead) or ahead.message_id != mid:
+            return None
+        if ahead.after is None or ahead.before.sent:
+            return ahead.before
+        if last is None or last[0] != ahead.after:
+            return None
+        return _Before(False, last[1])
 
     async def _attachments(self, message: MessageView) -> list[tuple[str, str, bytes]]:
         """The message's files within ``mail.max_attachment_bytes`` (larger ones stay listed as
@@ -325,19 +357,20 @@ class MailSink:
         *,
         notified: Collection[int] | None = None,
         settle: InlineSettle | None = None,
-    ) -> None:
+    ) -> mail_repo.ThreadRow | None:
         """Record a mail the server accepted, right after its 250 (``_record_sent_mail``, one
         unit of work with the delivery's settle, so a crash repeats at most this one mail).
         The mail is out: a store error is retried, never raised (raising would have the
-        outbox send it again)."""
+        outbox send it again). Returns the member's thread as recorded (None: not recorded)."""
         decoded = tokens.decode(token)
         assert decoded is not None
+        recorded = mail_repo.ThreadRow(
+            conversation_id, member, address, thread.root_message_id if thread else mid, mid
+        )
         record = partial(
             _record_sent_mail,
             mid,
-            mail_repo.ThreadRow(
-                conversation_id, member, address, thread.root_message_id if thread else mid, mid
-            ),
+            recorded,
             decoded.handle if thread is None else None,  # the thread's own: with its first mail
             spico_message_id,
             notified,
@@ -348,7 +381,7 @@ class MailSink:
                 await self._store.run(record)
                 if settle is not None:
                     settle.committed()
-                return
+                return recorded
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -359,6 +392,7 @@ class MailSink:
                     RECORD_ATTEMPTS,
                 )
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        return None
 
     # --- notifications ---------------------------------------------------------------------
 
@@ -571,6 +605,9 @@ class _ReadAhead:
 
     message_id: str
     before: _Before
+    #: For a later job of a run: the delivery before it in its queue, whose recorded thread
+    #: it continues (``before`` then says "sent already?" only).
+    after: int | None = None
 
 
 def _before_sending(

@@ -77,8 +77,9 @@ async def test_a_delivery_tried_again_sends_nothing_twice(outbox: Outbox) -> Non
     assert len(outbox.smtp.sent) == 1
 
 
-async def _queue_mails(store: Store, seqs: range) -> None:
-    """The doctor's messages ``seqs`` in conv_1, journaled and queued for Anne by mail."""
+async def _queue_mails(store: Store, seqs: range, *, same: tuple[int, ...] = ()) -> None:
+    """The doctor's messages ``seqs`` in conv_1, journaled and queued for Anne by mail (the
+    events ``same`` carry the message of the event before them)."""
     async with store.transaction() as session:
         await repo.in_session(
             session,
@@ -86,7 +87,8 @@ async def _queue_mails(store: Store, seqs: range) -> None:
             repo.ConversationSnapshot("conv_1", "Plaie", DOCTOR, (DOCTOR, ANNE), None, 0),
         )
         for seq in seqs:
-            message = {"id": f"msg-{seq}", "author_id": DOCTOR, "body": f"message {seq}"}
+            number = seq - 1 if seq in same else seq
+            message = {"id": f"msg-{number}", "author_id": DOCTOR, "body": f"message {number}"}
             payload = {"data": {"message": message}}
             row = repo.JournalRow(seq, "message.posted", "conv_1", DOCTOR, "", payload)
             await repo.in_session(session, repo.record_event, row)
@@ -132,6 +134,39 @@ async def test_through_the_outbox_a_run_of_mails_makes_one_thread(outbox: Outbox
     assert second["In-Reply-To"] == first["Message-ID"]
     assert third["In-Reply-To"] == second["Message-ID"]
     assert str(first["Message-ID"]) in str(third["References"])
+
+
+async def test_through_the_outbox_a_run_of_mails_costs_one_unit_each_besides_the_claim(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four mails to Anne claimed together: the claim read "sent already?" for them all and
+    the thread for the first; each later one continues the thread the one before recorded."""
+    await _queue_mails(outbox.store, range(1, 5))
+    units: list[object] = []
+    run = outbox.store.run
+
+    async def counted(work: Any, **options: Any) -> Any:
+        units.append(work)
+        return await run(work, **options)
+
+    monkeypatch.setattr(outbox.store, "run", counted)
+    assert await _workers(outbox).deliver_batch("w") == 4
+    assert len(units) == 1 + 4
+    mails = outbox.smtp.to(ANNE_ADDRESS)
+    assert [text_of(m).split("\n", 1)[0] for m in mails] == [f"message {n}" for n in range(1, 5)]
+    assert [m["In-Reply-To"] for m in mails[1:]] == [m["Message-ID"] for m in mails[:-1]]
+
+
+async def test_through_the_outbox_a_message_two_events_carry_is_mailed_once(
+    outbox: Outbox,
+) -> None:
+    """The third delivery of a run carries the second's message again: the claim cannot know
+    whether the second will send it, so the third looks for itself (and finds it sent)."""
+    await _queue_mails(outbox.store, range(1, 5), same=(3,))
+    assert await _workers(outbox).deliver_batch("w") == 4
+    mails = outbox.smtp.to(ANNE_ADDRESS)
+    assert [text_of(m).split("\n", 1)[0] for m in mails] == ["message 1", "message 2", "message 4"]
+    assert [m["In-Reply-To"] for m in mails[1:]] == [m["Message-ID"] for m in mails[:-1]]
 
 
 async def test_through_the_outbox_a_mail_sent_before_a_crash_is_not_sent_again(
