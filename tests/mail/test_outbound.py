@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,6 +18,7 @@ from bridge.store import mail as mail_repo
 from bridge.store import repositories as repo
 from bridge.store.repositories import Store
 from tests.fakes import FakePoster, FakeSmtp
+from tests.fixtures.sqlite import count_units
 from tests.fixtures.worlds import text_of
 from tests.mail.helpers import (
     ANNE,
@@ -110,14 +110,7 @@ async def test_through_the_outbox_a_mail_costs_one_unit_besides_the_claim(
     """The claim reads what the sink would read before sending ("sent already?", the thread):
     a mail costs the claim's unit and the one recording it with its delivery's settle."""
     await _queue_mails(outbox.store, range(1, 2))
-    units: list[object] = []
-    run = outbox.store.run
-
-    async def counted(work: Any, **options: Any) -> Any:
-        units.append(work)
-        return await run(work, **options)
-
-    monkeypatch.setattr(outbox.store, "run", counted)
+    units = count_units(outbox.store, monkeypatch)
     assert await _workers(outbox).deliver_batch("w") == 1
     assert len(units) == 2
     [mail] = outbox.smtp.to(ANNE_ADDRESS)
@@ -142,14 +135,7 @@ async def test_through_the_outbox_a_run_of_mails_costs_one_unit_each_besides_the
     """Four mails to Anne claimed together: the claim read "sent already?" for them all and
     the thread for the first; each later one continues the thread the one before recorded."""
     await _queue_mails(outbox.store, range(1, 5))
-    units: list[object] = []
-    run = outbox.store.run
-
-    async def counted(work: Any, **options: Any) -> Any:
-        units.append(work)
-        return await run(work, **options)
-
-    monkeypatch.setattr(outbox.store, "run", counted)
+    units = count_units(outbox.store, monkeypatch)
     assert await _workers(outbox).deliver_batch("w") == 4
     assert len(units) == 1 + 4
     mails = outbox.smtp.to(ANNE_ADDRESS)

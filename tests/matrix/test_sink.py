@@ -38,7 +38,7 @@ from bridge.store import repositories as repo
 from bridge.store.models import Delivery, MatrixEventLink, MatrixUnread
 from bridge.store.repositories import Store
 from tests.fakes import FakeComposer, FakeHomeserver, FakePoster, conversation_of, matrix_client
-from tests.fixtures.sqlite import empty_store
+from tests.fixtures.sqlite import count_units, empty_store
 from tests.fixtures.synapse import MatrixUsers
 from tests.fixtures.worlds import timeline
 
@@ -359,19 +359,6 @@ async def _states(store: Store) -> list[tuple[int, str]]:
     return sorted((seq, state) for seq, state in rows)
 
 
-def _count_units(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The units of work run on ``store`` from now on."""
-    units: list[object] = []
-    run = store.run
-
-    async def counted(work: Any, **options: Any) -> Any:
-        units.append(work)
-        return await run(work, **options)
-
-    monkeypatch.setattr(store, "run", counted)
-    return units
-
-
 async def test_through_the_outbox_a_message_costs_one_unit_besides_the_claim(
     portals: Portals, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -382,7 +369,7 @@ async def test_through_the_outbox_a_message_costs_one_unit_besides_the_claim(
     await portals.deliver(_job(DeliveryKind.STATE, 1, _conversation()))
     room_id = await portals.portal()
     await _queue_messages(portals.store, range(2, 5))
-    units = _count_units(portals.store, monkeypatch)
+    units = count_units(portals.store, monkeypatch)
     workers = OutboxWorkers(portals.store, {World.MATRIX: portals.sink}, {}, RetryPolicy())
     assert await workers.deliver_batch("w") == 3
     assert len(units) == 1 + 3
