@@ -48,6 +48,7 @@ from nio import (
     RoomResolveAliasResponse,
     RoomSendResponse,
     SyncResponse,
+    UploadFilterResponse,
     UploadResponse,
     WhoamiResponse,
 )
@@ -721,6 +722,7 @@ class FakeHomeserver:
         self.rooms: dict[str, FakeRoom] = {}
         self.aliases: dict[str, str] = {}
         self.media: dict[str, tuple[bytes, str, str | None]] = {}
+        self.filters: dict[str, dict[str, Any]] = {}
         self.requests: list[Call] = []
         self._txns: dict[tuple[str, str], str] = {}
         self._stream = itertools.count(1)
@@ -1036,6 +1038,15 @@ class FakeHomeserver:
             return _MediaResponse(404, b"")
         return _MediaResponse(200, self.media[mxc][0])
 
+    async def upload_filter(self, **definition: Any) -> UploadFilterResponse | ErrorResponse:
+        """A filter kept under a new id (``filters``), as ``POST /user/{id}/filter`` does."""
+        refused = self._request("upload_filter", **definition)
+        if refused is not None:
+            return refused
+        filter_id = str(next(self._ids))
+        self.filters[filter_id] = definition
+        return UploadFilterResponse(filter_id)
+
     async def room_messages(self, room_id: str, **_: Any) -> RoomMessagesResponse | ErrorResponse:
         refused = self._request("room_messages", room_id=room_id)
         if refused is not None:
@@ -1046,7 +1057,7 @@ class FakeHomeserver:
         """What happened since ``since``: the bot's joined rooms' events, its pending invites
         (the first sync, without ``since``, carries no history). With a ``timeout`` and nothing
         new, it waits a little first, as a long poll does."""
-        refused = self._request("sync", since=since)
+        refused = self._request("sync", since=since, sync_filter=options.get("sync_filter"))
         if refused is not None:
             return refused
         after = int(since[1:]) if since else None

@@ -148,6 +148,9 @@ class MatrixSource:
         self._poison = PoisonGuard()
         #: Encrypted events nio could not decrypt in the batch at hand (for key requests).
         self._undecrypted: dict[str, MegolmEvent] = {}
+        #: The live sync's filter: the id the homeserver gave it once uploaded, or (the upload
+        #: failed) the filter itself, sent with every sync. None: not uploaded yet.
+        self._live_filter: str | dict[str, Any] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
@@ -197,15 +200,37 @@ class MatrixSource:
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
+    async def _filter(self, first: bool) -> str | dict[str, Any]:
+        """The filter of a sync: the live one by the id the homeserver gave it, so neither
+        side encodes, parses and validates the filter again with every sync of every message
+        (Synapse checks an inline filter against its JSON schema each time). Uploaded once per
+        run; if the upload fails, the filter goes inline as before."""
+        if first:
+            return sync_filter(first=True)
+        if self._live_filter is None:
+            try:
+                uploaded = await self._client.call(
+                    "upload filter", self._client.nio.upload_filter(**sync_filter())
+                )
+                self._live_filter = str(uploaded.filter_id)
+            except Exception as exc:
+                log.warning(
+                    "matrix: sync filter not uploaded (%s); sent with each sync",
+                    type(exc).__name__,
+                )
+                self._live_filter = sync_filter()
+        return self._live_filter
+
     async def _sync(self, since: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync (long-poll), interrupted by ``stop`` (then None)."""
+        live_filter = await self._filter(first=not since)
         request = asyncio.ensure_future(
             self._client.call(
                 "sync",
                 self._client.nio.sync(
                     # The first sync of a run returns at once (ready without waiting for news).
                     timeout=SYNC_TIMEOUT_MS if since and self.synced.is_set() else 0,
-                    sync_filter=sync_filter(first=not since),
+                    sync_filter=live_filter,
                     since=since,
                     full_state=False,
                 ),

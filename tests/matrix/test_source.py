@@ -19,7 +19,12 @@ from bridge.core.errors import ServiceUnavailable
 from bridge.core.model import World
 from bridge.matrix.client import MatrixClient, MatrixError, delivery_error
 from bridge.matrix.sink import PortalSettings
-from bridge.matrix.source import TRANSPORT_ERRORS, MatrixSource, only_own_events
+from bridge.matrix.source import (
+    TRANSPORT_ERRORS,
+    MatrixSource,
+    only_own_events,
+    sync_filter,
+)
 from bridge.store import commands as commands_repo
 from bridge.store import matrix as matrix_repo
 from bridge.store import repositories as repo
@@ -361,6 +366,39 @@ async def test_the_first_start_reads_no_history_and_a_restart_resumes_where_it_s
     await asyncio.wait_for(task, 5)
     assert [m.body for m in sync.poster.posted] == ["Après", "Pendant l'arrêt"]
     assert len(sync.homeserver.room(management).messages()) == 1, "welcomed once"
+
+
+async def _live_sync_filters(sync: Sync) -> list[object]:
+    """The filters of the syncs a running source makes until a message is relayed."""
+    source = MatrixSource(sync.client, sync.store, SETTINGS, sync.poster, lambda: USERS)
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(stop))
+    await eventually(source.synced.is_set, "the first sync")
+    sync.homeserver.say(sync.room, "@alice:x", "Après")
+    await eventually(lambda: sync.poster.posted, "the message posted")
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    return [call["sync_filter"] for call in sync.homeserver.called("sync")]
+
+
+async def test_live_syncs_name_the_filter_uploaded_once(sync: Sync) -> None:
+    filters = await _live_sync_filters(sync)
+    [filter_id] = sync.homeserver.filters
+    assert sync.homeserver.filters[filter_id] == sync_filter()
+    first, *live = filters[1:]  # the fixture's own sync, then the source's
+    assert first == sync_filter(first=True)
+    assert live and all(f == filter_id for f in live)
+    assert [m.body for m in sync.poster.posted] == ["Après"]
+
+
+async def test_a_filter_the_homeserver_refuses_goes_inline_with_each_sync(sync: Sync) -> None:
+    sync.homeserver.refuse("upload_filter", errcode="M_UNKNOWN", status=500)
+    filters = await _live_sync_filters(sync)
+    assert not sync.homeserver.filters
+    assert len(sync.homeserver.called("upload_filter")) == 1, "tried once per run"
+    live = filters[2:]
+    assert live and all(f == sync_filter() for f in live)
+    assert [m.body for m in sync.poster.posted] == ["Après"]
 
 
 def test_receipt_readers_are_the_users_of_read_receipts_only() -> None:
