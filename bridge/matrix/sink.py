@@ -490,26 +490,21 @@ class MatrixSink:
         if message is None:
             return  # nothing to post (not a message event)
         ahead = job.read_ahead
+        unread: Unread | None = None
+        sent_already: bool | None = None
         if isinstance(ahead, ReadAhead) and ahead.room_id == room_id:
-            await self.post(
-                message,
-                room_id,
-                job.conversation_id,
-                job.txn_id,
-                sent_already=ahead.sent,
-                settle=job.settle,
-                authors=job.authors,
-            )
-            return
-        readers = self._unread_by(job)
+            sent_already = ahead.sent  # the claim read it (and recorded the unread members)
+        elif readers := self._unread_by(job):
+            unread = Unread(readers, job.event_seq)
         await self.post(
             message,
             room_id,
             job.conversation_id,
             job.txn_id,
-            unread=Unread(readers, job.event_seq) if readers else None,
+            unread=unread,
             settle=job.settle,
             authors=job.authors,
+            sent_already=sent_already,
         )
 
     async def backfill(self, conversation_id: str, room_id: str) -> int:
