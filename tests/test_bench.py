@@ -17,7 +17,7 @@ import pytest
 from bridge.bench import Counts
 from bridge.bench.flood import flood_rows
 from bridge.bench.mail import mail_rows, reply_rows
-from bridge.bench.matrix import appservice_rows, matrix_rows
+from bridge.bench.matrix import BridgedCpu, appservice_rows, matrix_rows
 from bridge.bench.observe import Phase
 from bridge.bench.stats import (
     Latency,
@@ -121,23 +121,34 @@ def _phase(start: float, step: float, delay: float, count: int = 10) -> Phase:
 def test_matrix_rows_from_measurements() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
     bridged = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
-    rows = {row.measure: row for row in matrix_rows(10, direct, bridged, (0.002, 0.025, 0.02), 90)}
+    cpu = BridgedCpu(bridge_burst=0.0015, bridge_one=0.0025, synapse=0.025)
+    rows = {row.measure: row for row in matrix_rows(10, direct, bridged, cpu, 0.02, 90)}
     assert rows["Matrix: added latency p50 ms"].value == "15"
     assert rows["Matrix: added latency p50 ms"].target == "≤ 12 ms: missed"
     share = rows["Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)"]
     assert share.value == "2.0 / 25.0 (8%)" and share.target == "bridge ≤ 4 ms: met"
     assert rows["Matrix: throughput bridged ÷ direct"].target.endswith("met")
+    split = rows["Matrix: bridge CPU ms per message, in a burst / one at a time"]
+    assert split.value == "1.5 / 2.5"
+    yardstick = next(r for r in rows.values() if r.measure.startswith("Matrix: bridge CPU per"))
+    assert (
+        yardstick.value == "0.10" and "(the issue's 4 ms at its 25.8 ms: 0.16)" in yardstick.measure
+    )
 
 
 def test_appservice_rows_compare_with_relay_mode() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
     bridged = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
-    rows = {row.measure: row for row in appservice_rows(direct, bridged, (0.002, 0.02, 0.003), 80)}
+    cpu = BridgedCpu(bridge_burst=0.001, bridge_one=0.003, synapse=0.02)
+    rows = {row.measure: row for row in appservice_rows(direct, bridged, cpu, 0.003, 80)}
     cpu = rows["Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge"]
     assert cpu.value == "2.0 / 20.0 / 3.0" and cpu.target == "< relay mode's: met"
     assert rows["Matrix appservice: added latency p50 ms"].value == "10"
     assert rows["Matrix appservice: msg/s bridged (÷ direct)"].value.endswith("%)")
-    slower = appservice_rows(direct, bridged, (0.004, 0.02, 0.003), 80)
+    assert rows[
+        "Matrix appservice: bridge CPU ms per message, in a burst / one at a time"
+    ].value == ("1.0 / 3.0")
+    slower = appservice_rows(direct, bridged, BridgedCpu(0.004, 0.004, 0.02), 0.003, 80)
     assert [r.target for r in slower if r.target] == ["< relay mode's: missed"]
 
 
@@ -211,12 +222,16 @@ def test_bench_world_sections_end_to_end() -> None:
         "Matrix: latency p50 / p95 / p99 ms, bridged (SPICO post → seen)": 3,
         "Matrix: added latency p50 ms": 1,
         "Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)": 3,
+        "Matrix: bridge CPU ms per message, in a burst / one at a time": 2,
         "Matrix: Synapse CPU ms per message when direct": 1,
+        "Matrix: bridge CPU per message ÷ Synapse's per direct message "
+        "(the issue's 4 ms at its 25.8 ms: 0.16)": 1,
         "Matrix: bridge peak RSS MB (VmHWM)": 1,
         "Matrix appservice: msg/s bridged (÷ direct)": 2,
         "Matrix appservice: latency p50 / p95 / p99 ms, bridged": 3,
         "Matrix appservice: added latency p50 ms": 1,
         "Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge": 3,
+        "Matrix appservice: bridge CPU ms per message, in a burst / one at a time": 2,
         "Matrix appservice: bridge peak RSS MB (VmHWM)": 1,
         "mail, 1 mails to one mailbox: mails/s direct / bridged": 2,
         "mail: throughput bridged ÷ direct": 1,
