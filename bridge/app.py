@@ -122,6 +122,7 @@ class Bridge:
             configured,
             RoutingPolicy(frozenset(sinks)),
             on_enqueued=self.workers.wake,
+            hand_off=self.workers.hand_off,
         )
         self.consumer = EventConsumer(
             client,

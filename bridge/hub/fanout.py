@@ -5,6 +5,9 @@ conversations the batch needs but the bridge does not know yet are fetched from 
 may be retried freely). Then one transaction journals each new event, updates the snapshots,
 writes the deliveries chosen by ``core.routing.route`` and advances the SPICO cursor: the cursor
 never moves past an event whose deliveries are not committed (durable before acknowledged).
+When an outbox worker is idle, that transaction also claims the fresh deliveries for it
+(``outbox.HandOff``), from what the fan-out read already: a lone message costs no second unit
+of work for its claim.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bridge.core.model import (
     World,
 )
 from bridge.core.routing import history_destinations, route, route_status_change
+from bridge.hub.outbox import HandOff, Loaded
 from bridge.hub.participants import merge
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
@@ -127,6 +131,8 @@ class _BatchState:
     unsaved: set[str]
     #: The members' own mail choices for these conversations {(conversation, member): …}.
     choices: dict[tuple[str, str], MailChoice]
+    #: The ids ``people`` was read for (those missing from it are not in the directory).
+    looked_up: set[str]
 
     @classmethod
     def load(
@@ -167,6 +173,20 @@ class _BatchState:
             repo.find_inbounds(connection, keys),
             unsaved,
             preferences.conversation_choices(connection, snapshots) if mail else {},
+            members,
+        )
+
+    def loaded(self, events: list[SpicoEvent], journaled: Iterable[repo.JournalRow]) -> Loaded:
+        """What the outbox's hand-off may take from this batch instead of reading it again:
+        the journaled rows, the saved snapshots (as they are now), and the directory rows
+        read, except those of professionals whose status an event of the batch changed."""
+        restated = {
+            str(e.data.get("professional_id")) for e in events if e.type == EventType.STATUS_CHANGED
+        }
+        return Loaded(
+            {row.seq: row for row in journaled},
+            {i: s for i, s in self.snapshots.items() if i not in self.unsaved},
+            {i: self.people.get(i) for i in self.looked_up - restated},
         )
 
 
@@ -192,12 +212,20 @@ class FanOut:
         policy: RoutingPolicy,
         *,
         on_enqueued: Callable[[], None] = lambda: None,
+        hand_off: Callable[[], HandOff | None] = lambda: None,
     ) -> None:
+        """``on_enqueued``: deliveries were committed (wake the outbox); ``hand_off``: an idle
+        outbox worker to claim a live batch's deliveries for, in the batch's own unit of work
+        (``OutboxWorkers.hand_off``; None: none idle)."""
         self._store = store
         self._client = client
         self._configured = configured
         self._policy = policy
         self._on_enqueued = on_enqueued
+        self._hand_off = hand_off
+        #: False after a unit of work that handed off failed: the next one does not, so a
+        #: failure of the hand-off itself can never hold the feed up.
+        self._handing_off = True
         #: Conversations the store has (committed): no need to look them up again.
         self._known_conversations: set[str] = set()
         #: Events up to this seq predate the first start (``bridge_existing: all``).
@@ -257,18 +285,27 @@ class FanOut:
     async def handle_batch(self, events: list[SpicoEvent]) -> None:
         conversations = await self._fetch_missing_conversations(events)
         await self._fetch_missing_professionals(events, conversations)
-        work = partial(self._record_batch, events, conversations, self._cursor)
+        heavy = len(events) > INLINE_EVENTS
+        # A page of backlog is claimed as usual (by woken workers, off the loop).
+        handoff = self._hand_off() if self._handing_off and not heavy else None
+        work = partial(self._record_batch, events, conversations, self._cursor, handoff)
         try:
-            cursor, recorded = await self._store.run(work, heavy=len(events) > INLINE_EVENTS)
+            cursor, recorded = await self._store.run(work, heavy=heavy)
         except BaseException:
             self._cursor = None  # it may have committed all the same: read it again
+            if handoff is not None:
+                handoff.abandon()
+                self._handing_off = False
             raise
+        self._handing_off = True
         self._cursor = cursor
+        if handoff is not None:
+            handoff.dispatch()
         if recorded is None:
             return
-        known, enqueued = recorded
+        known, enqueued, handed = recorded
         self._known_conversations.update(known)
-        if enqueued:
+        if enqueued and not handed:
             self._on_enqueued()
 
     def _record_batch(
@@ -276,12 +313,14 @@ class FanOut:
         events: list[SpicoEvent],
         conversations: Mapping[str, Conversation],
         cursor: int | None,
+        handoff: HandOff | None,
         connection: Connection,
-    ) -> tuple[int, tuple[set[str], int] | None]:
+    ) -> tuple[int, tuple[set[str], int, bool] | None]:
         """Unit of work: journal the batch's new events, update the snapshots, enqueue the
-        deliveries and advance the cursor (durable before acknowledged); ``cursor``: as this
-        process knows it (None: read here). Returns the cursor now, with the conversations
-        now stored and how many deliveries were enqueued (None when the whole batch was
+        deliveries, claim them for ``handoff``'s idle worker (if any) and advance the cursor
+        (durable before acknowledged); ``cursor``: as this process knows it (None: read
+        here). Returns the cursor now, with the conversations now stored, how many deliveries
+        were enqueued and whether the hand-off claimed them all (None when the whole batch was
         already recorded)."""
         if cursor is None:
             cursor = int(repo.get_cursor(connection, SPICO_CURSOR) or 0)
@@ -292,15 +331,20 @@ class FanOut:
             connection, fresh, conversations, mail=World.MAIL in self._policy.worlds
         )
         # One statement per table for the whole batch: the journal, then the deliveries.
-        recorded = repo.record_events(connection, [_journal_row(e) for e in fresh])
+        rows = [_journal_row(e) for e in fresh]
+        recorded = repo.record_events(connection, rows)
         deliveries: list[repo.NewDelivery] = []
         for event in fresh:
             if event.seq in recorded:
                 EVENTS.labels(event.type).inc()
                 deliveries += self._route(connection, event, batch)
         enqueued = repo.enqueue(connection, deliveries)
+        handed = False
+        if handoff is not None and enqueued:
+            journaled = (row for row in rows if row.seq in recorded)
+            handed = handoff.claim(connection, deliveries, batch.loaded(fresh, journaled))
         repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
-        return fresh[-1].seq, (set(batch.snapshots) - batch.unsaved, enqueued)
+        return fresh[-1].seq, (set(batch.snapshots) - batch.unsaved, enqueued, handed)
 
     def _route(
         self, connection: Connection, event: SpicoEvent, batch: _BatchState

@@ -14,7 +14,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import cast
@@ -37,12 +37,12 @@ from bridge.core.delivery import (
 from bridge.core.model import DeliveryKind, Participant, World
 from bridge.core.views import event_message
 from bridge.core.waiting import wait_any
-from bridge.hub.participants import participants_for
+from bridge.hub.participants import merge
 from bridge.metrics import DELIVERIES, RELAY_LATENCY
 from bridge.store import repositories as repo
 from bridge.store.liveness import Liveness, owner_of
 from bridge.store.models import utcnow
-from bridge.store.repositories import ClaimedDelivery, Store
+from bridge.store.repositories import ClaimedDelivery, ConversationSnapshot, NewDelivery, Store
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ RECOVERY_SECONDS = 5.0
 BATCH = 16
 #: Deliveries of one queue claimed together (the head and those behind it, tried in order).
 RUN = 16
+#: At most this many fresh deliveries are handed to an idle worker by the unit of work that
+#: enqueued them (``hand_off``); more (a backlog page) take the usual wake-up and claim.
+HAND_OFF_MAX = BATCH
 #: Tries at recording a batch's outcomes before its claims are given back.
 SETTLE_ATTEMPTS = 5
 #: The outcome of a delivery left untried because an earlier one of its queue failed.
@@ -71,6 +74,105 @@ RELEASED = object()
 #: Matrix: its sink writes the sent message's event link anyway, so the settle rides in that
 #: same unit of work instead of a batch settle transaction of its own.
 SETTLE_EACH = frozenset({World.MAIL, World.MATRIX})
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What the enqueuing unit of work already read, so the jobs of a hand-off do not read it
+    again: journal rows by seq, conversation snapshots by id (as committed with the unit), and
+    directory rows by SPICO id for every id it looked up (None: not in the directory). Whatever
+    a job needs beyond these is read as in a claim."""
+
+    events: Mapping[int, repo.JournalRow]
+    snapshots: Mapping[str, ConversationSnapshot]
+    people: Mapping[str, repo.ProfessionalRow | None]
+
+
+class _Waiting:
+    """An idle worker: woken by its event, with a batch handed over (``HandOff``) or claims to
+    give back first (an abandoned hand-off), or neither (look for due deliveries)."""
+
+    __slots__ = ("batch", "event", "name", "release")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.event = asyncio.Event()
+        self.batch: tuple[list[ClaimedDelivery], dict[int, DeliveryJob]] | None = None
+        self.release: list[int] = []
+
+
+class HandOff:
+    """Fresh deliveries for one reserved idle worker (``OutboxWorkers.hand_off``), claimed in
+    the unit of work that enqueued them and handed over in memory once it committed.
+
+    A lone relayed message otherwise cost a second unit of work after its fan-out: a woken
+    worker's claim, reading again the event, snapshot and people the fan-out had just read.
+    The claim is the usual one (``repo.claim_due`` restricted to the fresh deliveries' queues,
+    so a queue's order holds: nothing is claimed behind an earlier pending or claimed delivery)
+    under the worker's own name, so recovery gives it back if the process dies before the
+    worker delivers it. Call ``claim`` inside the unit, then exactly one of ``dispatch`` (it
+    committed) or ``abandon`` (it failed, or may not have committed).
+    """
+
+    def __init__(self, workers: OutboxWorkers, waiting: _Waiting) -> None:
+        self._workers = workers
+        self._waiting = waiting
+        self._claimed: list[ClaimedDelivery] = []
+        self._jobs: dict[int, DeliveryJob] = {}
+        self._open = True
+
+    def claim(
+        self, connection: Connection, deliveries: Sequence[NewDelivery], loaded: Loaded
+    ) -> bool:
+        """(Inside the enqueuing unit of work.) Claim the due deliveries of ``deliveries``'
+        queues for the reserved worker, build their jobs from ``loaded`` and run the sinks'
+        read-ahead, all in ``connection``. Returns True when every one of ``deliveries`` was
+        claimed: no wake-up is needed for them (False: wake the workers as usual)."""
+        self._claimed, self._jobs = [], {}  # the unit may run twice (``Store.run``)
+        if not deliveries or len(deliveries) > HAND_OFF_MAX:
+            return False
+        workers = self._workers
+        claimed = repo.claim_due(
+            connection,
+            self._waiting.name,
+            limit=BATCH,
+            lease=LEASE,
+            worlds=[w.value for w in workers._sinks],
+            run=RUN,
+            queues={d.queue for d in deliveries},
+        )
+        if not claimed:
+            return False
+        jobs = workers._jobs(connection, claimed, loaded)
+        workers._read_ahead(connection, jobs)
+        self._claimed, self._jobs = claimed, jobs
+        mine = {(d.event_seq, d.destination, d.kind) for d in claimed}
+        return all((d.event_seq, d.destination, d.kind) in mine for d in deliveries)
+
+    def dispatch(self) -> None:
+        """(The unit committed.) The worker delivers what was claimed, as after its own claim;
+        with nothing claimed it is idle again, unwoken."""
+        if not self._open:
+            return
+        self._open = False
+        if self._claimed:
+            self._waiting.batch = (self._claimed, self._jobs)
+            self._waiting.event.set()
+        else:
+            self._workers._put_back(self._waiting)
+
+    def abandon(self) -> None:
+        """(The unit failed: rolled back, or unknown when its commit failed or its caller was
+        cancelled.) The worker gives back whatever it may hold of the claim, then claims as
+        usual: nothing stays claimed by a live worker that does not deliver it."""
+        if not self._open:
+            return
+        self._open = False
+        if self._claimed:
+            self._waiting.release = [d.id for d in self._claimed]
+            self._waiting.event.set()
+        else:
+            self._workers._put_back(self._waiting)
 
 
 class OutboxWorkers:
@@ -93,8 +195,8 @@ class OutboxWorkers:
         self._configured = configured
         self._retry = retry
         self._count = workers
-        #: One event per idle worker, oldest first: a wake-up sets one (see ``wake``).
-        self._idle: collections.deque[asyncio.Event] = collections.deque()
+        #: The idle workers, oldest first: a wake-up sets one's event (see ``wake``).
+        self._idle: collections.deque[_Waiting] = collections.deque()
         self._missed_wakeup = False
         #: How many wake-ups there were: a worker that saw one during its batch looks again.
         self._wakeups = 0
@@ -116,11 +218,29 @@ class OutboxWorkers:
         batch was full); waking them all had every worker run an empty claim each time."""
         self._wakeups += 1
         while self._idle:
-            event = self._idle.popleft()
-            if not event.is_set():
-                event.set()
+            waiting = self._idle.popleft()
+            if not waiting.event.is_set():
+                waiting.event.set()
                 return
         self._missed_wakeup = True  # every worker is busy: the next to finish looks again
+
+    def hand_off(self) -> HandOff | None:
+        """An idle worker reserved for the deliveries the caller's next unit of work enqueues
+        (see ``HandOff``); None when every worker is busy (or none runs): wake as usual."""
+        while self._idle:
+            waiting = self._idle.popleft()
+            if not waiting.event.is_set():
+                return HandOff(self, waiting)
+        return None
+
+    def _put_back(self, waiting: _Waiting) -> None:
+        """A reserved worker not handed anything: idle again, or looking at once if a wake-up
+        found no idle worker meanwhile."""
+        if self._missed_wakeup:
+            self._missed_wakeup = False
+            waiting.event.set()
+        else:
+            self._idle.appendleft(waiting)
 
     async def recover(self) -> int:
         """Put back the claims of bridge processes that are gone (crashed, killed).
@@ -176,16 +296,26 @@ class OutboxWorkers:
         while not stop.is_set():
             await wait_any(stop, within=IDLE_POLL_SECONDS)
             while self._idle:
-                event = self._idle.popleft()
-                if not event.is_set():
-                    event.set()
+                waiting = self._idle.popleft()
+                if not waiting.event.is_set():
+                    waiting.event.set()
                     break
 
     async def _worker(self, name: str, stop: asyncio.Event) -> None:
+        #: A batch handed over while idle (``HandOff``), delivered instead of claiming.
+        given: tuple[list[ClaimedDelivery], dict[int, DeliveryJob]] | None = None
+        #: Claims of an abandoned hand-off, given back before anything else.
+        release: list[int] = []
         while not stop.is_set():
             seen = self._wakeups
             try:
-                handled, full = await self._deliver(name)
+                if release:
+                    await self._store.run(
+                        partial(repo.release_claims, worker_id=name, delivery_ids=release)
+                    )
+                    release = []
+                handled, full = await self._deliver(name, given)
+                given = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store itself failed: back off, keep the daemon up
@@ -201,13 +331,15 @@ class OutboxWorkers:
             if full or self._missed_wakeup or (handled and again):
                 self._missed_wakeup = False
                 continue
-            wakeup = asyncio.Event()
-            self._idle.append(wakeup)
+            waiting = _Waiting(name)
+            self._idle.append(waiting)
             try:
-                await wait_any(wakeup, stop)  # a wake-up, or the poll (``_poll_periodically``)
+                # A wake-up, a hand-off, or the poll (``_poll_periodically``).
+                await wait_any(waiting.event, stop)
             finally:
                 with contextlib.suppress(ValueError):
-                    self._idle.remove(wakeup)
+                    self._idle.remove(waiting)
+            given, release = waiting.batch, waiting.release
 
     async def deliver_batch(self, worker: str) -> int:
         """Claim up to ``BATCH`` queue heads, each with up to ``RUN`` deliveries of its queue,
@@ -222,12 +354,20 @@ class OutboxWorkers:
         handled, _ = await self._deliver(worker)
         return handled
 
-    async def _deliver(self, worker: str) -> tuple[int, bool]:
+    async def _deliver(
+        self,
+        worker: str,
+        given: tuple[list[ClaimedDelivery], dict[int, DeliveryJob]] | None = None,
+    ) -> tuple[int, bool]:
         """``deliver_batch``; also whether the batch was full (more may be due: BATCH queues,
-        or a queue's RUN deliveries)."""
-        claimed, jobs = await self._store.run(
-            partial(self._claim_batch, worker), heavy=self._draining
-        )
+        or a queue's RUN deliveries). ``given``: a batch claimed for this worker by a hand-off
+        (``HandOff``), delivered without a claim of its own."""
+        if given is not None:
+            claimed, jobs = given
+        else:
+            claimed, jobs = await self._store.run(
+                partial(self._claim_batch, worker), heavy=self._draining
+            )
         if not claimed:
             self._draining = False
             return 0, False
@@ -271,6 +411,13 @@ class OutboxWorkers:
         if not claimed:
             return claimed, {}
         jobs = self._jobs(connection, claimed)
+        self._read_ahead(connection, jobs)
+        return claimed, jobs
+
+    def _read_ahead(self, connection: Connection, jobs: dict[int, DeliveryJob]) -> None:
+        """What the sinks would read before sending (``ReadsAhead``), read in the claim's
+        connection into ``jobs``. A store error fails the claim (tried again, as any store
+        error); a sink's own failure only leaves its jobs to read for themselves."""
         for world, sink in self._readers_ahead.items():
             of_world = [job for job in jobs.values() if job.world is world]
             if not of_world:
@@ -284,7 +431,6 @@ class OutboxWorkers:
                 continue
             for delivery_id, data in ahead.items():
                 jobs[delivery_id] = replace(jobs[delivery_id], read_ahead=data)
-        return claimed, jobs
 
     async def _attempt_run(
         self, worker: str, run: list[ClaimedDelivery], jobs: Mapping[int, DeliveryJob]
@@ -404,16 +550,25 @@ class OutboxWorkers:
         return None
 
     def _jobs(
-        self, connection: Connection, claimed: list[ClaimedDelivery]
+        self, connection: Connection, claimed: list[ClaimedDelivery], loaded: Loaded | None = None
     ) -> dict[int, DeliveryJob]:
         """The jobs of a claimed batch, from three batched reads (events, snapshots, people:
-        the members and the messages' authors, whose names the sinks show)."""
-        events = repo.get_events(connection, (d.event_seq for d in claimed))
-        snapshots = repo.get_conversations(connection, (d.conversation_id for d in claimed))
+        the members and the messages' authors, whose names the sinks show), each only of what
+        ``loaded`` (a hand-off: what its unit of work read already) does not hold."""
+        loaded = loaded or _NOTHING_LOADED
+        seqs = {d.event_seq for d in claimed}
+        events = {s: loaded.events[s] for s in seqs if s in loaded.events}
+        events.update(repo.get_events(connection, seqs - events.keys()))
+        ids = {d.conversation_id for d in claimed}
+        snapshots = {i: loaded.snapshots[i] for i in ids if i in loaded.snapshots}
+        snapshots.update(repo.get_conversations(connection, ids - snapshots.keys()))
         messages = {seq: event_message(event.payload) for seq, event in events.items()}
         members = {m for snapshot in snapshots.values() for m in snapshot.members}
         authors = {i for m in messages.values() if m for i in (m.author_id, m.sent_by) if i}
-        people = participants_for(connection, members | authors, self._configured)
+        wanted = members | authors
+        known = {i: loaded.people[i] for i in wanted if i in loaded.people}
+        known.update(repo.get_professionals(connection, wanted - known.keys()))
+        people = {i: merge(self._configured.get(i), known.get(i), i) for i in wanted}
         jobs = {}
         for delivery in claimed:
             event = events.get(delivery.event_seq)
@@ -497,6 +652,9 @@ class OutboxWorkers:
             author_id=BRIDGE_WORLD,
         )
         return 1
+
+
+_NOTHING_LOADED = Loaded({}, {}, {})
 
 
 class _Inline:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -498,6 +498,9 @@ _HEADS = (
     .where(Delivery.state.in_((PENDING, SENDING)))
     .group_by(Delivery.queue)
 )
+#: The heads of the given queues only (a hand-off of fresh deliveries: ``claim_due(queues=)``):
+#: the same rule, read through the index on (queue, id) instead of every live queue.
+_HEADS_OF_QUEUES = _HEADS.where(Delivery.queue.in_(_ids("queues")))
 _DUE_HEADS = (
     _CLAIMABLE.where(
         Delivery.id.in_(_ids("heads")),
@@ -543,11 +546,14 @@ def claim_due(
     worlds: Sequence[str] | None = None,
     now: datetime | None = None,
     run: int = 1,
+    queues: Collection[str] | None = None,
 ) -> list[ClaimedDelivery]:
     """Claim the due heads of their queues: pending, and nothing earlier pending or sending;
     with ``run`` > 1, each head with up to ``run - 1`` of the deliveries that follow it in its
     queue (a burst into one room or mailbox then costs one claim and one settle, not one each).
     Returned in queue order: a queue's deliveries must be attempted one after the other.
+    ``queues``: only these queues are looked at (the outbox's hand-off of the deliveries a unit
+    of work just enqueued: same rule, a cheaper read; their heads may be earlier deliveries).
 
     On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so several workers (and
     several processes) share the outbox without taking the same delivery twice; the followers
@@ -556,7 +562,12 @@ def claim_due(
     now = now or utcnow()
     # Two steps, not one query with a sub-select: PostgreSQL's planner, with stale statistics
     # on a freshly filled outbox, turned the sub-select into a nested loop (~0.5 s a claim).
-    heads = connection.scalars(_HEADS).all()
+    if queues is None:
+        heads = connection.scalars(_HEADS).all()
+    elif queues:
+        heads = connection.scalars(_HEADS_OF_QUEUES, {"queues": list(queues)}).all()
+    else:
+        return []
     if not heads:
         return []
     parameters: dict[str, Any] = {"heads": list(heads), "now": now, "limit": limit}
