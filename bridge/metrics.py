@@ -20,7 +20,8 @@ DELIVERIES = Counter(
 )
 OUTBOX = Gauge(
     "spico_bridge_outbox_deliveries",
-    "Deliveries in the outbox by state",
+    "Deliveries still to do in the outbox by state (pending, sending); finished ones are "
+    "counted by spico_bridge_deliveries_total{outcome}",
     ["state"],
     registry=REGISTRY,
 )

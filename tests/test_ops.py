@@ -10,14 +10,17 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, event, func, insert, select
 
 from bridge import ops
-from bridge.store.models import AuditEntry, utcnow
-from bridge.store.repositories import Store
+from bridge.metrics import OUTBOX
+from bridge.store import repositories as repo
+from bridge.store.models import AuditEntry, Delivery, utcnow
+from bridge.store.repositories import JournalRow, Store
 from tests.fixtures.bridge import BridgeProcess, bridge_config
 from tests.fixtures.ports import free_port
 from tests.fixtures.sandbox import Personas, SandboxProcess
@@ -82,6 +85,61 @@ def _get(url: str) -> tuple[int, bytes]:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+async def test_probe_counts_live_deliveries_on_the_index_not_the_history(store: Store) -> None:
+    """Done deliveries are never purged: a probe every few seconds must not read them."""
+
+    def fill(connection: Connection) -> None:
+        repo.record_event(
+            connection, JournalRow(1, "message.posted", "c1", "810000000001", "t", {})
+        )
+        connection.execute(
+            insert(Delivery),
+            [
+                {
+                    "event_seq": 1,
+                    "conversation_id": "c1",
+                    "world": "matrix",
+                    "destination": f"!room{n}",
+                    "kind": "message",
+                    "queue": f"c1|!room{n}",
+                    "state": state,
+                }
+                for n, state in enumerate(["pending"] * 2 + ["sending"] + ["done"] * 50)
+            ],
+        )
+
+    await store.run(fill)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_c: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        statements.append((statement, parameters))
+
+    async def spico_up() -> bool:
+        return True
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        parts = await ops.Health(store, spico_up, dict).probe()
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert parts == {"store": True, "spico": True}
+    assert OUTBOX.labels("pending")._value.get() == 2
+    assert OUTBOX.labels("sending")._value.get() == 1
+    read = [(s, p) for s, p in statements if "deliveries" in s]
+    assert read, statements
+    if store.dialect == "sqlite":
+        # A full scan (of the table or of an index) is "SCAN"; a range on the index "SEARCH".
+        plans = await store.run(
+            lambda connection: [
+                row[-1]
+                for statement, parameters in read
+                for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            ]
+        )
+        assert plans and not [p for p in plans if p.startswith("SCAN")], plans
+        assert all("ix_deliveries_state_due" in p for p in plans), plans
 
 
 async def test_health_ready_metrics_and_reload(

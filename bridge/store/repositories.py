@@ -754,9 +754,29 @@ def release_claims_of_process(connection: Connection, owner: str) -> int:
 
 
 async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+    """Every delivery by state: a scan of the whole outbox (done rows are never purged), for
+    tests and one-off checks; the readiness probe counts :func:`live_delivery_counts`."""
     rows = await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
     counts = dict.fromkeys(DELIVERY_STATES, 0)
     counts.update({state: int(count) for state, count in rows.all()})
+    return counts
+
+
+#: The states of work still to do; done and failed deliveries only ever accumulate.
+LIVE_DELIVERY_STATES = (PENDING, SENDING)
+
+_LIVE_COUNTS = (
+    select(Delivery.state, func.count())
+    .where(Delivery.state.in_(LIVE_DELIVERY_STATES))
+    .group_by(Delivery.state)
+)
+
+
+def live_delivery_counts(connection: Connection) -> dict[str, int]:
+    """Pending and sending deliveries by state, read on ``ix_deliveries_state_due``: the cost
+    follows the live work, not every delivery ever made (probed every few seconds)."""
+    counts = dict.fromkeys(LIVE_DELIVERY_STATES, 0)
+    counts.update({state: int(count) for state, count in connection.execute(_LIVE_COUNTS)})
     return counts
 
 
