@@ -20,8 +20,8 @@ DELIVERIES = Counter(
 )
 OUTBOX = Gauge(
     "spico_bridge_outbox_deliveries",
-    "Deliveries still to do in the outbox by state (pending, sending); finished ones are "
-    "counted by spico_bridge_deliveries_total{outcome}",
+    "Deliveries in the outbox still to do (pending, sending) or given up (failed); done ones "
+    "are counted by spico_bridge_deliveries_total{outcome}",
     ["state"],
     registry=REGISTRY,
 )

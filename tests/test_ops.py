@@ -89,6 +89,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 async def test_probe_counts_live_deliveries_on_the_index_not_the_history(store: Store) -> None:
     """Done deliveries are never purged: a probe every few seconds must not read them."""
+    counted = ["pending", "pending", "sending", "failed"]  # the rows the probe reads
 
     def fill(connection: Connection) -> None:
         repo.record_event(
@@ -106,7 +107,7 @@ async def test_probe_counts_live_deliveries_on_the_index_not_the_history(store: 
                     "queue": f"c1|!room{n}",
                     "state": state,
                 }
-                for n, state in enumerate(["pending"] * 2 + ["sending"] + ["done"] * 50)
+                for n, state in enumerate([*counted, *["done"] * 50])
             ],
         )
 
@@ -127,6 +128,7 @@ async def test_probe_counts_live_deliveries_on_the_index_not_the_history(store: 
     assert parts == {"store": True, "spico": True}
     assert OUTBOX.labels("pending")._value.get() == 2
     assert OUTBOX.labels("sending")._value.get() == 1
+    assert OUTBOX.labels("failed")._value.get() == 1
     read = [(s, p) for s, p in statements if "deliveries" in s]
     assert read, statements
     if store.dialect == "sqlite":

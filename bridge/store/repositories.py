@@ -762,8 +762,10 @@ async def delivery_counts(session: AsyncSession) -> dict[str, int]:
     return counts
 
 
-#: The states of work still to do; done and failed deliveries only ever accumulate.
-LIVE_DELIVERY_STATES = (PENDING, SENDING)
+#: The states the readiness probe counts: work still to do, and deliveries given up (few, and
+#: what an operator must see, across restarts: the process counter starts again at 0). Done
+#: deliveries only ever accumulate; they are ``spico_bridge_deliveries_total{outcome="done"}``.
+LIVE_DELIVERY_STATES = (PENDING, SENDING, FAILED)
 
 _LIVE_COUNTS = (
     select(Delivery.state, func.count())
@@ -773,8 +775,9 @@ _LIVE_COUNTS = (
 
 
 def live_delivery_counts(connection: Connection) -> dict[str, int]:
-    """Pending and sending deliveries by state, read on ``ix_deliveries_state_due``: the cost
-    follows the live work, not every delivery ever made (probed every few seconds)."""
+    """Pending, sending and failed deliveries by state, read on ``ix_deliveries_state_due``:
+    the cost follows the live work and the failures, not every delivery ever made (probed
+    every few seconds)."""
     counts = dict.fromkeys(LIVE_DELIVERY_STATES, 0)
     counts.update({state: int(count) for state, count in connection.execute(_LIVE_COUNTS)})
     return counts
