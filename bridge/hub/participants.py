@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
-
-from sqlalchemy import Connection
 
 from bridge.core.model import DeliveryPreference, MailChoice, Participant, Status
 from bridge.store import preferences
@@ -55,11 +53,3 @@ def merge(
         has_account=known.has_account,
         name=known.name,
     )
-
-
-def participants_for(
-    connection: Connection, members: Iterable[str], configured: Mapping[str, Participant]
-) -> dict[str, Participant]:
-    members = tuple(members)
-    known = repo.get_professionals(connection, members)
-    return {m: merge(configured.get(m), known.get(m), m) for m in members}
