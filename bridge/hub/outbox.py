@@ -13,7 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -131,20 +131,11 @@ class HandOff:
         self._claimed, self._jobs = [], {}  # the unit may run twice (``Store.run``)
         if not deliveries or len(deliveries) > HAND_OFF_MAX:
             return False
-        workers = self._workers
-        claimed = repo.claim_due(
-            connection,
-            self._waiting.name,
-            limit=BATCH,
-            lease=LEASE,
-            worlds=[w.value for w in workers._sinks],
-            run=RUN,
-            queues={d.queue for d in deliveries},
+        claimed, jobs = self._workers._claim_batch(
+            self._waiting.name, connection, queues={d.queue for d in deliveries}, loaded=loaded
         )
         if not claimed:
             return False
-        jobs = workers._jobs(connection, claimed, loaded)
-        workers._read_ahead(connection, jobs)
         self._claimed, self._jobs = claimed, jobs
         mine = {(d.event_seq, d.destination, d.kind) for d in claimed}
         return all((d.event_seq, d.destination, d.kind) in mine for d in deliveries)
@@ -396,10 +387,16 @@ class OutboxWorkers:
         return handled, full
 
     def _claim_batch(
-        self, worker: str, connection: Connection
+        self,
+        worker: str,
+        connection: Connection,
+        *,
+        queues: Collection[str] | None = None,
+        loaded: Loaded | None = None,
     ) -> tuple[list[ClaimedDelivery], dict[int, DeliveryJob]]:
         """Unit of work: claim a batch (see ``deliver_batch``), read what its jobs need, and
-        what their sinks would read before sending (``ReadsAhead``)."""
+        what their sinks would read before sending (``ReadsAhead``). A hand-off (``HandOff``)
+        claims only ``queues``, inside the unit that enqueued them, whose reads are ``loaded``."""
         claimed = repo.claim_due(
             connection,
             worker,
@@ -407,10 +404,11 @@ class OutboxWorkers:
             lease=LEASE,
             worlds=[w.value for w in self._sinks],
             run=RUN,
+            queues=queues,
         )
         if not claimed:
             return claimed, {}
-        jobs = self._jobs(connection, claimed)
+        jobs = self._jobs(connection, claimed, loaded)
         self._read_ahead(connection, jobs)
         return claimed, jobs
 
