@@ -26,7 +26,7 @@ import email.policy
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from types import SimpleNamespace
@@ -60,9 +60,11 @@ from bridge.core.composer import (
     ComposerUnavailable,
     ConversationRef,
     DirectoryEntry,
+    NewConversation,
     PatientEntry,
     RecentSearchEntry,
     TeamEntry,
+    TeamRequest,
 )
 from bridge.core.delivery import Attachment, InboundMessage, PostResult
 from bridge.core.errors import ServiceUnavailable
@@ -113,6 +115,11 @@ class Call:
 
     name: str
     args: dict[str, Any]
+
+
+def _fields(request: NewConversation | TeamRequest) -> dict[str, Any]:
+    """A request's fields as the arguments of a :class:`Call`."""
+    return {f.name: getattr(request, f.name) for f in fields(request)}
 
 
 class _Failures:
@@ -385,71 +392,31 @@ class FakeComposer:
         self._call("teams")
         return list(self.teams_list)
 
-    async def request_team(
-        self,
-        team_id: str,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        message: str,
-        subject: str | None = None,
-        patient_id: str | None = None,
-        idempotency_key: str,
-    ) -> ConversationRef:
-        self._call(
-            "request_team",
-            team_id=team_id,
-            on_behalf_of=on_behalf_of,
-            acting_as=acting_as,
-            message=message,
-            subject=subject,
-            patient_id=patient_id,
-            idempotency_key=idempotency_key,
-        )
-        self._check_delegation(on_behalf_of, acting_as)
-        team = next((t for t in self.teams_list if t.id == team_id), None)
+    async def request_team(self, request: TeamRequest) -> ConversationRef:
+        self._call("request_team", **_fields(request))
+        self._check_delegation(request.on_behalf_of, request.acting_as)
+        team = next((t for t in self.teams_list if t.id == request.team_id), None)
         if team is None:
-            raise ComposerRefusal(404, "not_found", f"No resource team with id {team_id}.")
+            raise ComposerRefusal(404, "not_found", f"No resource team with id {request.team_id}.")
         return self._new_conversation(
-            idempotency_key,
-            acting_as=acting_as,
+            request.idempotency_key,
+            acting_as=request.acting_as,
             members=team.members,
-            subject=subject or f"Demande à {team.name}",
-            patient_id=patient_id,
+            subject=request.subject or f"Demande à {team.name}",
+            patient_id=request.patient_id,
         )
 
-    async def create_conversation(
-        self,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        members: Sequence[str],
-        subject: str,
-        message: str,
-        patient_id: str | None = None,
-        attachments: Sequence[Attachment] = (),
-        idempotency_key: str,
-    ) -> ConversationRef:
-        self._call(
-            "create_conversation",
-            on_behalf_of=on_behalf_of,
-            acting_as=acting_as,
-            members=list(members),
-            subject=subject,
-            message=message,
-            patient_id=patient_id,
-            attachments=tuple(attachments),
-            idempotency_key=idempotency_key,
-        )
-        self._check_delegation(on_behalf_of, acting_as)
-        if patient_id is not None:
-            self._patient(patient_id, acting_as)
+    async def create_conversation(self, request: NewConversation) -> ConversationRef:
+        self._call("create_conversation", **_fields(request) | {"members": list(request.members)})
+        self._check_delegation(request.on_behalf_of, request.acting_as)
+        if request.patient_id is not None:
+            self._patient(request.patient_id, request.acting_as)
         return self._new_conversation(
-            idempotency_key,
-            acting_as=acting_as,
-            members=members,
-            subject=subject,
-            patient_id=patient_id,
+            request.idempotency_key,
+            acting_as=request.acting_as,
+            members=request.members,
+            subject=request.subject,
+            patient_id=request.patient_id,
         )
 
     async def conversation(self, conversation_id: str) -> ConversationRef:

@@ -15,7 +15,6 @@ An id that does not fit its grammar is refused before any request with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -122,6 +121,36 @@ class ConversationRef:
     patient_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A conversation to start as ``acting_as`` (``on_behalf_of`` is who asks: the account
+    itself or a delegate); files go with the first message. The key (a Matrix event id, a
+    Message-ID) makes a retry return the same conversation."""
+
+    on_behalf_of: str
+    acting_as: str
+    members: tuple[str, ...]
+    subject: str
+    message: str
+    idempotency_key: str
+    patient_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRequest:
+    """A request to a resource team: a conversation with its members, opened by ``message``
+    (SPICO names it after the team unless ``subject`` is given); the key as above."""
+
+    team_id: str
+    on_behalf_of: str
+    acting_as: str
+    message: str
+    idempotency_key: str
+    subject: str | None = None
+    patient_id: str | None = None
+
+
 class SpicoComposer(Protocol):
     """SPICO's composer features, as the worlds call them (implemented by the hub)."""
 
@@ -162,32 +191,10 @@ class SpicoComposer(Protocol):
 
     async def teams(self) -> list[TeamEntry]: ...
 
-    async def request_team(
-        self,
-        team_id: str,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        message: str,
-        subject: str | None = None,
-        patient_id: str | None = None,
-        idempotency_key: str,
-    ) -> ConversationRef: ...
+    async def request_team(self, request: TeamRequest) -> ConversationRef: ...
 
-    async def create_conversation(
-        self,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        members: Sequence[str],
-        subject: str,
-        message: str,
-        patient_id: str | None = None,
-        attachments: Sequence[Attachment] = (),
-        idempotency_key: str,
-    ) -> ConversationRef:
-        """Start a conversation (files go with the first message); the key (a Matrix event
-        id, a Message-ID) makes a retry return the same conversation."""
+    async def create_conversation(self, request: NewConversation) -> ConversationRef:
+        """Start a conversation; a retry with the same key returns the same conversation."""
         ...
 
     async def conversation(self, conversation_id: str) -> ConversationRef: ...

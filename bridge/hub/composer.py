@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,11 +14,12 @@ from bridge.core.composer import (
     ComposerUnavailable,
     ConversationRef,
     DirectoryEntry,
+    NewConversation,
     PatientEntry,
     RecentSearchEntry,
     TeamEntry,
+    TeamRequest,
 )
-from bridge.core.delivery import Attachment
 from bridge.spico.client import (
     SpicoClient,
     SpicoError,
@@ -173,53 +174,32 @@ class SpicoComposerAdapter:
         ]
 
     @_translated
-    async def request_team(
-        self,
-        team_id: str,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        message: str,
-        subject: str | None = None,
-        patient_id: str | None = None,
-        idempotency_key: str,
-    ) -> ConversationRef:
+    async def request_team(self, request: TeamRequest) -> ConversationRef:
         created = await self._client.request_resource_team(
-            team_id,
-            on_behalf_of=on_behalf_of,
-            acting_as=acting_as,
-            message=message,
-            subject=subject,
-            patient_id=patient_id,
-            idempotency_key=idempotency_key,
+            request.team_id,
+            on_behalf_of=request.on_behalf_of,
+            acting_as=request.acting_as,
+            message=request.message,
+            subject=request.subject,
+            patient_id=request.patient_id,
+            idempotency_key=request.idempotency_key,
         )
         return conversation_of(created.conversation)
 
     @_translated
-    async def create_conversation(
-        self,
-        *,
-        on_behalf_of: str,
-        acting_as: str,
-        members: Sequence[str],
-        subject: str,
-        message: str,
-        patient_id: str | None = None,
-        attachments: Sequence[Attachment] = (),
-        idempotency_key: str,
-    ) -> ConversationRef:
+    async def create_conversation(self, request: NewConversation) -> ConversationRef:
         created = await self._client.create_conversation(
-            on_behalf_of=on_behalf_of,
-            acting_as=acting_as,
-            members=members,
-            subject=subject,
-            message=message,
-            patient_id=patient_id,
+            on_behalf_of=request.on_behalf_of,
+            acting_as=request.acting_as,
+            members=request.members,
+            subject=request.subject,
+            message=request.message,
+            patient_id=request.patient_id,
             attachments=[
                 NewAttachment(filename=a.filename, content_type=a.content_type, content=a.data)
-                for a in attachments
+                for a in request.attachments
             ],
-            idempotency_key=idempotency_key,
+            idempotency_key=request.idempotency_key,
         )
         return conversation_of(created.conversation)
 

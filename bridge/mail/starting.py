@@ -32,6 +32,7 @@ from bridge.core.composer import (
     PatientEntry,
     SpicoComposer,
 )
+from bridge.core.composer import NewConversation as NewSpicoConversation
 from bridge.core.views import PatientView
 from bridge.mail import compose, newconv, tokens
 from bridge.mail.answering import Answerer
@@ -183,14 +184,16 @@ class ConversationStarter:
         patient_id = patient.id if isinstance(patient, PatientEntry) else patient
         try:
             return await self.composer.create_conversation(
-                on_behalf_of=sender_id,
-                acting_as=sender_id,
-                members=members.ids,
-                subject=request.subject,
-                message=request.body,
-                patient_id=patient_id,
-                attachments=request.attachments,
-                idempotency_key=newconv.idempotency_key(message_id),
+                NewSpicoConversation(
+                    on_behalf_of=sender_id,
+                    acting_as=sender_id,
+                    members=tuple(members.ids),
+                    subject=request.subject,
+                    message=request.body,
+                    patient_id=patient_id,
+                    attachments=request.attachments,
+                    idempotency_key=newconv.idempotency_key(message_id),
+                )
             )
         except ComposerRefusal as exc:
             raise NewConversationRefused(

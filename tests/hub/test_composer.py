@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.core.composer import ComposerRefusal, ComposerUnavailable
+from bridge.core.composer import ComposerRefusal, ComposerUnavailable, NewConversation
 from bridge.core.errors import ServiceUnavailable
 from bridge.hub.composer import SpicoComposerAdapter
 from bridge.spico.client import SpicoClient
@@ -39,12 +39,14 @@ async def test_refusals_and_outages_become_the_composers_errors(
     composer = SpicoComposerAdapter(spico_client)
     with pytest.raises(ComposerRefusal) as refused:
         await composer.create_conversation(
-            on_behalf_of=personas.secretary,
-            acting_as=personas.doctor,  # no delegation on this account
-            members=[personas.colleagues[0]],
-            subject="Refusée",
-            message="x",
-            idempotency_key="composer-test-refusal",
+            NewConversation(
+                on_behalf_of=personas.secretary,
+                acting_as=personas.doctor,  # no delegation on this account
+                members=(personas.colleagues[0],),
+                subject="Refusée",
+                message="x",
+                idempotency_key="composer-test-refusal",
+            )
         )
     assert refused.value.status == 403 and refused.value.code == "no_delegation"
     await spico_client.inject_failures(5, 503)  # every attempt of the client (5 by default)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bridge.core.composer import NewConversation
 from bridge.core.model import matrix_users_by_spico_id
 from bridge.matrix.commands import dialogue, texts
 from bridge.matrix.commands.dialogue import Draft
@@ -181,13 +182,15 @@ async def create(executor: CommandExecutor, turn: Turn, draft: Draft) -> None:
     in the management room (its id in a portal room) and says when it came from the circle."""
     assert draft.subject and draft.message and draft.members
     created = await executor.composer.create_conversation(
-        on_behalf_of=turn.spico_id,
-        acting_as=turn.acting,
-        members=list(draft.members),
-        subject=draft.subject,
-        message=draft.message,
-        patient_id=draft.patient_id,
-        idempotency_key=f"matrix:{turn.where.event_id}",
+        NewConversation(
+            on_behalf_of=turn.spico_id,
+            acting_as=turn.acting,
+            members=draft.members,
+            subject=draft.subject,
+            message=draft.message,
+            patient_id=draft.patient_id,
+            idempotency_key=f"matrix:{turn.where.event_id}",
+        )
     )
     turn.set(dialogue=None, context={})
     await executor.audit(turn, "command.new", created.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bridge.core.composer import TeamRequest
 from bridge.matrix.commands import texts
 from bridge.matrix.commands.parse import Request
 from bridge.matrix.commands.registry import command
@@ -42,13 +43,15 @@ async def team(executor: CommandExecutor, turn: Turn, request: Request) -> None:
         patient_id, _ = await executor.patient(turn, patient_word)
     subject = request.options.get("subject")
     created = await executor.composer.request_team(
-        chosen.id,
-        on_behalf_of=turn.spico_id,
-        acting_as=turn.acting,
-        message=message.strip("\n"),
-        subject=subject if isinstance(subject, str) and subject.strip() else None,
-        patient_id=patient_id,
-        idempotency_key=f"matrix:{turn.where.event_id}",
+        TeamRequest(
+            chosen.id,
+            on_behalf_of=turn.spico_id,
+            acting_as=turn.acting,
+            message=message.strip("\n"),
+            subject=subject if isinstance(subject, str) and subject.strip() else None,
+            patient_id=patient_id,
+            idempotency_key=f"matrix:{turn.where.event_id}",
+        )
     )
     await executor.audit(turn, "command.team", created.id)
     lines = [
