@@ -58,6 +58,15 @@ def _thread(row: Any) -> ThreadRow:
     )
 
 
+def _of_member(table: Any) -> tuple[Any, Any]:
+    """Where ``table``'s row is the one of a conversation's member (its primary key, as the
+    bound parameters ``conversation_id`` and ``member_id``)."""
+    return (
+        table.conversation_id == bindparam("conversation_id"),
+        table.member_id == bindparam("member_id"),
+    )
+
+
 _THREAD = select(
     MailThread.conversation_id,
     MailThread.member_id,
@@ -67,17 +76,11 @@ _THREAD = select(
 )
 
 
-_THREAD_OF = _THREAD.where(
-    MailThread.conversation_id == bindparam("conversation_id"),
-    MailThread.member_id == bindparam("member_id"),
-)
+_THREAD_OF = _THREAD.where(*_of_member(MailThread))
 
 
 def _thread_column(column: Any) -> Any:
-    return select(column).where(
-        MailThread.conversation_id == bindparam("conversation_id"),
-        MailThread.member_id == bindparam("member_id"),
-    )
+    return select(column).where(*_of_member(MailThread))
 
 
 #: Sent already (by Message-ID)? And the member's thread: one statement, no FROM of its own
@@ -378,10 +381,7 @@ _NOTIFICATION = select(
 )
 
 
-_NOTIFICATION_OF = _NOTIFICATION.where(
-    Notification.conversation_id == bindparam("conversation_id"),
-    Notification.member_id == bindparam("member_id"),
-)
+_NOTIFICATION_OF = _NOTIFICATION.where(*_of_member(Notification))
 
 
 def get_notification(
