@@ -17,7 +17,7 @@ import pytest
 from bridge.bench import Counts
 from bridge.bench.flood import flood_rows
 from bridge.bench.mail import mail_rows, reply_rows
-from bridge.bench.matrix import BridgedCpu, appservice_rows, matrix_rows
+from bridge.bench.matrix import BridgedCpu, BridgedRun, appservice_rows, matrix_rows
 from bridge.bench.observe import Phase
 from bridge.bench.stats import (
     Latency,
@@ -120,9 +120,9 @@ def _phase(start: float, step: float, delay: float, count: int = 10) -> Phase:
 
 def test_matrix_rows_from_measurements() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
-    bridged = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
+    phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
     cpu = BridgedCpu(bridge_burst=0.0015, bridge_one=0.0025, synapse=0.025)
-    rows = {row.measure: row for row in matrix_rows(10, direct, bridged, cpu, 0.02, 90)}
+    rows = {row.measure: row for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90), 0.02)}
     assert rows["Matrix: added latency p50 ms"].value == "15"
     assert rows["Matrix: added latency p50 ms"].target == "≤ 12 ms: missed"
     share = rows["Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)"]
@@ -138,9 +138,9 @@ def test_matrix_rows_from_measurements() -> None:
 
 def test_appservice_rows_compare_with_relay_mode() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
-    bridged = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
-    cpu = BridgedCpu(bridge_burst=0.001, bridge_one=0.003, synapse=0.02)
-    rows = {row.measure: row for row in appservice_rows(direct, bridged, cpu, 0.003, 80)}
+    phases = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
+    bridged = BridgedRun(phases, BridgedCpu(bridge_burst=0.001, bridge_one=0.003, synapse=0.02), 80)
+    rows = {row.measure: row for row in appservice_rows(direct, bridged, 0.003)}
     cpu = rows["Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge"]
     assert cpu.value == "2.0 / 20.0 / 3.0" and cpu.target == "< relay mode's: met"
     assert rows["Matrix appservice: added latency p50 ms"].value == "10"
@@ -148,7 +148,7 @@ def test_appservice_rows_compare_with_relay_mode() -> None:
     assert rows[
         "Matrix appservice: bridge CPU ms per message, in a burst / one at a time"
     ].value == ("1.0 / 3.0")
-    slower = appservice_rows(direct, bridged, BridgedCpu(0.004, 0.004, 0.02), 0.003, 80)
+    slower = appservice_rows(direct, BridgedRun(phases, BridgedCpu(0.004, 0.004, 0.02), 80), 0.003)
     assert [r.target for r in slower if r.target] == ["< relay mode's: missed"]
 
 

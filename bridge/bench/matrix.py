@@ -167,6 +167,16 @@ class BridgedCpu:
         return (self.bridge_burst + self.bridge_one) / 2
 
 
+@dataclass(frozen=True, slots=True)
+class BridgedRun:
+    """One bridged mode's measurements: its phases (a burst, then one at a time), CPU per
+    message, the bridge's peak RSS."""
+
+    phases: tuple[Phase, Phase]
+    cpu: BridgedCpu
+    rss_mb: float
+
+
 async def _bridged(
     synapse: Synapse,
     spico: Sandbox,
@@ -174,7 +184,7 @@ async def _bridged(
     member: tuple[str, str],
     bridge: BridgeProcess,
     count: int,
-) -> tuple[Phase, Phase, BridgedCpu, float]:
+) -> BridgedRun:
     """Both bridged phases; CPU per message of the bridge and of Synapse, peak RSS."""
     run = secrets.token_hex(4)
     reader = await login(synapse, *member)
@@ -200,7 +210,7 @@ async def _bridged(
                 bridge_one=(end - middle) / count,
                 synapse=(process_cpu(_pid(synapse)) - synapse_start) / (2 * count),
             )
-            return throughput_phase, latency_phase, cpu, peak_rss_mb(bridge.pid)
+            return BridgedRun((throughput_phase, latency_phase), cpu, peak_rss_mb(bridge.pid))
     finally:
         if watcher is not None:
             await watcher.stop()
@@ -228,17 +238,8 @@ def matrix_section(
         work, spico, participants, matrix=matrix_world(work, synapse, bot, password)
     )
     with BridgeProcess(work, config) as bridge:
-        bridged_burst, bridged_one, relay_cpu, rss = asyncio.run(
-            _bridged(synapse, spico, people, member, bridge, count)
-        )
-    rows = matrix_rows(
-        count,
-        (direct_burst, direct_one),
-        (bridged_burst, bridged_one),
-        relay_cpu,
-        synapse_direct,
-        rss,
-    )
+        relay = asyncio.run(_bridged(synapse, spico, people, member, bridge, count))
+    rows = matrix_rows(count, (direct_burst, direct_one), relay, synapse_direct)
     # Appservice mode: its registration claims the portal aliases, so it is loaded only now.
     work = folder / "bridge-matrix-appservice"
     work.mkdir()
@@ -250,26 +251,20 @@ def matrix_section(
     synapse.start()
     config = bridge_config(work, spico, participants, matrix=section)
     with BridgeProcess(work, config) as bridge:
-        as_burst, as_one, as_cpu, as_rss = asyncio.run(
-            _bridged(synapse, spico, people, member, bridge, count)
-        )
-    return rows + appservice_rows(
-        (direct_burst, direct_one), (as_burst, as_one), as_cpu, relay_cpu.bridge, as_rss
-    )
+        appservice = asyncio.run(_bridged(synapse, spico, people, member, bridge, count))
+    return rows + appservice_rows((direct_burst, direct_one), appservice, relay.cpu.bridge)
 
 
 def appservice_rows(
-    direct: tuple[Phase, Phase],
-    bridged: tuple[Phase, Phase],
-    cpu: BridgedCpu,
-    relay_cpu: float,
-    rss_mb: float,
+    direct: tuple[Phase, Phase], bridged: BridgedRun, relay_cpu: float
 ) -> list[Row]:
     """The appservice mode's rows (pure): throughput, latency, CPU against relay mode's."""
+    burst, one = bridged.phases
     direct_rate = throughput(direct[0].sent, direct[0].seen)
-    bridged_rate = throughput(bridged[0].sent, bridged[0].seen)
-    latency = bridged[1].latency()
+    bridged_rate = throughput(burst.sent, burst.seen)
+    latency = one.latency()
     added_ms = (latency.p50 - direct[1].latency().p50) * 1000
+    cpu = bridged.cpu
     bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse
     return [
         Row(
@@ -287,7 +282,7 @@ def appservice_rows(
             "Matrix appservice: bridge CPU ms per message, in a burst / one at a time",
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
         ),
-        Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{rss_mb:.0f}"),
+        Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
     ]
 
 
@@ -302,16 +297,13 @@ ISSUE_SYNAPSE_MS = 25.8
 
 
 def matrix_rows(
-    count: int,
-    direct: tuple[Phase, Phase],
-    bridged: tuple[Phase, Phase],
-    cpu: BridgedCpu,
-    synapse_direct: float,
-    rss_mb: float,
+    count: int, direct: tuple[Phase, Phase], bridged: BridgedRun, synapse_direct: float
 ) -> list[Row]:
-    """The section's table rows from its raw measurements (pure)."""
-    direct_latency, bridged_latency = direct[1].latency(), bridged[1].latency()
+    """The section's table rows from its raw measurements (pure): ``bridged`` in relay mode."""
+    burst, one = bridged.phases
+    direct_latency, bridged_latency = direct[1].latency(), one.latency()
     added_ms = (bridged_latency.p50 - direct_latency.p50) * 1000
+    cpu = bridged.cpu
     bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse
     cpu_share = ratio(bridge_cpu, synapse_cpu)
     return [
@@ -319,7 +311,7 @@ def matrix_rows(
             f"Matrix, {count} messages to one room: msg/s direct / bridged",
             "Matrix",
             direct[0],
-            bridged[0],
+            burst,
             THROUGHPUT_TARGET,
         ),
         Row("Matrix: latency p50 / p95 / p99 ms, direct", direct_latency.ms()),
@@ -347,5 +339,5 @@ def matrix_rows(
             f"{CPU_MS / ISSUE_SYNAPSE_MS:.2f})",
             f"{ratio(bridge_cpu, synapse_direct):.2f}",
         ),
-        Row("Matrix: bridge peak RSS MB (VmHWM)", f"{rss_mb:.0f}"),
+        Row("Matrix: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
     ]
