@@ -32,7 +32,6 @@ from urllib.parse import quote
 
 import aiohttp
 from nio import (
-    AsyncClient,
     AsyncClientConfig,
     ErrorResponse,
     LocalProtocolError,
@@ -46,6 +45,7 @@ from bridge.core.delivery import PermanentFailure, RetryLater
 from bridge.core.errors import read_capped
 from bridge.matrix.appservice.acting import AppserviceAsyncClient
 from bridge.matrix.crypto import CryptoGuard, feed_room_state, pickle_passphrase, prepare_store_dir
+from bridge.matrix.echoes import EchoAwareAsyncClient
 
 log = logging.getLogger(__name__)
 # nio logs every room event it parses at INFO, and a failed alias lookup (expected: that is how
@@ -145,7 +145,8 @@ class MatrixClient:
             store_sync_tokens=False,
             **encryption,
         )
-        client_class = AppserviceAsyncClient if appservice else AsyncClient
+        # Relay mode: the bot's sync loop, where a sync of only its own echoes skips nio's parse.
+        client_class = AppserviceAsyncClient if appservice else EchoAwareAsyncClient
         self.nio = client_class(
             homeserver,
             user_id,
