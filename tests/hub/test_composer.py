@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.core.composer import ComposerRefusal, ComposerUnavailable, NewConversation
+from bridge.core.composer import (
+    ComposerRefusal,
+    ComposerUnavailable,
+    NewConversation,
+    TeamRequest,
+)
+from bridge.core.delivery import Attachment
 from bridge.core.errors import ServiceUnavailable
 from bridge.hub.composer import SpicoComposerAdapter
 from bridge.spico.client import SpicoClient
@@ -54,3 +60,33 @@ async def test_refusals_and_outages_become_the_composers_errors(
         await composer.teams()
     assert isinstance(down.value, ServiceUnavailable)
     assert await composer.teams(), "and back once SPICO answers"
+
+
+async def test_requests_reach_spico_whole(spico_client: SpicoClient, personas: Personas) -> None:
+    composer = SpicoComposerAdapter(spico_client)
+    team = (await composer.teams())[0]
+    requested = await composer.request_team(
+        TeamRequest(
+            team.id,
+            on_behalf_of=personas.doctor,
+            acting_as=personas.doctor,
+            message="Un avis ?",
+            subject="Avis",
+            idempotency_key="composer-test-team",
+        )
+    )
+    assert requested.subject == "Avis" and set(team.members) <= set(requested.members)
+    created = await composer.create_conversation(
+        NewConversation(
+            on_behalf_of=personas.doctor,
+            acting_as=personas.doctor,
+            members=(personas.colleagues[0],),
+            subject="Suivi",
+            message="Bonjour",
+            attachments=(Attachment("cr.txt", "text/plain", b"compte rendu"),),
+            idempotency_key="composer-test-new",
+        )
+    )
+    assert created.subject == "Suivi" and personas.colleagues[0] in created.members
+    (first,) = await composer.history(created.id, limit=10)
+    assert [a["filename"] for a in first["attachments"]] == ["cr.txt"]
