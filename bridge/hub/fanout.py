@@ -37,6 +37,7 @@ from bridge.core.model import (
 from bridge.core.routing import history_destinations, route, route_status_change
 from bridge.hub.outbox import HandOff, Loaded
 from bridge.hub.participants import merge
+from bridge.hub.remembered import Remembered
 from bridge.metrics import EVENTS
 from bridge.spico.client import SpicoClient, SpicoNotFound
 from bridge.spico.models import Conversation, Professional, SpicoEvent
@@ -140,13 +141,16 @@ class _BatchState:
         connection: Connection,
         events: list[SpicoEvent],
         fetched: Mapping[str, Conversation],
+        remembered: Remembered,
         *,
         mail: bool = True,
     ) -> _BatchState:
-        """The batch's state; ``mail``: whether mail is routed at all (the members' own mail
-        choices matter to nothing else: not read otherwise)."""
+        """The batch's state, read from the store where the fan-out does not remember it;
+        ``mail``: whether mail is routed at all (the members' own mail choices matter to nothing
+        else: not read otherwise)."""
         ids = {e.conversation_id for e in events if e.conversation_id}
-        snapshots = repo.get_conversations(connection, ids)
+        snapshots, unread = remembered.snapshots(ids)
+        snapshots.update(repo.get_conversations(connection, unread))
         unsaved = set()
         for conversation_id, conversation in fetched.items():
             if conversation_id not in snapshots:
@@ -167,9 +171,11 @@ class _BatchState:
             if e.type == EventType.MESSAGE_POSTED and e.data.get("message")
             if (key := e.data["message"].get("idempotency_key"))
         }
+        people, unread = remembered.people(members)
+        people.update(repo.get_professionals(connection, unread))
         return cls(
             snapshots,
-            repo.get_professionals(connection, members),
+            people,
             repo.find_inbounds(connection, keys),
             unsaved,
             preferences.conversation_choices(connection, snapshots) if mail else {},
@@ -180,14 +186,38 @@ class _BatchState:
         """What the outbox's hand-off may take from this batch instead of reading it again:
         the journaled rows, the saved snapshots (as they are now), and the directory rows
         read, except those of professionals whose status an event of the batch changed."""
-        restated = {
-            str(e.data.get("professional_id")) for e in events if e.type == EventType.STATUS_CHANGED
-        }
-        return Loaded(
-            {row.seq: row for row in journaled},
-            {i: s for i, s in self.snapshots.items() if i not in self.unsaved},
-            {i: self.people.get(i) for i in self.looked_up - restated},
-        )
+        return Loaded({row.seq: row for row in journaled}, self.saved(), self.read_people(events))
+
+    def saved(self) -> dict[str, ConversationSnapshot]:
+        """The snapshots as the store has them once the unit commits."""
+        return {i: s for i, s in self.snapshots.items() if i not in self.unsaved}
+
+    def read_people(self, events: list[SpicoEvent]) -> dict[str, repo.ProfessionalRow | None]:
+        """The directory rows looked up (None: not in the directory), except those of
+        professionals whose status an event of the batch changed (the store has it newer)."""
+        return {i: self.people.get(i) for i in self.looked_up - restated_by(events)}
+
+
+def restated_by(events: Iterable[SpicoEvent]) -> set[str]:
+    """The professionals whose status an event of ``events`` changed."""
+    return {
+        str(e.data.get("professional_id")) for e in events if e.type == EventType.STATUS_CHANGED
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What a batch's unit of work committed, for the fan-out to remember."""
+
+    #: The snapshots as stored now.
+    snapshots: dict[str, ConversationSnapshot]
+    #: The directory rows read (None: not in the directory), except ``restated``.
+    people: dict[str, repo.ProfessionalRow | None]
+    #: Professionals whose status the batch changed.
+    restated: set[str]
+    #: How many deliveries were enqueued, and whether the hand-off claimed them all.
+    enqueued: int
+    handed: bool
 
 
 def _journal_row(event: SpicoEvent) -> repo.JournalRow:
@@ -228,6 +258,8 @@ class FanOut:
         self._handing_off = True
         #: Conversations the store has (committed): no need to look them up again.
         self._known_conversations: set[str] = set()
+        #: Snapshots and directory rows as last committed (the fan-out is their only writer).
+        self._remembered = Remembered()
         #: Events up to this seq predate the first start (``bridge_existing: all``).
         self._history_head: int | None = None
         #: The SPICO cursor as this process last read or committed it (None: read it with the
@@ -293,6 +325,7 @@ class FanOut:
             cursor, recorded = await self._store.run(work, heavy=heavy)
         except BaseException:
             self._cursor = None  # it may have committed all the same: read it again
+            self._remembered.clear()  # likewise
             if handoff is not None:
                 handoff.abandon()
                 self._handing_off = False
@@ -303,9 +336,10 @@ class FanOut:
             handoff.dispatch()
         if recorded is None:
             return
-        known, enqueued, handed = recorded
-        self._known_conversations.update(known)
-        if enqueued and not handed:
+        self._remembered.forget_people(recorded.restated)
+        self._remembered.keep(recorded.snapshots, recorded.people)
+        self._known_conversations.update(recorded.snapshots)
+        if recorded.enqueued and not recorded.handed:
             self._on_enqueued()
 
     def _record_batch(
@@ -315,12 +349,11 @@ class FanOut:
         cursor: int | None,
         handoff: HandOff | None,
         connection: Connection,
-    ) -> tuple[int, tuple[set[str], int, bool] | None]:
+    ) -> tuple[int, _Recorded | None]:
         """Unit of work: journal the batch's new events, update the snapshots, enqueue the
         deliveries, claim them for ``handoff``'s idle worker (if any) and advance the cursor
         (durable before acknowledged); ``cursor``: as this process knows it (None: read
-        here). Returns the cursor now, with the conversations now stored, how many deliveries
-        were enqueued and whether the hand-off claimed them all (None when the whole batch was
+        here). Returns the cursor now, with what was recorded (None when the whole batch was
         already recorded)."""
         if cursor is None:
             cursor = int(repo.get_cursor(connection, SPICO_CURSOR) or 0)
@@ -328,7 +361,11 @@ class FanOut:
         if not fresh:
             return cursor, None
         batch = _BatchState.load(
-            connection, fresh, conversations, mail=World.MAIL in self._policy.worlds
+            connection,
+            fresh,
+            conversations,
+            self._remembered,
+            mail=World.MAIL in self._policy.worlds,
         )
         # One statement per table for the whole batch: the journal, then the deliveries.
         rows = [_journal_row(e) for e in fresh]
@@ -345,7 +382,10 @@ class FanOut:
             journaled = (row for row in rows if row.seq in recorded)
             handed = handoff.claim(connection, queued, batch.loaded(fresh, journaled))
         repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
-        return fresh[-1].seq, (set(batch.snapshots) - batch.unsaved, enqueued, handed)
+        recorded_now = _Recorded(
+            batch.saved(), batch.read_people(fresh), restated_by(fresh), enqueued, handed
+        )
+        return fresh[-1].seq, recorded_now
 
     def _route(
         self, connection: Connection, event: SpicoEvent, batch: _BatchState
@@ -443,6 +483,7 @@ class FanOut:
                 wanted.add(str(event.data.get("member_id")))
         for conversation in fetched.values():
             wanted.update(conversation.member_ids)
+        wanted -= self._remembered.known_people(wanted)
         if not wanted:
             return
         missing = wanted - set(await self._store.run(partial(repo.get_professionals, ids=wanted)))
@@ -452,6 +493,7 @@ class FanOut:
             except SpicoNotFound:
                 log.warning("professional %s is not in the SPICO directory", professional_id)
                 continue
-            await self._store.run(
-                partial(repo.save_professional, row=professional_row(professional))
-            )
+            row = professional_row(professional)
+            self._remembered.forget_people([professional_id])  # in case the save fails
+            await self._store.run(partial(repo.save_professional, row=row))
+            self._remembered.keep({}, {professional_id: row})

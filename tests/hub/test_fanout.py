@@ -3,11 +3,14 @@ being created."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy import event as sqla_event
 
 from bridge.core.model import (
     DeliveryKind,
@@ -215,3 +218,90 @@ async def test_a_members_stop_choice_applies_when_mail_is_routed(store: Store) -
     matrix_only = RoutingPolicy(frozenset({World.MATRIX}))
     await FanOut(store, client, BY_MAIL, matrix_only).handle_batch([_posted(3)])
     assert await _deliveries(store) == [(2, "matrix", "message"), (3, "matrix", "message")]
+
+
+@contextlib.contextmanager
+def _reads_of(tables: tuple[str, ...]) -> Iterator[list[str]]:
+    """The SELECTs from ``tables`` that run meanwhile, on any engine."""
+    reads: list[str] = []
+
+    def capture(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        head = statement.split("WHERE")[0]
+        if head.lstrip().upper().startswith("SELECT") and any(
+            f"FROM {table}" in head for table in tables
+        ):
+            reads.append(statement)
+
+    sqla_event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        yield reads
+    finally:
+        sqla_event.remove(Engine, "before_cursor_execute", capture)
+
+
+async def test_a_live_conversation_and_its_members_are_read_from_the_store_once(
+    store: Store,
+) -> None:
+    """The fan-out remembers the snapshots and directory rows it committed or read (it is
+    their only writer): the messages after the first read neither again, and route the same."""
+    await _known_conversation(store)
+    fanout = FanOut(store, cast(SpicoClient, None), BY_MAIL, BOTH)
+    with _reads_of(("conversations", "professionals")) as reads:
+        await fanout.handle_batch([_posted(2)])
+        first = len(reads)
+        await fanout.handle_batch([_posted(3)])
+        await fanout.handle_batch([_posted(4), _posted(5)])
+    # The first batch: is the conversation known (before the unit), then its snapshot and
+    # members (in the unit).
+    assert first == 3, "\n".join(reads)
+    assert len(reads) == first, "read once"
+    expected = [(seq, world, "message") for seq in range(2, 6) for world in ("mail", "matrix")]
+    assert await _deliveries(store) == expected
+
+
+async def test_what_the_fanout_remembers_follows_its_own_writes(store: Store) -> None:
+    """A member added, a subject changed: the next batch routes on the snapshot as changed,
+    from memory; a status change is read again from the store (the fan-out wrote it there)."""
+    await _known_conversation(store)
+    async with store.transaction() as session:
+        row = repo.ProfessionalRow("83", "Dr", "C", "D", None, None, "active", True)
+        await repo.in_session(session, repo.save_professional, row)
+    fanout = FanOut(store, cast(SpicoClient, None), {}, RoutingPolicy(frozenset({World.MATRIX})))
+    await fanout.handle_batch([_posted(2)])
+    await fanout.handle_batch([_event(3, "member.added", member_id="83")])
+    await fanout.handle_batch([_event(4, "conversation.updated", subject="Nouveau")])
+    async with store.transaction() as session:
+        snapshot = await repo.get_conversation(session, "c1")
+    assert snapshot is not None and snapshot.members == ("81", "82", "83")
+    assert snapshot.subject == "Nouveau" and snapshot.last_seq == 4
+    with _reads_of(("professionals",)) as reads:
+        await fanout.handle_batch(
+            [_event(5, "status.changed", professional_id="83", status="inactive")]
+        )
+        await fanout.handle_batch([_posted(6)])
+    assert any("professionals" in r for r in reads), "the restated member is read again"
+    remembered, _ = fanout._remembered.people(["83"])
+    assert remembered["83"].status == "inactive"
+
+
+async def test_a_failed_unit_of_work_forgets_everything_remembered(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit that failed may have committed or not: what the fan-out remembers goes, and the
+    next batch reads the store again."""
+    await _known_conversation(store)
+    fanout = FanOut(store, cast(SpicoClient, None), BY_MAIL, BOTH)
+    await fanout.handle_batch([_posted(2)])
+    run = store.run
+
+    async def failing(work: Any, **options: Any) -> Any:
+        monkeypatch.setattr(store, "run", run)
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(store, "run", failing)
+    with pytest.raises(ConnectionError):
+        await fanout.handle_batch([_posted(3)])
+    with _reads_of(("conversations", "professionals")) as reads:
+        await fanout.handle_batch([_posted(3)])
+    assert len(reads) == 2, reads
+    assert len(await _deliveries(store)) == 4
