@@ -375,11 +375,12 @@ class FanOut:
             if event.seq in recorded:
                 EVENTS.labels(event.type).inc()
                 deliveries += self._route(connection, event, batch)
-        enqueued = repo.enqueue(connection, deliveries)
+        queued = repo.enqueue_fresh(connection, deliveries)
+        enqueued = len(queued)
         handed = False
         if handoff is not None and enqueued:
             journaled = (row for row in rows if row.seq in recorded)
-            handed = handoff.claim(connection, deliveries, batch.loaded(fresh, journaled))
+            handed = handoff.claim(connection, queued, batch.loaded(fresh, journaled))
         repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
         recorded_now = _Recorded(
             batch.saved(), batch.read_people(fresh), restated_by(fresh), enqueued, handed

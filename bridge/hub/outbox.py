@@ -13,7 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,7 +42,7 @@ from bridge.metrics import DELIVERIES, RELAY_LATENCY
 from bridge.store import repositories as repo
 from bridge.store.liveness import Liveness, owner_of
 from bridge.store.models import utcnow
-from bridge.store.repositories import ClaimedDelivery, ConversationSnapshot, NewDelivery, Store
+from bridge.store.repositories import ClaimedDelivery, ConversationSnapshot, FreshDelivery, Store
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,11 @@ class HandOff:
 
     A lone relayed message otherwise cost a second unit of work after its fan-out: a woken
     worker's claim, reading again the event, snapshot and people the fan-out had just read.
-    The claim is the usual one (``repo.claim_due`` restricted to the fresh deliveries' queues,
-    so a queue's order holds: nothing is claimed behind an earlier pending or claimed delivery)
-    under the worker's own name, so recovery gives it back if the process dies before the
-    worker delivers it. Call ``claim`` inside the unit, then exactly one of ``dispatch`` (it
+    The claim is the usual one restricted to the fresh deliveries' queues (``repo.claim_fresh``:
+    two statements when each is alone at the head of its queue), so a queue's order holds:
+    nothing is claimed behind an earlier pending or claimed delivery. It is made under the
+    worker's own name, so recovery gives it back if the process dies before the worker
+    delivers it. Call ``claim`` inside the unit, then exactly one of ``dispatch`` (it
     committed) or ``abandon`` (it failed, or may not have committed).
     """
 
@@ -121,24 +122,23 @@ class HandOff:
         self._jobs: dict[int, DeliveryJob] = {}
         self._open = True
 
-    def claim(
-        self, connection: Connection, deliveries: Sequence[NewDelivery], loaded: Loaded
-    ) -> bool:
-        """(Inside the enqueuing unit of work.) Claim the due deliveries of ``deliveries``'
-        queues for the reserved worker, build their jobs from ``loaded`` and run the sinks'
-        read-ahead, all in ``connection``. Returns True when every one of ``deliveries`` was
-        claimed: no wake-up is needed for them (False: wake the workers as usual)."""
+    def claim(self, connection: Connection, fresh: Sequence[FreshDelivery], loaded: Loaded) -> bool:
+        """(Inside the enqueuing unit of work.) Claim the due deliveries of the queues of
+        ``fresh`` (what ``repo.enqueue_fresh`` inserted in this unit) for the reserved worker,
+        build their jobs from ``loaded`` and run the sinks' read-ahead, all in ``connection``.
+        Returns True when every one of ``fresh`` was claimed: no wake-up is needed for them
+        (False: wake the workers as usual)."""
         self._claimed, self._jobs = [], {}  # the unit may run twice (``Store.run``)
-        if not deliveries or len(deliveries) > HAND_OFF_MAX:
+        if not fresh or len(fresh) > HAND_OFF_MAX:
             return False
         claimed, jobs = self._workers._claim_batch(
-            self._waiting.name, connection, queues={d.queue for d in deliveries}, loaded=loaded
+            self._waiting.name, connection, fresh=fresh, loaded=loaded
         )
         if not claimed:
             return False
         self._claimed, self._jobs = claimed, jobs
-        mine = {(d.event_seq, d.destination, d.kind) for d in claimed}
-        return all((d.event_seq, d.destination, d.kind) in mine for d in deliveries)
+        mine = {d.id for d in claimed}
+        return all(d.id in mine for d in fresh)
 
     def dispatch(self) -> None:
         """(The unit committed.) The worker delivers what was claimed, as after its own claim;
@@ -391,21 +391,22 @@ class OutboxWorkers:
         worker: str,
         connection: Connection,
         *,
-        queues: Collection[str] | None = None,
+        fresh: Sequence[FreshDelivery] | None = None,
         loaded: Loaded | None = None,
     ) -> tuple[list[ClaimedDelivery], dict[int, DeliveryJob]]:
         """Unit of work: claim a batch (see ``deliver_batch``), read what its jobs need, and
         what their sinks would read before sending (``ReadsAhead``). A hand-off (``HandOff``)
-        claims only ``queues``, inside the unit that enqueued them, whose reads are ``loaded``."""
-        claimed = repo.claim_due(
-            connection,
-            worker,
-            limit=BATCH,
-            lease=LEASE,
-            worlds=[w.value for w in self._sinks],
-            run=RUN,
-            queues=queues,
-        )
+        claims only the queues of ``fresh`` (``repo.claim_fresh``), inside the unit that
+        enqueued them, whose reads are ``loaded``."""
+        worlds = [w.value for w in self._sinks]
+        if fresh is None:
+            claimed = repo.claim_due(
+                connection, worker, limit=BATCH, lease=LEASE, worlds=worlds, run=RUN
+            )
+        else:
+            claimed = repo.claim_fresh(
+                connection, worker, fresh, limit=BATCH, lease=LEASE, worlds=worlds, run=RUN
+            )
         if not claimed:
             return claimed, {}
         jobs = self._jobs(connection, claimed, loaded)

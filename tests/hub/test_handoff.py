@@ -22,6 +22,7 @@ from bridge.store.models import Delivery, utcnow
 from bridge.store.repositories import JournalRow, NewDelivery, Store
 from tests.fixtures.sqlite import count_units
 from tests.hub.test_fanout import BOTH, _known_conversation, _posted
+from tests.store.test_claim_fresh import counting, own_engine
 
 
 class Sink:
@@ -119,11 +120,64 @@ async def _hand_off(store: Store, handoff: outbox.HandOff, seq: int) -> bool:
     def unit(connection: Connection) -> bool:
         row = JournalRow(seq, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {})
         repo.record_event(connection, row)
-        fresh = [NewDelivery(seq, "c1", "matrix", "c1", "message")]
-        repo.enqueue(connection, fresh)
+        fresh = repo.enqueue_fresh(connection, [NewDelivery(seq, "c1", "matrix", "c1", "message")])
         return handoff.claim(connection, fresh, Loaded({seq: row}, {}, {}))
 
     return await store.run(unit)
+
+
+def _hand_off_counted(
+    url: str, handoff: outbox.HandOff, deliveries: list[NewDelivery]
+) -> tuple[bool, list[str]]:
+    """``deliveries`` (of event 1) enqueued and claimed by ``handoff`` in one transaction of
+    an engine of its own: whether all were claimed, and the statements on the outbox table."""
+    row = JournalRow(1, "message.posted", "c1", "81", "2026-11-26T00:00:00Z", {})
+    with own_engine(url) as engine, engine.begin() as connection:
+        repo.record_event(connection, row)
+        fresh = repo.enqueue_fresh(connection, deliveries)
+        with counting(engine) as statements:
+            handed = handoff.claim(connection, fresh, Loaded({1: row}, {}, {}))
+    return handed, [s for s in statements if "deliveries" in s]
+
+
+async def test_lone_fresh_heads_are_handed_off_with_two_outbox_statements(
+    store: Store, database_url: str
+) -> None:
+    """Each alone at the head of its queue: the heads read, then the claim (the general claim
+    adds the due heads and their followers)."""
+    workers = OutboxWorkers(store, {World.MATRIX: Sink()}, {}, RetryPolicy())
+    waiting = _Waiting("me:w0")
+    workers._idle.append(waiting)
+    handoff = workers.hand_off()
+    assert handoff is not None
+    two_rooms = [NewDelivery(1, "c1", "matrix", room, "message") for room in ("c1", "r2")]
+    handed, statements = _hand_off_counted(database_url, handoff, two_rooms)
+    assert handed is True
+    assert len(statements) == 2, statements
+    handoff.dispatch()
+    assert waiting.batch is not None
+    claimed, jobs = waiting.batch
+    assert [(c.destination, c.attempts) for c in claimed] == [("c1", 1), ("r2", 1)]
+    assert sorted(jobs) == [c.id for c in claimed] and all(j.attempt == 1 for j in jobs.values())
+    assert await _states(store) == [(1, "sending", "me:w0"), (1, "sending", "me:w0")]
+
+
+async def test_two_fresh_deliveries_of_one_queue_are_handed_off_by_the_general_claim(
+    store: Store, database_url: str
+) -> None:
+    workers = OutboxWorkers(store, {World.MATRIX: Sink()}, {}, RetryPolicy())
+    waiting = _Waiting("me:w0")
+    workers._idle.append(waiting)
+    handoff = workers.hand_off()
+    assert handoff is not None
+    same_room = [NewDelivery(1, "c1", "matrix", "c1", kind) for kind in ("state", "message")]
+    handed, statements = _hand_off_counted(database_url, handoff, same_room)
+    assert handed is True
+    assert len(statements) == 4, "heads, due heads, followers, claim"
+    handoff.dispatch()
+    assert waiting.batch is not None
+    assert [(c.kind, c.attempts) for c in waiting.batch[0]] == [("state", 1), ("message", 1)]
+    assert await _states(store) == [(1, "sending", "me:w0"), (1, "sending", "me:w0")]
 
 
 async def test_a_fresh_delivery_behind_a_retrying_one_is_not_handed_off(store: Store) -> None:
