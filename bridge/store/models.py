@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,6 +122,13 @@ class ProfessionalRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+#: The states that hold a queue up (pending, sending), as written in the partial index
+#: ``ix_deliveries_live_queue`` and, word for word, in the queries that read it: SQLite (and
+#: PostgreSQL's generic plans) use a partial index only for a query that repeats its condition
+#: with the same constants, not with bound parameters.
+LIVE_QUEUE_PREDICATE = "state IN ('pending', 'sending')"
+
+
 class Delivery(Base):
     """One event to hand to one destination (the outbox).
 
@@ -133,6 +141,15 @@ class Delivery(Base):
         UniqueConstraint("event_seq", "destination", "kind", name="uq_delivery_event_destination"),
         Index("ix_deliveries_queue", "queue", "id"),
         Index("ix_deliveries_state_due", "state", "next_attempt_at"),
+        # The live deliveries of each queue in order, without its history (done and failed
+        # deliveries are kept): a queue's head is read from it whatever the queue's past.
+        Index(
+            "ix_deliveries_live_queue",
+            "queue",
+            "id",
+            sqlite_where=text(LIVE_QUEUE_PREDICATE),
+            postgresql_where=text(LIVE_QUEUE_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

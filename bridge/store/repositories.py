@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -529,13 +539,13 @@ _CLAIMABLE = select(
     Delivery.queue,
     Delivery.next_attempt_at,
 )
-_HEADS = (
-    select(func.min(Delivery.id))
-    .where(Delivery.state.in_((PENDING, SENDING)))
-    .group_by(Delivery.queue)
-)
+#: Pending or sending, with the constants written out (``LIVE_QUEUE_PREDICATE``): the condition
+#: of the partial index on the live deliveries of each queue, so the planner reads it.
+_HOLDS_ITS_QUEUE = Delivery.state.in_([literal_column(f"'{s}'") for s in (PENDING, SENDING)])
+_HEADS = select(func.min(Delivery.id)).where(_HOLDS_ITS_QUEUE).group_by(Delivery.queue)
 #: The heads of the given queues only (a hand-off of fresh deliveries: ``claim_fresh``): the
-#: same rule, read through the index on (queue, id) instead of every live queue.
+#: same rule, read through the index of live deliveries on (queue, id) instead of every live
+#: queue (and, like the claim, never through a queue's history).
 _HEADS_OF_QUEUES = _HEADS.where(Delivery.queue.in_(_ids("queues")))
 _DUE_HEADS = (
     _CLAIMABLE.where(
@@ -554,6 +564,7 @@ _FOLLOWERS = (
         # Behind the first head: the index on (queue, id) then skips each queue's history
         # (its done deliveries), which it otherwise read through at every claim.
         Delivery.id > bindparam("after"),
+        _HOLDS_ITS_QUEUE,
         Delivery.state == PENDING,
         Delivery.id.not_in(_ids("heads")),
     )

@@ -254,3 +254,56 @@ def test_a_delivery_committed_behind_a_fresh_head_waits_for_a_later_claim(
         assert repo.claim_due(theirs, "them:w0", **OPTIONS) == [], "held behind 1"
         assert repo.mark_done(theirs, claimed[0].id, "me:w0")
         assert [c.event_seq for c in repo.claim_due(theirs, "them:w0", **OPTIONS)] == [2]
+
+
+def test_a_queues_head_is_read_from_its_live_deliveries_not_its_history(engine: Engine) -> None:
+    """Done deliveries are kept: the heads of a claim (general or fresh) and the followers
+    read the partial index of live deliveries, so a long-lived conversation costs each claim
+    what a new one does (the planner's choice, checked on both databases)."""
+    seqs = list(range(1, 302))
+    _journal(engine, *seqs)
+    _enqueue(engine, *(_to(s) for s in seqs))
+    with engine.begin() as connection:
+        done = connection.execute(select(Delivery.id).order_by(Delivery.id).limit(300)).scalars()
+        connection.execute(
+            Delivery.__table__.update()
+            .where(Delivery.id.in_(list(done)))
+            .values(state="done", finished_at=repo.utcnow())
+        )
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE deliveries")
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        # Every live queue's head: through either index of the live deliveries.
+        plan = _plan(connection, repo._HEADS, {})
+        assert "ix_deliveries_live_queue" in plan or "ix_deliveries_state_due" in plan, plan
+        for statement, parameters in (
+            (repo._HEADS_OF_QUEUES, {"queues": [_to(1).queue]}),
+            (
+                repo._FOLLOWERS,
+                {"queues": [_to(1).queue], "heads": [0], "after": 0, "limit": 16},
+            ),
+        ):
+            plan = _plan(connection, statement, parameters)
+            assert "ix_deliveries_live_queue" in plan, plan
+        head = connection.scalars(repo._HEADS_OF_QUEUES, {"queues": [_to(1).queue]}).all()
+        assert len(head) == 1 and head == connection.scalars(repo._HEADS).all()
+
+
+def _plan(connection: Connection, statement: Any, parameters: dict[str, Any]) -> str:
+    """The database's query plan of ``statement`` as it runs (the SQL and parameters the
+    driver is given), as text."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_c: object, _cursor: object, sql: str, values: Any, *_: object) -> None:
+        sent.append((sql, values))
+
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        connection.execute(statement, parameters).all()
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    (sql, values), *_ = sent
+    explain = "EXPLAIN QUERY PLAN " if connection.dialect.name == "sqlite" else "EXPLAIN "
+    rows = connection.exec_driver_sql(explain + sql, values)
+    return " ".join(str(row[-1]) for row in rows)
