@@ -139,10 +139,10 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("event_seq", "destination", "kind", name="uq_delivery_event_destination"),
-        Index("ix_deliveries_queue", "queue", "id"),
         Index("ix_deliveries_state_due", "state", "next_attempt_at"),
         # The live deliveries of each queue in order, without its history (done and failed
-        # deliveries are kept): a queue's head is read from it whatever the queue's past.
+        # deliveries are kept): a queue's head is read from it whatever the queue's past. Every
+        # query by queue reads a queue's live deliveries only: no index of its history.
         Index(
             "ix_deliveries_live_queue",
             "queue",

@@ -561,8 +561,8 @@ _DUE_HEADS_OF_WORLDS = _DUE_HEADS.where(Delivery.world.in_(_ids("worlds")))
 _FOLLOWERS = (
     _CLAIMABLE.where(
         Delivery.queue.in_(_ids("queues")),
-        # Behind the first head: the index on (queue, id) then skips each queue's history
-        # (its done deliveries), which it otherwise read through at every claim.
+        # Behind the first head, among the live deliveries (the partial index on (queue, id)):
+        # never through a queue's history (its done deliveries).
         Delivery.id > bindparam("after"),
         _HOLDS_ITS_QUEUE,
         Delivery.state == PENDING,
