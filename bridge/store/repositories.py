@@ -509,26 +509,8 @@ def _insert_deliveries(connection: Connection, deliveries: Iterable[NewDelivery]
     return connection.execute(_ENQUEUE(connection), rows).all()
 
 
-_ENQUEUE = _prepared(
-    lambda dialect: (
-        _dialect_insert(dialect, Delivery)
-        .on_conflict_do_nothing(index_elements=["event_seq", "destination", "kind"])
-        .returning(
-            Delivery.id,
-            Delivery.event_seq,
-            Delivery.conversation_id,
-            Delivery.world,
-            Delivery.destination,
-            Delivery.kind,
-            Delivery.attempts,
-            Delivery.queue,
-        )
-    )
-)
-
-
-#: What a claim reads of a delivery (``ClaimedDelivery`` and when it is due).
-_CLAIMABLE = select(
+#: What a claimed delivery is made of (``ClaimedDelivery``, ``FreshDelivery``).
+_CLAIMED_COLUMNS = (
     Delivery.id,
     Delivery.event_seq,
     Delivery.conversation_id,
@@ -537,8 +519,18 @@ _CLAIMABLE = select(
     Delivery.kind,
     Delivery.attempts,
     Delivery.queue,
-    Delivery.next_attempt_at,
 )
+_ENQUEUE = _prepared(
+    lambda dialect: (
+        _dialect_insert(dialect, Delivery)
+        .on_conflict_do_nothing(index_elements=["event_seq", "destination", "kind"])
+        .returning(*_CLAIMED_COLUMNS)
+    )
+)
+
+
+#: What a claim reads of a delivery (``ClaimedDelivery`` and when it is due).
+_CLAIMABLE = select(*_CLAIMED_COLUMNS, Delivery.next_attempt_at)
 #: Pending or sending, with the constants written out (``LIVE_QUEUE_PREDICATE``): the condition
 #: of the partial index on the live deliveries of each queue, so the planner reads it.
 _HOLDS_ITS_QUEUE = Delivery.state.in_([literal_column(f"'{s}'") for s in (PENDING, SENDING)])
