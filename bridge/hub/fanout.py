@@ -171,11 +171,9 @@ class _BatchState:
             if e.type == EventType.MESSAGE_POSTED and e.data.get("message")
             if (key := e.data["message"].get("idempotency_key"))
         }
-        people, unread = remembered.people(members)
-        people.update(repo.get_professionals(connection, unread))
         return cls(
             snapshots,
-            people,
+            repo.get_professionals(connection, members),
             repo.find_inbounds(connection, keys),
             unsaved,
             preferences.conversation_choices(connection, snapshots) if mail else {},
@@ -186,23 +184,18 @@ class _BatchState:
         """What the outbox's hand-off may take from this batch instead of reading it again:
         the journaled rows, the saved snapshots (as they are now), and the directory rows
         read, except those of professionals whose status an event of the batch changed."""
-        return Loaded({row.seq: row for row in journaled}, self.saved(), self.read_people(events))
+        restated = {
+            str(e.data.get("professional_id")) for e in events if e.type == EventType.STATUS_CHANGED
+        }
+        return Loaded(
+            {row.seq: row for row in journaled},
+            self.saved(),
+            {i: self.people.get(i) for i in self.looked_up - restated},
+        )
 
     def saved(self) -> dict[str, ConversationSnapshot]:
         """The snapshots as the store has them once the unit commits."""
         return {i: s for i, s in self.snapshots.items() if i not in self.unsaved}
-
-    def read_people(self, events: list[SpicoEvent]) -> dict[str, repo.ProfessionalRow | None]:
-        """The directory rows looked up (None: not in the directory), except those of
-        professionals whose status an event of the batch changed (the store has it newer)."""
-        return {i: self.people.get(i) for i in self.looked_up - restated_by(events)}
-
-
-def restated_by(events: Iterable[SpicoEvent]) -> set[str]:
-    """The professionals whose status an event of ``events`` changed."""
-    return {
-        str(e.data.get("professional_id")) for e in events if e.type == EventType.STATUS_CHANGED
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +204,6 @@ class _Recorded:
 
     #: The snapshots as stored now.
     snapshots: dict[str, ConversationSnapshot]
-    #: The directory rows read (None: not in the directory), except ``restated``.
-    people: dict[str, repo.ProfessionalRow | None]
-    #: Professionals whose status the batch changed.
-    restated: set[str]
     #: How many deliveries were enqueued, and whether the hand-off claimed them all.
     enqueued: int
     handed: bool
@@ -258,7 +247,7 @@ class FanOut:
         self._handing_off = True
         #: Conversations the store has (committed): no need to look them up again.
         self._known_conversations: set[str] = set()
-        #: Snapshots and directory rows as last committed (the fan-out is their only writer).
+        #: Snapshots as last committed (the fan-out is their only writer).
         self._remembered = Remembered()
         #: Events up to this seq predate the first start (``bridge_existing: all``).
         self._history_head: int | None = None
@@ -336,8 +325,7 @@ class FanOut:
             handoff.dispatch()
         if recorded is None:
             return
-        self._remembered.forget_people(recorded.restated)
-        self._remembered.keep(recorded.snapshots, recorded.people)
+        self._remembered.keep(recorded.snapshots)
         self._known_conversations.update(recorded.snapshots)
         if recorded.enqueued and not recorded.handed:
             self._on_enqueued()
@@ -382,10 +370,7 @@ class FanOut:
             journaled = (row for row in rows if row.seq in recorded)
             handed = handoff.claim(connection, queued, batch.loaded(fresh, journaled))
         repo.set_cursor(connection, SPICO_CURSOR, str(fresh[-1].seq))
-        recorded_now = _Recorded(
-            batch.saved(), batch.read_people(fresh), restated_by(fresh), enqueued, handed
-        )
-        return fresh[-1].seq, recorded_now
+        return fresh[-1].seq, _Recorded(batch.saved(), enqueued, handed)
 
     def _route(
         self, connection: Connection, event: SpicoEvent, batch: _BatchState
@@ -483,7 +468,6 @@ class FanOut:
                 wanted.add(str(event.data.get("member_id")))
         for conversation in fetched.values():
             wanted.update(conversation.member_ids)
-        wanted -= self._remembered.known_people(wanted)
         if not wanted:
             return
         missing = wanted - set(await self._store.run(partial(repo.get_professionals, ids=wanted)))
@@ -493,7 +477,6 @@ class FanOut:
             except SpicoNotFound:
                 log.warning("professional %s is not in the SPICO directory", professional_id)
                 continue
-            row = professional_row(professional)
-            self._remembered.forget_people([professional_id])  # in case the save fails
-            await self._store.run(partial(repo.save_professional, row=row))
-            self._remembered.keep({}, {professional_id: row})
+            await self._store.run(
+                partial(repo.save_professional, row=professional_row(professional))
+            )

@@ -239,29 +239,47 @@ def _reads_of(tables: tuple[str, ...]) -> Iterator[list[str]]:
         sqla_event.remove(Engine, "before_cursor_execute", capture)
 
 
-async def test_a_live_conversation_and_its_members_are_read_from_the_store_once(
-    store: Store,
-) -> None:
-    """The fan-out remembers the snapshots and directory rows it committed or read (it is
-    their only writer): the messages after the first read neither again, and route the same."""
+async def test_a_live_conversation_is_read_from_the_store_once(store: Store) -> None:
+    """The fan-out remembers the snapshots it committed or read (it is their only writer): the
+    messages after the first do not read their conversation again, and route the same."""
     await _known_conversation(store)
     fanout = FanOut(store, cast(SpicoClient, None), BY_MAIL, BOTH)
-    with _reads_of(("conversations", "professionals")) as reads:
+    with _reads_of(("conversations",)) as reads:
         await fanout.handle_batch([_posted(2)])
         first = len(reads)
         await fanout.handle_batch([_posted(3)])
         await fanout.handle_batch([_posted(4), _posted(5)])
-    # The first batch: is the conversation known (before the unit), then its snapshot and
-    # members (in the unit).
-    assert first == 3, "\n".join(reads)
+    # The first batch: is the conversation known (before the unit), then its snapshot.
+    assert first == 2, "\n".join(reads)
     assert len(reads) == first, "read once"
     expected = [(seq, world, "message") for seq in range(2, 6) for world in ("mail", "matrix")]
     assert await _deliveries(store) == expected
 
 
+async def test_the_members_own_choices_are_read_for_every_batch(store: Store) -> None:
+    """Directory rows are not remembered: they carry the member's own link and mail preference,
+    which a command changes from any process; the next message routes on the new choice."""
+    async with store.transaction() as session:
+        await repo.in_session(session, repo.save_conversation, BASE)
+        for spico_id in ("81", "82"):
+            address = f"dr{spico_id}@sandbox.mssante.fr"
+            row = repo.ProfessionalRow(spico_id, "Dr", "A", "B", None, address, "active", True)
+            await repo.in_session(session, repo.save_professional, row)
+    fanout = FanOut(store, cast(SpicoClient, None), {}, BOTH)
+    await fanout.handle_batch([_posted(2)])
+    async with store.transaction() as session:  # as another process would
+        await preferences.set_member_preference(session, "82", preferences.ALL)
+    await fanout.handle_batch([_posted(3)])
+    assert await _deliveries(store) == [
+        (2, "matrix", "message"),
+        (3, "mail", "message"),
+        (3, "matrix", "message"),
+    ]
+
+
 async def test_what_the_fanout_remembers_follows_its_own_writes(store: Store) -> None:
-    """A member added, a subject changed: the next batch routes on the snapshot as changed,
-    from memory; a status change is read again from the store (the fan-out wrote it there)."""
+    """A member added, a subject changed: the snapshot the fan-out remembers is the one it
+    stored."""
     await _known_conversation(store)
     async with store.transaction() as session:
         row = repo.ProfessionalRow("83", "Dr", "C", "D", None, None, "active", True)
@@ -274,14 +292,7 @@ async def test_what_the_fanout_remembers_follows_its_own_writes(store: Store) ->
         snapshot = await repo.get_conversation(session, "c1")
     assert snapshot is not None and snapshot.members == ("81", "82", "83")
     assert snapshot.subject == "Nouveau" and snapshot.last_seq == 4
-    with _reads_of(("professionals",)) as reads:
-        await fanout.handle_batch(
-            [_event(5, "status.changed", professional_id="83", status="inactive")]
-        )
-        await fanout.handle_batch([_posted(6)])
-    assert any("professionals" in r for r in reads), "the restated member is read again"
-    remembered, _ = fanout._remembered.people(["83"])
-    assert remembered["83"].status == "inactive"
+    assert fanout._remembered.snapshots(["c1"])[0] == {"c1": snapshot}
 
 
 async def test_a_failed_unit_of_work_forgets_everything_remembered(
