@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,6 +45,8 @@ from bridge.store.models import utcnow
 from bridge.store.repositories import ClaimedDelivery, ConversationSnapshot, FreshDelivery, Store
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: How long a claim is held before another worker may take the delivery over.
 LEASE = timedelta(minutes=5)
@@ -208,20 +210,24 @@ class OutboxWorkers:
         poll. One is enough (it claims up to a batch of queues, and wakes another when its
         batch was full); waking them all had every worker run an empty claim each time."""
         self._wakeups += 1
-        while self._idle:
-            waiting = self._idle.popleft()
-            if not waiting.event.is_set():
-                waiting.event.set()
-                return
-        self._missed_wakeup = True  # every worker is busy: the next to finish looks again
+        waiting = self._take_idle()
+        if waiting is None:
+            self._missed_wakeup = True  # every worker is busy: the next to finish looks again
+        else:
+            waiting.event.set()
 
     def hand_off(self) -> HandOff | None:
         """An idle worker reserved for the deliveries the caller's next unit of work enqueues
         (see ``HandOff``); None when every worker is busy (or none runs): wake as usual."""
+        waiting = self._take_idle()
+        return None if waiting is None else HandOff(self, waiting)
+
+    def _take_idle(self) -> _Waiting | None:
+        """The idle worker waiting longest and not woken yet (taken off the idle list)."""
         while self._idle:
             waiting = self._idle.popleft()
             if not waiting.event.is_set():
-                return HandOff(self, waiting)
+                return waiting
         return None
 
     def _put_back(self, waiting: _Waiting) -> None:
@@ -286,11 +292,9 @@ class OutboxWorkers:
         second per worker, for nothing the first one would not have found."""
         while not stop.is_set():
             await wait_any(stop, within=IDLE_POLL_SECONDS)
-            while self._idle:
-                waiting = self._idle.popleft()
-                if not waiting.event.is_set():
-                    waiting.event.set()
-                    break
+            waiting = self._take_idle()
+            if waiting is not None:
+                waiting.event.set()
 
     async def _worker(self, name: str, stop: asyncio.Event) -> None:
         #: A batch handed over while idle (``HandOff``), delivered instead of claiming.
@@ -555,18 +559,19 @@ class OutboxWorkers:
         the members and the messages' authors, whose names the sinks show), each only of what
         ``loaded`` (a hand-off: what its unit of work read already) does not hold."""
         loaded = loaded or _NOTHING_LOADED
-        seqs = {d.event_seq for d in claimed}
-        events = {s: loaded.events[s] for s in seqs if s in loaded.events}
-        events.update(repo.get_events(connection, seqs - events.keys()))
-        ids = {d.conversation_id for d in claimed}
-        snapshots = {i: loaded.snapshots[i] for i in ids if i in loaded.snapshots}
-        snapshots.update(repo.get_conversations(connection, ids - snapshots.keys()))
+        events = _loaded_or_read(
+            loaded.events, {d.event_seq for d in claimed}, partial(repo.get_events, connection)
+        )
+        snapshots = _loaded_or_read(
+            loaded.snapshots,
+            {d.conversation_id for d in claimed},
+            partial(repo.get_conversations, connection),
+        )
         messages = {seq: event_message(event.payload) for seq, event in events.items()}
         members = {m for snapshot in snapshots.values() for m in snapshot.members}
         authors = {i for m in messages.values() if m for i in (m.author_id, m.sent_by) if i}
         wanted = members | authors
-        known = {i: loaded.people[i] for i in wanted if i in loaded.people}
-        known.update(repo.get_professionals(connection, wanted - known.keys()))
+        known = _loaded_or_read(loaded.people, wanted, partial(repo.get_professionals, connection))
         people = {i: merge(self._configured.get(i), known.get(i), i) for i in wanted}
         jobs = {}
         for delivery in claimed:
@@ -654,6 +659,15 @@ class OutboxWorkers:
 
 
 _NOTHING_LOADED = Loaded({}, {}, {})
+
+
+def _loaded_or_read(
+    loaded: Mapping[K, V], wanted: set[K], read: Callable[[set[K]], Mapping[K, V]]
+) -> dict[K, V]:
+    """``wanted`` from what a hand-off's unit read already, the rest ``read`` from the store."""
+    found = {key: loaded[key] for key in wanted if key in loaded}
+    found.update(read(wanted - found.keys()))
+    return found
 
 
 class _Inline:
