@@ -126,7 +126,8 @@ class ProfessionalRecord(Base):
 #: ``ix_deliveries_live_queue`` and, word for word, in the queries that read it: SQLite (and
 #: PostgreSQL's generic plans) use a partial index only for a query that repeats its condition
 #: with the same constants, not with bound parameters.
-LIVE_QUEUE_PREDICATE = "state IN ('pending', 'sending')"
+LIVE_QUEUE_STATES = ("pending", "sending")
+LIVE_QUEUE_PREDICATE = "state IN ({})".format(", ".join(f"'{s}'" for s in LIVE_QUEUE_STATES))
 
 
 class Delivery(Base):

@@ -38,6 +38,7 @@ from bridge.core.model import ConversationView, Name
 from bridge.core.views import patient_view
 from bridge.store.db import make_async_engine, session_factory, upgrade_async
 from bridge.store.models import (
+    LIVE_QUEUE_STATES,
     AuditEntry,
     ConversationRecord,
     Cursor,
@@ -533,7 +534,7 @@ _ENQUEUE = _prepared(
 _CLAIMABLE = select(*_CLAIMED_COLUMNS, Delivery.next_attempt_at)
 #: Pending or sending, with the constants written out (``LIVE_QUEUE_PREDICATE``): the condition
 #: of the partial index on the live deliveries of each queue, so the planner reads it.
-_HOLDS_ITS_QUEUE = Delivery.state.in_([literal_column(f"'{s}'") for s in (PENDING, SENDING)])
+_HOLDS_ITS_QUEUE = Delivery.state.in_([literal_column(f"'{s}'") for s in LIVE_QUEUE_STATES])
 _HEADS = select(func.min(Delivery.id)).where(_HOLDS_ITS_QUEUE).group_by(Delivery.queue)
 #: The heads of the given queues only (a hand-off of fresh deliveries: ``claim_fresh``): the
 #: same rule, read through the index of live deliveries on (queue, id) instead of every live

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, event, select
 
 from bridge.store import repositories as repo
 from bridge.store.db import make_sync_engine
-from bridge.store.models import Delivery
+from bridge.store.models import LIVE_QUEUE_STATES, Delivery
 from bridge.store.repositories import ClaimedDelivery, FreshDelivery, JournalRow, NewDelivery
 
 #: The outbox's claim options (``OutboxWorkers._claim_batch``).
@@ -260,6 +260,7 @@ def test_a_queues_head_is_read_from_its_live_deliveries_not_its_history(engine: 
     """Done deliveries are kept: the heads of a claim (general or fresh) and the followers
     read the partial index of live deliveries, so a long-lived conversation costs each claim
     what a new one does (the planner's choice, checked on both databases)."""
+    assert LIVE_QUEUE_STATES == (repo.PENDING, repo.SENDING)
     seqs = list(range(1, 302))
     _journal(engine, *seqs)
     _enqueue(engine, *(_to(s) for s in seqs))
