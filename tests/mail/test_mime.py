@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 from email.message import EmailMessage
 
 import pytest
@@ -189,3 +190,27 @@ def test_a_long_file_name_is_shortened_within_a_line() -> None:
     first, second = _read(data).iter_attachments()
     assert first.get_filename() == "é" * 55 + "….pdf" and second.get_filename() == "z" * 59 + "…"
     assert all(len(line) <= 998 for line in data.split(b"\n"))
+
+
+def test_no_text_or_file_can_break_out_of_its_part() -> None:
+    """Texts made of what could end a part or a mail (boundary lines, ``=``, a lone dot, line
+    ends of every kind, trailing blanks, NUL) read back exactly, in exactly their parts."""
+    pieces = ["a", "é", "=", "=_", " ", "\t", "\n", "\r", "\r\n", ".", "--", "--=_ab0", "--=_mb0--"]
+    pieces += ["x" * 80, "日本", "\x00", "=\n", "From ", " \n", "\n.\n"]
+    rng = random.Random(2026)
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 50)))
+        html = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        data = rng.randbytes(rng.randint(0, 200))
+        files = [("f.bin", "application/octet-stream", data)]
+        mail = _read(mime.render([("Subject", "s")], text, html, boundary="b0", attachments=files))
+        leaves = [part for part in mail.walk() if not part.is_multipart()]
+        assert [part.get_content_type() for part in leaves] == [
+            "text/plain",
+            "text/html",
+            "application/octet-stream",
+        ]
+        written = [t.replace("\r\n", "\n").replace("\r", "\n") for t in (text, html)]
+        expected = [t if t.endswith("\n") else t + "\n" for t in written]
+        assert [leaves[0].get_content(), leaves[1].get_content()] == expected
+        assert leaves[2].get_content() == data
