@@ -25,9 +25,10 @@ policy, stated here before anything reaches the wire:
 
 Two things of the headers stay by hand, small: a non-ASCII display name is cut into
 encoded-words before its spaces (``Header`` cuts anywhere, and Python's own address parser
-then reads a cut word as two: ``_encoded_phrase``); the header block is the fields'
-``Header.encode()`` joined, not folded by ``compat32``, which moves a first word too long for
-the first line to a line of its own (read back with a leading space: ``_value``).
+then reads a cut word as two: ``_encoded_phrase``); a long ASCII value is folded at its spaces
+(``_folded``: ``Header`` folds the same way at ~0.15 ms a field, and ``compat32`` moves a first
+word too long for the first line to a line of its own, read back with a leading space).
+Encoded values (non-ASCII subjects) are ``Header.encode()``'s.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ _FILE_NAME = 60
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+\-/=?^_`{|}~]{1,64}@[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,400}>\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,64}\Z")
+#: A word with the blanks before it: where a long value may be folded (before the blanks).
+_BLANKS_AND_WORD = re.compile(r" *[^ ]+")
 
 Header = tuple[str, str]
 
@@ -147,11 +150,33 @@ def _value(name: str, value: str) -> str:
     elif not _PRINTABLE.match(value):
         raise ValueError(f"{name}: not printable ASCII")
     if len(name) + 2 + len(value) <= LINE:
-        return value  # nothing to fold (most fields): not worth a ``Header``
-    # Folded at its spaces. Without ``header_name`` (its length is taken off the lines
-    # instead): with it, a first word too long for the first line goes to a line of its own,
-    # and a parser then reads the value with a leading space.
-    return EncodedHeader(value, maxlinelen=LINE - len(name) - 2).encode(linesep=_EOL)
+        return value  # nothing to fold (most fields)
+    return _folded(value, LINE - len(name) - 2)
+
+
+def _folded(value: str, first: int) -> str:
+    """Printable ASCII ``value`` folded at its spaces (RFC 5322 §2.2.3: a line end put before
+    a space, which unfolding removes): within ``first`` characters on the header's first line
+    and ``LINE`` on the next ones. A word (with the blanks before it) longer than its line
+    stays whole, and the first one on the first line (moved to a line of its own, a parser
+    would read a leading space); blanks at the end stay on the last line, so no line is only
+    blanks.
+
+    By hand: ``Header.encode`` folds the same way but cost ~0.15 ms per field on the bench
+    machine (two fields of every mail, References and List-Unsubscribe, are long)."""
+    chunks = _BLANKS_AND_WORD.findall(value)  # each but the first starts with its blanks
+    if not chunks:
+        return value
+    pieces = [chunks[0]]
+    length, limit = len(chunks[0]), first
+    for chunk in chunks[1:]:
+        if length + len(chunk) > limit:
+            pieces.append(_EOL)
+            length, limit = 0, LINE
+        pieces.append(chunk)
+        length += len(chunk)
+    pieces.append(value[sum(map(len, chunks)) :])  # the blanks after the last word
+    return "".join(pieces)
 
 
 def headers(fields: Sequence[Header]) -> str:

@@ -214,3 +214,23 @@ def test_no_text_or_file_can_break_out_of_its_part() -> None:
         expected = [t if t.endswith("\n") else t + "\n" for t in written]
         assert [leaves[0].get_content(), leaves[1].get_content()] == expected
         assert leaves[2].get_content() == data
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("References", " ".join(f"<spico.{i:032x}@sandbox.mssante.fr>" for i in range(6))),
+        ("List-Unsubscribe", "<mailto:bridge+stop." + "k" * 32 + "@sandbox.mssante.fr>"),
+        ("In-Reply-To", "<" + "m" * 120 + "@x.fr> <a@b.fr>"),
+        ("Subject", "Suivi  de  plaie " * 12),
+        ("X-Long", "a" + " " * 100 + "b"),
+    ],
+)
+def test_long_ascii_values_fold_at_spaces_and_read_back(name: str, value: str) -> None:
+    block = mime.headers([(name, value)])
+    mail = _read(block.encode() + b"\nt\n")
+    assert mail[name] == value and block.startswith(f"{name}: {value.split(' ')[0]}")
+    lines = block.rstrip("\n").split("\n")
+    assert all(line.strip() for line in lines)
+    # Within 78 characters, but for a line holding one word too long to fold.
+    assert all(len(line) <= 78 or len(line.split(": ", 1)[-1].split()) == 1 for line in lines)
