@@ -449,21 +449,8 @@ class NewDelivery:
 
 
 @dataclass(frozen=True, slots=True)
-class ClaimedDelivery:
-    id: int
-    event_seq: int
-    conversation_id: str
-    world: str
-    destination: str
-    kind: str
-    attempts: int
-    queue: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FreshDelivery:
-    """A delivery as ``enqueue_fresh`` inserted it (pending, due at once, never attempted): what
-    its claim returns, without reading it again (``claim_fresh``)."""
+class _DeliveryRow:
+    """A delivery as the outbox hands it out: its place (``queue``) and its attempts so far."""
 
     id: int
     event_seq: int
@@ -473,6 +460,31 @@ class FreshDelivery:
     kind: str
     attempts: int
     queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery(_DeliveryRow):
+    """A delivery this worker holds (sending): ``attempts`` counts the one it is making."""
+
+
+@dataclass(frozen=True, slots=True)
+class FreshDelivery(_DeliveryRow):
+    """A delivery as ``enqueue_fresh`` inserted it (pending, due at once, never attempted): what
+    its claim returns, without reading it again (``claim_fresh``). A type of its own, so an
+    unclaimed delivery never passes for a claimed one."""
+
+    def claimed(self) -> ClaimedDelivery:
+        """This delivery once claimed: its first attempt under way."""
+        return ClaimedDelivery(
+            self.id,
+            self.event_seq,
+            self.conversation_id,
+            self.world,
+            self.destination,
+            self.kind,
+            self.attempts + 1,
+            self.queue,
+        )
 
 
 def enqueue(connection: Connection, deliveries: Iterable[NewDelivery]) -> int:
@@ -652,19 +664,7 @@ def claim_fresh(
         ordered = sorted(fresh, key=lambda d: d.id)
         ids = [d.id for d in ordered]
         connection.execute(_CLAIM, {"ids": ids, "worker": worker_id, "lease_until": now + lease})
-        return [
-            ClaimedDelivery(
-                d.id,
-                d.event_seq,
-                d.conversation_id,
-                d.world,
-                d.destination,
-                d.kind,
-                d.attempts + 1,
-                d.queue,
-            )
-            for d in ordered
-        ]
+        return [d.claimed() for d in ordered]
     return _claim_heads(connection, worker_id, heads, limit, lease, worlds, now, run)
 
 
