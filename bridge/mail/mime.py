@@ -43,7 +43,8 @@ from email.utils import encode_rfc2231, formataddr
 
 #: RFC 5322 says lines SHOULD stay within 78 characters (998 at most).
 LINE = 78
-#: Line ends as Python's own ``as_bytes``; ``aiosmtplib`` sends CRLF (it normalizes them).
+#: Line ends of the wire form as written here (headers and MIME framing alike); ``aiosmtplib``
+#: sends CRLF (it normalizes them).
 _EOL = "\n"
 #: Headers: encoded-words, Q or B whichever is shorter.
 _UTF8 = Charset("utf-8")
@@ -57,8 +58,8 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
 #: would cut the value into lines there).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Longer file names are shortened (extension kept): percent-encoded (≤ 12 characters each)
-#: they stay within a line's 998 characters, which ``compat32`` does not cut (no RFC 2231
-#: continuations).
+#: they stay within a line's 998 characters: the ``Content-Disposition`` line is written whole
+#: (no RFC 2231 continuations).
 _FILE_NAME = 60
 #: A plain ASCII mailbox (no quoted local part, no comments): all the bridge writes to.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+\-/=?^_`{|}~]{1,64}@[A-Za-z0-9.\-\[\]:]{1,255}\Z")
