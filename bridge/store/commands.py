@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.store import direct
 from bridge.store.models import CommandState, ManagementRoom, utcnow
 from bridge.store.repositories import _insert
 
@@ -48,7 +49,7 @@ def management_rooms(connection: Connection, room_ids: Iterable[str]) -> dict[st
     wanted = set(room_ids)
     if not wanted:
         return {}
-    rows = connection.execute(_MANAGEMENT_ROOMS, {"rooms": sorted(wanted)})
+    rows = direct.execute(connection, _MANAGEMENT_ROOMS, {"rooms": sorted(wanted)})
     return {room_id: owner for room_id, owner in rows}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Executable, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.store import direct
 from bridge.store.models import (
     AuditEntry,
     MailAddress,
@@ -101,7 +102,8 @@ def sent_and_thread(
 ) -> tuple[bool, ThreadRow | None]:
     """Whether the mail ``message_id`` was recorded as sent, and the member's thread (None
     when the sent mail is known, or there is no thread yet)."""
-    row = connection.execute(
+    row = direct.execute(
+        connection,
         _SENT_AND_THREAD,
         {
             "message_id": message_id[:400],
@@ -119,8 +121,8 @@ def sent_and_thread(
 
 
 def get_thread(connection: Connection, conversation_id: str, member_id: str) -> ThreadRow | None:
-    row = connection.execute(
-        _THREAD_OF, {"conversation_id": conversation_id, "member_id": member_id}
+    row = direct.execute(
+        connection, _THREAD_OF, {"conversation_id": conversation_id, "member_id": member_id}
     ).first()
     return None if row is None else ThreadRow(*row)
 
@@ -166,7 +168,8 @@ def _save_thread(connection: Connection) -> Executable:
 
 def save_thread(connection: Connection, thread: ThreadRow) -> None:
     now = utcnow()
-    connection.execute(
+    direct.execute(
+        connection,
         _prepared(connection, _save_thread),
         {
             "conversation_id": thread.conversation_id,
@@ -210,7 +213,8 @@ def record_message(
         "spico_message_id": spico_message_id,
         "created_at": utcnow(),
     }
-    return connection.execute(_prepared(connection, _record_message), values).first() is not None
+    recorded = direct.execute(connection, _prepared(connection, _record_message), values)
+    return recorded.first() is not None
 
 
 async def update_message(
@@ -272,7 +276,7 @@ def get_messages(connection: Connection, ids: Iterable[str]) -> dict[str, Messag
     wanted = {i[:400] for i in ids}
     if not wanted:
         return {}
-    rows = connection.execute(_MESSAGES_BY_ID, {"ids": list(wanted)})
+    rows = direct.execute(connection, _MESSAGES_BY_ID, {"ids": list(wanted)})
     return {row.message_id: MessageRow(*row) for row in rows}
 
 
@@ -387,8 +391,8 @@ _NOTIFICATION_OF = _NOTIFICATION.where(*_of_member(Notification))
 def get_notification(
     connection: Connection, conversation_id: str, member_id: str
 ) -> NotificationRow | None:
-    row = connection.execute(
-        _NOTIFICATION_OF, {"conversation_id": conversation_id, "member_id": member_id}
+    row = direct.execute(
+        connection, _NOTIFICATION_OF, {"conversation_id": conversation_id, "member_id": member_id}
     ).first()
     return None if row is None else _notification(row)
 
@@ -402,7 +406,8 @@ def _save_notification(connection: Connection) -> Executable:
 
 
 def save_notification(connection: Connection, row: NotificationRow) -> None:
-    connection.execute(
+    direct.execute(
+        connection,
         _prepared(connection, _save_notification),
         {
             "conversation_id": row.conversation_id,

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.store import direct
 from bridge.store.models import (
     AppserviceTransaction,
     ConversationRecord,
@@ -55,7 +56,7 @@ def portals_by_room(connection: Connection, room_ids: Iterable[str]) -> dict[str
     wanted = list(set(room_ids))
     if not wanted:
         return {}
-    rows = connection.execute(_PORTALS_BY_ROOM, {"rooms": wanted})
+    rows = direct.execute(connection, _PORTALS_BY_ROOM, {"rooms": wanted})
     return {room_id: PortalRow(conversation_id, room_id) for conversation_id, room_id in rows}
 
 
@@ -103,12 +104,13 @@ _SAVE_LINK = _prepared(
 
 def event_linked(connection: Connection, event_id: str) -> bool:
     """Whether a Matrix event was handled (inbound) or sent (outbound) already."""
-    return connection.scalar(_EVENT_LINKED, {"event_id": event_id}) is not None
+    return direct.execute(connection, _EVENT_LINKED, {"event_id": event_id}).scalar() is not None
 
 
 def find_out_link(connection: Connection, spico_message_id: str, room_id: str) -> str | None:
     """The Matrix event a SPICO message was already delivered as, in that room."""
-    return connection.scalar(_OUT_LINK, {"spico_message_id": spico_message_id, "room_id": room_id})
+    params = {"spico_message_id": spico_message_id, "room_id": room_id}
+    return direct.execute(connection, _OUT_LINK, params).scalar()
 
 
 _OUT_LINKS = select(MatrixEventLink.spico_message_id, MatrixEventLink.room_id).where(
@@ -125,7 +127,7 @@ def delivered_already(
     wanted = set(messages)
     if not wanted:
         return set()
-    rows = connection.execute(_OUT_LINKS, {"ids": sorted({m for m, _ in wanted})})
+    rows = direct.execute(connection, _OUT_LINKS, {"ids": sorted({m for m, _ in wanted})})
     return {(m, r) for m, r in rows} & wanted
 
 
@@ -138,7 +140,8 @@ def save_event_link(
     spico_message_id: str | None,
     direction: str,
 ) -> None:
-    connection.execute(
+    direct.execute(
+        connection,
         _SAVE_LINK(connection),
         {
             "event_id": event_id,
@@ -185,7 +188,8 @@ _JOURNAL = _prepared(
 
 def journal_transaction(connection: Connection, txn_id: str, events: list[dict[str, Any]]) -> bool:
     """Record a pushed transaction; False when its id was recorded before (a replay)."""
-    result = connection.execute(
+    result = direct.execute(
+        connection,
         _JOURNAL(connection),
         {"txn_id": txn_id, "events": events, "received_at": utcnow(), "handled_at": None},
     )

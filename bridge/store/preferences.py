@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import MailChoice
+from bridge.store import direct
 from bridge.store.models import MailConversationChoice, MailPreference, utcnow
 from bridge.store.repositories import _insert
 
@@ -61,7 +62,7 @@ def conversation_choices(
     wanted = set(conversation_ids)
     if not wanted:
         return {}
-    rows = connection.execute(_CHOICES, {"ids": list(wanted)})
+    rows = direct.execute(connection, _CHOICES, {"ids": list(wanted)})
     return {(r.conversation_id, r.member_id): MailChoice(r.choice) for r in rows}
 
 

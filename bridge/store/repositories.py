@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bridge.core.model import ConversationView, Name
 from bridge.core.views import patient_view
+from bridge.store import direct
 from bridge.store.db import make_async_engine, session_factory, upgrade_async
 from bridge.store.models import (
     LIVE_QUEUE_STATES,
@@ -171,7 +172,7 @@ _GET_CURSOR = select(Cursor.value).where(Cursor.source == bindparam("source"))
 
 
 def get_cursor(connection: Connection, source: str) -> str | None:
-    return connection.scalar(_GET_CURSOR, {"source": source})
+    return direct.execute(connection, _GET_CURSOR, {"source": source}).scalar()
 
 
 def _upsert_cursor(dialect: str) -> Any:
@@ -186,8 +187,10 @@ _SET_CURSOR = _prepared(_upsert_cursor)
 
 
 def set_cursor(connection: Connection, source: str, value: str) -> None:
-    connection.execute(
-        _SET_CURSOR(connection), [{"source": source, "value": value, "updated_at": utcnow()}]
+    direct.execute(
+        connection,
+        _SET_CURSOR(connection),
+        [{"source": source, "value": value, "updated_at": utcnow()}],
     )
 
 
@@ -227,7 +230,7 @@ def record_events(connection: Connection, events: Sequence[JournalRow]) -> set[i
         }
         for event in events
     ]
-    return set(connection.execute(_RECORD_EVENTS(connection), rows).scalars())
+    return set(direct.execute(connection, _RECORD_EVENTS(connection), rows).scalars())
 
 
 _RECORD_EVENTS = _prepared(
@@ -257,7 +260,7 @@ def get_events(connection: Connection, seqs: Iterable[int]) -> dict[int, Journal
     wanted = set(seqs)
     if not wanted:
         return {}
-    rows = connection.execute(_JOURNAL, {"seqs": list(wanted)})
+    rows = direct.execute(connection, _JOURNAL, {"seqs": list(wanted)})
     return {row.seq: JournalRow(*row) for row in rows}
 
 
@@ -308,7 +311,7 @@ def get_conversations(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = connection.execute(_SNAPSHOT, {"ids": list(wanted)})
+    rows = direct.execute(connection, _SNAPSHOT, {"ids": list(wanted)})
     return {row.id: _snapshot(row) for row in rows}
 
 
@@ -417,7 +420,7 @@ def get_professionals(connection: Connection, ids: Iterable[str]) -> dict[str, P
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = connection.execute(_PROFESSIONALS, {"ids": list(wanted)})
+    rows = direct.execute(connection, _PROFESSIONALS, {"ids": list(wanted)})
     return {row.id: ProfessionalRow(*row) for row in rows}
 
 
@@ -519,7 +522,7 @@ def _insert_deliveries(connection: Connection, deliveries: Iterable[NewDelivery]
     ]
     if not rows:
         return []
-    return connection.execute(_ENQUEUE(connection), rows).all()
+    return direct.execute(connection, _ENQUEUE(connection), rows).all()
 
 
 #: What a claimed delivery is made of (``ClaimedDelivery``, ``FreshDelivery``).
@@ -610,7 +613,7 @@ def claim_due(
     """
     # Two steps, not one query with a sub-select: PostgreSQL's planner, with stale statistics
     # on a freshly filled outbox, turned the sub-select into a nested loop (~0.5 s a claim).
-    heads = connection.scalars(_HEADS).all()
+    heads = direct.execute(connection, _HEADS).scalars().all()
     return _claim_heads(connection, worker_id, heads, limit, lease, worlds, now or utcnow(), run)
 
 
@@ -654,7 +657,7 @@ def claim_fresh(
         return []
     now = now or utcnow()
     queues = {d.queue for d in fresh}
-    heads = connection.scalars(_HEADS_OF_QUEUES, {"queues": list(queues)}).all()
+    heads = direct.execute(connection, _HEADS_OF_QUEUES, {"queues": list(queues)}).scalars().all()
     # One head a queue: the heads are the fresh deliveries only when each is alone in its queue.
     if (
         len(fresh) <= limit
@@ -663,7 +666,8 @@ def claim_fresh(
     ):
         ordered = sorted(fresh, key=lambda d: d.id)
         ids = [d.id for d in ordered]
-        connection.execute(_CLAIM, {"ids": ids, "worker": worker_id, "lease_until": now + lease})
+        claim = {"ids": ids, "worker": worker_id, "lease_until": now + lease}
+        direct.execute(connection, _CLAIM, claim)
         return [d.claimed() for d in ordered]
     return _claim_heads(connection, worker_id, heads, limit, lease, worlds, now, run)
 
@@ -684,15 +688,16 @@ def _claim_heads(
         return []
     parameters: dict[str, Any] = {"heads": list(heads), "now": now, "limit": limit}
     if worlds is None:
-        rows = list(connection.execute(_DUE_HEADS, parameters).all())
+        rows = list(direct.execute(connection, _DUE_HEADS, parameters).all())
     else:
         parameters["worlds"] = list(worlds)
-        rows = list(connection.execute(_DUE_HEADS_OF_WORLDS, parameters).all())
+        rows = list(direct.execute(connection, _DUE_HEADS_OF_WORLDS, parameters).all())
     if run > 1 and rows:
         rows = _with_followers(connection, rows, run, now)
     if not rows:
         return []
-    connection.execute(
+    direct.execute(
+        connection,
         _CLAIM,
         {"ids": [row.id for row in rows], "worker": worker_id, "lease_until": now + lease},
     )
@@ -703,7 +708,8 @@ def _with_followers(connection: Connection, heads: list[Any], run: int, now: dat
     """Each head followed by the next pending deliveries of its queue (at most ``run`` in all,
     stopping at the first one not yet due)."""
     head_ids = {row.queue: row.id for row in heads}
-    candidates = connection.execute(
+    candidates = direct.execute(
+        connection,
         _FOLLOWERS,
         {
             "queues": list(head_ids),
@@ -747,8 +753,8 @@ def mark_done_many(connection: Connection, delivery_ids: Sequence[int], worker_i
     """Settle several deliveries at once; returns those whose claim was still held."""
     if not delivery_ids:
         return set()
-    result = connection.execute(
-        _MARK_DONE, {"ids": list(delivery_ids), "worker": worker_id, "now": utcnow()}
+    result = direct.execute(
+        connection, _MARK_DONE, {"ids": list(delivery_ids), "worker": worker_id, "now": utcnow()}
     )
     return set(result.scalars())
 
@@ -782,9 +788,9 @@ def mark_one_done(
     the two statements (measured 88 against 45 µs on SQLite)."""
     now = utcnow()
     params = {"delivery": delivery_id, "worker": worker_id, "now": now}
-    if not connection.execute(_MARK_ONE_DONE, params).rowcount:
+    if not direct.execute(connection, _MARK_ONE_DONE, params).rowcount:
         return False
-    connection.execute(_ADD_AUDITS, _audit_row(audit, now))
+    direct.execute(connection, _ADD_AUDITS, _audit_row(audit, now))
     return True
 
 
@@ -830,8 +836,8 @@ def release_unattempted(connection: Connection, delivery_ids: Sequence[int], wor
     failure): pending again, and the claim's attempt does not count."""
     if not delivery_ids:
         return 0
-    result = connection.execute(
-        _RELEASE_UNATTEMPTED, {"ids": list(delivery_ids), "worker": worker_id}
+    result = direct.execute(
+        connection, _RELEASE_UNATTEMPTED, {"ids": list(delivery_ids), "worker": worker_id}
     )
     return int(result.rowcount or 0)
 
@@ -891,7 +897,7 @@ def live_delivery_counts(connection: Connection) -> dict[str, int]:
     the cost follows the live work and the failures, not every delivery ever made (probed
     every few seconds)."""
     counts = dict.fromkeys(LIVE_DELIVERY_STATES, 0)
-    counts.update({state: int(count) for state, count in connection.execute(_LIVE_COUNTS)})
+    counts.update({state: int(count) for state, count in direct.execute(connection, _LIVE_COUNTS)})
     return counts
 
 
@@ -977,7 +983,7 @@ def find_inbounds(connection: Connection, keys: Iterable[str]) -> dict[str, Inbo
     wanted = {key for key in keys if key}
     if not wanted:
         return {}
-    rows = connection.execute(_INBOUND, {"keys": list(wanted)})
+    rows = direct.execute(connection, _INBOUND, {"keys": list(wanted)})
     return {row.idempotency_key: _inbound(row) for row in rows}
 
 
@@ -1020,7 +1026,7 @@ def add_audits(connection: Connection, records: Iterable[AuditRecord]) -> None:
     now = utcnow()
     rows = [_audit_row(r, now) for r in records]
     if rows:
-        connection.execute(_ADD_AUDITS, rows)
+        direct.execute(connection, _ADD_AUDITS, rows)
 
 
 def _audit_row(record: AuditRecord, at: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.store import direct
 from bridge.store.models import MatrixUnread
 from bridge.store.repositories import _dialect_insert, _prepared
 
@@ -35,14 +36,14 @@ def unread(
         for m in members
     ]
     if rows:
-        connection.execute(_UNREAD(connection), rows)
+        direct.execute(connection, _UNREAD(connection), rows)
 
 
 def read(connection: Connection, conversation_id: str, members: Iterable[str]) -> None:
     """The members read the portal (a receipt, or a message of theirs): nothing is missed."""
     wanted = sorted(set(members))
     if wanted:
-        connection.execute(_READ, {"conversation_id": conversation_id, "members": wanted})
+        direct.execute(connection, _READ, {"conversation_id": conversation_id, "members": wanted})
 
 
 async def due(session: AsyncSession, before: datetime) -> list[tuple[str, str, int | None]]:
