@@ -24,15 +24,18 @@ go to ``Connection.execute``.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
+
+log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any] | None
@@ -90,13 +93,13 @@ class _Slot:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A statement compiled for one set of parameter names: its IN lists (by name), and its
-    plans by their lengths."""
+    """A statement compiled for one set of parameter names (None: it goes to
+    ``Connection.execute``): its IN lists (by name), and its plans by their lengths."""
 
     statement: Any  # kept alive: the cache is keyed by its id
-    compiled: SQLCompiler
-    lists: tuple[str, ...]
-    plans: dict[tuple[int, ...], _Plan | None]
+    compiled: SQLCompiler | None
+    lists: tuple[str, ...] = ()
+    plans: dict[tuple[int, ...], _Plan | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +113,10 @@ class _Plan:
 
 #: Statements (by parameter names) remembered at most: the store's constants are ~100.
 MAX_STATEMENTS = 512
-#: (statement's id, the caller's parameter names) → compiled; None: use ``Connection.execute``.
-_CACHE: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
+#: (statement's id, the caller's parameter names) → compiled (each entry keeps its statement
+#: alive, so the id is not reused while it is remembered).
+_CACHE: dict[tuple[int, tuple[str, ...]], _Compiled] = {}
+_full_reported = False
 #: Row classes by column names, shared by every statement reading the same names.
 _ROWS: dict[tuple[str, ...], type] = {}
 
@@ -140,9 +145,11 @@ def execute(
         entry = _CACHE[key]
     except KeyError:
         if len(_CACHE) >= MAX_STATEMENTS:
+            if not _full_reported:
+                _report_full()
             return connection.execute(statement, params)
         entry = _CACHE[key] = _compile(connection, statement, sets[0])
-    plans = [] if entry is None else [_plan(connection, entry, one, names) for one in sets]
+    plans = [] if entry.compiled is None else [_plan(connection, entry, o, names) for o in sets]
     if not plans or None in plans:
         return connection.execute(statement, params)
     plan = plans[0]
@@ -163,6 +170,17 @@ def execute(
     except sqlite3.Error as exc:
         # As SQLAlchemy raises it (IntegrityError, OperationalError...), without the values.
         raise DBAPIError.instance(plan.sql, None, exc, sqlite3.Error) from exc
+
+
+def _report_full() -> None:
+    """Once a process: statements are being built per call and given to this path."""
+    global _full_reported
+    _full_reported = True
+    log.warning(
+        "more than %d statements given to the direct SQLite path: the ones after go through "
+        "SQLAlchemy (a statement built per call belongs there, not here)",
+        MAX_STATEMENTS,
+    )
 
 
 def _values(plan: _Plan, params: Params) -> list[Any]:
@@ -198,11 +216,11 @@ def _rows(plan: _Plan, cursor: sqlite3.Cursor) -> list[Any]:
     ]
 
 
-def _compile(connection: Connection, statement: Any, params: Params) -> _Compiled | None:
+def _compile(connection: Connection, statement: Any, params: Params) -> _Compiled:
     """The statement compiled as ``Connection.execute`` would for these parameter names, or
-    None when it needs what this path does not do."""
+    not (``compiled`` None) when it needs what this path does not do."""
     if not (getattr(statement, "is_select", False) or getattr(statement, "is_dml", False)):
-        return None  # text, DDL...: whether it returns rows is not known before it runs
+        return _Compiled(statement, None)  # text, DDL...: rows or not is known only once run
     compiled = statement.compile(dialect=connection.dialect, column_keys=sorted(params))
     if (
         not isinstance(compiled, SQLCompiler)
@@ -212,11 +230,11 @@ def _compile(connection: Connection, statement: Any, params: Params) -> _Compile
         or compiled.literal_execute_params
         or any(bind.expanding and bind.type._is_tuple_type for bind in compiled.binds.values())
     ):
-        return None
+        return _Compiled(statement, None)
     lists = tuple(
         sorted({b.key for b in compiled.binds.values() if b.expanding and b.key in params})
     )
-    return _Compiled(statement, compiled, lists, {})
+    return _Compiled(statement, compiled, lists)
 
 
 def _plan(
@@ -240,6 +258,7 @@ def _make_plan(connection: Connection, entry: _Compiled, params: Params) -> _Pla
     """The SQL for these IN-list lengths, and where each of its ``?`` takes its value."""
     dialect = connection.dialect
     compiled = entry.compiled
+    assert compiled is not None
     if any(len(params[name]) == 0 for name in entry.lists):
         return None  # SQLAlchemy renders an empty IN as a special expression: leave it to it
     state = compiled.construct_expanded_state(dict(params))

@@ -39,7 +39,10 @@ def own_engine(url: str) -> Iterator[Engine]:
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements ``engine`` executes inside the block."""
+    """The SQL statements ``engine`` executes inside the block. The listener also sends them
+    through ``Connection.execute`` (``bridge.store.direct`` steps aside for listened engines),
+    which runs the same statements as the direct path, except that an INSERT ... RETURNING given
+    several rows is one statement here and one execution per row on the direct path."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:

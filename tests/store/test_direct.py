@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, bindparam, event, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bridge.store import commands, direct, preferences, unread
@@ -21,6 +20,7 @@ from bridge.store import matrix as matrix_store
 from bridge.store import repositories as repo
 from bridge.store.db import make_sync_engine, upgrade
 from bridge.store.models import AuditEntry, Cursor, Delivery, ProfessionalRecord
+from tests.store.test_claim_fresh import counting
 
 NOW = datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -39,22 +39,6 @@ def new_engine(tmp_path: Path) -> Iterator[Callable[[str], Engine]]:
     yield make
     for engine in engines:
         engine.dispose()
-
-
-@contextmanager
-def sqlalchemy_path(engine: Engine) -> Iterator[list[str]]:
-    """``engine``'s statements through ``Connection.execute`` (a cursor listener sends them
-    there); yields the statements it saw."""
-    seen: list[str] = []
-
-    def listen(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
 
 
 def _event(seq: int, conversation: str = "c1") -> repo.JournalRow:
@@ -164,7 +148,7 @@ def test_the_hot_functions_store_and_return_the_same_as_sqlalchemy(
     through_driver, through_sqlalchemy = new_engine("direct"), new_engine("sqlalchemy")
 
     got = _run(through_driver, _scenario)
-    with sqlalchemy_path(through_sqlalchemy) as seen:
+    with counting(through_sqlalchemy) as seen:  # a listener: SQLAlchemy's path
         expected = _run(through_sqlalchemy, _scenario)
 
     assert seen, "the reference run went through Connection.execute"
@@ -172,7 +156,7 @@ def test_the_hot_functions_store_and_return_the_same_as_sqlalchemy(
     for step, (mine, theirs) in enumerate(zip(got, expected, strict=True)):
         assert mine == theirs, f"step {step}"
     assert _dump(through_driver) == _dump(through_sqlalchemy)
-    driven = {id(entry.statement) for entry in direct._CACHE.values() if entry is not None}
+    driven = {id(e.statement) for e in direct._CACHE.values() if e.compiled is not None}
     for hot in (repo._CLAIM, repo._HEADS_OF_QUEUES, repo._MARK_ONE_DONE, repo._ADD_AUDITS):
         assert id(hot) in driven
 
@@ -284,7 +268,7 @@ def test_what_the_direct_path_does_not_do_goes_to_sqlalchemy(
 
 def test_a_cursor_listener_sees_every_statement(new_engine: Callable[[str], Engine]) -> None:
     engine = new_engine("listened")
-    with sqlalchemy_path(engine) as seen, engine.begin() as connection:
+    with counting(engine) as seen, engine.begin() as connection:
         repo.add_audits(connection, [_audit("done")])
         assert connection.execute(select(AuditEntry.outcome)).scalars().all() == ["done"]
     assert any(statement.startswith("INSERT INTO audit") for statement in seen)
@@ -302,13 +286,18 @@ def test_outside_a_transaction_sqlalchemy_begins_one(new_engine: Callable[[str],
 
 
 def test_statements_beyond_the_bound_are_not_remembered(
-    new_engine: Callable[[str], Engine], monkeypatch: pytest.MonkeyPatch
+    new_engine: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     engine = new_engine("bounded")
     monkeypatch.setattr(direct, "_CACHE", {})
+    monkeypatch.setattr(direct, "_full_reported", False)
     monkeypatch.setattr(direct, "MAX_STATEMENTS", 2)
     with engine.begin() as connection:
         for source in "abcd":  # a statement built per call: the cache must not grow with them
             statement = select(Delivery.id).where(Delivery.queue == source)
             assert direct.execute(connection, statement).all() == []
     assert len(direct._CACHE) == 2
+    warnings = [r for r in caplog.records if "direct SQLite path" in r.getMessage()]
+    assert len(warnings) == 1, "said once, not once per statement"
