@@ -12,8 +12,8 @@ keeps ``Connection.execute``.
 
 Anything this path does not do goes to ``Connection.execute`` unchanged: a connection that is
 not a synchronous ``sqlite3`` one inside a transaction (the async sessions' aiosqlite), an
-engine with ``before_cursor_execute`` listeners (tracing, the tests' statement counts: they see
-every statement as before), Python column defaults to fill in (``insert_prefetch``,
+engine with cursor-execute listeners (tracing, the tests' statement counts: they see every
+statement as before), Python column defaults to fill in (``insert_prefetch``,
 ``update_prefetch``), literal-execute parameters, empty IN lists, statements whose compiled form
 it cannot map back to their parameters.
 
@@ -131,6 +131,7 @@ def execute(
         connection.dialect.name != "sqlite"
         or not connection.in_transaction()
         or connection.dispatch.before_cursor_execute
+        or connection.dispatch.after_cursor_execute
     ):
         return connection.execute(statement, params)
     driver = connection.connection.driver_connection

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bridge.store import commands, direct, preferences, unread
@@ -266,9 +266,18 @@ def test_what_the_direct_path_does_not_do_goes_to_sqlalchemy(
     assert all(at is not None for _, at in stored)
 
 
-def test_a_cursor_listener_sees_every_statement(new_engine: Callable[[str], Engine]) -> None:
+@pytest.mark.parametrize("name", ["before_cursor_execute", "after_cursor_execute"])
+def test_a_cursor_listener_sees_every_statement(
+    new_engine: Callable[[str], Engine], name: str
+) -> None:
     engine = new_engine("listened")
-    with counting(engine) as seen, engine.begin() as connection:
+    seen: list[str] = []
+
+    def listen(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, name, listen)
+    with engine.begin() as connection:
         repo.add_audits(connection, [_audit("done")])
         assert connection.execute(select(AuditEntry.outcome)).scalars().all() == ["done"]
     assert any(statement.startswith("INSERT INTO audit") for statement in seen)
