@@ -114,7 +114,9 @@ class _Plan:
 #: Statements (by parameter names) remembered at most: the store's constants are ~100.
 MAX_STATEMENTS = 512
 #: (statement's id, the caller's parameter names) → compiled (each entry keeps its statement
-#: alive, so the id is not reused while it is remembered).
+#: alive, so the id is not reused while it is remembered). Shared by every SQLite engine of the
+#: process: the store makes them all alike (``make_sync_engine``: no engine's own JSON
+#: serializer or type options), so one compiled form and its processors serve each.
 _CACHE: dict[tuple[int, tuple[str, ...]], _Compiled] = {}
 _full_reported = False
 #: Row classes by column names, shared by every statement reading the same names.
