@@ -43,8 +43,9 @@ from email.utils import encode_rfc2231, formataddr
 
 #: RFC 5322 says lines SHOULD stay within 78 characters (998 at most).
 LINE = 78
-#: Line ends of the wire form as written here (headers and MIME framing alike); ``aiosmtplib``
-#: sends CRLF (it normalizes them).
+#: The headers' line ends. The framing below writes ``\n`` as literals, the line end the body
+#: encoders (``binascii``, ``base64``) write too: the whole mail ends its lines the same way;
+#: ``aiosmtplib`` sends CRLF (it normalizes them).
 _EOL = "\n"
 #: Headers: encoded-words, Q or B whichever is shorter.
 _UTF8 = Charset("utf-8")
