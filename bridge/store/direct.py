@@ -152,8 +152,10 @@ def execute(
                 _report_full()
             return connection.execute(statement, params)
         entry = _CACHE[key] = _compile(connection, statement, sets[0])
-    plans = [] if entry.compiled is None else [_plan(connection, entry, o, names) for o in sets]
-    if not plans or None in plans:
+    if entry.compiled is None or any(tuple(one) != names for one in sets[1:]):
+        return connection.execute(statement, params)
+    plans = [_plan(connection, entry, one) for one in sets]
+    if None in plans:
         return connection.execute(statement, params)
     plan = plans[0]
     try:
@@ -240,13 +242,9 @@ def _compile(connection: Connection, statement: Any, params: Params) -> _Compile
     return _Compiled(statement, compiled, lists)
 
 
-def _plan(
-    connection: Connection, entry: _Compiled, params: Params, names: tuple[str, ...]
-) -> _Plan | None:
-    """The plan for these parameters; None when they differ in names from the first set, or
-    an IN list is not a list or tuple."""
-    if tuple(params) != names:
-        return None
+def _plan(connection: Connection, entry: _Compiled, params: Params) -> _Plan | None:
+    """The plan for these parameters (of the names ``entry`` was compiled for); None when an IN
+    list is not a list or tuple."""
     lists = [params[name] for name in entry.lists]
     if not all(type(values) in (list, tuple) for values in lists):
         return None
