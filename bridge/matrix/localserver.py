@@ -135,11 +135,19 @@ handlers:
 loggers:
   synapse.storage.SQL:
     level: WARNING
+  synapse.access.http:
+    level: {access_level}
 root:
   level: WARNING
   handlers: [console]
 disable_existing_loggers: false
 """
+
+
+def log_config(*, access_log: bool = False) -> str:
+    """Synapse's log config: warnings only, and with ``access_log`` one line per request it
+    answers, with the CPU the request used (the bench reads them: ``bridge.bench``)."""
+    return LOG_CONFIG.format(access_level="INFO" if access_log else "WARNING")
 
 
 @dataclass
@@ -154,6 +162,8 @@ class Synapse:
     #: Appservice registration files to load (copied into the state folder at ``prepare``).
     app_services: tuple[Path, ...] = ()
     presence: bool = False
+    #: Log each answered request (and its CPU): the bench's split of Synapse's CPU.
+    access_log: bool = False
     venv: Path = SYNAPSE_VENV
     pid: int | None = None
 
@@ -174,7 +184,9 @@ class Synapse:
         self.state.mkdir(parents=True, exist_ok=True)
         self.state.chmod(0o755)
         (self.state / "media").mkdir(exist_ok=True)
-        (self.state / "log.config").write_text(LOG_CONFIG, encoding="utf-8")
+        (self.state / "log.config").write_text(
+            log_config(access_log=self.access_log), encoding="utf-8"
+        )
         config = homeserver_config(
             self.state,
             server_name=self.server_name,

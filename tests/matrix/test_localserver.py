@@ -1,4 +1,5 @@
-"""The local Synapse (bridge/matrix/localserver.py) says why it did not start, from its log."""
+"""The local Synapse (bridge/matrix/localserver.py): it says why it did not start, from its log;
+its log config."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bridge.launch import ServerStartFailed
-from bridge.matrix.localserver import Synapse, SynapseMissing, synapse_python
+from bridge.matrix.localserver import Synapse, SynapseMissing, log_config, synapse_python
 
 
 def test_synapse_on_a_taken_port_shows_synapse_s_reason(tmp_path: Path) -> None:
@@ -33,3 +35,10 @@ def test_synapse_on_a_taken_port_shows_synapse_s_reason(tmp_path: Path) -> None:
     assert not any(line.startswith(" ") for line in error.tail), "no traceback frames"
     assert f"port {port} is taken" in error.hint and "--ports auto" in error.hint
     assert server.pid is None
+
+
+def test_log_config_writes_the_access_log_only_when_asked() -> None:
+    quiet, access = yaml.safe_load(log_config()), yaml.safe_load(log_config(access_log=True))
+    assert quiet["loggers"]["synapse.access.http"]["level"] == "WARNING"
+    assert access["loggers"]["synapse.access.http"]["level"] == "INFO"
+    assert quiet["root"] == access["root"] == {"level": "WARNING", "handlers": ["console"]}
