@@ -17,7 +17,7 @@ import pytest
 from bridge.bench import Counts
 from bridge.bench.flood import flood_rows
 from bridge.bench.mail import mail_rows, reply_rows
-from bridge.bench.matrix import BridgedCpu, BridgedRun, appservice_rows, matrix_rows
+from bridge.bench.matrix import BridgedCpu, BridgedRun, DirectRun, appservice_rows, matrix_rows
 from bridge.bench.observe import Phase
 from bridge.bench.stats import (
     Latency,
@@ -34,6 +34,7 @@ from bridge.bench.stats import (
     table,
     throughput,
 )
+from bridge.bench.synapse_requests import Requests, SynapseSplit, kind_of, requests_by
 
 COMMAND = Path(sys.executable).with_name("spico-bridge")
 
@@ -119,10 +120,10 @@ def _phase(start: float, step: float, delay: float, count: int = 10) -> Phase:
 
 
 def test_matrix_rows_from_measurements() -> None:
-    direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
+    direct = DirectRun((_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030)), 0.02)
     phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
     cpu = BridgedCpu(bridge_burst=0.0015, bridge_one=0.0025, synapse=0.025)
-    rows = {row.measure: row for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90), 0.02)}
+    rows = {row.measure: row for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90))}
     assert rows["Matrix: added latency p50 ms"].value == "15"
     assert rows["Matrix: added latency p50 ms"].target == "≤ 12 ms: missed"
     share = rows["Matrix: CPU ms per message, bridge / Synapse (bridge ÷ Synapse)"]
@@ -134,13 +135,31 @@ def test_matrix_rows_from_measurements() -> None:
     assert (
         yardstick.value == "0.10" and "(the issue's 4 ms at its 25.8 ms: 0.16)" in yardstick.measure
     )
+    assert not any("in its requests" in measure for measure in rows), "no split: no rows"
+
+
+def test_matrix_rows_split_synapse_s_cpu_when_its_requests_were_read() -> None:
+    phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
+    direct_split = SynapseSplit(0.007, 0.023, Requests(), 20)
+    relay_split = SynapseSplit(0.0095, 0.0255, Requests(20, 0.046), 20)
+    direct = DirectRun((phases[0], phases[1]), 0.030, direct_split)
+    cpu = BridgedCpu(0.0015, 0.0025, 0.035, relay_split)
+    rows = {row.measure: row.value for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90))}
+    prefix = "Matrix: Synapse CPU ms per message in its requests / elsewhere"
+    assert rows[f"{prefix}, direct"] == "7.0 / 23.0"
+    assert rows[f"{prefix}, relay"] == "9.5 / 25.5"
+    syncs = next(value for measure, value in rows.items() if "relay bot's syncs" in measure)
+    assert syncs == "1.00 / 2.3"
 
 
 def test_appservice_rows_compare_with_relay_mode() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
     phases = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
-    bridged = BridgedRun(phases, BridgedCpu(bridge_burst=0.001, bridge_one=0.003, synapse=0.02), 80)
+    split = SynapseSplit(0.008, 0.012, Requests(), 20)
+    bridged = BridgedRun(phases, BridgedCpu(0.001, 0.003, 0.02, split), 80)
     rows = {row.measure: row for row in appservice_rows(direct, bridged, 0.003)}
+    where = "Matrix appservice: Synapse CPU ms per message in its requests / elsewhere"
+    assert rows[where].value == "8.0 / 12.0"
     cpu = rows["Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge"]
     assert cpu.value == "2.0 / 20.0 / 3.0" and cpu.target == "< relay mode's: met"
     assert rows["Matrix appservice: added latency p50 ms"].value == "10"
@@ -171,6 +190,55 @@ def test_flood_rows_compare_the_worst_relay_with_the_quiet_median() -> None:
     late = flood_rows(quiet, {"1 MB from a member": slow})[1]
     assert late.value == "100 / 1200 / 1120" and late.target == "added < 1 s: missed"
     assert flood_rows(quiet, {"x": _phase(20, 1, 0.090, 3)})[1].target.endswith(": met")
+
+
+#: Lines of a real Synapse 1.x log (``synapse.access.http`` at INFO), cut from a bench run.
+ACCESS_LOG = [
+    "2026-11-28 15:55:04,691 - synapse.access.http.40025 - 643 - INFO - 127.0.0.1 - 40025 - "
+    "{None} Processed request: 0.004sec/0.002sec ru=(0.001sec, 0.000sec) "
+    'db=(0.000sec/0.000sec/0) 1506B 200 "GET /_matrix/client/versions HTTP/1.1" '
+    '"Python-urllib/3.11" [0 dbevts]',
+    "2026-11-28 15:55:36,900 - synapse.access.http.40025 - 643 - INFO - 127.0.0.1 - 40025 - "
+    "{@spico-bot:localhost} Processed request: 0.036sec/0.001sec ru=(0.004sec, 0.001sec) "
+    'db=(0.003sec/0.008sec/10) 79B 200 "PUT /_matrix/client/v3/rooms/%21abc%3Alocalhost/send/'
+    'm.room.message/12 HTTP/1.1" "-" [0 dbevts]',
+    "2026-11-28 15:55:36,950 - synapse.access.http.40025 - 643 - INFO - 127.0.0.1 - 40025 - "
+    "{@spico-bot:localhost} Processed request: 0.070sec/0.000sec ru=(0.002sec, 0.001sec) "
+    'db=(0.001sec/0.004sec/5) 1011B 200 "GET /_matrix/client/v3/sync?filter=0&since=s1_2&'
+    'timeout=25000&full_state=false HTTP/1.1" "-" [0 dbevts]',
+    "2026-11-28 15:55:37,010 - synapse.access.http.40025 - 643 - INFO - 127.0.0.1 - 40025 - "
+    "{@spico-bot:localhost} Processed request: 0.060sec/0.000sec ru=(0.001sec, 0.000sec) "
+    'db=(0.001sec/0.004sec/5) 1011B 200 "GET /_matrix/client/v3/sync?since=s1_3 HTTP/1.1" '
+    '"-" [0 dbevts]',
+    "2026-11-28 15:55:37,020 - synapse.handlers.sync - 10 - WARNING - something else entirely",
+]
+
+
+def test_requests_by_user_and_kind_from_synapse_s_access_log() -> None:
+    requests = requests_by(ACCESS_LOG)
+    assert requests[("None", "other")] == Requests(1, 0.001)
+    assert requests[("@spico-bot:localhost", "send")] == Requests(1, 0.005)
+    sync = requests[("@spico-bot:localhost", "sync")]
+    assert sync.count == 2 and math.isclose(sync.cpu, 0.004)
+    assert len(requests) == 3, "the warning line is not a request"
+
+
+def test_request_kinds() -> None:
+    assert kind_of("PUT", "/_matrix/client/v3/rooms/!r:x/send/m.room.message/1") == "send"
+    assert kind_of("GET", "/_matrix/client/v3/rooms/!r:x/send/m.room.message/1") == "other"
+    assert kind_of("GET", "/_matrix/client/v3/sync") == "sync"
+    assert kind_of("GET", "/_matrix/client/v3/sync?since=x") == "sync"
+    assert kind_of("GET", "/_matrix/client/v3/sync_other") == "other"
+    assert kind_of("PUT", "/_matrix/client/v3/rooms/!r:x/state/m.room.name/") == "other"
+
+
+def test_synapse_split_per_message() -> None:
+    requests = requests_by(ACCESS_LOG)
+    split = SynapseSplit.of(requests, total_cpu=0.030, messages=2, syncer="@spico-bot:localhost")
+    assert split.ms() == "5.0 / 10.0"  # 10 ms in requests, 20 elsewhere, over two messages
+    assert split.syncs_ms() == "1.00 / 2.0"
+    nobody = SynapseSplit.of(requests, total_cpu=0.005, messages=2)
+    assert nobody.syncs == Requests() and nobody.elsewhere == 0.0, "never below zero"
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -233,6 +301,11 @@ def test_bench_world_sections_end_to_end() -> None:
         "Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge": 3,
         "Matrix appservice: bridge CPU ms per message, in a burst / one at a time": 2,
         "Matrix appservice: bridge peak RSS MB (VmHWM)": 1,
+        "Matrix: Synapse CPU ms per message in its requests / elsewhere, direct": 2,
+        "Matrix: Synapse CPU ms per message in its requests / elsewhere, relay": 2,
+        "Matrix: the relay bot's syncs (the echo of each message): per message / "
+        "Synapse CPU ms per message": 2,
+        "Matrix appservice: Synapse CPU ms per message in its requests / elsewhere": 2,
         "mail, 1 mails to one mailbox: mails/s direct / bridged": 2,
         "mail: throughput bridged ÷ direct": 1,
         "mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)": 3,
@@ -252,6 +325,12 @@ def test_bench_world_sections_end_to_end() -> None:
         assert len(_numbers(value.replace("-", ""))) == figures, measure
         if target:
             assert target.endswith((": met", ": missed")), target
+    # Synapse's access log was read: its requests used some CPU, and the relay bot synced.
+    in_requests, _ = _numbers(
+        rows["Matrix: Synapse CPU ms per message in its requests / elsewhere, relay"][0]
+    )
+    syncs = next(value for measure, (value, _) in rows.items() if "relay bot's syncs" in measure)
+    assert in_requests > 0 and _numbers(syncs)[0] > 0
     targets = [target for _, target in rows.values() if target]
     # ratio, added latency, CPU (Matrix); CPU against relay (appservice); ratio, CPU (mail);
     # reply p50; three floods

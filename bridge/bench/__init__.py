@@ -112,7 +112,7 @@ def _matrix(
         synapse_python()
     except SynapseMissing:
         return [Row("Matrix", "not measured: Synapse not installed (scripts/synapse)")]
-    synapse = Synapse(folder / "synapse")
+    synapse = Synapse(folder / "synapse", access_log=True)  # its split of CPU per message
     stack.callback(synapse.stop)
     synapse.start()
     try:

@@ -5,7 +5,8 @@ while another user's syncing client timestamps them. Bridged: the same N message
 a SPICO conversation; ``spico-bridge run`` (a subprocess, Matrix world only) relays them to the
 portal room, where the member's syncing client timestamps them. Each path runs twice: a burst
 (throughput) and one message at a time (latency without queueing). The bridge's and Synapse's
-CPU come from ``/proc/<pid>/stat`` over both bridged phases.
+CPU come from ``/proc/<pid>/stat`` over both bridged phases; Synapse's is split into what its
+requests used and the rest, from its access log (``bridge.bench.synapse_requests``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ from bridge.bench.stats import (
     ratio,
     throughput,
 )
+from bridge.bench.synapse_requests import Requests, SynapseSplit, requests_by
 from bridge.config.matrix import MatrixConfig
+from bridge.launch import log_size
 from bridge.matrix.appservice.registration import write_registration
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import alias_localpart
@@ -121,10 +124,49 @@ def _matrix_sender(client: AsyncClient, room_id: str) -> Callable[[str], Awaitab
     return send
 
 
+class SynapseWatch:
+    """Synapse's CPU from a start: the whole process's (``/proc``), and its requests' (the
+    access log from where it ended at the start)."""
+
+    def __init__(self, synapse: Synapse) -> None:
+        self._synapse = synapse
+        self._cpu = process_cpu(_pid(synapse))
+        self._offset = log_size(synapse.log_path)
+
+    def cpu(self) -> float:
+        """CPU seconds since the start."""
+        return process_cpu(_pid(self._synapse)) - self._cpu
+
+    def requests(self) -> dict[tuple[str, str], Requests]:
+        """The requests answered since the start, by (user, kind)."""
+        with self._synapse.log_path.open("rb") as log:
+            log.seek(self._offset)
+            text = log.read().decode("utf-8", errors="replace")
+        return requests_by(text.splitlines())
+
+    def split(self, cpu: float, messages: int, syncer: str | None = None) -> SynapseSplit | None:
+        """``cpu`` (seconds since the start) per message, split; None when the log holds no
+        request (a Synapse without its access log)."""
+        requests = self.requests()
+        if not requests:
+            return None
+        return SynapseSplit.of(requests, cpu, messages, syncer)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectRun:
+    """The direct phases (a burst, then one at a time), and Synapse's CPU seconds per
+    message over them, in all and split (None: not read)."""
+
+    phases: tuple[Phase, Phase]
+    synapse_cpu: float
+    synapse_split: SynapseSplit | None = None
+
+
 async def _direct(
     synapse: Synapse, sender: tuple[str, str], member: tuple[str, str], count: int
-) -> tuple[Phase, Phase, float]:
-    """Both direct phases; also Synapse's CPU seconds per message over them."""
+) -> DirectRun:
+    """Both direct phases; also Synapse's CPU per message over them."""
     talker = await login(synapse, *sender)
     reader = await login(synapse, *member)
     watcher: RoomWatcher | None = None
@@ -140,11 +182,15 @@ async def _direct(
         watcher.start()
         send = _matrix_sender(talker, created.room_id)
         await one_by_one(send, watcher, "md-warm", 1)
-        cpu = process_cpu(_pid(synapse))
+        synapse_watch = SynapseWatch(synapse)
         throughput_phase = await burst(send, watcher, "md-burst", count)
         latency_phase = await one_by_one(send, watcher, "md-one", count)
-        synapse_cpu = (process_cpu(_pid(synapse)) - cpu) / (2 * count)
-        return throughput_phase, latency_phase, synapse_cpu
+        synapse_cpu = synapse_watch.cpu()
+        return DirectRun(
+            (throughput_phase, latency_phase),
+            synapse_cpu / (2 * count),
+            synapse_watch.split(synapse_cpu, 2 * count),
+        )
     finally:
         if watcher is not None:
             await watcher.stop()
@@ -155,11 +201,13 @@ async def _direct(
 @dataclass(frozen=True, slots=True)
 class BridgedCpu:
     """CPU seconds per message over the bridged phases: the bridge's in each phase (a burst
-    shares its wake-ups and units of work, a message alone pays them all), Synapse's overall."""
+    shares its wake-ups and units of work, a message alone pays them all), Synapse's overall,
+    and Synapse's split (None: not read)."""
 
     bridge_burst: float
     bridge_one: float
     synapse: float
+    synapse_split: SynapseSplit | None = None
 
     @property
     def bridge(self) -> float:
@@ -184,8 +232,10 @@ async def _bridged(
     member: tuple[str, str],
     bridge: BridgeProcess,
     count: int,
+    syncer: str | None = None,
 ) -> BridgedRun:
-    """Both bridged phases; CPU per message of the bridge and of Synapse, peak RSS."""
+    """Both bridged phases; CPU per message of the bridge and of Synapse, peak RSS;
+    ``syncer``: the relay bot, whose syncs Synapse's split counts apart."""
     run = secrets.token_hex(4)
     reader = await login(synapse, *member)
     watcher: RoomWatcher | None = None
@@ -200,15 +250,16 @@ async def _bridged(
             watcher.start()
             send = spico_sender(client, conversation, people.author, run)
             await one_by_one(send, watcher, "mb-warm", 1)
-            start, synapse_start = process_cpu(bridge.pid), process_cpu(_pid(synapse))
+            start, synapse_watch = process_cpu(bridge.pid), SynapseWatch(synapse)
             throughput_phase = await burst(send, watcher, "mb-burst", count)
             middle = process_cpu(bridge.pid)
             latency_phase = await one_by_one(send, watcher, "mb-one", count)
-            end = process_cpu(bridge.pid)
+            end, synapse_cpu = process_cpu(bridge.pid), synapse_watch.cpu()
             cpu = BridgedCpu(
                 bridge_burst=(middle - start) / count,
                 bridge_one=(end - middle) / count,
-                synapse=(process_cpu(_pid(synapse)) - synapse_start) / (2 * count),
+                synapse=synapse_cpu / (2 * count),
+                synapse_split=synapse_watch.split(synapse_cpu, 2 * count, syncer),
             )
             return BridgedRun((throughput_phase, latency_phase), cpu, peak_rss_mb(bridge.pid))
     finally:
@@ -230,7 +281,7 @@ def matrix_section(
     work = folder / "bridge-matrix"
     work.mkdir()
     (bot, password), member, sender = accounts(synapse, "spico-bot", "bench-member", "bench-sender")
-    direct_burst, direct_one, synapse_direct = asyncio.run(_direct(synapse, sender, member, count))
+    direct = asyncio.run(_direct(synapse, sender, member, count))
     participants = [
         {"spico_id": people.matrix_member, "matrix_user": member[0], "delivery": "matrix"}
     ]
@@ -238,8 +289,8 @@ def matrix_section(
         work, spico, participants, matrix=matrix_world(work, synapse, bot, password)
     )
     with BridgeProcess(work, config) as bridge:
-        relay = asyncio.run(_bridged(synapse, spico, people, member, bridge, count))
-    rows = matrix_rows(count, (direct_burst, direct_one), relay, synapse_direct)
+        relay = asyncio.run(_bridged(synapse, spico, people, member, bridge, count, bot))
+    rows = matrix_rows(count, direct, relay)
     # Appservice mode: its registration claims the portal aliases, so it is loaded only now.
     work = folder / "bridge-matrix-appservice"
     work.mkdir()
@@ -252,7 +303,7 @@ def matrix_section(
     config = bridge_config(work, spico, participants, matrix=section)
     with BridgeProcess(work, config) as bridge:
         appservice = asyncio.run(_bridged(synapse, spico, people, member, bridge, count))
-    return rows + appservice_rows((direct_burst, direct_one), appservice, relay.cpu.bridge)
+    return rows + appservice_rows(direct.phases, appservice, relay.cpu.bridge)
 
 
 def appservice_rows(
@@ -283,6 +334,31 @@ def appservice_rows(
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
         ),
         Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
+        *(
+            [Row(f"Matrix appservice: {SPLIT}", cpu.synapse_split.ms())]
+            if cpu.synapse_split
+            else []
+        ),
+    ]
+
+
+#: What the split rows measure: Synapse's CPU per message inside its requests and outside them
+#: (persisting the event, waking the syncs, pushing appservice transactions).
+SPLIT = "Synapse CPU ms per message in its requests / elsewhere"
+
+
+def _synapse_split_rows(direct: SynapseSplit | None, relay: SynapseSplit | None) -> list[Row]:
+    """Where Synapse's CPU goes, direct and in relay mode, and the bot's syncs' share."""
+    if direct is None or relay is None:
+        return []
+    return [
+        Row(f"Matrix: {SPLIT}, direct", direct.ms()),
+        Row(f"Matrix: {SPLIT}, relay", relay.ms()),
+        Row(
+            "Matrix: the relay bot's syncs (the echo of each message): per message / "
+            "Synapse CPU ms per message",
+            relay.syncs_ms(),
+        ),
     ]
 
 
@@ -296,12 +372,11 @@ CPU_MS = 4
 ISSUE_SYNAPSE_MS = 25.8
 
 
-def matrix_rows(
-    count: int, direct: tuple[Phase, Phase], bridged: BridgedRun, synapse_direct: float
-) -> list[Row]:
+def matrix_rows(count: int, direct: DirectRun, bridged: BridgedRun) -> list[Row]:
     """The section's table rows from its raw measurements (pure): ``bridged`` in relay mode."""
     burst, one = bridged.phases
-    direct_latency, bridged_latency = direct[1].latency(), one.latency()
+    direct_latency, bridged_latency = direct.phases[1].latency(), one.latency()
+    synapse_direct = direct.synapse_cpu
     added_ms = (bridged_latency.p50 - direct_latency.p50) * 1000
     cpu = bridged.cpu
     bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse
@@ -310,7 +385,7 @@ def matrix_rows(
         *throughput_rows(
             f"Matrix, {count} messages to one room: msg/s direct / bridged",
             "Matrix",
-            direct[0],
+            direct.phases[0],
             burst,
             THROUGHPUT_TARGET,
         ),
@@ -333,6 +408,7 @@ def matrix_rows(
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
         ),
         Row("Matrix: Synapse CPU ms per message when direct", f"{synapse_direct * 1000:.1f}"),
+        *_synapse_split_rows(direct.synapse_split, cpu.synapse_split),
         Row(
             "Matrix: bridge CPU per message ÷ Synapse's per direct message "
             f"(the issue's {CPU_MS} ms at its {ISSUE_SYNAPSE_MS} ms: "
