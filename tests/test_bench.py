@@ -34,7 +34,7 @@ from bridge.bench.stats import (
     table,
     throughput,
 )
-from bridge.bench.synapse_requests import Requests, SynapseSplit, kind_of, requests_by
+from bridge.bench.synapse_requests import Requests, SynapseCpu, kind_of, requests_by
 
 COMMAND = Path(sys.executable).with_name("spico-bridge")
 
@@ -120,9 +120,9 @@ def _phase(start: float, step: float, delay: float, count: int = 10) -> Phase:
 
 
 def test_matrix_rows_from_measurements() -> None:
-    direct = DirectRun((_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030)), 0.02)
+    direct = DirectRun((_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030)), SynapseCpu(0.02))
     phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
-    cpu = BridgedCpu(bridge_burst=0.0015, bridge_one=0.0025, synapse=0.025)
+    cpu = BridgedCpu(bridge_burst=0.0015, bridge_one=0.0025, synapse=SynapseCpu(0.025))
     rows = {row.measure: row for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90))}
     assert rows["Matrix: added latency p50 ms"].value == "15"
     assert rows["Matrix: added latency p50 ms"].target == "≤ 12 ms: missed"
@@ -140,10 +140,8 @@ def test_matrix_rows_from_measurements() -> None:
 
 def test_matrix_rows_split_synapse_s_cpu_when_its_requests_were_read() -> None:
     phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.045))
-    direct_split = SynapseSplit(0.007, 0.023, Requests(), 20)
-    relay_split = SynapseSplit(0.0095, 0.0255, Requests(20, 0.046), 20)
-    direct = DirectRun((phases[0], phases[1]), 0.030, direct_split)
-    cpu = BridgedCpu(0.0015, 0.0025, 0.035, relay_split)
+    direct = DirectRun((phases[0], phases[1]), SynapseCpu(0.030, 0.007, Requests(), 20))
+    cpu = BridgedCpu(0.0015, 0.0025, SynapseCpu(0.035, 0.0095, Requests(20, 0.046), 20))
     rows = {row.measure: row.value for row in matrix_rows(10, direct, BridgedRun(phases, cpu, 90))}
     prefix = "Matrix: Synapse CPU ms per message in its requests / elsewhere"
     assert rows[f"{prefix}, direct"] == "7.0 / 23.0"
@@ -155,8 +153,7 @@ def test_matrix_rows_split_synapse_s_cpu_when_its_requests_were_read() -> None:
 def test_appservice_rows_compare_with_relay_mode() -> None:
     direct = (_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030))
     phases = (_phase(0, 0.025, 0.035, 11), _phase(100, 0.1, 0.040))
-    split = SynapseSplit(0.008, 0.012, Requests(), 20)
-    bridged = BridgedRun(phases, BridgedCpu(0.001, 0.003, 0.02, split), 80)
+    bridged = BridgedRun(phases, BridgedCpu(0.001, 0.003, SynapseCpu(0.02, 0.008)), 80)
     rows = {row.measure: row for row in appservice_rows(direct, bridged, 0.003)}
     where = "Matrix appservice: Synapse CPU ms per message in its requests / elsewhere"
     assert rows[where].value == "8.0 / 12.0"
@@ -167,8 +164,10 @@ def test_appservice_rows_compare_with_relay_mode() -> None:
     assert rows[
         "Matrix appservice: bridge CPU ms per message, in a burst / one at a time"
     ].value == ("1.0 / 3.0")
-    slower = appservice_rows(direct, BridgedRun(phases, BridgedCpu(0.004, 0.004, 0.02), 80), 0.003)
+    unsplit = BridgedCpu(0.004, 0.004, SynapseCpu(0.02))
+    slower = appservice_rows(direct, BridgedRun(phases, unsplit, 80), 0.003)
     assert [r.target for r in slower if r.target] == ["< relay mode's: missed"]
+    assert not any("in its requests" in r.measure for r in slower), "not split: no row"
 
 
 def test_mail_and_reply_rows_from_measurements() -> None:
@@ -232,13 +231,16 @@ def test_request_kinds() -> None:
     assert kind_of("PUT", "/_matrix/client/v3/rooms/!r:x/state/m.room.name/") == "other"
 
 
-def test_synapse_split_per_message() -> None:
+def test_synapse_cpu_per_message_split_by_its_requests() -> None:
     requests = requests_by(ACCESS_LOG)
-    split = SynapseSplit.of(requests, total_cpu=0.030, messages=2, syncer="@spico-bot:localhost")
-    assert split.ms() == "5.0 / 10.0"  # 10 ms in requests, 20 elsewhere, over two messages
-    assert split.syncs_ms() == "1.00 / 2.0"
-    nobody = SynapseSplit.of(requests, total_cpu=0.005, messages=2)
+    cpu = SynapseCpu.of(0.030, 2, requests, syncer="@spico-bot:localhost")
+    assert math.isclose(cpu.total, 0.015)
+    assert cpu.split_ms() == "5.0 / 10.0"  # 10 ms in requests, 20 elsewhere, over two messages
+    assert cpu.syncs_ms() == "1.00 / 2.0"
+    nobody = SynapseCpu.of(0.005, 2, requests)
     assert nobody.syncs == Requests() and nobody.elsewhere == 0.0, "never below zero"
+    unread = SynapseCpu.of(0.030, 2, {})
+    assert unread.split_ms() is None and unread.elsewhere is None and unread.total == 0.015
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from bridge.bench.stats import (
     ratio,
     throughput,
 )
-from bridge.bench.synapse_requests import Requests, SynapseSplit, requests_by
+from bridge.bench.synapse_requests import Requests, SynapseCpu, requests_by
 from bridge.config.matrix import MatrixConfig
 from bridge.launch import log_size
 from bridge.matrix.appservice.registration import write_registration
@@ -144,23 +144,18 @@ class SynapseWatch:
             text = log.read().decode("utf-8", errors="replace")
         return requests_by(text.splitlines())
 
-    def split(self, cpu: float, messages: int, syncer: str | None = None) -> SynapseSplit | None:
-        """``cpu`` (seconds since the start) per message, split; None when the log holds no
-        request (a Synapse without its access log)."""
-        requests = self.requests()
-        if not requests:
-            return None
-        return SynapseSplit.of(requests, cpu, messages, syncer)
+    def per_message(self, messages: int, syncer: str | None = None) -> SynapseCpu:
+        """Since the start, per message, split by the access log when it holds requests (a
+        Synapse started without it holds none)."""
+        return SynapseCpu.of(self.cpu(), messages, self.requests(), syncer)
 
 
 @dataclass(frozen=True, slots=True)
 class DirectRun:
-    """The direct phases (a burst, then one at a time), and Synapse's CPU seconds per
-    message over them, in all and split (None: not read)."""
+    """The direct phases (a burst, then one at a time), and Synapse's CPU over them."""
 
     phases: tuple[Phase, Phase]
-    synapse_cpu: float
-    synapse_split: SynapseSplit | None = None
+    synapse: SynapseCpu
 
 
 async def _direct(
@@ -185,12 +180,7 @@ async def _direct(
         synapse_watch = SynapseWatch(synapse)
         throughput_phase = await burst(send, watcher, "md-burst", count)
         latency_phase = await one_by_one(send, watcher, "md-one", count)
-        synapse_cpu = synapse_watch.cpu()
-        return DirectRun(
-            (throughput_phase, latency_phase),
-            synapse_cpu / (2 * count),
-            synapse_watch.split(synapse_cpu, 2 * count),
-        )
+        return DirectRun((throughput_phase, latency_phase), synapse_watch.per_message(2 * count))
     finally:
         if watcher is not None:
             await watcher.stop()
@@ -201,13 +191,11 @@ async def _direct(
 @dataclass(frozen=True, slots=True)
 class BridgedCpu:
     """CPU seconds per message over the bridged phases: the bridge's in each phase (a burst
-    shares its wake-ups and units of work, a message alone pays them all), Synapse's overall,
-    and Synapse's split (None: not read)."""
+    shares its wake-ups and units of work, a message alone pays them all), Synapse's overall."""
 
     bridge_burst: float
     bridge_one: float
-    synapse: float
-    synapse_split: SynapseSplit | None = None
+    synapse: SynapseCpu
 
     @property
     def bridge(self) -> float:
@@ -254,12 +242,11 @@ async def _bridged(
             throughput_phase = await burst(send, watcher, "mb-burst", count)
             middle = process_cpu(bridge.pid)
             latency_phase = await one_by_one(send, watcher, "mb-one", count)
-            end, synapse_cpu = process_cpu(bridge.pid), synapse_watch.cpu()
+            end = process_cpu(bridge.pid)
             cpu = BridgedCpu(
                 bridge_burst=(middle - start) / count,
                 bridge_one=(end - middle) / count,
-                synapse=synapse_cpu / (2 * count),
-                synapse_split=synapse_watch.split(synapse_cpu, 2 * count, syncer),
+                synapse=synapse_watch.per_message(2 * count, syncer),
             )
             return BridgedRun((throughput_phase, latency_phase), cpu, peak_rss_mb(bridge.pid))
     finally:
@@ -316,7 +303,8 @@ def appservice_rows(
     latency = one.latency()
     added_ms = (latency.p50 - direct[1].latency().p50) * 1000
     cpu = bridged.cpu
-    bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse
+    bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse.total
+    split = cpu.synapse.split_ms()
     return [
         Row(
             "Matrix appservice: msg/s bridged (÷ direct)",
@@ -334,11 +322,7 @@ def appservice_rows(
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
         ),
         Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
-        *(
-            [Row(f"Matrix appservice: {SPLIT}", cpu.synapse_split.ms())]
-            if cpu.synapse_split
-            else []
-        ),
+        *([Row(f"Matrix appservice: {SPLIT}", split)] if split else []),
     ]
 
 
@@ -347,13 +331,15 @@ def appservice_rows(
 SPLIT = "Synapse CPU ms per message in its requests / elsewhere"
 
 
-def _synapse_split_rows(direct: SynapseSplit | None, relay: SynapseSplit | None) -> list[Row]:
-    """Where Synapse's CPU goes, direct and in relay mode, and the bot's syncs' share."""
-    if direct is None or relay is None:
+def _synapse_split_rows(direct: SynapseCpu, relay: SynapseCpu) -> list[Row]:
+    """Where Synapse's CPU goes, direct and in relay mode, and the bot's syncs' share (when
+    its access log was read)."""
+    direct_split, relay_split = direct.split_ms(), relay.split_ms()
+    if direct_split is None or relay_split is None:
         return []
     return [
-        Row(f"Matrix: {SPLIT}, direct", direct.ms()),
-        Row(f"Matrix: {SPLIT}, relay", relay.ms()),
+        Row(f"Matrix: {SPLIT}, direct", direct_split),
+        Row(f"Matrix: {SPLIT}, relay", relay_split),
         Row(
             "Matrix: the relay bot's syncs (the echo of each message): per message / "
             "Synapse CPU ms per message",
@@ -376,10 +362,10 @@ def matrix_rows(count: int, direct: DirectRun, bridged: BridgedRun) -> list[Row]
     """The section's table rows from its raw measurements (pure): ``bridged`` in relay mode."""
     burst, one = bridged.phases
     direct_latency, bridged_latency = direct.phases[1].latency(), one.latency()
-    synapse_direct = direct.synapse_cpu
+    synapse_direct = direct.synapse.total
     added_ms = (bridged_latency.p50 - direct_latency.p50) * 1000
     cpu = bridged.cpu
-    bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse
+    bridge_cpu, synapse_cpu = cpu.bridge, cpu.synapse.total
     cpu_share = ratio(bridge_cpu, synapse_cpu)
     return [
         *throughput_rows(
@@ -408,7 +394,7 @@ def matrix_rows(count: int, direct: DirectRun, bridged: BridgedRun) -> list[Row]
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
         ),
         Row("Matrix: Synapse CPU ms per message when direct", f"{synapse_direct * 1000:.1f}"),
-        *_synapse_split_rows(direct.synapse_split, cpu.synapse_split),
+        *_synapse_split_rows(direct.synapse, cpu.synapse),
         Row(
             "Matrix: bridge CPU per message ÷ Synapse's per direct message "
             f"(the issue's {CPU_MS} ms at its {ISSUE_SYNAPSE_MS} ms: "

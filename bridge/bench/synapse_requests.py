@@ -64,30 +64,43 @@ def requests_by(lines: Iterable[str]) -> dict[tuple[str, str], Requests]:
 
 
 @dataclass(frozen=True, slots=True)
-class SynapseSplit:
-    """Synapse's CPU seconds per message over a phase: inside its requests, the rest, and
-    the share of the requests spent syncing for ``syncer`` (the relay bot; None: nobody)."""
+class SynapseCpu:
+    """Synapse's CPU seconds per message over a phase (``total``, from ``/proc``), and when its
+    access log was read, the part its requests used (``in_requests``; None: not read) and the
+    syncs of the relay bot among them (``syncs``)."""
 
-    in_requests: float
-    elsewhere: float
-    syncs: Requests
-    messages: int
+    total: float
+    in_requests: float | None = None
+    syncs: Requests = Requests()
+    messages: int = 1
 
     @classmethod
     def of(
         cls,
-        requests: Mapping[tuple[str, str], Requests],
         total_cpu: float,
         messages: int,
+        requests: Mapping[tuple[str, str], Requests] | None = None,
         syncer: str | None = None,
-    ) -> SynapseSplit:
-        """From a phase's requests and Synapse's whole CPU seconds over it."""
+    ) -> SynapseCpu:
+        """From Synapse's whole CPU seconds over a phase and (if read) the phase's requests;
+        ``syncer``: whose syncs to count apart."""
+        if not requests:
+            return cls(total_cpu / messages, messages=messages)
         inside = sum(r.cpu for r in requests.values())
         syncs = requests.get((syncer, "sync"), Requests()) if syncer else Requests()
-        return cls(inside / messages, max(total_cpu - inside, 0.0) / messages, syncs, messages)
+        return cls(total_cpu / messages, inside / messages, syncs, messages)
 
-    def ms(self) -> str:
-        """``in requests / elsewhere``, milliseconds per message."""
+    @property
+    def elsewhere(self) -> float | None:
+        """Per message outside the requests (never below zero); None: the log was not read."""
+        if self.in_requests is None:
+            return None
+        return max(self.total - self.in_requests, 0.0)
+
+    def split_ms(self) -> str | None:
+        """``in requests / elsewhere``, milliseconds per message; None: the log was not read."""
+        if self.in_requests is None or self.elsewhere is None:
+            return None
         return f"{self.in_requests * 1000:.1f} / {self.elsewhere * 1000:.1f}"
 
     def syncs_ms(self) -> str:
