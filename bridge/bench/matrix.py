@@ -293,6 +293,11 @@ def matrix_section(
     return rows + appservice_rows(direct.phases, appservice, relay.cpu.bridge)
 
 
+#: What the split rows measure: Synapse's CPU per message inside its requests and outside them
+#: (persisting the event, waking the syncs, pushing appservice transactions).
+SPLIT = "Synapse CPU ms per message in its requests / elsewhere"
+
+
 def appservice_rows(
     direct: tuple[Phase, Phase], bridged: BridgedRun, relay_cpu: float
 ) -> list[Row]:
@@ -324,11 +329,6 @@ def appservice_rows(
         Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
         *([Row(f"Matrix appservice: {SPLIT}", split)] if split else []),
     ]
-
-
-#: What the split rows measure: Synapse's CPU per message inside its requests and outside them
-#: (persisting the event, waking the syncs, pushing appservice transactions).
-SPLIT = "Synapse CPU ms per message in its requests / elsewhere"
 
 
 def _synapse_split_rows(direct: SynapseCpu, relay: SynapseCpu) -> list[Row]:
