@@ -226,7 +226,7 @@ def mail_rows(
     """The ``mail`` section's rows from its raw measurements (pure)."""
     heading = f"mail, {count} mails to one mailbox: mails/s direct / bridged"
     return [
-        *throughput_rows(heading, "mail", direct[0], bridged[0], THROUGHPUT_TARGET),
+        *throughput_rows(heading, "mail", [(direct[0], bridged[0])], THROUGHPUT_TARGET),
         Row("mail: latency p50 / p95 / p99 ms, direct (SMTP → mailbox)", direct[1].latency().ms()),
         Row(
             "mail: latency p50 / p95 / p99 ms, bridged (SPICO post → mailbox)",

@@ -6,7 +6,9 @@ a SPICO conversation; ``spico-bridge run`` (a subprocess, Matrix world only) rel
 portal room, where the member's syncing client timestamps them. Each path runs twice: a burst
 (throughput) and one message at a time (latency without queueing). The bridge's and Synapse's
 CPU come from ``/proc/<pid>/stat`` over both bridged phases; Synapse's is split into what its
-requests used and the rest, from its access log (``bridge.bench.synapse_requests``).
+requests used and the rest, from its access log (``bridge.bench.synapse_requests``). Then each
+bridged mode runs more bursts alternated with direct ones (``PAIRS`` pairs in all): the
+throughput ratio is their median, as this machine's speed drifts within seconds.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from nio import (
 )
 
 from bridge.bench.observe import (
+    Pair,
     Phase,
     RoomWatcher,
+    Send,
+    Throughputs,
     burst,
     one_by_one,
     open_conversation,
@@ -51,7 +56,6 @@ from bridge.bench.stats import (
     Row,
     at_most,
     ratio,
-    throughput,
 )
 from bridge.bench.synapse_requests import Requests, SynapseCpu, requests_by
 from bridge.config.matrix import MatrixConfig
@@ -63,6 +67,9 @@ from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
 from bridge.spico.client import SpicoClient
 
 SETUP_TIMEOUT = 60.0
+#: Bursts sent direct and bridged, alternated, per bridged mode: the throughput ratio is
+#: their median (the first pair is the measured phases' bursts).
+PAIRS = 3
 
 
 def accounts(synapse: Synapse, *localparts: str) -> list[tuple[str, str]]:
@@ -124,6 +131,35 @@ def _matrix_sender(client: AsyncClient, room_id: str) -> Callable[[str], Awaitab
     return send
 
 
+class Side:
+    """One path to one room (a sender, and a member's watcher there) whose burst can run
+    again. The watcher syncs only during its own bursts: a member syncing both rooms at once
+    would add to Synapse's work in the other path's burst."""
+
+    def __init__(self, send: Send, watcher: RoomWatcher) -> None:
+        self._send = send
+        self._watcher = watcher
+
+    async def burst(self, tag: str, count: int) -> Phase:
+        await self._watcher.catch_up()
+        self._watcher.start()
+        try:
+            return await burst(self._send, self._watcher, tag, count)
+        finally:
+            await self._watcher.stop()
+
+
+async def alternate(direct: Side, bridged: Side, tag: str, count: int, pairs: int) -> list[Pair]:
+    """``pairs`` bursts of ``count`` messages, direct then bridged, one pair after the other."""
+    return [
+        (
+            await direct.burst(f"md-{tag}{number}", count),
+            await bridged.burst(f"mb-{tag}{number}", count),
+        )
+        for number in range(pairs)
+    ]
+
+
 class SynapseWatch:
     """Synapse's CPU from a start: the whole process's (``/proc``), and its requests' (the
     access log from where it ended at the start)."""
@@ -151,11 +187,22 @@ class SynapseWatch:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectRoom:
+    """The direct phases' room and its two accounts (user id, password): the alternated
+    bursts send there again."""
+
+    room_id: str
+    sender: tuple[str, str]
+    member: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class DirectRun:
-    """The direct phases (a burst, then one at a time), and Synapse's CPU over them."""
+    """The direct phases (a burst, then one at a time), Synapse's CPU over them, their room."""
 
     phases: tuple[Phase, Phase]
     synapse: SynapseCpu
+    room: DirectRoom
 
 
 async def _direct(
@@ -180,7 +227,11 @@ async def _direct(
         synapse_watch = SynapseWatch(synapse)
         throughput_phase = await burst(send, watcher, "md-burst", count)
         latency_phase = await one_by_one(send, watcher, "md-one", count)
-        return DirectRun((throughput_phase, latency_phase), synapse_watch.per_message(2 * count))
+        return DirectRun(
+            (throughput_phase, latency_phase),
+            synapse_watch.per_message(2 * count),
+            DirectRoom(created.room_id, sender, member),
+        )
     finally:
         if watcher is not None:
             await watcher.stop()
@@ -206,11 +257,12 @@ class BridgedCpu:
 @dataclass(frozen=True, slots=True)
 class BridgedRun:
     """One bridged mode's measurements: its phases (a burst, then one at a time), CPU per
-    message, the bridge's peak RSS."""
+    message, the bridge's peak RSS, and the bursts alternated with direct ones after them."""
 
     phases: tuple[Phase, Phase]
     cpu: BridgedCpu
     rss_mb: float
+    alternated: tuple[Pair, ...] = ()
 
 
 async def _bridged(
@@ -220,12 +272,16 @@ async def _bridged(
     member: tuple[str, str],
     bridge: BridgeProcess,
     count: int,
+    direct: DirectRoom,
     syncer: str | None = None,
 ) -> BridgedRun:
     """Both bridged phases; CPU per message of the bridge and of Synapse, peak RSS;
-    ``syncer``: the relay bot, whose syncs Synapse's split counts apart."""
+    ``syncer``: the relay bot, whose syncs Synapse's split counts apart. Then bursts
+    alternated with ``direct``'s (``PAIRS`` - 1 pairs: the phases' burst makes one more)."""
     run = secrets.token_hex(4)
     reader = await login(synapse, *member)
+    talker = await login(synapse, *direct.sender)
+    direct_reader = await login(synapse, *direct.member)
     watcher: RoomWatcher | None = None
     try:
         async with SpicoClient(spico.base_url, spico.token) as client:
@@ -248,11 +304,18 @@ async def _bridged(
                 bridge_one=(end - middle) / count,
                 synapse=synapse_watch.per_message(2 * count, syncer),
             )
-            return BridgedRun((throughput_phase, latency_phase), cpu, peak_rss_mb(bridge.pid))
+            rss_mb = peak_rss_mb(bridge.pid)
+            await watcher.stop()
+            direct_side = Side(
+                _matrix_sender(talker, direct.room_id), RoomWatcher(direct_reader, direct.room_id)
+            )
+            pairs = await alternate(direct_side, Side(send, watcher), run, count, PAIRS - 1)
+            return BridgedRun((throughput_phase, latency_phase), cpu, rss_mb, tuple(pairs))
     finally:
         if watcher is not None:
             await watcher.stop()
-        await reader.close()
+        for client in (reader, talker, direct_reader):
+            await client.close()
 
 
 def _pid(synapse: Synapse) -> int:
@@ -276,7 +339,9 @@ def matrix_section(
         work, spico, participants, matrix=matrix_world(work, synapse, bot, password)
     )
     with BridgeProcess(work, config) as bridge:
-        relay = asyncio.run(_bridged(synapse, spico, people, member, bridge, count, bot))
+        relay = asyncio.run(
+            _bridged(synapse, spico, people, member, bridge, count, direct.room, bot)
+        )
     rows = matrix_rows(count, direct, relay)
     # Appservice mode: its registration claims the portal aliases, so it is loaded only now.
     work = folder / "bridge-matrix-appservice"
@@ -289,7 +354,9 @@ def matrix_section(
     synapse.start()
     config = bridge_config(work, spico, participants, matrix=section)
     with BridgeProcess(work, config) as bridge:
-        appservice = asyncio.run(_bridged(synapse, spico, people, member, bridge, count))
+        appservice = asyncio.run(
+            _bridged(synapse, spico, people, member, bridge, count, direct.room)
+        )
     return rows + appservice_rows(direct.phases, appservice, relay.cpu.bridge)
 
 
@@ -303,8 +370,7 @@ def appservice_rows(
 ) -> list[Row]:
     """The appservice mode's rows (pure): throughput, latency, CPU against relay mode's."""
     burst, one = bridged.phases
-    direct_rate = throughput(direct[0].sent, direct[0].seen)
-    bridged_rate = throughput(burst.sent, burst.seen)
+    rates = Throughputs.of([(direct[0], burst), *bridged.alternated])
     latency = one.latency()
     added_ms = (latency.p50 - direct[1].latency().p50) * 1000
     cpu = bridged.cpu
@@ -313,8 +379,9 @@ def appservice_rows(
     return [
         Row(
             "Matrix appservice: msg/s bridged (÷ direct)",
-            f"{bridged_rate:.1f} ({ratio(bridged_rate, direct_rate):.0%})",
+            f"{rates.bridged:.1f} ({rates.share:.0%})",
         ),
+        *rates.each("Matrix appservice"),
         Row("Matrix appservice: latency p50 / p95 / p99 ms, bridged", latency.ms()),
         Row("Matrix appservice: added latency p50 ms", f"{added_ms:.0f}"),
         Row(
@@ -371,8 +438,7 @@ def matrix_rows(count: int, direct: DirectRun, bridged: BridgedRun) -> list[Row]
         *throughput_rows(
             f"Matrix, {count} messages to one room: msg/s direct / bridged",
             "Matrix",
-            direct.phases[0],
-            burst,
+            [(direct.phases[0], burst), *bridged.alternated],
             THROUGHPUT_TARGET,
         ),
         Row("Matrix: latency p50 / p95 / p99 ms, direct", direct_latency.ms()),

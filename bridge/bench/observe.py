@@ -16,8 +16,9 @@ import contextlib
 import email
 import email.policy
 import os
+import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -224,21 +225,62 @@ class Phase:
         return Latency.of(latencies(self.sent, self.seen))
 
 
-def throughput_rows(
-    heading: str, world: str, direct: Phase, bridged: Phase, target: float
-) -> list[Row]:
-    """A section's first rows: how many a second arrive direct and bridged (``heading``), and
-    the bridged share of the direct rate (at least ``target``)."""
-    direct_rate = throughput(direct.sent, direct.seen)
-    bridged_rate = throughput(bridged.sent, bridged.seen)
-    share = ratio(bridged_rate, direct_rate)
+#: A burst sent direct and the same burst bridged, run one after the other.
+Pair = tuple[Phase, Phase]
+
+
+@dataclass(frozen=True, slots=True)
+class Throughputs:
+    """Messages per second over alternated pairs of bursts (this machine's speed drifts within
+    seconds: a pair's two bursts see the same machine): the medians, each pair's share."""
+
+    direct: float
+    bridged: float
+    shares: tuple[float, ...]
+
+    @classmethod
+    def of(cls, pairs: Sequence[Pair]) -> Throughputs:
+        rates = [
+            (throughput(direct.sent, direct.seen), throughput(bridged.sent, bridged.seen))
+            for direct, bridged in pairs
+        ]
+        return cls(
+            statistics.median(direct for direct, _ in rates),
+            statistics.median(bridged for _, bridged in rates),
+            tuple(ratio(bridged, direct) for direct, bridged in rates),
+        )
+
+    @property
+    def share(self) -> float:
+        """The median of the pairs' bridged ÷ direct."""
+        return statistics.median(self.shares)
+
+    def each(self, world: str) -> list[Row]:
+        """A row of each pair's share, when there are several."""
+        if len(self.shares) < 2:
+            return []
+        return [
+            Row(
+                f"{world}: throughput bridged ÷ direct, each of {len(self.shares)} alternated "
+                "bursts",
+                " / ".join(f"{share:.2f}" for share in self.shares),
+            )
+        ]
+
+
+def throughput_rows(heading: str, world: str, pairs: Sequence[Pair], target: float) -> list[Row]:
+    """A section's first rows: how many a second arrive direct and bridged (``heading``), the
+    bridged share of the direct rate (at least ``target``), then each pair's share (medians
+    over several pairs)."""
+    rates = Throughputs.of(pairs)
     return [
-        Row(heading, f"{direct_rate:.1f} / {bridged_rate:.1f}"),
+        Row(heading, f"{rates.direct:.1f} / {rates.bridged:.1f}"),
         Row(
             f"{world}: throughput bridged ÷ direct",
-            f"{share:.2f}",
-            at_least(share, target, f"≥ {target}"),
+            f"{rates.share:.2f}",
+            at_least(rates.share, target, f"≥ {target}"),
         ),
+        *rates.each(world),
     ]
 
 
