@@ -24,11 +24,19 @@ from bridge.bench.matrix import (
     BridgedRun,
     DirectRoom,
     DirectRun,
+    added_latency_ms,
     alternate,
     appservice_rows,
     matrix_rows,
 )
-from bridge.bench.observe import Phase, Throughputs, throughput_rows
+from bridge.bench.observe import (
+    Phase,
+    Send,
+    Throughputs,
+    Watcher,
+    one_by_one_alternated,
+    throughput_rows,
+)
 from bridge.bench.stats import (
     Latency,
     Row,
@@ -165,6 +173,53 @@ def test_alternate_sends_a_direct_burst_then_a_bridged_one_per_pair() -> None:
     pairs = asyncio.run(alternate(Recorder(), Recorder(), "ab12", 5, 2))  # type: ignore[arg-type]
     assert sent == ["md-ab120×5", "mb-ab120×5", "md-ab121×5", "mb-ab121×5"]
     assert len(pairs) == 2 and all(len(p.sent) == 5 for pair in pairs for p in pair)
+
+
+def test_one_by_one_alternated_takes_turns_message_by_message() -> None:
+    sent: list[str] = []
+
+    class Echo(Watcher):
+        """Sees each message as soon as it is sent."""
+
+    watcher = Echo()
+
+    def sender(way: str) -> Send:
+        async def send(text: str) -> None:
+            sent.append(f"{way}: {text}")
+            watcher._saw([text], 0.0)
+
+        return send
+
+    sends = (sender("direct"), sender("bridged"))
+    direct, bridged = asyncio.run(
+        one_by_one_alternated(sends, watcher, ("md-t", "mb-t"), 2, pause=0)
+    )
+    assert sent == [
+        "direct: bench md-t 0",
+        "bridged: bench mb-t 0",
+        "direct: bench md-t 1",
+        "bridged: bench mb-t 1",
+    ]
+    assert list(direct.seen) == ["bench md-t 0", "bench md-t 1"]
+    assert list(bridged.seen) == ["bench mb-t 0", "bench mb-t 1"]
+
+
+def test_added_latency_comes_from_the_messages_taking_turns_when_they_ran() -> None:
+    direct = DirectRun((_phase(0, 0.025, 0.030), _phase(100, 0.1, 0.030)), SynapseCpu(0.02), ROOM)
+    phases = (_phase(0, 0.026, 0.040), _phase(100, 0.1, 0.060))  # 30 ms apart a minute apart
+    cpu = BridgedCpu(0.0015, 0.0025, SynapseCpu(0.025))
+    turns = (_phase(300, 0.2, 0.050), _phase(300.1, 0.2, 0.058))  # 8 ms apart taking turns
+    assert added_latency_ms(direct.phases[1], BridgedRun(phases, cpu, 90)) == pytest.approx(30)
+    run = BridgedRun(phases, cpu, 90, (), turns)
+    assert added_latency_ms(direct.phases[1], run) == pytest.approx(8)
+    rows = {row.measure: row for row in matrix_rows(10, direct, run)}
+    added = rows["Matrix: added latency p50 ms"]
+    assert (added.value, added.target) == ("8", "≤ 12 ms: met")
+    turns_row = "Matrix: latency p50 ms, direct / bridged, 10 each taking turns one at a time"
+    assert rows[turns_row].value == "50 / 58"
+    appservice = {row.measure: row.value for row in appservice_rows(direct.phases, run, 0.003)}
+    assert appservice["Matrix appservice: added latency p50 ms"] == "8"
+    assert appservice[turns_row.replace("Matrix:", "Matrix appservice:")] == "50 / 58"
 
 
 def test_matrix_rows_from_measurements() -> None:
@@ -359,6 +414,8 @@ def test_bench_world_sections_end_to_end() -> None:
         "Matrix: throughput bridged ÷ direct": 1,
         f"Matrix: throughput bridged ÷ direct, each of {PAIRS} alternated bursts": PAIRS,
         f"Matrix appservice: throughput bridged ÷ direct, each of {PAIRS} alternated bursts": PAIRS,
+        "Matrix: latency p50 ms, direct / bridged, 1 each taking turns one at a time": 2,
+        "Matrix appservice: latency p50 ms, direct / bridged, 1 each taking turns one at a time": 2,
         "Matrix: latency p50 / p95 / p99 ms, direct": 3,
         "Matrix: latency p50 / p95 / p99 ms, bridged (SPICO post → seen)": 3,
         "Matrix: added latency p50 ms": 1,

@@ -114,15 +114,15 @@ class Watcher:
 
 
 class RoomWatcher(Watcher):
-    """A Matrix member's client syncing one room."""
+    """A Matrix member's client syncing some of its rooms (one sync for them all)."""
 
-    def __init__(self, client: AsyncClient, room_id: str) -> None:
+    def __init__(self, client: AsyncClient, *room_ids: str) -> None:
         super().__init__()
         self._client = client
-        self._room_id = room_id
+        self._room_ids = room_ids
         self._filter = {
             "room": {
-                "rooms": [room_id],
+                "rooms": list(room_ids),
                 "timeline": {"limit": 1000},
                 "state": {"lazy_load_members": True},
                 "ephemeral": {"not_types": ["*"]},
@@ -141,11 +141,11 @@ class RoomWatcher(Watcher):
         at = time.perf_counter()
         if not isinstance(response, SyncResponse):
             raise RuntimeError(f"sync failed: {response}")
-        room = response.rooms.join.get(self._room_id)
-        if room is not None:
-            self._saw(
-                (str(e.source.get("content", {}).get("body", "")) for e in room.timeline.events), at
-            )
+        for room_id in self._room_ids:
+            room = response.rooms.join.get(room_id)
+            if room is not None:
+                events = room.timeline.events
+                self._saw((str(e.source.get("content", {}).get("body", "")) for e in events), at)
 
     async def _run(self) -> None:
         while True:
@@ -309,9 +309,32 @@ async def one_by_one(
     for number in range(count):
         if number:
             await asyncio.sleep(pause)
-        key = marker(tag, number)
-        phase.sent[key] = time.perf_counter()
-        await send(key)
-        await watcher.wait_for([key], _within(1))
-        phase.seen[key] = watcher.seen[key]
+        await _send_and_see(send, watcher, phase, marker(tag, number))
     return phase
+
+
+async def _send_and_see(send: Send, watcher: Watcher, phase: Phase, key: str) -> None:
+    """Send one message and wait until it is seen, timing both in ``phase``."""
+    phase.sent[key] = time.perf_counter()
+    await send(key)
+    await watcher.wait_for([key], _within(1))
+    phase.seen[key] = watcher.seen[key]
+
+
+async def one_by_one_alternated(
+    sends: tuple[Send, Send],
+    watcher: Watcher,
+    tags: tuple[str, str],
+    count: int,
+    pause: float = 0.05,
+) -> Pair:
+    """``count`` messages each way (direct, bridged), one at a time as ``one_by_one`` sends
+    them, the two ways taking turns message by message: both see the same machine, which two
+    phases a minute apart do not. ``watcher`` sees both rooms."""
+    phases = (Phase(), Phase())
+    for number in range(count):
+        for send, tag, phase in zip(sends, tags, phases, strict=True):
+            if number or phase is phases[1]:
+                await asyncio.sleep(pause)
+            await _send_and_see(send, watcher, phase, marker(tag, number))
+    return phases
