@@ -225,7 +225,8 @@ class Phase:
         return Latency.of(latencies(self.sent, self.seen))
 
 
-#: A burst sent direct and the same burst bridged, run one after the other.
+#: The same phase sent direct and bridged: two bursts one after the other, or the messages of
+#: two ways taking turns (``one_by_one_alternated``).
 Pair = tuple[Phase, Phase]
 
 
