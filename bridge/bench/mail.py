@@ -15,7 +15,6 @@ import asyncio
 import email.utils
 import secrets
 import ssl
-from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import aiosmtplib
 from bridge.bench.observe import (
     MaildirWatcher,
     Phase,
+    Send,
     SpicoWatcher,
     burst,
     one_by_one,
@@ -95,9 +95,7 @@ def reply_to(original: EmailMessage, sender: str, text: str) -> EmailMessage:
     return reply
 
 
-def _smtp_sender(
-    client: aiosmtplib.SMTP, sender: str, recipient: str
-) -> Callable[[str], Awaitable[None]]:
+def _smtp_sender(client: aiosmtplib.SMTP, sender: str, recipient: str) -> Send:
     async def send(text: str) -> None:
         await client.send_message(_mail(sender, recipient, text, text))
 

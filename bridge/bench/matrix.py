@@ -122,7 +122,7 @@ async def join_portal(reader: AsyncClient, synapse: Synapse, conversation: str) 
     return room_id
 
 
-def _matrix_sender(client: AsyncClient, room_id: str) -> Callable[[str], Awaitable[None]]:
+def _matrix_sender(client: AsyncClient, room_id: str) -> Send:
     async def send(text: str) -> None:
         response = await client.room_send(
             room_id, "m.room.message", {"msgtype": "m.text", "body": text}
