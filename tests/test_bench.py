@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -382,6 +383,37 @@ def _table(stdout: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
+#: The secret files the bench writes for its bridges and its sandbox (``bench.servers.secret``).
+SECRET_FILES = ("bot-password", "as-token", "hs-token", "mail-password", "token-key", "token")
+
+
+def _assert_logs_hold_no_bodies_or_secrets(folder: Path) -> None:
+    """Threat model §3 on real logs: Synapse's access log (the bench turns it on), Postfix's,
+    Dovecot's, the sandbox's and each bridge's hold no message text (every text the bench sends
+    carries a marker) and no secret of the run; Synapse redacts access tokens in the URIs."""
+    logs = {
+        path: path.read_text(errors="replace")
+        for path in folder.rglob("*.log")
+        if "Maildir" not in path.parts  # Dovecot's index logs: mailbox storage, not a log
+    }
+    synapse = logs.get(folder / "synapse" / "homeserver.log", "")
+    assert synapse.count("Processed request") > 20, "Synapse's access log was not written"
+    bridges = [path for path in logs if path.name == "bridge.log"]
+    assert len(bridges) >= 3, sorted(map(str, logs))  # relay, appservice, mail at the least
+    assert any(path.name == "postfix.log" for path in logs), sorted(map(str, logs))
+    secrets = {
+        path: path.read_text().strip()
+        for path in folder.rglob("*")
+        if path.name in SECRET_FILES and path.is_file()
+    }
+    assert {path.name for path in secrets} >= {"bot-password", "as-token", "mail-password"}
+    for path, text in logs.items():
+        assert markers_in(text) == [], path
+        assert not re.search(r"access_token=(?!<redacted>)", text), path
+        for secret_path, secret in secrets.items():
+            assert secret not in text, (path, secret_path.name)
+
+
 def _numbers(value: str) -> list[float]:
     """Every figure of a value such as ``12.5 / 30.1`` or ``2.0 / 25.0 (8%)``."""
     parts = re.split(r"\s*/\s*|\s+", value.replace("(", "").replace("%)", ""))
@@ -400,14 +432,29 @@ def test_bench_outbox_section_prints_its_table() -> None:
 
 
 def test_bench_world_sections_end_to_end() -> None:
-    """Synapse, Postfix + Dovecot, the sandbox and three bridges, three messages per phase."""
+    """Synapse, Postfix + Dovecot, the sandbox and three bridges, three messages per phase;
+    afterwards, what every server and bridge logged (the work folder is kept for that)."""
     result = subprocess.run(
-        [str(COMMAND), "bench", "--sections", "matrix,mail,reply,flood", "--messages", "3"],
+        [
+            str(COMMAND),
+            "bench",
+            "--sections",
+            "matrix,mail,reply,flood",
+            "--messages",
+            "3",
+            "--keep",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    kept = re.search(r"^bench: work folder kept: (.+)$", result.stderr, re.MULTILINE)
+    assert kept, result.stderr[-3000:]
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        _assert_logs_hold_no_bodies_or_secrets(Path(kept[1]))
+    finally:
+        shutil.rmtree(kept[1], ignore_errors=True)
     rows = _table(result.stdout)
     expected = {
         "Matrix, 3 messages to one room: msg/s direct / bridged": 2,
