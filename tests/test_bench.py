@@ -1,7 +1,8 @@
 """The benchmark: its pure helpers, and the command end to end (figures printed, never asserted).
 
 The end-to-end test runs the world sections with three messages per phase on servers the bench
-starts and stops itself; it checks that every row is there and that every value parses.
+starts and stops itself; it checks that every row is there and that every value parses, and
+that what those servers and bridges logged holds no message text and no secret.
 """
 
 from __future__ import annotations
