@@ -5,7 +5,9 @@ Every message the bridge posts comes back in the bot's next sync. matrix-nio val
 against its JSON schema and builds an event object per event (about 0.6 ms of CPU a sync on the
 benchmark machine: the largest single cost of a relayed message), only for the sync loop to find
 the bot's own events and ignore them (``only_own_events``). A sync that holds only such echoes
-is answered here with an empty ``SyncResponse`` carrying its token and key counts instead.
+is answered here with an empty ``SyncResponse`` carrying its token and key counts instead
+(``EchoesOnly``, which also says how many echoes it held: the sync loop then lets the next ones
+gather, ``bridge.matrix.source.ECHO_PAUSE_SECONDS``).
 
 What makes a sync "only echoes" is kept narrow, so matrix-nio's own state never misses a change:
 no state event (the bot's own state changes, such as turning encryption on, must reach nio's
@@ -17,6 +19,7 @@ parsed as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -87,13 +90,23 @@ def _own_message(event: Any, bot_user_id: str) -> bool:
     )
 
 
-def echoes_only(body: Mapping[str, Any]) -> SyncResponse:
-    """The ``SyncResponse`` of a sync of only echoes: its token and one-time key counts (which
-    nio's key upload reads), no room, no event."""
+@dataclass
+class EchoesOnly(SyncResponse):
+    """A sync of only the bot's own messages, answered without them: ``echoes`` says how many
+    there were (0: an empty sync, such as a long poll that timed out)."""
+
+    echoes: int = 0
+
+
+def echoes_only(body: Mapping[str, Any]) -> EchoesOnly:
+    """The ``SyncResponse`` of a sync of only echoes (``only_own_messages``): its token and
+    one-time key counts (which nio's key upload reads), no room, no event, and how many echoes
+    it held."""
     counts = body.get("device_one_time_keys_count") or {}
     if not isinstance(counts, Mapping):
         counts = {}
-    return SyncResponse(
+    joined = (body.get("rooms") or {}).get("join") or {}
+    return EchoesOnly(
         next_batch=str(body["next_batch"]),
         rooms=Rooms(invite={}, join={}, leave={}),
         device_key_count=DeviceOneTimeKeyCount(
@@ -102,6 +115,7 @@ def echoes_only(body: Mapping[str, Any]) -> SyncResponse:
         device_list=DeviceList(changed=[], left=[]),
         to_device_events=[],
         presence_events=[],
+        echoes=sum(len(room.get("timeline", {}).get("events", [])) for room in joined.values()),
     )
 
 

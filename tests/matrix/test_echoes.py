@@ -12,7 +12,12 @@ import pytest
 from aiohttp import web
 from nio import RoomMessageText, SyncResponse
 
-from bridge.matrix.echoes import EchoAwareAsyncClient, echoes_only, only_own_messages
+from bridge.matrix.echoes import (
+    EchoAwareAsyncClient,
+    EchoesOnly,
+    echoes_only,
+    only_own_messages,
+)
 
 BOT = "@bot:test"
 ROOM = "!room:test"
@@ -117,6 +122,18 @@ def test_an_echo_sync_keeps_its_token_and_key_counts() -> None:
     assert response.to_device_events == [] and response.device_list.changed == []
 
 
+def test_an_echo_sync_says_how_many_echoes_it_held() -> None:
+    """The sync loop lets the next echoes gather after a sync that held some (not after an
+    empty one: a long poll that timed out)."""
+    assert echoes_only(_sync(_message(BOT), _message(BOT, "$e2"))).echoes == 2
+    assert echoes_only(_sync()).echoes == 0
+    empty = _sync()
+    empty["rooms"] = {"join": {}, "invite": {}, "leave": {}}
+    assert only_own_messages(empty, BOT) and echoes_only(empty).echoes == 0
+    del empty["rooms"]
+    assert only_own_messages(empty, BOT) and echoes_only(empty).echoes == 0
+
+
 @pytest.fixture
 async def homeserver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     """A homeserver answering each ``/sync`` with the next body of a list the test fills."""
@@ -148,7 +165,7 @@ async def test_the_client_skips_the_parse_of_echoes_only(
     try:
         bodies.append(_sync(_message(BOT)))
         echoes = await client.sync(since="s41")
-        assert isinstance(echoes, SyncResponse)
+        assert isinstance(echoes, EchoesOnly) and echoes.echoes == 1
         assert echoes.next_batch == "s42_1" and echoes.rooms.join == {}
         assert client.next_batch == "s42_1"  # nio's own state moved on
 

@@ -401,6 +401,51 @@ async def test_a_filter_the_homeserver_refuses_goes_inline_with_each_sync(sync: 
     assert [m.body for m in sync.poster.posted] == ["Après"]
 
 
+async def _running(sync: Sync, echo_pause: float) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    source = MatrixSource(
+        sync.client, sync.store, SETTINGS, sync.poster, lambda: USERS, echo_pause=echo_pause
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(stop))
+    await eventually(source.synced.is_set, "the first sync")
+    return stop, task
+
+
+async def test_after_a_batch_of_its_own_echoes_the_bot_lets_the_next_ones_gather(
+    sync: Sync,
+) -> None:
+    """A batch holding only the bot's own messages (it is posting) is followed by a pause before
+    the next sync; a member's message said meanwhile waits for it, and stopping cuts it short."""
+    stop, task = await _running(sync, echo_pause=60)
+    sync.homeserver.say(sync.room, BOT, "Dr Jean DUPONT — Médecin\nUn message de SPICO")
+    echoed = len(sync.homeserver.called("sync"))
+    await asyncio.sleep(0.5)  # the echo's sync (the fake's long poll: 0.05 s), then the pause
+    syncs = len(sync.homeserver.called("sync"))
+    assert echoed <= syncs <= echoed + 2
+    sync.homeserver.say(sync.room, "@alice:x", "Pendant la pause")
+    await asyncio.sleep(0.5)
+    assert len(sync.homeserver.called("sync")) == syncs, "no sync during the pause"
+    assert sync.poster.posted == []
+    stop.set()
+    await asyncio.wait_for(task, 5)  # the pause ends with the stop, not after 60 s
+
+
+async def test_any_other_batch_is_followed_at_once(sync: Sync) -> None:
+    """Empty long polls and members' messages are not echoes: no pause after them."""
+    stop, task = await _running(sync, echo_pause=60)
+    await asyncio.sleep(0.3)  # a few empty long polls
+    sync.homeserver.say(sync.room, "@alice:x", "Un")
+    await eventually(lambda: len(sync.poster.posted) == 1, "the first message posted")
+    sync.homeserver.say(sync.room, "@alice:x", "Deux")
+    sync.homeserver.say(sync.room, BOT, "Un message de SPICO")  # with a member's: not quiet
+    await eventually(lambda: len(sync.poster.posted) == 2, "the second message posted")
+    sync.homeserver.say(sync.room, "@alice:x", "Trois")
+    await eventually(lambda: len(sync.poster.posted) == 3, "the third message posted")
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [m.body for m in sync.poster.posted] == ["Un", "Deux", "Trois"]
+
+
 def test_receipt_readers_are_the_users_of_read_receipts_only() -> None:
     from bridge.matrix.source import receipt_readers
 
