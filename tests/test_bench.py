@@ -503,12 +503,12 @@ def test_bench_world_sections_end_to_end() -> None:
         assert len(_numbers(value.replace("-", ""))) == figures, measure
         if target:
             assert target.endswith((": met", ": missed")), target
-    # Synapse's access log was read: its requests used some CPU, and the relay bot synced.
+    # Synapse's access log was read: its requests used some CPU. (The relay bot's syncs may be
+    # none within three messages' phases: after its echoes its next sync waits 0.5 s.)
     in_requests, _ = _numbers(
         rows["Matrix: Synapse CPU ms per message in its requests / elsewhere, relay"][0]
     )
-    syncs = next(value for measure, (value, _) in rows.items() if "relay bot's syncs" in measure)
-    assert in_requests > 0 and _numbers(syncs)[0] > 0
+    assert in_requests > 0
     targets = [target for _, target in rows.values() if target]
     # ratio, added latency, CPU (Matrix); CPU against relay (appservice); ratio, CPU (mail);
     # reply p50; three floods
