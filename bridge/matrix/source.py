@@ -49,6 +49,7 @@ from bridge.core.delivery import (
 )
 from bridge.core.errors import TooLarge
 from bridge.core.model import World
+from bridge.core.waiting import wait_any
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
@@ -206,16 +207,14 @@ class MatrixSource:
                 self.synced.set()
                 backoff = 1.0
                 if quiet and echoes_in(response):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._echo_pause)
+                    await wait_any(stop, within=self._echo_pause)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning(
                     "matrix sync failed (%s); retrying in %.0fs", type(exc).__name__, backoff
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
+                await wait_any(stop, within=backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def _filter(self, first: bool) -> str | dict[str, Any]:
