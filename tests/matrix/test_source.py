@@ -446,6 +446,19 @@ async def test_any_other_batch_is_followed_at_once(sync: Sync) -> None:
     assert [m.body for m in sync.poster.posted] == ["Un", "Deux", "Trois"]
 
 
+async def test_a_failing_sync_is_tried_again_after_a_back_off_that_stopping_cuts_short(
+    sync: Sync,
+) -> None:
+    stop, task = await _running(sync, echo_pause=60)
+    sync.homeserver.refuse("sync", errcode="M_UNKNOWN", status=500)
+    before = len(sync.homeserver.called("sync"))
+    await asyncio.sleep(1.5)  # back-offs of 1 s, then 2 s: a few tries, not one per long poll
+    assert 1 <= len(sync.homeserver.called("sync")) - before <= 3
+    stop.set()
+    await asyncio.wait_for(task, 0.9)  # within the 2 s back-off under way
+    sync.homeserver.recover()
+
+
 def test_receipt_readers_are_the_users_of_read_receipts_only() -> None:
     from bridge.matrix.source import receipt_readers
 
