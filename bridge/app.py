@@ -243,8 +243,7 @@ async def _until_done_or_stopped(work: Callable[[], Awaitable[None]], stop: asyn
             return
         except Exception as exc:
             log.warning("start-up: SPICO not reachable yet (%s); retrying", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await wait_any(stop, within=delay)
         delay = min(delay * 2, 30.0)
 
 

@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import delete
 
+from bridge.core.waiting import wait_any
 from bridge.metrics import CONNECTED, OUTBOX, READY, REGISTRY
 from bridge.store import repositories as repo
 from bridge.store.models import AuditEntry, utcnow
@@ -240,5 +241,4 @@ async def run_probes(
             with contextlib.suppress(Exception):
                 await purge_audit(store, retention_days)
             next_purge = time.monotonic() + PURGE_EVERY.total_seconds()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), ping_every)
+        await wait_any(stop, within=ping_every)

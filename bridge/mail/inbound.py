@@ -214,8 +214,7 @@ class MailInbox:
                     await _logout(client)
             if stop.is_set():
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await wait_any(stop, within=delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     async def _select(self, client: aioimaplib.IMAP4) -> int:

@@ -8,7 +8,6 @@ and IMAP reconnect when their settings changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from bridge.config import BridgeConfig
 from bridge.core.delivery import InboundPoster
 from bridge.core.model import Participant, World
+from bridge.core.waiting import wait_any
 from bridge.mail.inbound import MailInbox
 from bridge.mail.outbound import MailSink
 from bridge.mail.receiver import Receiver
@@ -82,8 +82,7 @@ class MailWorld:
                 raise
             except Exception as exc:
                 log.error("%s: %s", what, type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
+            await wait_any(stop, within=seconds)
 
     async def close(self) -> None:
         await self.inbox.close()

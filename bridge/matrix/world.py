@@ -23,6 +23,7 @@ from bridge.core.model import (
     World,
     matrix_users_by_spico_id,
 )
+from bridge.core.waiting import wait_any
 from bridge.matrix.appservice.ghosts import Ghosts
 from bridge.matrix.appservice.listener import TransactionListener, TransactionWorker
 from bridge.matrix.appservice.ping import ping_homeserver
@@ -324,8 +325,7 @@ class MatrixWorld:
                 except Exception as error:  # the store or a bug: logged, tried again later
                     log.error("matrix: missed messages not checked (%s)", type(error).__name__)
             pause = min(30.0, max(1.0, minutes * 60 / 3)) if minutes > 0 else 30.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+            await wait_any(stop, within=pause)
 
     async def _notify_missed(self, minutes: float, period: timedelta) -> None:
         now = datetime.now(UTC)
@@ -369,8 +369,7 @@ class MatrixWorld:
                 break
             except DeliveryError as error:
                 log.warning("matrix: homeserver not reached yet (%s)", type(error).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 5.0)
+                await wait_any(stop, within=5.0)
         await self.listener.start()
         self._listening = True
         # After a restart the homeserver may hold transactions on a long backoff: ask now.
@@ -403,8 +402,7 @@ class MatrixWorld:
                     "matrix: portals of existing conversations not made yet (%s); retrying",
                     type(error).__name__,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 5.0)
+                await wait_any(stop, within=5.0)
 
     def _state_job(self, snapshot: repo.ConversationSnapshot) -> DeliveryJob:
         by_member = matrix_users_by_spico_id(self._mapping)

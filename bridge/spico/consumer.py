@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
+from bridge.core.waiting import wait_any
 from bridge.spico.client import SpicoClient, SpicoHTTPError, SpicoUnavailable
 from bridge.spico.models import EventPage, SpicoEvent
 
@@ -104,8 +105,7 @@ class EventConsumer:
                 )
             if failures:
                 delay = random.uniform(0, min(self._backoff_cap, BACKOFF_BASE * 2**failures))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_any(stop, within=delay)
 
 
 async def _unless_stopped(fetch: Awaitable[EventPage], stop: asyncio.Event) -> EventPage | None:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bridge.core.waiting import wait_any
 from bridge.store.repositories import Store
 
 log = logging.getLogger(__name__)
@@ -126,5 +127,4 @@ class SourceLock:
             if not announced:
                 log.info("source %s: another process consumes it; standing by", self.name)
                 announced = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._retry)
+            await wait_any(stop, within=self._retry)

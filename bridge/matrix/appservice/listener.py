@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.core.waiting import wait_any
 from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 
@@ -204,18 +205,11 @@ class TransactionWorker:
                     type(error).__name__,
                     delay,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_any(stop, within=delay)
                 delay = min(delay * 2, WORKER_BACKOFF_SECONDS[1])
                 continue
             if pending:
                 continue  # more may be waiting
             self.idle.set()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                stopping.cancel()
+            await wait_any(self._wake, stop)
             self.idle.clear()
