@@ -44,4 +44,12 @@ CONNECTED = Gauge(
     ["world"],
     registry=REGISTRY,
 )
+APPSERVICE_TRANSACTIONS = Counter(
+    "spico_bridge_appservice_transactions",
+    "Transactions the homeserver pushed (appservice mode), by what they held: events (journaled), "
+    "replay (an id seen before), own_echoes (only the bridge's own events: acknowledged after "
+    "the echo pause, nothing kept), nothing (no event the bridge keeps)",
+    ["held"],
+    registry=REGISTRY,
+)
 READY = Gauge("spico_bridge_ready", "1 when every part of the bridge is ready", registry=REGISTRY)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from bridge.bench import Counts
 from bridge.bench.flood import flood_rows
@@ -39,6 +40,7 @@ from bridge.bench.observe import (
     one_by_one_alternated,
     throughput_rows,
 )
+from bridge.bench.servers import counter_total
 from bridge.bench.stats import (
     Latency,
     Row,
@@ -55,8 +57,13 @@ from bridge.bench.stats import (
     throughput,
 )
 from bridge.bench.synapse_requests import Requests, SynapseCpu, kind_of, requests_by
+from bridge.matrix.echoes import ECHO_PAUSE_SECONDS
 
 COMMAND = Path(sys.executable).with_name("spico-bridge")
+PUSHED_ROW = (
+    "Matrix appservice: transactions pushed per message (the bridge's own echoes gather while "
+    f"one of only those is held {ECHO_PAUSE_SECONDS} s)"
+)
 
 # --- pure helpers ------------------------------------------------------------------------------
 
@@ -121,6 +128,17 @@ def test_proc_stat_and_status_parsing() -> None:
     assert status_kb(status, "VmHWM") == 131072
     with pytest.raises(KeyError):
         status_kb(status, "VmSwap")
+
+
+def test_a_bridge_counter_is_summed_over_its_labels() -> None:
+    registry = CollectorRegistry()
+    pushed = Counter("spico_bridge_appservice_transactions", "Pushed", ["held"], registry=registry)
+    pushed.labels("events").inc(3)
+    pushed.labels("own_echoes").inc(4)
+    Counter("spico_bridge_events", "Journaled", ["type"], registry=registry).labels("m").inc(9)
+    exposition = generate_latest(registry).decode()
+    assert counter_total(exposition, "spico_bridge_appservice_transactions") == 7.0
+    assert counter_total(exposition, "spico_bridge_deliveries") == 0.0
 
 
 def test_table_is_markdown() -> None:
@@ -290,6 +308,10 @@ def test_appservice_rows_compare_with_relay_mode() -> None:
     assert rows[
         "Matrix appservice: bridge CPU ms per message, in a burst / one at a time"
     ].value == ("1.0 / 3.0")
+    assert rows[PUSHED_ROW].value == "0.00"
+    gathered = BridgedCpu(0.001, 0.003, SynapseCpu(0.02), transactions=0.125)
+    pushed = appservice_rows(direct, BridgedRun(phases, gathered, 80), 0.003)
+    assert next(r.value for r in pushed if r.measure == PUSHED_ROW) == "0.12"
     unsplit = BridgedCpu(0.004, 0.004, SynapseCpu(0.02))
     slower = appservice_rows(direct, BridgedRun(phases, unsplit, 80), 0.003)
     assert [r.target for r in slower if r.target] == ["< relay mode's: missed"]
@@ -479,6 +501,7 @@ def test_bench_world_sections_end_to_end() -> None:
         "Matrix appservice: CPU ms per message, bridge / Synapse / relay mode's bridge": 3,
         "Matrix appservice: bridge CPU ms per message, in a burst / one at a time": 2,
         "Matrix appservice: bridge peak RSS MB (VmHWM)": 1,
+        PUSHED_ROW: 1,
         "Matrix: Synapse CPU ms per message in its requests / elsewhere, direct": 2,
         "Matrix: Synapse CPU ms per message in its requests / elsewhere, relay": 2,
         "Matrix: the relay bot's syncs (the echo of each message): per message / "
@@ -509,6 +532,8 @@ def test_bench_world_sections_end_to_end() -> None:
         rows["Matrix: Synapse CPU ms per message in its requests / elsewhere, relay"][0]
     )
     assert in_requests > 0
+    # The appservice bridge's metrics were read: each ghost's message came back pushed.
+    assert _numbers(rows[PUSHED_ROW][0])[0] > 0
     targets = [target for _, target in rows.values() if target]
     # ratio, added latency, CPU (Matrix); CPU against relay (appservice); ratio, CPU (mail);
     # reply p50; three floods

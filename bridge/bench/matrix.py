@@ -63,6 +63,7 @@ from bridge.bench.synapse_requests import Requests, SynapseCpu, requests_by
 from bridge.config.matrix import MatrixConfig
 from bridge.launch import log_size
 from bridge.matrix.appservice.registration import write_registration
+from bridge.matrix.echoes import ECHO_PAUSE_SECONDS
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import alias_localpart
 from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
@@ -249,6 +250,8 @@ class BridgedCpu:
     bridge_burst: float
     bridge_one: float
     synapse: SynapseCpu
+    #: Appservice mode: transactions the homeserver pushed per message (0 in relay mode).
+    transactions: float = 0.0
 
     @property
     def bridge(self) -> float:
@@ -299,6 +302,7 @@ async def _bridged(
             watcher.start()
             send = spico_sender(client, conversation, people.author, run)
             await one_by_one(send, watcher, "mb-warm", 1)
+            pushed = await bridge.counted(PUSHED)
             start, synapse_watch = process_cpu(bridge.pid), SynapseWatch(synapse)
             throughput_phase = await burst(send, watcher, "mb-burst", count)
             middle = process_cpu(bridge.pid)
@@ -308,6 +312,7 @@ async def _bridged(
                 bridge_burst=(middle - start) / count,
                 bridge_one=(end - middle) / count,
                 synapse=synapse_watch.per_message(2 * count, syncer),
+                transactions=(await bridge.counted(PUSHED) - pushed) / (2 * count),
             )
             rss_mb = peak_rss_mb(bridge.pid)
             await watcher.stop()
@@ -372,6 +377,9 @@ def matrix_section(
     return rows + appservice_rows(direct.phases, appservice, relay.cpu.bridge)
 
 
+#: The bridge's counter of the transactions the homeserver pushed to it (appservice mode).
+PUSHED = "spico_bridge_appservice_transactions"
+
 #: What the split rows measure: Synapse's CPU per message inside its requests and outside them
 #: (persisting the event, waking the syncs, pushing appservice transactions).
 SPLIT = "Synapse CPU ms per message in its requests / elsewhere"
@@ -405,6 +413,11 @@ def appservice_rows(
         Row(
             "Matrix appservice: bridge CPU ms per message, in a burst / one at a time",
             f"{cpu.bridge_burst * 1000:.1f} / {cpu.bridge_one * 1000:.1f}",
+        ),
+        Row(
+            "Matrix appservice: transactions pushed per message (the bridge's own echoes "
+            f"gather while one of only those is held {ECHO_PAUSE_SECONDS} s)",
+            f"{cpu.transactions:.2f}",
         ),
         Row("Matrix appservice: bridge peak RSS MB (VmHWM)", f"{bridged.rss_mb:.0f}"),
         *([Row(f"Matrix appservice: {SPLIT}", split)] if split else []),

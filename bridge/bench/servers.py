@@ -1,7 +1,8 @@
 """The servers one bench run starts and stops: SPICO sandbox, Synapse, Postfix + Dovecot, and
 ``spico-bridge run`` itself, each on free loopback ports and stopped by PID in a ``finally``.
 
-Also what the bench reads of a process in ``/proc``: CPU seconds and peak resident memory.
+Also what the bench reads of a process in ``/proc``: CPU seconds and peak resident memory; and
+of a bridge, a counter on its ``/metrics``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.bench.stats import cpu_seconds, status_kb
 from bridge.launch import spawn, stop_child
@@ -44,6 +47,18 @@ def process_cpu(pid: int) -> float:
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of a running process, in MB."""
     return status_kb(Path(f"/proc/{pid}/status").read_text(), "VmHWM") / 1024
+
+
+def counter_total(exposition: str, counter: str) -> float:
+    """The sum over all labels of ``counter`` in a Prometheus text exposition (pure; 0 when
+    the counter has no sample yet)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        if family.name == counter
+        for sample in family.samples
+        if sample.name == f"{counter}_total"
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -116,6 +131,14 @@ class BridgeProcess:
                 self.stop()
                 raise RuntimeError(f"the bridge did not get ready:\n{self.tail()}")
             time.sleep(0.05)
+
+    async def counted(self, counter: str) -> float:
+        """The total of one of the bridge's counters (``spico_bridge_…``, all labels summed),
+        read from its metrics endpoint."""
+        url = f"http://127.0.0.1:{self.config['http']['listen_port']}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            response.raise_for_status()
+            return counter_total(await response.text(), counter)
 
     def _ready_count(self) -> int:
         if not self.log_path.exists():

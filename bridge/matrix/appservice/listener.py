@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.core.waiting import wait_any
+from bridge.matrix.echoes import ECHO_PAUSE_SECONDS
+from bridge.metrics import APPSERVICE_TRANSACTIONS
 from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
 
@@ -75,10 +77,14 @@ class TransactionListener:
         *,
         hold_file: Path | None = None,
         needs_nothing: Callable[[dict[str, Any]], bool] = lambda _event: False,
+        echo_pause: float = ECHO_PAUSE_SECONDS,
     ) -> None:
         self._store = store
         #: The bridge's own echoes (its bot's and ghosts' messages): acknowledged, not journaled.
         self._needs_nothing = needs_nothing
+        #: How long the acknowledgement of a transaction of only such echoes is held, so the
+        #: homeserver gathers the next ones into one transaction (``ECHO_PAUSE_SECONDS``).
+        self._echo_pause = echo_pause
         self._hs_token = hs_token
         self._host = host
         self._port = port
@@ -128,14 +134,21 @@ class TransactionListener:
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _error(400, "M_BAD_JSON", "events must be a list of objects")
         self.received += 1
-        events = [e for e in events if not self._needs_nothing(e)] + receipts_of(body)
-        if not events:
-            return web.json_response({})  # only our own echoes: nothing to keep or to do
+        kept = [e for e in events if not self._needs_nothing(e)] + receipts_of(body)
+        if not kept:  # nothing to keep or to do
+            if events:  # only our own echoes: the bridge is posting, let the next ones gather
+                APPSERVICE_TRANSACTIONS.labels("own_echoes").inc()
+                await asyncio.sleep(self._echo_pause)
+            else:
+                APPSERVICE_TRANSACTIONS.labels("nothing").inc()
+            return web.json_response({})
+        events = kept
         await self._hold()
         # One unit of work; a failure: 500, the server sends the transaction again.
         new = await self._store.run(
             functools.partial(matrix_repo.journal_transaction, txn_id=txn_id, events=events)
         )
+        APPSERVICE_TRANSACTIONS.labels("events" if new else "replay").inc()
         if new:
             self._wake.set()
         else:
