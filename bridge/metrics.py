@@ -47,8 +47,8 @@ CONNECTED = Gauge(
 APPSERVICE_TRANSACTIONS = Counter(
     "spico_bridge_appservice_transactions",
     "Transactions the homeserver pushed (appservice mode), by what they held: events (journaled), "
-    "replay (an id seen before), own_echoes (only the bridge's own events: acknowledged after "
-    "the echo pause, nothing kept), nothing (no event the bridge keeps)",
+    "replay (an id seen before), own_echoes (only the bridge's own events, nothing kept), "
+    "nothing (no event the bridge keeps)",
     ["held"],
     registry=REGISTRY,
 )

@@ -57,13 +57,9 @@ from bridge.bench.stats import (
     throughput,
 )
 from bridge.bench.synapse_requests import Requests, SynapseCpu, kind_of, requests_by
-from bridge.matrix.echoes import ECHO_PAUSE_SECONDS
 
 COMMAND = Path(sys.executable).with_name("spico-bridge")
-PUSHED_ROW = (
-    "Matrix appservice: transactions pushed per message (the bridge's own echoes gather while "
-    f"one of only those is held {ECHO_PAUSE_SECONDS} s)"
-)
+PUSHED_ROW = "Matrix appservice: transactions pushed per message (each ghost's echo comes back)"
 
 # --- pure helpers ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ benchmark machine: the largest single cost of a relayed message), only for the s
 the bot's own events and ignore them (``only_own_events``). A sync that holds only such echoes
 is answered here with an empty ``SyncResponse`` carrying its token and key counts instead
 (``EchoesOnly``, which also says how many echoes it held: the sync loop then lets the next ones
-gather, ``ECHO_PAUSE_SECONDS``).
+gather, ``bridge.matrix.source.ECHO_PAUSE_SECONDS``).
 
 What makes a sync "only echoes" is kept narrow, so matrix-nio's own state never misses a change:
 no state event (the bot's own state changes, such as turning encryption on, must reach nio's
@@ -25,20 +25,6 @@ from typing import Any
 from aiohttp import ClientResponse
 from nio import AsyncClient, SyncResponse
 from nio.responses import DeviceList, DeviceOneTimeKeyCount, Response, Rooms
-
-#: After a sync (relay mode) or a pushed transaction (appservice mode) that brought back only
-#: echoes of the bridge's own messages (it is posting), the next one waits this long, so the
-#: echoes of a burst come back a few at a time rather than one sync or transaction per message.
-#: Relay mode: each sync an echo wakes costs the homeserver a full sync computation (~2 ms of
-#: Synapse's CPU on the bench machine) besides its work for the message itself, and that was
-#: what held a burst's throughput below a direct client's (``bench --sections matrix``, median
-#: of three alternated pairs: 0.76–0.86 of direct in four runs before, 1.04 in two after; the
-#: bot's syncs 1.0 → 0.12–0.13 per message). Appservice mode: the homeserver keeps one
-#: transaction in flight per appservice and puts what comes meanwhile into the next, so holding
-#: the acknowledgement of an echo-only transaction gathers the next echoes into one. Nothing
-#: waits for an echo; a member's message arriving meanwhile is relayed at most this much later,
-#: and only right after the bridge posted (a batch holding anything else is answered at once).
-ECHO_PAUSE_SECONDS = 0.5
 
 #: What a joined room of a sync may hold, besides its timeline, and still be only echoes:
 #: notification counts, which nothing of the bridge reads.

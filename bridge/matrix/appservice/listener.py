@@ -23,7 +23,6 @@ from typing import Any
 from aiohttp import web
 
 from bridge.core.waiting import wait_any
-from bridge.matrix.echoes import ECHO_PAUSE_SECONDS
 from bridge.metrics import APPSERVICE_TRANSACTIONS
 from bridge.store import matrix as matrix_repo
 from bridge.store.repositories import Store
@@ -77,14 +76,10 @@ class TransactionListener:
         *,
         hold_file: Path | None = None,
         needs_nothing: Callable[[dict[str, Any]], bool] = lambda _event: False,
-        echo_pause: float = ECHO_PAUSE_SECONDS,
     ) -> None:
         self._store = store
         #: The bridge's own echoes (its bot's and ghosts' messages): acknowledged, not journaled.
         self._needs_nothing = needs_nothing
-        #: How long the acknowledgement of a transaction of only such echoes is held, so the
-        #: homeserver gathers the next ones into one transaction (``ECHO_PAUSE_SECONDS``).
-        self._echo_pause = echo_pause
         self._hs_token = hs_token
         self._host = host
         self._port = port
@@ -135,12 +130,8 @@ class TransactionListener:
             return _error(400, "M_BAD_JSON", "events must be a list of objects")
         self.received += 1
         kept = [e for e in events if not self._needs_nothing(e)] + receipts_of(body)
-        if not kept:  # nothing to keep or to do
-            if events:  # only our own echoes: the bridge is posting, let the next ones gather
-                APPSERVICE_TRANSACTIONS.labels("own_echoes").inc()
-                await asyncio.sleep(self._echo_pause)
-            else:
-                APPSERVICE_TRANSACTIONS.labels("nothing").inc()
+        if not kept:  # only our own echoes, or nothing the bridge keeps: nothing to do
+            APPSERVICE_TRANSACTIONS.labels("own_echoes" if events else "nothing").inc()
             return web.json_response({})
         events = kept
         await self._hold()
