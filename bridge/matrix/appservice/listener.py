@@ -88,8 +88,6 @@ class TransactionListener:
         #: transaction waits before being journaled (to kill the bridge right there).
         self._hold_file = hold_file
         self._runner: web.AppRunner | None = None
-        self.received = 0
-        self.replayed = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._auth])
@@ -128,7 +126,6 @@ class TransactionListener:
         events: Any = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _error(400, "M_BAD_JSON", "events must be a list of objects")
-        self.received += 1
         kept = [e for e in events if not self._needs_nothing(e)] + receipts_of(body)
         if not kept:  # only our own echoes, or nothing the bridge keeps: nothing to do
             APPSERVICE_TRANSACTIONS.labels("own_echoes" if events else "nothing").inc()
@@ -143,7 +140,6 @@ class TransactionListener:
         if new:
             self._wake.set()
         else:
-            self.replayed += 1
             log.info("matrix appservice: transaction replayed by the homeserver; handled once")
         return web.json_response({})
 
