@@ -49,7 +49,7 @@ from bridge.core.delivery import (
 )
 from bridge.core.errors import TooLarge
 from bridge.core.model import World
-from bridge.core.waiting import wait_any
+from bridge.core.waiting import unless_stopped, wait_any
 from bridge.matrix import texts
 from bridge.matrix.client import MatrixClient, MatrixError, event_fields
 from bridge.matrix.commands.executor import CommandExecutor, CommandSettings, Where
@@ -241,7 +241,7 @@ class MatrixSource:
     async def _sync(self, since: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync (long-poll), interrupted by ``stop`` (then None)."""
         live_filter = await self._filter(first=not since)
-        request = asyncio.ensure_future(
+        response = await unless_stopped(
             self._client.call(
                 "sync",
                 self._client.nio.sync(
@@ -251,20 +251,10 @@ class MatrixSource:
                     since=since,
                     full_state=False,
                 ),
-            )
+            ),
+            stop,
         )
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not request.done():
-            request.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await request
-            return None
-        response = request.result()
-        assert isinstance(response, SyncResponse)
+        assert response is None or isinstance(response, SyncResponse)
         return response
 
     async def process(self, response: SyncResponse, since: str) -> None:

@@ -9,12 +9,11 @@ handling failed is fetched again, and a batch that was committed is not.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from bridge.core.waiting import wait_any
+from bridge.core.waiting import unless_stopped, wait_any
 from bridge.spico.client import SpicoClient, SpicoHTTPError, SpicoUnavailable
 from bridge.spico.models import EventPage, SpicoEvent
 
@@ -81,7 +80,7 @@ class EventConsumer:
         failures = 0
         while not stop.is_set():
             try:
-                page = await _unless_stopped(self._fetch(), stop)
+                page = await unless_stopped(self._fetch(), stop)
                 if page is None:
                     return
                 await self._deliver(page)
@@ -106,20 +105,3 @@ class EventConsumer:
             if failures:
                 delay = random.uniform(0, min(self._backoff_cap, BACKOFF_BASE * 2**failures))
                 await wait_any(stop, within=delay)
-
-
-async def _unless_stopped(fetch: Awaitable[EventPage], stop: asyncio.Event) -> EventPage | None:
-    """The fetch's page, or None if ``stop`` was set first (the fetch is then cancelled)."""
-    fetch_task = asyncio.ensure_future(fetch)
-    stop_task = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({fetch_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop_task.cancel()
-        if not fetch_task.done():
-            fetch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetch_task
-    if fetch_task.cancelled():
-        return None
-    return fetch_task.result()
