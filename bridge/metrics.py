@@ -44,8 +44,10 @@ CONNECTED = Gauge(
     ["world"],
     registry=REGISTRY,
 )
+#: Also read by the bench (``bench.matrix``): one name for both.
+APPSERVICE_TRANSACTIONS_NAME = "spico_bridge_appservice_transactions"
 APPSERVICE_TRANSACTIONS = Counter(
-    "spico_bridge_appservice_transactions",
+    APPSERVICE_TRANSACTIONS_NAME,
     "Transactions the homeserver pushed (appservice mode), by what they held: events (journaled), "
     "replay (an id seen before), own_echoes (only the bridge's own events, nothing kept), "
     "nothing (no event the bridge keeps)",

@@ -66,6 +66,7 @@ from bridge.matrix.appservice.registration import write_registration
 from bridge.matrix.localserver import Synapse
 from bridge.matrix.portal_state import alias_localpart
 from bridge.matrix.sink import PORTAL_ALIAS_PREFIX
+from bridge.metrics import APPSERVICE_TRANSACTIONS_NAME
 from bridge.spico.client import SpicoClient
 
 SETUP_TIMEOUT = 60.0
@@ -377,7 +378,7 @@ def matrix_section(
 
 
 #: The bridge's counter of the transactions the homeserver pushed to it (appservice mode).
-PUSHED = "spico_bridge_appservice_transactions"
+PUSHED = APPSERVICE_TRANSACTIONS_NAME
 
 #: What the split rows measure: Synapse's CPU per message inside its requests and outside them
 #: (persisting the event, waking the syncs, pushing appservice transactions).

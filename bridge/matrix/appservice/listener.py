@@ -130,11 +130,10 @@ class TransactionListener:
         if not kept:  # only our own echoes, or nothing the bridge keeps: nothing to do
             APPSERVICE_TRANSACTIONS.labels("own_echoes" if events else "nothing").inc()
             return web.json_response({})
-        events = kept
         await self._hold()
         # One unit of work; a failure: 500, the server sends the transaction again.
         new = await self._store.run(
-            functools.partial(matrix_repo.journal_transaction, txn_id=txn_id, events=events)
+            functools.partial(matrix_repo.journal_transaction, txn_id=txn_id, events=kept)
         )
         APPSERVICE_TRANSACTIONS.labels("events" if new else "replay").inc()
         if new:
