@@ -118,6 +118,30 @@ async def test_a_wrong_or_missing_hs_token_is_refused_and_nothing_kept(pushing: 
     assert await pushing.journaled() == [] and _more(before) == {}
 
 
+async def test_a_malformed_transaction_is_refused_with_a_matrix_error_and_nothing_kept(
+    pushing: Pushing,
+) -> None:
+    """Only a homeserver holding the hs_token gets here, yet its body is checked before use:
+    a clear 400 (the homeserver logs it) rather than a crash of the handler."""
+    before = _counted()
+    headers = {"Authorization": f"Bearer {HS_TOKEN}", "Content-Type": "application/json"}
+    for txn_id, raw, errcode in (
+        ("n1", b"{not json", "M_NOT_JSON"),
+        ("n2", b"\xff\xfe", "M_NOT_JSON"),
+        ("b1", b'["events"]', "M_BAD_JSON"),
+        ("b2", b'{"events": {"type": "m.room.message"}}', "M_BAD_JSON"),
+        ("b3", b'{"events": ["m.room.message"]}', "M_BAD_JSON"),
+    ):
+        put = pushing.client.put(
+            f"/_matrix/app/v1/transactions/{txn_id}", data=raw, headers=headers
+        )
+        response = await asyncio.wait_for(put, 10)
+        assert response.status == 400, txn_id
+        assert (await response.json())["errcode"] == errcode, txn_id
+    assert await pushing.journaled() == [] and not pushing.wake.is_set()
+    assert _more(before) == {}
+
+
 async def test_a_member_message_among_echoes_is_journaled_and_acknowledged_at_once(
     pushing: Pushing,
 ) -> None:
