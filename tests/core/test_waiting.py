@@ -33,21 +33,28 @@ async def test_what_the_work_raises_is_raised() -> None:
         await unless_stopped(work(), asyncio.Event())
 
 
-async def test_a_stop_cancels_the_work_and_gives_none() -> None:
-    stop = asyncio.Event()
-    cancelled = asyncio.Event()
+class LongPoll:
+    """A long poll that never answers by itself; says when it started and was cancelled."""
 
-    async def long_poll() -> int:
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.started.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
-            cancelled.set()
+            self.cancelled.set()
             raise
         return 1
 
+
+async def test_a_stop_cancels_the_work_and_gives_none() -> None:
+    stop, long_poll = asyncio.Event(), LongPoll()
     asyncio.get_running_loop().call_later(0.01, stop.set)
     assert await asyncio.wait_for(unless_stopped(long_poll(), stop), 5) is None
-    assert cancelled.is_set()
+    assert long_poll.cancelled.is_set()
 
 
 async def test_an_error_raised_while_stopping_is_dropped() -> None:
@@ -65,20 +72,10 @@ async def test_an_error_raised_while_stopping_is_dropped() -> None:
 
 
 async def test_a_cancelled_caller_cancels_the_work_too() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def long_poll() -> int:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return 1
-
+    long_poll = LongPoll()
     caller = asyncio.ensure_future(unless_stopped(long_poll(), asyncio.Event()))
-    await started.wait()
+    await long_poll.started.wait()
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    assert cancelled.is_set()
+    assert long_poll.cancelled.is_set()
