@@ -72,7 +72,7 @@ from bridge.spico.client import SpicoClient
 SETUP_TIMEOUT = 60.0
 #: Bursts sent direct and bridged, alternated, per bridged mode: the throughput ratio is
 #: their median (the first pair is the measured phases' bursts).
-PAIRS = 3
+PAIRS = 5
 
 
 def accounts(synapse: Synapse, *localparts: str) -> list[tuple[str, str]]:
